@@ -1,0 +1,175 @@
+//! The command line (spec §4). Exit codes: 0 done, 1 failed (some red), 2 bad usage
+//! or configuration, 3 stopped by a safety gate.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::check;
+use crate::config::{Config, ConfigError, Role};
+use crate::engine::checklist::{ITEMS, ItemState};
+use crate::hosts::Host;
+use crate::hosts::sim::{SimTime, SimWorld};
+use crate::hosts::ssh::SshHost;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_BLOCKED: i32 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "validator-failover",
+    version,
+    about = "Fail a QRL Zond validator over from its primary host to its backup host, without ever signing twice",
+    long_about = None
+)]
+pub struct Cli {
+    /// The configuration file (TOML; spec §5).
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Take the hosts from an Ansible inventory with [primary] and [backup] groups.
+    #[arg(long, short = 'i', global = true, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The read-only preflight of both hosts: exit 0 all green, 1 some red.
+    Check {
+        /// Print the result as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run on a built-in simulated pair: no hosts, no root.
+    Demo,
+}
+
+/// Load the configuration from `--config` and/or `--inventory`.
+pub fn load_config(config: Option<&Path>, inventory: Option<&Path>) -> Result<Config, ConfigError> {
+    match (config, inventory) {
+        (Some(c), None) => Config::load(c),
+        (Some(c), Some(inv)) => {
+            let mut cfg = Config::load(c)?;
+            let text = format!("inventory = {}\n", toml::Value::String(inv.display().to_string()));
+            let hosts = Config::parse(&text, Path::new("--inventory"))?;
+            cfg.primary = hosts.primary;
+            cfg.backup = hosts.backup;
+            Ok(cfg)
+        }
+        (None, Some(inv)) => {
+            let text = format!("inventory = {}\n", toml::Value::String(inv.display().to_string()));
+            Config::parse(&text, Path::new("--inventory"))
+        }
+        (None, None) => Err(ConfigError {
+            file: PathBuf::from("(none)"),
+            line: None,
+            key: None,
+            message: "no configuration: pass --config FILE (or --inventory FILE); `validator-failover demo` needs none".into(),
+        }),
+    }
+}
+
+/// The real hosts of a configuration, over SSH.
+pub fn ssh_hosts(cfg: &Config) -> std::io::Result<(Arc<dyn Host>, Arc<dyn Host>)> {
+    let p = SshHost::new(cfg.primary.clone(), cfg.ssh.clone())?;
+    let b = SshHost::new(cfg.backup.clone(), cfg.ssh.clone())?;
+    Ok((Arc::new(p), Arc::new(b)))
+}
+
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The runbook's checklist, as it stands before a failover.
+pub fn render_checklist() -> String {
+    let mut s = String::from("Checklist (runbook):\n");
+    for i in ITEMS {
+        s.push_str(&format!(
+            "{} {:>2}. {}\n",
+            ItemState::Pending.symbol(),
+            i.number,
+            i.title
+        ));
+    }
+    s
+}
+
+async fn run_check(cfg: &Config, primary: Arc<dyn Host>, backup: Arc<dyn Host>, json: bool) -> i32 {
+    let p = check::preflight(cfg, primary, backup).await;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&check::render_json(cfg, &p)).expect("JSON renders")
+        );
+    } else {
+        print!("{}", check::render_table(&p, color()));
+    }
+    if p.all_green() { EXIT_OK } else { EXIT_FAILED }
+}
+
+/// Run the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Some(Command::Demo) => {
+            let cfg = Config::with_hosts("primary.demo", "backup.demo");
+            let world = SimWorld::new(&cfg, SimTime::Real);
+            println!(
+                "validator-failover demo: a simulated primary/backup pair (2 s slots, 4 slots per epoch)\n"
+            );
+            let code = run_check(
+                &cfg,
+                Arc::new(world.host(Role::Primary)),
+                Arc::new(world.host(Role::Backup)),
+                false,
+            )
+            .await;
+            println!("\n{}", render_checklist());
+            println!("(The interactive wizard that walks this checklist is not built yet.)");
+            code
+        }
+        Some(Command::Check { json }) => {
+            let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let (p, b) = match ssh_hosts(&cfg) {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("error: cannot create a private directory for SSH sockets: {e}");
+                    return EXIT_FAILED;
+                }
+            };
+            run_check(&cfg, p, b, json).await
+        }
+        None => {
+            let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let (p, b) = match ssh_hosts(&cfg) {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("error: cannot create a private directory for SSH sockets: {e}");
+                    return EXIT_FAILED;
+                }
+            };
+            let code = run_check(&cfg, p, b, false).await;
+            println!("\n{}", render_checklist());
+            println!(
+                "(The interactive wizard that walks this checklist is not built yet; this is the preflight.)"
+            );
+            code
+        }
+    }
+}

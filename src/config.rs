@@ -1,0 +1,1145 @@
+//! The configuration: a TOML file (spec §5), optionally with the hosts taken from an
+//! Ansible inventory. Every key but the two hosts defaults to the runbook's value.
+//!
+//! Errors name the file, the line and the key, so that an engineer woken at night can
+//! fix the file without reading the source.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// Which role a host plays in the failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Backup,
+}
+
+impl Role {
+    pub const BOTH: [Role; 2] = [Role::Primary, Role::Backup];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Backup => "backup",
+        }
+    }
+
+    pub fn other(self) -> Role {
+        match self {
+            Role::Primary => Role::Backup,
+            Role::Backup => Role::Primary,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a host is reached over SSH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostSpec {
+    pub role: Role,
+    /// What the engineer calls the host (the inventory name or the ssh destination).
+    pub name: String,
+    /// The ssh destination: an alias from ssh_config, a host, or `user@host`.
+    pub destination: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl HostSpec {
+    /// The destination as the engineer would type it, with user and port.
+    pub fn display_destination(&self) -> String {
+        let mut s = String::new();
+        if let Some(u) = &self.user {
+            s.push_str(u);
+            s.push('@');
+        }
+        s.push_str(&self.destination);
+        if let Some(p) = self.port {
+            s.push_str(&format!(":{p}"));
+        }
+        s
+    }
+}
+
+/// Which beacon API prefix a host serves (domain.md: qrysm is `/zond/v1`, newer `/qrl/v1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BeaconFlavour {
+    Zond,
+    Qrl,
+    Eth,
+}
+
+impl BeaconFlavour {
+    pub const ALL: [BeaconFlavour; 3] =
+        [BeaconFlavour::Zond, BeaconFlavour::Qrl, BeaconFlavour::Eth];
+    pub fn prefix(self) -> &'static str {
+        match self {
+            BeaconFlavour::Zond => "/zond/v1",
+            BeaconFlavour::Qrl => "/qrl/v1",
+            BeaconFlavour::Eth => "/eth/v1",
+        }
+    }
+}
+
+/// Which JSON-RPC method reports the execution client's sync state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionFlavour {
+    Zond,
+    Qrl,
+    Eth,
+}
+
+impl ExecutionFlavour {
+    pub const ALL: [ExecutionFlavour; 3] = [
+        ExecutionFlavour::Zond,
+        ExecutionFlavour::Qrl,
+        ExecutionFlavour::Eth,
+    ];
+    pub fn syncing_method(self) -> &'static str {
+        match self {
+            ExecutionFlavour::Zond => "zond_syncing",
+            ExecutionFlavour::Qrl => "qrl_syncing",
+            ExecutionFlavour::Eth => "eth_syncing",
+        }
+    }
+}
+
+/// How the slashing-protection history travels (spec §1 item 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMethod {
+    /// The runbook's tar.gz of the slashing-protection directory.
+    Archive,
+    /// The client's EIP-3076 export on the primary and import on the backup.
+    Eip3076,
+}
+
+/// A TCP endpoint on a host's own loopback, as the host sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SshSettings {
+    pub config_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub server_alive_interval: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidatorSettings {
+    pub service: String,
+    pub process_name: String,
+    pub data_dir: String,
+    pub slashing_protection: String,
+    pub lock_file: String,
+    pub owner: String,
+    pub indices: Vec<u64>,
+    pub binary: String,
+}
+
+impl ValidatorSettings {
+    /// The absolute path of the slashing-protection directory.
+    pub fn slashing_protection_dir(&self) -> String {
+        join_remote(&self.data_dir, &self.slashing_protection)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BeaconSettings {
+    pub endpoint: Endpoint,
+    pub api: Option<BeaconFlavour>,
+    pub max_sync_distance: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionSettings {
+    pub endpoint: Endpoint,
+    pub api: Option<ExecutionFlavour>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverSettings {
+    pub method: TransferMethod,
+    pub liveness_epochs: u64,
+    pub runs_dir: PathBuf,
+    pub operator: Option<String>,
+    pub max_clock_skew: Duration,
+}
+
+/// The validated configuration: everything the failover needs to know.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The file it was read from (None for the built-in demo).
+    pub source: Option<PathBuf>,
+    pub primary: HostSpec,
+    pub backup: HostSpec,
+    pub ssh: SshSettings,
+    pub validator: ValidatorSettings,
+    pub beacon: BeaconSettings,
+    pub execution: ExecutionSettings,
+    pub metrics: Endpoint,
+    /// Glob of the backup archives, as the runbook names them.
+    pub backups: String,
+    pub failover: FailoverSettings,
+}
+
+impl Config {
+    pub fn host(&self, role: Role) -> &HostSpec {
+        match role {
+            Role::Primary => &self.primary,
+            Role::Backup => &self.backup,
+        }
+    }
+
+    /// A configuration with every default and the given hosts (the demo uses it).
+    pub fn with_hosts(primary: &str, backup: &str) -> Config {
+        let text = format!(
+            "[primary]\nssh = {}\n[backup]\nssh = {}\n",
+            toml_string(primary),
+            toml_string(backup)
+        );
+        Config::parse(&text, Path::new("<built-in>")).expect("built-in configuration parses")
+    }
+
+    /// Read and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        let mut cfg = Config::parse(&text, path)?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Parse and validate configuration text; `path` is only used in messages and to
+    /// resolve relative paths (the inventory, the ssh config).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                key: None,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let v = Validator { text, path };
+        raw.validate(&v)
+    }
+}
+
+/// A configuration problem, naming the file, the line and the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// Join a remote directory and a relative name with exactly one slash.
+pub fn join_remote(dir: &str, name: &str) -> String {
+    if name.starts_with('/') {
+        return name.to_string();
+    }
+    format!("{}/{}", dir.trim_end_matches('/'), name)
+}
+
+// ---------------------------------------------------------------------------
+// The raw file, as written. Spanned values let validation name the line.
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    primary: Option<S<RawHost>>,
+    backup: Option<S<RawHost>>,
+    inventory: Option<S<String>>,
+    #[serde(default)]
+    ssh: RawSsh,
+    #[serde(default)]
+    validator: RawValidator,
+    #[serde(default)]
+    beacon: RawBeacon,
+    #[serde(default)]
+    execution: RawExecution,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    backups: RawBackups,
+    #[serde(default)]
+    failover: RawFailover,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    ssh: Option<S<String>>,
+    name: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSsh {
+    config_file: Option<S<String>>,
+    connect_timeout_secs: Option<S<u64>>,
+    command_timeout_secs: Option<S<u64>>,
+    server_alive_interval_secs: Option<S<u64>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawValidator {
+    service: Option<S<String>>,
+    process_name: Option<S<String>>,
+    data_dir: Option<S<String>>,
+    slashing_protection: Option<S<String>>,
+    lock_file: Option<S<String>>,
+    owner: Option<S<String>>,
+    indices: Option<S<Vec<u64>>>,
+    binary: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBeacon {
+    address: Option<S<String>>,
+    api: Option<BeaconFlavour>,
+    max_sync_distance: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExecution {
+    address: Option<S<String>>,
+    api: Option<ExecutionFlavour>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    address: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBackups {
+    pattern: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFailover {
+    method: Option<TransferMethod>,
+    liveness_epochs: Option<S<u64>>,
+    runs_dir: Option<S<String>>,
+    operator: Option<S<String>>,
+    max_clock_skew_ms: Option<u64>,
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn err<T>(&self, at: Option<&S<T>>, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.path.to_path_buf(),
+            line: at.map(|s| line_of(self.text, s.span().start)),
+            key: Some(key.to_string()),
+            message: message.into(),
+        }
+    }
+
+    fn relative(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    /// A string that is a plain name: no control characters, not empty.
+    fn name(&self, v: &Option<S<String>>, key: &str, default: &str) -> Result<String, ConfigError> {
+        let Some(s) = v else {
+            return Ok(default.to_string());
+        };
+        let value = s.get_ref();
+        if value.trim().is_empty() {
+            return Err(self.err(Some(s), key, "must not be empty"));
+        }
+        if value.chars().any(|c| c.is_control()) {
+            return Err(self.err(Some(s), key, "must not contain control characters"));
+        }
+        Ok(value.clone())
+    }
+
+    /// A remote absolute path.
+    fn abs_path(
+        &self,
+        v: &Option<S<String>>,
+        key: &str,
+        default: &str,
+    ) -> Result<String, ConfigError> {
+        let value = self.name(v, key, default)?;
+        if !value.starts_with('/') {
+            return Err(self.err(
+                v.as_ref(),
+                key,
+                format!("must be an absolute path, got {value:?}"),
+            ));
+        }
+        if value.split('/').any(|c| c == "..") {
+            return Err(self.err(v.as_ref(), key, "must not contain `..`"));
+        }
+        Ok(value)
+    }
+
+    fn endpoint(
+        &self,
+        v: &Option<S<String>>,
+        key: &str,
+        default: &str,
+    ) -> Result<Endpoint, ConfigError> {
+        let value = self.name(v, key, default)?;
+        let (host, port) = value.rsplit_once(':').ok_or_else(|| {
+            self.err(
+                v.as_ref(),
+                key,
+                format!("expected host:port, got {value:?}"),
+            )
+        })?;
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| self.err(v.as_ref(), key, format!("{port:?} is not a TCP port")))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.parse::<std::net::IpAddr>().is_err() && host != "localhost" {
+            return Err(self.err(
+                v.as_ref(),
+                key,
+                format!("{host:?} must be an IP address or localhost on the host itself"),
+            ));
+        }
+        Ok(Endpoint {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    fn secs(
+        &self,
+        v: &Option<S<u64>>,
+        key: &str,
+        default: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
+        match v {
+            None => Ok(Duration::from_secs(default)),
+            Some(s) if *s.get_ref() == 0 || *s.get_ref() > max => {
+                Err(self.err(Some(s), key, format!("must be between 1 and {max} seconds")))
+            }
+            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+        }
+    }
+}
+
+impl RawConfig {
+    fn validate(self, v: &Validator<'_>) -> Result<Config, ConfigError> {
+        let inventory = match &self.inventory {
+            Some(p) => {
+                let path = v.relative(p.get_ref());
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    v.err(
+                        Some(p),
+                        "inventory",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Some(Inventory::parse(&text, &path)?)
+            }
+            None => None,
+        };
+
+        let host = |role: Role, raw: &Option<S<RawHost>>| -> Result<HostSpec, ConfigError> {
+            let key = role.as_str();
+            if let Some(h) = raw {
+                let h = h.get_ref();
+                let Some(ssh) = &h.ssh else {
+                    return Err(v.err(
+                        raw.as_ref(),
+                        key,
+                        format!("[{key}] needs `ssh = \"destination\"`"),
+                    ));
+                };
+                let dest = v.name(&h.ssh, &format!("{key}.ssh"), "")?;
+                let spec = parse_destination(role, &dest)
+                    .map_err(|m| v.err(Some(ssh), &format!("{key}.ssh"), m))?;
+                let name = match &h.name {
+                    Some(_) => v.name(&h.name, &format!("{key}.name"), "")?,
+                    None => spec.name.clone(),
+                };
+                return Ok(HostSpec { name, ..spec });
+            }
+            if let Some(inv) = &inventory {
+                return inv.host(role);
+            }
+            Err(ConfigError {
+                file: v.path.to_path_buf(),
+                line: None,
+                key: Some(key.to_string()),
+                message: format!(
+                    "no {key} host: add a [{key}] table with `ssh = \"destination\"`, or `inventory = \"FILE\"` with a [{key}] group"
+                ),
+            })
+        };
+        let primary = host(Role::Primary, &self.primary)?;
+        let backup = host(Role::Backup, &self.backup)?;
+        if primary.destination == backup.destination
+            && primary.port == backup.port
+            && primary.user == backup.user
+        {
+            return Err(v.err(
+                self.backup.as_ref(),
+                "backup.ssh",
+                format!(
+                    "the backup is the same host as the primary ({})",
+                    primary.display_destination()
+                ),
+            ));
+        }
+
+        let ssh = SshSettings {
+            config_file: match &self.ssh.config_file {
+                Some(p) => {
+                    let path = v.relative(&v.name(&self.ssh.config_file, "ssh.config_file", "")?);
+                    if !path.is_file() {
+                        return Err(v.err(
+                            Some(p),
+                            "ssh.config_file",
+                            format!("{} does not exist or is not a file", path.display()),
+                        ));
+                    }
+                    Some(path)
+                }
+                None => None,
+            },
+            connect_timeout: v.secs(
+                &self.ssh.connect_timeout_secs,
+                "ssh.connect_timeout_secs",
+                10,
+                300,
+            )?,
+            command_timeout: v.secs(
+                &self.ssh.command_timeout_secs,
+                "ssh.command_timeout_secs",
+                30,
+                3600,
+            )?,
+            server_alive_interval: v.secs(
+                &self.ssh.server_alive_interval_secs,
+                "ssh.server_alive_interval_secs",
+                5,
+                300,
+            )?,
+        };
+
+        let rv = &self.validator;
+        let service = v.name(&rv.service, "validator.service", "qrysm-validator")?;
+        let process_name = v.name(&rv.process_name, "validator.process_name", &service)?;
+        if process_name.len() > 15 {
+            return Err(v.err(
+                rv.process_name.as_ref().or(rv.service.as_ref()),
+                "validator.process_name",
+                format!(
+                    "{process_name:?} is longer than the 15 characters the kernel keeps as a process name; set validator.process_name to its first 15 characters"
+                ),
+            ));
+        }
+        let slashing_protection = v.name(
+            &rv.slashing_protection,
+            "validator.slashing_protection",
+            "slashing-protection",
+        )?;
+        if slashing_protection.contains('/')
+            || slashing_protection == ".."
+            || slashing_protection == "."
+        {
+            return Err(v.err(
+                rv.slashing_protection.as_ref(),
+                "validator.slashing_protection",
+                "must be a directory name inside validator.data_dir, without `/`",
+            ));
+        }
+        let owner = v.name(&rv.owner, "validator.owner", "qrysm:qrysm")?;
+        if owner.split(':').count() != 2 || owner.split(':').any(str::is_empty) {
+            return Err(v.err(
+                rv.owner.as_ref(),
+                "validator.owner",
+                format!("expected user:group, got {owner:?}"),
+            ));
+        }
+        let indices = rv
+            .indices
+            .as_ref()
+            .map(|s| s.get_ref().clone())
+            .unwrap_or_default();
+        let mut sorted = indices.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != indices.len() {
+            return Err(v.err(
+                rv.indices.as_ref(),
+                "validator.indices",
+                "lists an index twice",
+            ));
+        }
+        let validator = ValidatorSettings {
+            process_name,
+            data_dir: v.abs_path(
+                &rv.data_dir,
+                "validator.data_dir",
+                "/var/lib/qrysm/validator",
+            )?,
+            slashing_protection,
+            lock_file: v.abs_path(
+                &rv.lock_file,
+                "validator.lock_file",
+                "/etc/quantapool/VALIDATOR_LOCKED",
+            )?,
+            owner,
+            indices,
+            binary: v.name(&rv.binary, "validator.binary", &service)?,
+            service,
+        };
+
+        let max_sync_distance = self.beacon.max_sync_distance.unwrap_or(2);
+        let beacon = BeaconSettings {
+            endpoint: v.endpoint(&self.beacon.address, "beacon.address", "127.0.0.1:3500")?,
+            api: self.beacon.api,
+            max_sync_distance,
+        };
+        let execution = ExecutionSettings {
+            endpoint: v.endpoint(
+                &self.execution.address,
+                "execution.address",
+                "127.0.0.1:8545",
+            )?,
+            api: self.execution.api,
+        };
+        let metrics = v.endpoint(&self.metrics.address, "metrics.address", "127.0.0.1:8081")?;
+        let backups = v.abs_path(
+            &self.backups.pattern,
+            "backups.pattern",
+            "/opt/quantapool/backups/slashing-protection-*.tar.gz",
+        )?;
+        if backups
+            .rsplit_once('/')
+            .is_some_and(|(dir, _)| dir.contains(['*', '?', '[']))
+        {
+            return Err(v.err(
+                self.backups.pattern.as_ref(),
+                "backups.pattern",
+                "only the file name may hold wildcards, not the directory",
+            ));
+        }
+
+        let rf = &self.failover;
+        let liveness_epochs = match &rf.liveness_epochs {
+            None => 2,
+            Some(s) if *s.get_ref() == 0 || *s.get_ref() > 64 => {
+                return Err(v.err(
+                    Some(s),
+                    "failover.liveness_epochs",
+                    "must be between 1 and 64 epochs",
+                ));
+            }
+            Some(s) => *s.get_ref(),
+        };
+        let failover = FailoverSettings {
+            method: rf.method.unwrap_or(TransferMethod::Archive),
+            liveness_epochs,
+            runs_dir: match &rf.runs_dir {
+                Some(_) => v.relative(&v.name(&rf.runs_dir, "failover.runs_dir", "")?),
+                None => default_runs_dir(),
+            },
+            operator: match &rf.operator {
+                Some(_) => Some(v.name(&rf.operator, "failover.operator", "")?),
+                None => None,
+            },
+            max_clock_skew: Duration::from_millis(rf.max_clock_skew_ms.unwrap_or(500)),
+        };
+
+        Ok(Config {
+            source: None,
+            primary,
+            backup,
+            ssh,
+            validator,
+            beacon,
+            execution,
+            metrics,
+            backups,
+            failover,
+        })
+    }
+}
+
+/// Where run journals go when the config does not say.
+pub fn default_runs_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("validator-failover/runs");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(h).join(".local/state/validator-failover/runs");
+    }
+    PathBuf::from("validator-failover-runs")
+}
+
+/// `alias`, `host`, `user@host`, `user@host:port`, `[v6]:port` or `ssh://user@host:port`.
+fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, String> {
+    let rest = dest.strip_prefix("ssh://").unwrap_or(dest);
+    let (user, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u.to_string()), h),
+        None => (None, rest),
+    };
+    let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
+        let (h, after) = inner
+            .split_once(']')
+            .ok_or_else(|| format!("{dest:?}: unclosed `[` in an IPv6 address"))?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, Some(p)),
+            None if after.is_empty() => (h, None),
+            None => return Err(format!("{dest:?}: unexpected text after `]`")),
+        }
+    } else if hostport.matches(':').count() == 1 {
+        let (h, p) = hostport.split_once(':').expect("one colon");
+        (h, Some(p))
+    } else {
+        (hostport, None)
+    };
+    let port = match port {
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{dest:?}: {p:?} is not a TCP port"))?,
+        ),
+        None => None,
+    };
+    if host.is_empty() {
+        return Err(format!("{dest:?}: no host"));
+    }
+    if host.starts_with('-')
+        || user
+            .as_deref()
+            .is_some_and(|u| u.is_empty() || u.starts_with('-'))
+    {
+        return Err(format!(
+            "{dest:?}: a host or user may not start with `-` or be empty"
+        ));
+    }
+    if host.chars().any(|c| c.is_whitespace())
+        || user
+            .as_deref()
+            .is_some_and(|u| u.chars().any(char::is_whitespace))
+    {
+        return Err(format!("{dest:?}: white space in a host or user"));
+    }
+    Ok(HostSpec {
+        role,
+        name: host.to_string(),
+        destination: host.to_string(),
+        user,
+        port,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Ansible inventory (INI form): [primary] and [backup] groups.
+
+/// The hosts of an Ansible INI inventory, by group.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    path: PathBuf,
+    groups: Vec<(String, Vec<InventoryHost>)>,
+}
+
+#[derive(Debug, Clone)]
+struct InventoryHost {
+    line: usize,
+    name: String,
+    vars: Vec<(String, String)>,
+}
+
+impl Inventory {
+    pub fn parse(text: &str, path: &Path) -> Result<Inventory, ConfigError> {
+        let err = |line: usize, key: Option<&str>, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: Some(line),
+            key: key.map(str::to_string),
+            message,
+        };
+        let mut groups: Vec<(String, Vec<InventoryHost>)> = Vec::new();
+        let mut group_vars: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        // What the current section is: a group of hosts, a group's vars, or children.
+        enum Section {
+            None,
+            Hosts(String),
+            Vars(String),
+            Other,
+        }
+        let mut section = Section::None;
+        for (i, raw) in text.lines().enumerate() {
+            let line_no = i + 1;
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[') {
+                let name = name
+                    .strip_suffix(']')
+                    .ok_or_else(|| err(line_no, None, format!("unclosed group header {line:?}")))?;
+                section = match name.split_once(':') {
+                    Some((g, "vars")) => Section::Vars(g.to_string()),
+                    Some((_, _)) => Section::Other,
+                    None => {
+                        if !groups.iter().any(|(g, _)| g == name) {
+                            groups.push((name.to_string(), Vec::new()));
+                        }
+                        Section::Hosts(name.to_string())
+                    }
+                };
+                continue;
+            }
+            let words = shlex::split(line)
+                .ok_or_else(|| err(line_no, None, format!("unbalanced quotes in {line:?}")))?;
+            match &section {
+                Section::Hosts(g) => {
+                    let mut it = words.into_iter();
+                    let name = it.next().expect("non-empty line has a word");
+                    let mut vars = Vec::new();
+                    for w in it {
+                        let (k, val) = w.split_once('=').ok_or_else(|| {
+                            err(
+                                line_no,
+                                None,
+                                format!("expected key=value after the host name, got {w:?}"),
+                            )
+                        })?;
+                        vars.push((k.to_string(), val.to_string()));
+                    }
+                    let entry = groups
+                        .iter_mut()
+                        .find(|(n, _)| n == g)
+                        .expect("group registered");
+                    entry.1.push(InventoryHost {
+                        line: line_no,
+                        name,
+                        vars,
+                    });
+                }
+                Section::Vars(g) => {
+                    let (k, val) = line.split_once('=').ok_or_else(|| {
+                        err(line_no, None, format!("expected key=value, got {line:?}"))
+                    })?;
+                    let val = shlex::split(val.trim())
+                        .map(|w| w.join(" "))
+                        .unwrap_or_default();
+                    match group_vars.iter_mut().find(|(n, _)| n == g) {
+                        Some((_, vars)) => vars.push((k.trim().to_string(), val)),
+                        None => group_vars.push((g.clone(), vec![(k.trim().to_string(), val)])),
+                    }
+                }
+                Section::Other => {}
+                Section::None => {
+                    // Ungrouped hosts are allowed by Ansible; they are not ours.
+                }
+            }
+        }
+        // Group vars fill in what a host line does not set; `all` applies last.
+        for (g, hosts) in &mut groups {
+            for h in hosts.iter_mut() {
+                for source in [g.as_str(), "all"] {
+                    if let Some((_, vars)) = group_vars.iter().find(|(n, _)| n == source) {
+                        for (k, val) in vars {
+                            if !h.vars.iter().any(|(hk, _)| hk == k) {
+                                h.vars.push((k.clone(), val.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Inventory {
+            path: path.to_path_buf(),
+            groups,
+        })
+    }
+
+    /// The single host of the group named after the role.
+    pub fn host(&self, role: Role) -> Result<HostSpec, ConfigError> {
+        let group = role.as_str();
+        let hosts = self.groups.iter().find(|(g, _)| g == group).map(|(_, h)| h);
+        let err = |line: Option<usize>, key: Option<&str>, message: String| ConfigError {
+            file: self.path.clone(),
+            line,
+            key: key.map(str::to_string),
+            message,
+        };
+        let hosts = match hosts {
+            Some(h) if !h.is_empty() => h,
+            _ => return Err(err(None, None, format!("no host in a [{group}] group"))),
+        };
+        if hosts.len() > 1 {
+            return Err(err(
+                Some(hosts[1].line),
+                None,
+                format!(
+                    "the [{group}] group lists {} hosts; a failover pair has exactly one {group}",
+                    hosts.len()
+                ),
+            ));
+        }
+        let h = &hosts[0];
+        let var = |k: &str| {
+            h.vars
+                .iter()
+                .find(|(hk, _)| hk == k)
+                .map(|(_, v)| v.clone())
+        };
+        let address = var("ansible_host").unwrap_or_else(|| h.name.clone());
+        let mut spec = parse_destination(role, &address)
+            .map_err(|m| err(Some(h.line), Some("ansible_host"), m))?;
+        spec.name = h.name.clone();
+        if let Some(u) = var("ansible_user").or_else(|| var("ansible_ssh_user")) {
+            if u.is_empty() || u.starts_with('-') || u.chars().any(char::is_whitespace) {
+                return Err(err(
+                    Some(h.line),
+                    Some("ansible_user"),
+                    format!("{u:?} is not a user name"),
+                ));
+            }
+            spec.user = Some(u);
+        }
+        if let Some(p) = var("ansible_port").or_else(|| var("ansible_ssh_port")) {
+            spec.port = Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                err(
+                    Some(h.line),
+                    Some("ansible_port"),
+                    format!("{p:?} is not a TCP port"),
+                )
+            })?);
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/vf/test.toml"))
+    }
+
+    #[test]
+    fn only_hosts_required_and_defaults_are_the_runbooks() {
+        let c = parse("[primary]\nssh = \"root@10.0.0.1\"\n[backup]\nssh = \"backup\"\n").unwrap();
+        assert_eq!(c.primary.destination, "10.0.0.1");
+        assert_eq!(c.primary.user.as_deref(), Some("root"));
+        assert_eq!(c.backup.destination, "backup");
+        assert_eq!(c.validator.service, "qrysm-validator");
+        assert_eq!(c.validator.process_name, "qrysm-validator");
+        assert_eq!(c.validator.data_dir, "/var/lib/qrysm/validator");
+        assert_eq!(
+            c.validator.slashing_protection_dir(),
+            "/var/lib/qrysm/validator/slashing-protection"
+        );
+        assert_eq!(c.validator.lock_file, "/etc/quantapool/VALIDATOR_LOCKED");
+        assert_eq!(c.validator.owner, "qrysm:qrysm");
+        assert_eq!(
+            c.backups,
+            "/opt/quantapool/backups/slashing-protection-*.tar.gz"
+        );
+        assert_eq!(c.beacon.endpoint.to_string(), "127.0.0.1:3500");
+        assert_eq!(c.execution.endpoint.to_string(), "127.0.0.1:8545");
+        assert_eq!(c.metrics.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.failover.liveness_epochs, 2);
+        assert_eq!(c.failover.method, TransferMethod::Archive);
+        assert!(c.validator.indices.is_empty());
+    }
+
+    #[test]
+    fn destination_forms() {
+        let d = parse_destination(Role::Primary, "ops@host.example:2222").unwrap();
+        assert_eq!(
+            (d.user.as_deref(), d.destination.as_str(), d.port),
+            (Some("ops"), "host.example", Some(2222))
+        );
+        let d = parse_destination(Role::Primary, "ssh://root@[fe80::1]:22").unwrap();
+        assert_eq!((d.destination.as_str(), d.port), ("fe80::1", Some(22)));
+        let d = parse_destination(Role::Primary, "fe80::1").unwrap();
+        assert_eq!((d.destination.as_str(), d.port), ("fe80::1", None));
+        assert!(parse_destination(Role::Primary, "-oProxyCommand=sh").is_err());
+        assert!(parse_destination(Role::Primary, "host:0").is_err());
+        assert!(parse_destination(Role::Primary, "a b").is_err());
+    }
+
+    #[test]
+    fn missing_host_is_named() {
+        let e = parse("[primary]\nssh = \"a\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("backup"));
+        assert!(
+            e.to_string().starts_with("/etc/vf/test.toml: key `backup`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e =
+            parse("[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n[validator]\nservcie = \"x\"\n")
+                .unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert!(e.message.contains("servcie"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let e = parse("[primary]\nssh = 5\n[backup]\nssh = \"b\"\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    #[test]
+    fn validation_errors_name_line_and_key() {
+        let e = parse("[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n[validator]\n\ndata_dir = \"relative/dir\"\n").unwrap_err();
+        assert_eq!(e.line, Some(7));
+        assert_eq!(e.key.as_deref(), Some("validator.data_dir"));
+        let e = parse("[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n[beacon]\naddress = \"127.0.0.1:99999\"\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(6), Some("beacon.address"))
+        );
+        let e = parse("[primary]\nssh = \"a\"\n[backup]\nssh = \"a\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("backup.ssh"));
+        let e =
+            parse("[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n[validator]\nindices = [1, 1]\n")
+                .unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(6), Some("validator.indices"))
+        );
+        let e = parse(
+            "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n[failover]\nliveness_epochs = 0\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("failover.liveness_epochs"));
+    }
+
+    #[test]
+    fn hostile_values_are_kept_literal_not_rejected() {
+        // Names are passed to the remote side quoted; they are not refused here, but
+        // they must survive unchanged so the quoting can be proven on real hosts.
+        let c = parse(
+            "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n[validator]\nservice = \"x; touch /tmp/pwned\"\nprocess_name = \"x\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.validator.service, "x; touch /tmp/pwned");
+    }
+
+    #[test]
+    fn inventory_groups_vars_and_errors() {
+        let inv = "# pair\n[primary]\nval-a ansible_host=10.1.1.1 ansible_user=ops ansible_port=2201\n\n[backup]\nval-b\n\n[backup:vars]\nansible_user=root\n[all:vars]\nansible_port=22\n";
+        let i = Inventory::parse(inv, Path::new("inv.ini")).unwrap();
+        let p = i.host(Role::Primary).unwrap();
+        assert_eq!(
+            (
+                p.name.as_str(),
+                p.destination.as_str(),
+                p.user.as_deref(),
+                p.port
+            ),
+            ("val-a", "10.1.1.1", Some("ops"), Some(2201))
+        );
+        let b = i.host(Role::Backup).unwrap();
+        assert_eq!(
+            (
+                b.name.as_str(),
+                b.destination.as_str(),
+                b.user.as_deref(),
+                b.port
+            ),
+            ("val-b", "val-b", Some("root"), Some(22))
+        );
+
+        let two = "[primary]\na\nb\n[backup]\nc\n";
+        let e = Inventory::parse(two, Path::new("inv.ini"))
+            .unwrap()
+            .host(Role::Primary)
+            .unwrap_err();
+        assert_eq!(e.line, Some(3));
+        let bad = "[primary]\na ansible_port=http\n[backup]\nc\n";
+        let e = Inventory::parse(bad, Path::new("inv.ini"))
+            .unwrap()
+            .host(Role::Primary)
+            .unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("ansible_port")));
+        let e = Inventory::parse("[primary\n", Path::new("inv.ini")).unwrap_err();
+        assert_eq!(e.line, Some(1));
+    }
+}

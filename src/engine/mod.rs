@@ -1,0 +1,4 @@
+//! THE RUNBOOK. No tokio, no ratatui, no I/O: what the failover decides, as data.
+
+pub mod checklist;
+pub mod preflight;

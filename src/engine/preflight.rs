@@ -1,0 +1,674 @@
+//! The preflight (spec §1): read-only observations of both hosts, judged. A backup
+//! that runs or is unlocked is a red alarm, not a detail.
+
+use serde::Serialize;
+
+use crate::chain::ChainClock;
+use crate::config::{Config, Role};
+use crate::hosts::HostError;
+use crate::probes::{
+    Archive, BeaconSync, ChainInfo, ClockState, ExecutionSync, FileInfo, History, Metrics,
+    Observed, Probe, UnitState,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Green,
+    /// Worth knowing, not a gate (a skewed clock, no recent archive).
+    Warn,
+    /// Something is wrong: the failover must not go on as things are.
+    Red,
+    /// Could not be observed (its host did not answer): counts as red.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Verdict::Green => "[✓]",
+            Verdict::Warn => "[!]",
+            Verdict::Red => "[✗]",
+            Verdict::Unknown => "[?]",
+        }
+    }
+    pub fn fails(self) -> bool {
+        matches!(self, Verdict::Red | Verdict::Unknown)
+    }
+}
+
+/// Where a judgement came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub host: Role,
+    /// Unix seconds.
+    pub at: f64,
+    pub via: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckItem {
+    /// Stable identifier for automation (`backup.validator.unit`).
+    pub id: String,
+    pub host: Option<Role>,
+    pub title: String,
+    pub verdict: Verdict,
+    /// One line: what was seen, or why it is not right.
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+}
+
+/// The chain's liveness answer for an epoch: (epoch, [(index, live)]).
+pub type Liveness = (u64, Vec<(u64, bool)>);
+
+/// What was observed of one host. `None` in a field: not observed, because the host
+/// could not be reached.
+#[derive(Debug, Clone)]
+pub struct HostObservations {
+    pub role: Role,
+    pub describe: String,
+    pub reach: Result<(), HostError>,
+    pub unit: Option<Probe<UnitState>>,
+    pub processes: Option<Probe<Vec<u32>>>,
+    pub lock: Option<Probe<Option<FileInfo>>>,
+    pub metrics: Option<Probe<Metrics>>,
+    pub beacon: Option<Probe<BeaconSync>>,
+    pub execution: Option<Probe<ExecutionSync>>,
+    pub chain: Option<Probe<ChainInfo>>,
+    pub clock: Option<Probe<ClockState>>,
+    pub history: Option<Probe<History>>,
+    pub archives: Option<Probe<Vec<Archive>>>,
+    pub liveness: Option<Probe<Liveness>>,
+}
+
+impl HostObservations {
+    pub fn unreachable(role: Role, describe: String, e: HostError) -> HostObservations {
+        HostObservations {
+            role,
+            describe,
+            reach: Err(e),
+            unit: None,
+            processes: None,
+            lock: None,
+            metrics: None,
+            beacon: None,
+            execution: None,
+            chain: None,
+            clock: None,
+            history: None,
+            archives: None,
+            liveness: None,
+        }
+    }
+}
+
+/// The judged preflight.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preflight {
+    pub items: Vec<CheckItem>,
+    /// The chain's clock as the nodes report it, when any did.
+    pub chain: Option<ChainClock>,
+    /// Unix seconds when the judgement was made.
+    pub at: f64,
+}
+
+impl Preflight {
+    pub fn all_green(&self) -> bool {
+        !self.items.iter().any(|i| i.verdict.fails())
+    }
+    pub fn red(&self) -> impl Iterator<Item = &CheckItem> {
+        self.items.iter().filter(|i| i.verdict.fails())
+    }
+}
+
+struct Judge<'a> {
+    role: Role,
+    items: Vec<CheckItem>,
+    unreachable: Option<&'a HostError>,
+}
+
+impl Judge<'_> {
+    fn push(
+        &mut self,
+        id: &str,
+        title: &str,
+        verdict: Verdict,
+        summary: String,
+        ev: Vec<Evidence>,
+    ) {
+        self.items.push(CheckItem {
+            id: format!("{}.{id}", self.role),
+            host: Some(self.role),
+            title: title.to_string(),
+            verdict,
+            summary,
+            evidence: ev,
+        });
+    }
+
+    /// Judge one probe: `f` for an answer; a failed probe is `on_error` with its cause.
+    fn probe<T>(
+        &mut self,
+        id: &str,
+        title: &str,
+        p: &Option<Probe<T>>,
+        on_error: Verdict,
+        f: impl FnOnce(&T) -> (Verdict, String),
+    ) {
+        match p {
+            None => {
+                let why = self
+                    .unreachable
+                    .map(|e| format!("not observed: {} is {}", self.role, e.failure.as_str()))
+                    .unwrap_or_else(|| "not observed".into());
+                self.push(id, title, Verdict::Unknown, why, Vec::new());
+            }
+            Some(Err(e)) => {
+                let ev = vec![Evidence {
+                    host: e.host,
+                    at: crate::chain::unix_now(),
+                    via: e.what.clone(),
+                }];
+                self.push(
+                    id,
+                    title,
+                    on_error,
+                    format!("{}: {}", e.failure.as_str(), e.detail),
+                    ev,
+                );
+            }
+            Some(Ok(o)) => {
+                let (v, s) = f(&o.value);
+                let ev = vec![evidence(o)];
+                self.push(id, title, v, s, ev);
+            }
+        }
+    }
+}
+
+fn evidence<T>(o: &Observed<T>) -> Evidence {
+    Evidence {
+        host: o.host,
+        at: o.at,
+        via: o.via.clone(),
+    }
+}
+
+/// Judge what was observed of both hosts.
+pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight {
+    let mut items = vec![CheckItem {
+        id: "config".into(),
+        host: None,
+        title: "Configuration".into(),
+        verdict: Verdict::Green,
+        summary: format!(
+            "{}: primary {} ({}), backup {} ({}), service {}",
+            cfg.source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "built-in".into()),
+            cfg.primary.name,
+            cfg.primary.display_destination(),
+            cfg.backup.name,
+            cfg.backup.display_destination(),
+            cfg.validator.service,
+        ),
+        evidence: Vec::new(),
+    }];
+
+    // The chain's timing, from the backup's beacon node first (it is the one that matters).
+    let mut chain: Option<(ChainInfo, Evidence)> = None;
+    for role in [Role::Backup, Role::Primary] {
+        if let Some(h) = hosts.iter().find(|h| h.role == role)
+            && let Some(Ok(c)) = &h.chain
+            && chain.is_none()
+        {
+            chain = Some((c.value.clone(), evidence(c)));
+        }
+    }
+    let clock = chain.as_ref().map(|(c, _)| c.clock);
+
+    for h in hosts {
+        let role = h.role;
+        let mut j = Judge {
+            role,
+            items: Vec::new(),
+            unreachable: h.reach.as_ref().err(),
+        };
+        match &h.reach {
+            Ok(()) => j.push(
+                "ssh",
+                "SSH",
+                Verdict::Green,
+                format!("connected: {}", h.describe),
+                Vec::new(),
+            ),
+            Err(e) => j.push(
+                "ssh",
+                "SSH",
+                Verdict::Red,
+                format!("{}: {}", e.failure.as_str(), e.detail),
+                vec![Evidence {
+                    host: role,
+                    at: now,
+                    via: e.what.clone(),
+                }],
+            ),
+        }
+        let svc = &cfg.validator.service;
+        match role {
+            Role::Primary => {
+                j.probe(
+                    "validator.unit",
+                    "Validator service",
+                    &h.unit,
+                    Verdict::Red,
+                    |u| {
+                        if u.is_running() {
+                            (
+                                Verdict::Green,
+                                format!("running (signing): {}", u.summary()),
+                            )
+                        } else {
+                            (
+                                Verdict::Red,
+                                format!("the primary's {svc} is not running: {}", u.summary()),
+                            )
+                        }
+                    },
+                );
+                j.probe(
+                    "validator.boot",
+                    "Starts at boot",
+                    &h.unit,
+                    Verdict::Red,
+                    |u| {
+                        if u.unit_file_state == "enabled" {
+                            (Verdict::Green, "enabled".into())
+                        } else {
+                            (
+                                Verdict::Warn,
+                                format!(
+                                    "{}: the primary will not come back after a reboot",
+                                    u.unit_file_state
+                                ),
+                            )
+                        }
+                    },
+                );
+                j.probe(
+                    "validator.process",
+                    "Validator process",
+                    &h.processes,
+                    Verdict::Red,
+                    |p| {
+                        if p.is_empty() {
+                            (
+                                Verdict::Red,
+                                format!("no process named {}", cfg.validator.process_name),
+                            )
+                        } else {
+                            (
+                                Verdict::Green,
+                                format!("{} PID {}", cfg.validator.process_name, join(p)),
+                            )
+                        }
+                    },
+                );
+                j.probe(
+                    "validator.lock",
+                    "Lock file",
+                    &h.lock,
+                    Verdict::Red,
+                    |l| match l {
+                        None => (
+                            Verdict::Green,
+                            format!("{} absent", cfg.validator.lock_file),
+                        ),
+                        Some(_) => (
+                            Verdict::Warn,
+                            format!(
+                                "{} present: the primary's validator cannot start",
+                                cfg.validator.lock_file
+                            ),
+                        ),
+                    },
+                );
+                j.probe(
+                    "validator.metrics",
+                    "Validator metrics",
+                    &h.metrics,
+                    Verdict::Warn,
+                    |m| {
+                        if m.answering {
+                            (Verdict::Green, metrics_summary(m, &cfg.metrics.to_string()))
+                        } else {
+                            (Verdict::Warn, format!("nothing answers on {}", cfg.metrics))
+                        }
+                    },
+                );
+            }
+            Role::Backup => {
+                j.probe("validator.unit", "Validator service", &h.unit, Verdict::Red, |u| {
+                    if u.is_stopped() {
+                        (Verdict::Green, format!("stopped: {}", u.summary()))
+                    } else {
+                        (
+                            Verdict::Red,
+                            format!("ALARM: the backup's {svc} is not stopped ({}): two validators may be signing", u.summary()),
+                        )
+                    }
+                });
+                j.probe(
+                    "validator.boot",
+                    "Starts at boot",
+                    &h.unit,
+                    Verdict::Red,
+                    |u| {
+                        if u.is_disabled() {
+                            (Verdict::Green, u.unit_file_state.clone())
+                        } else {
+                            (
+                                Verdict::Warn,
+                                format!(
+                                    "{}: only the lock file keeps it from starting at boot",
+                                    u.unit_file_state
+                                ),
+                            )
+                        }
+                    },
+                );
+                j.probe(
+                    "validator.process",
+                    "Validator process",
+                    &h.processes,
+                    Verdict::Red,
+                    |p| {
+                        if p.is_empty() {
+                            (
+                                Verdict::Green,
+                                format!("no process named {}", cfg.validator.process_name),
+                            )
+                        } else {
+                            (
+                                Verdict::Red,
+                                format!(
+                                    "ALARM: {} runs on the backup (PID {})",
+                                    cfg.validator.process_name,
+                                    join(p)
+                                ),
+                            )
+                        }
+                    },
+                );
+                j.probe("validator.lock", "Lock file", &h.lock, Verdict::Red, |l| match l {
+                    Some(f) if f.user == "root" && f.mode & 0o222 == 0 => (
+                        Verdict::Green,
+                        format!("{} present ({}:{} {:o})", cfg.validator.lock_file, f.user, f.group, f.mode),
+                    ),
+                    Some(f) => (
+                        Verdict::Warn,
+                        format!(
+                            "{} present but {}:{} {:o} (expected root-owned, read-only)",
+                            cfg.validator.lock_file, f.user, f.group, f.mode
+                        ),
+                    ),
+                    None => (
+                        Verdict::Red,
+                        format!("ALARM: {} is gone: nothing stops the backup's validator from starting", cfg.validator.lock_file),
+                    ),
+                });
+                j.probe(
+                    "validator.metrics",
+                    "Validator metrics",
+                    &h.metrics,
+                    Verdict::Warn,
+                    |m| {
+                        if m.answering {
+                            (
+                                Verdict::Red,
+                                format!(
+                                    "ALARM: {} answers on the backup: a validator runs there",
+                                    cfg.metrics
+                                ),
+                            )
+                        } else {
+                            (
+                                Verdict::Green,
+                                format!("nothing answers on {}", cfg.metrics),
+                            )
+                        }
+                    },
+                );
+            }
+        }
+        // Sync: a gate for the backup (items 4-5); worth a warning on the primary.
+        let sync_error = if role == Role::Backup {
+            Verdict::Red
+        } else {
+            Verdict::Warn
+        };
+        let max = cfg.beacon.max_sync_distance;
+        j.probe(
+            "beacon",
+            "Beacon node synced",
+            &h.beacon,
+            sync_error,
+            |b| match b.problem(max) {
+                None => (Verdict::Green, b.summary()),
+                Some(p) => (sync_error, format!("{p}: {}", b.summary())),
+            },
+        );
+        j.probe(
+            "execution",
+            "Execution node synced",
+            &h.execution,
+            sync_error,
+            |e| match e.problem() {
+                None => (Verdict::Green, e.summary()),
+                Some(p) => (sync_error, format!("{p}: {}", e.summary())),
+            },
+        );
+        let skew = cfg.failover.max_clock_skew.as_secs_f64();
+        j.probe(
+            "clock",
+            "Clock synchronised",
+            &h.clock,
+            Verdict::Warn,
+            |c| {
+                let ntp = match c.ntp_synchronized {
+                    Some(true) => "NTP synchronised",
+                    Some(false) => "NTP not synchronised",
+                    None => "NTP state unknown",
+                };
+                let text = format!(
+                    "offset {:+.3}s (±{:.3}s), {ntp}",
+                    c.offset,
+                    c.round_trip / 2.0
+                );
+                if c.offset.abs() - c.round_trip / 2.0 > skew || c.ntp_synchronized == Some(false) {
+                    (
+                        Verdict::Warn,
+                        format!("{text}: a skewed clock misses duties"),
+                    )
+                } else {
+                    (Verdict::Green, text)
+                }
+            },
+        );
+        let history_error = if role == Role::Primary {
+            Verdict::Red
+        } else {
+            Verdict::Warn
+        };
+        j.probe(
+            "history",
+            "Slashing-protection data",
+            &h.history,
+            history_error,
+            |hist| {
+                let age = hist
+                    .newest_mtime()
+                    .map(|m| age_text(clock.as_ref(), m, now))
+                    .unwrap_or_default();
+                match (role, hist.problem()) {
+                    (Role::Primary, Some(p)) => {
+                        (Verdict::Red, format!("{p}: nothing valid to transfer"))
+                    }
+                    (Role::Backup, Some(p)) => (
+                        Verdict::Green,
+                        format!("{p} (it will be replaced by the primary's)"),
+                    ),
+                    (_, None) => (
+                        Verdict::Green,
+                        format!("{}, modified {age}", hist.summary()),
+                    ),
+                }
+            },
+        );
+        j.probe(
+            "archives",
+            "Backup archives",
+            &h.archives,
+            Verdict::Warn,
+            |a| match a.first() {
+                None => (
+                    if role == Role::Backup {
+                        Verdict::Warn
+                    } else {
+                        Verdict::Green
+                    },
+                    format!("none matching {}", cfg.backups),
+                ),
+                Some(newest) => (
+                    Verdict::Green,
+                    format!(
+                        "{} archive(s); newest {} ({}, {})",
+                        a.len(),
+                        newest.path,
+                        crate::probes::human_bytes(newest.size),
+                        age_text(clock.as_ref(), newest.mtime, now)
+                    ),
+                ),
+            },
+        );
+        if !cfg.validator.indices.is_empty() && role == Role::Backup {
+            j.probe(
+                "liveness",
+                "Keys live on chain",
+                &h.liveness,
+                Verdict::Warn,
+                |(epoch, l)| {
+                    let live: Vec<u64> = l.iter().filter(|(_, v)| *v).map(|(k, _)| *k).collect();
+                    if live.len() == l.len() {
+                        (
+                            Verdict::Green,
+                            format!("all {} keys live in epoch {epoch}", l.len()),
+                        )
+                    } else {
+                        (
+                            Verdict::Warn,
+                            format!(
+                                "{} of {} keys live in epoch {epoch} (live: {})",
+                                live.len(),
+                                l.len(),
+                                join(&live)
+                            ),
+                        )
+                    }
+                },
+            );
+        }
+        items.extend(j.items);
+    }
+
+    // Both nodes must be on one chain.
+    let genesis: Vec<(Role, u64)> = hosts
+        .iter()
+        .filter_map(|h| match &h.chain {
+            Some(Ok(c)) => Some((h.role, c.value.clock.genesis_time)),
+            _ => None,
+        })
+        .collect();
+    let chain_item = match &chain {
+        None => CheckItem {
+            id: "chain".into(),
+            host: None,
+            title: "Chain timing".into(),
+            verdict: Verdict::Red,
+            summary:
+                "no beacon node answered config/spec and beacon/genesis: epochs cannot be counted"
+                    .into(),
+            evidence: Vec::new(),
+        },
+        Some(_) if genesis.len() == 2 && genesis[0].1 != genesis[1].1 => CheckItem {
+            id: "chain".into(),
+            host: None,
+            title: "Chain timing".into(),
+            verdict: Verdict::Red,
+            summary: format!(
+                "the nodes are on different chains: genesis {} on {} and {} on {}",
+                genesis[0].1, genesis[0].0, genesis[1].1, genesis[1].0
+            ),
+            evidence: Vec::new(),
+        },
+        Some((c, ev)) => {
+            let k = c.clock;
+            CheckItem {
+                id: "chain".into(),
+                host: None,
+                title: "Chain timing".into(),
+                verdict: Verdict::Green,
+                summary: format!(
+                    "epoch {} slot {} (head {}); {} s slots x {} = {} per epoch; next epoch in {}",
+                    k.epoch_at(now),
+                    k.slot_at(now),
+                    c.head_slot,
+                    k.seconds_per_slot,
+                    k.slots_per_epoch,
+                    duration_text(k.epoch_seconds() as f64),
+                    duration_text(k.seconds_to_next_epoch(now))
+                ),
+                evidence: vec![ev.clone()],
+            }
+        }
+    };
+    items.insert(1, chain_item);
+    Preflight {
+        items,
+        chain: clock,
+        at: now,
+    }
+}
+
+fn join(v: &[impl ToString]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn metrics_summary(m: &Metrics, at: &str) -> String {
+    match m.successful_attestations {
+        Some(n) => format!("{at} answers: {} keys, {n} successful attestations", m.keys),
+        None => format!("{at} answers"),
+    }
+}
+
+/// "3 min ago (0.4 epochs)".
+pub fn age_text(clock: Option<&ChainClock>, then: f64, now: f64) -> String {
+    let d = duration_text((now - then).max(0.0));
+    match clock {
+        Some(c) => format!("{d} ago, {:.1} epochs", c.age_in_epochs(then, now)),
+        None => format!("{d} ago"),
+    }
+}
+
+pub fn duration_text(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

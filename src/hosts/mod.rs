@@ -1,0 +1,360 @@
+//! THE WORLD: one interface for everything the failover needs of a machine, and two
+//! implementations of it: real hosts over SSH ([`ssh`]) and a simulated pair
+//! ([`sim`]) that serves the demo and the fast tests.
+
+pub mod sim;
+pub mod ssh;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::mpsc;
+
+use crate::config::{Endpoint, Role};
+
+/// A command to run on a host: a program and its arguments, each passed as one
+/// literal word. Nothing here is ever interpreted by a remote shell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+}
+
+impl Cmd {
+    pub fn new(program: impl Into<String>) -> Cmd {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Cmd {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn args<I, A>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// The command as a shell would need it typed: every word quoted. Used for
+    /// evidence and the audit, and it is exactly what reaches the remote shell.
+    pub fn display(&self) -> String {
+        std::iter::once(&self.program)
+            .chain(self.args.iter())
+            .map(|w| {
+                shlex::try_quote(w)
+                    .map(|c| c.into_owned())
+                    .unwrap_or_else(|_| format!("{w:?}"))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The exit code; None when it was killed by a signal.
+    pub status: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).trim().to_string()
+    }
+}
+
+/// Why an operation on a host did not give an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Failure {
+    /// The host could not be reached at all (no route, connection refused, closed).
+    Unreachable,
+    /// No answer within the deadline.
+    TimedOut,
+    /// The host answered, and its key is not the one known for it.
+    HostKeyMismatch,
+    /// The host or a service refused (authentication, permission, connection refused).
+    Refused,
+    /// An answer came, but not the one the interface promises.
+    Unexpected,
+    /// A local problem (a file, a socket).
+    Local,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Unreachable => "unreachable",
+            Failure::TimedOut => "timed out",
+            Failure::HostKeyMismatch => "host key mismatch",
+            Failure::Refused => "refused",
+            Failure::Unexpected => "unexpected answer",
+            Failure::Local => "local error",
+        }
+    }
+}
+
+/// An operation on a host that failed: which host, what was attempted, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostError {
+    pub host: Role,
+    pub failure: Failure,
+    /// The operation, as the evidence names it (a command line or a request).
+    pub what: String,
+    pub detail: String,
+}
+
+impl HostError {
+    pub fn new(
+        host: Role,
+        failure: Failure,
+        what: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> HostError {
+        HostError {
+            host,
+            failure,
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.host,
+            self.failure.as_str(),
+            self.detail
+        )?;
+        if !self.what.is_empty() {
+            write!(f, " ({})", self.what)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for HostError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// An HTTP request to a service on the host's own loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub endpoint: Endpoint,
+    pub method: Method,
+    pub path: String,
+    /// A JSON body for POST.
+    pub body: Option<Vec<u8>>,
+}
+
+impl HttpRequest {
+    pub fn get(endpoint: &Endpoint, path: impl Into<String>) -> HttpRequest {
+        HttpRequest {
+            endpoint: endpoint.clone(),
+            method: Method::Get,
+            path: path.into(),
+            body: None,
+        }
+    }
+
+    pub fn post_json(
+        endpoint: &Endpoint,
+        path: impl Into<String>,
+        body: &serde_json::Value,
+    ) -> HttpRequest {
+        HttpRequest {
+            endpoint: endpoint.clone(),
+            method: Method::Post,
+            path: path.into(),
+            body: Some(serde_json::to_vec(body).expect("a JSON value serialises")),
+        }
+    }
+
+    /// How the evidence names this request.
+    pub fn display(&self) -> String {
+        let m = match self.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        format!("{m} http://{}{}", self.endpoint, self.path)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// The most an HTTP answer may be before it is refused as unexpected.
+pub const MAX_HTTP_BODY: usize = 16 * 1024 * 1024;
+
+/// Lines of a running command's output, as they come. Dropping it ends the command.
+pub struct LineStream {
+    pub lines: mpsc::Receiver<String>,
+    /// Ends the remote command when dropped.
+    _guard: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LineStream {
+    pub fn new(
+        lines: mpsc::Receiver<String>,
+        task: Option<tokio::task::JoinHandle<()>>,
+    ) -> LineStream {
+        LineStream {
+            lines,
+            _guard: task,
+        }
+    }
+
+    pub async fn next(&mut self) -> Option<String> {
+        self.lines.recv().await
+    }
+}
+
+impl Drop for LineStream {
+    fn drop(&mut self) {
+        if let Some(t) = &self._guard {
+            t.abort();
+        }
+    }
+}
+
+/// Everything the failover needs of one machine.
+///
+/// Every operation has a deadline and reports why it failed as a [`HostError`];
+/// every command argument reaches the host as a literal word.
+#[async_trait]
+pub trait Host: Send + Sync {
+    fn role(&self) -> Role;
+
+    /// How the host is reached, for evidence (`ssh root@10.0.0.1`, `simulated`).
+    fn describe(&self) -> String;
+
+    /// Make sure the host can be reached (opens the connection if needed).
+    async fn connect(&self, timeout: Duration) -> Result<(), HostError>;
+
+    /// Run a command to completion.
+    async fn run(&self, cmd: &Cmd, timeout: Duration) -> Result<Output, HostError>;
+
+    /// Start a command and stream its standard output line by line.
+    async fn stream_lines(&self, cmd: &Cmd) -> Result<LineStream, HostError>;
+
+    /// Stream a remote file's bytes into `sink`; returns the byte count. Fails (rather
+    /// than returning a short count) when the transfer is cut off.
+    async fn download(
+        &self,
+        path: &str,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+        timeout: Duration,
+    ) -> Result<u64, HostError>;
+
+    /// Stream `source` into a remote file, created with `mode` (and replaced if it
+    /// exists); returns the byte count.
+    async fn upload(
+        &self,
+        path: &str,
+        source: &mut (dyn AsyncRead + Unpin + Send),
+        mode: u32,
+        timeout: Duration,
+    ) -> Result<u64, HostError>;
+
+    /// An HTTP request to a service on the host's own loopback, as the host sees it.
+    async fn http(&self, req: &HttpRequest, timeout: Duration) -> Result<HttpResponse, HostError>;
+}
+
+/// Conveniences built on the [`Host`] primitives.
+#[async_trait]
+pub trait HostExt: Host {
+    /// Read at most `limit` bytes from the start of a file.
+    async fn read_file(
+        &self,
+        path: &str,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, HostError> {
+        let cmd = Cmd::new("head")
+            .arg("-c")
+            .arg(limit.to_string())
+            .arg("--")
+            .arg(path);
+        let out = self.run(&cmd, timeout).await?;
+        if !out.success() {
+            return Err(HostError::new(
+                self.role(),
+                Failure::Unexpected,
+                cmd.display(),
+                out.stderr_text(),
+            ));
+        }
+        Ok(out.stdout)
+    }
+
+    /// Write a whole file from memory.
+    async fn write_file(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+        timeout: Duration,
+    ) -> Result<(), HostError> {
+        let mut src = data;
+        let n = self.upload(path, &mut src, mode, timeout).await?;
+        if n != data.len() as u64 {
+            return Err(HostError::new(
+                self.role(),
+                Failure::Unexpected,
+                format!("write {path}"),
+                format!("wrote {n} of {} bytes", data.len()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<T: Host + ?Sized> HostExt for T {}
+
+/// Read a byte stream to its end into memory, refusing more than `limit` bytes.
+pub async fn read_limited(
+    src: &mut (dyn AsyncRead + Unpin + Send),
+    limit: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut take = src.take(limit as u64 + 1);
+    take.read_to_end(&mut buf).await?;
+    if buf.len() > limit {
+        return Err(std::io::Error::other(format!("more than {limit} bytes")));
+    }
+    Ok(buf)
+}

@@ -1,0 +1,1239 @@
+//! The simulated pair: two in-memory hosts sharing a chain. It serves the demo and
+//! the fast tests, and answers the same commands and requests as the lab's real
+//! hosts (`tests/lab/`), so the same scenarios behave the same on both.
+//!
+//! The validator signs once per epoch for each of its keys while it runs, keeps its
+//! slashing-protection history in a bbolt-shaped file, and refuses to sign a target
+//! epoch its history already holds. Every attestation is recorded on the shared chain,
+//! so a test can prove that no key signed twice.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::{Cmd, Failure, Host, HostError, HttpRequest, HttpResponse, LineStream, Method, Output};
+use crate::chain::{ChainClock, unix_now};
+use crate::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
+
+/// The bbolt meta-page magic, little-endian at byte 16 (domain.md).
+pub const BBOLT_MAGIC: u32 = 0xED0C_DAED;
+const PAGE: usize = 4096;
+
+/// Where the simulated time comes from.
+#[derive(Debug, Clone)]
+pub enum SimTime {
+    /// Wall-clock time: the demo.
+    Real,
+    /// A clock that only moves when a test says so (unix milliseconds).
+    Manual(Arc<AtomicU64>),
+}
+
+impl SimTime {
+    fn now(&self) -> f64 {
+        match self {
+            SimTime::Real => unix_now(),
+            SimTime::Manual(ms) => ms.load(Ordering::SeqCst) as f64 / 1000.0,
+        }
+    }
+}
+
+/// Faults a scenario can switch on, per host.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Faults {
+    /// Powered off: nothing answers, connections fail.
+    pub powered_off: bool,
+    /// sshd accepts but never answers: every operation times out.
+    pub ssh_hangs: bool,
+    /// sshd is stopped but the machine runs (the validator may still sign).
+    pub sshd_down: bool,
+    /// The host presents a key that does not match known_hosts.
+    pub host_key_mismatch: bool,
+    pub beacon_syncing: bool,
+    pub beacon_el_offline: bool,
+    pub beacon_no_peers: bool,
+    pub beacon_garbage: bool,
+    pub beacon_api: Option<BeaconFlavour>,
+    pub exec_syncing: bool,
+    pub exec_no_peers: bool,
+    pub exec_api: Option<ExecutionFlavour>,
+    pub validator_ignores_sigterm: bool,
+    /// Seconds the host's clock is ahead of the true time.
+    pub clock_skew: f64,
+}
+
+#[derive(Debug, Clone)]
+struct SimFile {
+    data: Vec<u8>,
+    mode: u32,
+    owner: String,
+    mtime: f64,
+    dir: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Unit {
+    running: bool,
+    failed: bool,
+    enabled: bool,
+    masked_runtime: bool,
+    main_pid: u32,
+    n_restarts: u32,
+    started_at: f64,
+    /// Process start nonce: a different signer each start.
+    nonce: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    hostname: String,
+    files: BTreeMap<String, SimFile>,
+    unit: Unit,
+    journal: Vec<(f64, String)>,
+    faults: Faults,
+    next_pid: u32,
+    last_heartbeat_slot: u64,
+}
+
+/// One attestation as the chain saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attestation {
+    pub host: Role,
+    pub index: u64,
+    pub source_epoch: u64,
+    pub target_epoch: u64,
+    pub slot: u64,
+    pub root: String,
+}
+
+struct World {
+    clock: ChainClock,
+    time: SimTime,
+    layout: Layout,
+    indices: Vec<u64>,
+    nodes: [Node; 2],
+    chain: Vec<Attestation>,
+}
+
+/// Names and places from the configuration that the simulated hosts honour.
+#[derive(Debug, Clone)]
+struct Layout {
+    service: String,
+    process_name: String,
+    sp_dir: String,
+    db_path: String,
+    lock_file: String,
+    owner: String,
+    backups_dir: String,
+    backups_prefix: String,
+    beacon_port: u16,
+    execution_port: u16,
+    metrics_port: u16,
+}
+
+fn idx(role: Role) -> usize {
+    match role {
+        Role::Primary => 0,
+        Role::Backup => 1,
+    }
+}
+
+/// The shared state of a simulated primary/backup pair and their chain.
+#[derive(Clone)]
+pub struct SimWorld {
+    inner: Arc<Mutex<World>>,
+}
+
+/// Timing of the simulated chain: 2 s slots, 4 slots per epoch, as the lab.
+pub const SIM_SECONDS_PER_SLOT: u64 = 2;
+pub const SIM_SLOTS_PER_EPOCH: u64 = 4;
+
+impl SimWorld {
+    /// A healthy pair, as the runbook expects before a failover: the primary signing,
+    /// the backup stopped, disabled and locked, both nodes synced, older archives on
+    /// the backup.
+    pub fn new(cfg: &Config, time: SimTime) -> SimWorld {
+        let now = time.now();
+        let genesis =
+            (now as u64).saturating_sub(10 * SIM_SECONDS_PER_SLOT * SIM_SLOTS_PER_EPOCH + 1);
+        let clock = ChainClock::new(genesis, SIM_SECONDS_PER_SLOT, SIM_SLOTS_PER_EPOCH)
+            .expect("valid timing");
+        let (backups_dir, pattern) = cfg.backups.rsplit_once('/').unwrap_or(("/", &cfg.backups));
+        let layout = Layout {
+            service: cfg.validator.service.clone(),
+            process_name: cfg.validator.process_name.clone(),
+            sp_dir: cfg.validator.slashing_protection_dir(),
+            db_path: format!("{}/validator.db", cfg.validator.slashing_protection_dir()),
+            lock_file: cfg.validator.lock_file.clone(),
+            owner: cfg.validator.owner.clone(),
+            backups_dir: backups_dir.to_string(),
+            backups_prefix: pattern
+                .split(['*', '?', '['])
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            beacon_port: cfg.beacon.endpoint.port,
+            execution_port: cfg.execution.endpoint.port,
+            metrics_port: cfg.metrics.port,
+        };
+        let indices = if cfg.validator.indices.is_empty() {
+            vec![0, 1, 2, 3]
+        } else {
+            cfg.validator.indices.clone()
+        };
+        let node = |name: &str| Node {
+            hostname: name.to_string(),
+            files: BTreeMap::new(),
+            unit: Unit::default(),
+            journal: Vec::new(),
+            faults: Faults::default(),
+            next_pid: 1200,
+            last_heartbeat_slot: 0,
+        };
+        let mut w = World {
+            clock,
+            time,
+            layout,
+            indices,
+            nodes: [node(&cfg.primary.name), node(&cfg.backup.name)],
+            chain: Vec::new(),
+        };
+        w.baseline(now);
+        SimWorld {
+            inner: Arc::new(Mutex::new(w)),
+        }
+    }
+
+    /// A host of the pair.
+    pub fn host(&self, role: Role) -> SimHost {
+        SimHost {
+            role,
+            world: self.clone(),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let mut w = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let now = w.time.now();
+        w.tick(now);
+        f(&mut w)
+    }
+
+    /// Switch a host's faults.
+    pub fn set_faults(&self, role: Role, f: impl FnOnce(&mut Faults)) {
+        self.with(|w| f(&mut w.nodes[idx(role)].faults));
+    }
+
+    pub fn clock(&self) -> ChainClock {
+        self.with(|w| w.clock)
+    }
+
+    pub fn now(&self) -> f64 {
+        self.with(|w| w.time.now())
+    }
+
+    /// Every attestation the chain has seen, in order.
+    pub fn attestations(&self) -> Vec<Attestation> {
+        self.with(|w| w.chain.clone())
+    }
+
+    /// Pairs of attestations that would get a key slashed (double or surround votes).
+    pub fn slashable(&self) -> Vec<(Attestation, Attestation)> {
+        self.with(|w| slashable_pairs(&w.chain))
+    }
+
+    /// Start the validator on a host behind the tool's back (a scenario's fault).
+    pub fn force_start_validator(&self, role: Role) {
+        self.with(|w| {
+            let now = w.time.now();
+            let _ = w.start_validator(idx(role), now, true);
+        });
+    }
+
+    /// Remove a file or directory tree on a host (a scenario's fault).
+    pub fn remove_path(&self, role: Role, path: &str) {
+        self.with(|w| {
+            let n = &mut w.nodes[idx(role)];
+            let prefix = format!("{}/", path.trim_end_matches('/'));
+            n.files.retain(|p, _| p != path && !p.starts_with(&prefix));
+        });
+    }
+}
+
+/// Every pair of attestations by one key that the chain would slash.
+pub fn slashable_pairs(chain: &[Attestation]) -> Vec<(Attestation, Attestation)> {
+    let mut out = Vec::new();
+    for (i, a) in chain.iter().enumerate() {
+        for b in &chain[i + 1..] {
+            if a.index != b.index {
+                continue;
+            }
+            let double = a.target_epoch == b.target_epoch && a.root != b.root;
+            let surround = (a.source_epoch < b.source_epoch && b.target_epoch < a.target_epoch)
+                || (b.source_epoch < a.source_epoch && a.target_epoch < b.target_epoch);
+            if double || surround {
+                out.push((a.clone(), b.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// A bbolt-shaped slashing-protection DB: a meta page with the magic, then JSON lines.
+pub fn new_db() -> Vec<u8> {
+    let mut page = vec![0u8; PAGE];
+    page[16..20].copy_from_slice(&BBOLT_MAGIC.to_le_bytes());
+    page
+}
+
+fn db_records(data: &[u8]) -> Vec<Value> {
+    if data.len() <= PAGE {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(&data[PAGE..])
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+impl World {
+    fn baseline(&mut self, now: f64) {
+        let l = self.layout.clone();
+        for i in 0..2 {
+            let n = &mut self.nodes[i];
+            for dir in [
+                "/etc",
+                "/etc/quantapool",
+                "/var/lib/qrysm",
+                "/tmp",
+                "/opt/quantapool",
+            ] {
+                n.files.insert(dir.to_string(), dir_entry("root:root", now));
+            }
+            let data_dir = l
+                .sp_dir
+                .rsplit_once('/')
+                .map(|(d, _)| d.to_string())
+                .unwrap_or_default();
+            n.files.insert(data_dir, dir_entry(&l.owner, now));
+            n.files.insert(l.sp_dir.clone(), dir_entry(&l.owner, now));
+            n.files
+                .insert(l.backups_dir.clone(), dir_entry("root:root", now));
+            n.files.insert(
+                l.db_path.clone(),
+                SimFile {
+                    data: new_db(),
+                    mode: 0o600,
+                    owner: l.owner.clone(),
+                    mtime: now - 3600.0,
+                    dir: false,
+                },
+            );
+        }
+        // The backup: locked, disabled, stopped; two older archives of its own.
+        let b = &mut self.nodes[1];
+        b.files.insert(
+            l.lock_file.clone(),
+            SimFile {
+                data: b"locked: this host is the backup\n".to_vec(),
+                mode: 0o444,
+                owner: "root:root".into(),
+                mtime: now - 86400.0,
+                dir: false,
+            },
+        );
+        for (age, stamp) in [(3600.0, "a"), (600.0, "b")] {
+            let t = now - age;
+            let name = format!(
+                "{}/{}{}.tar.gz",
+                l.backups_dir,
+                l.backups_prefix,
+                jiff::Timestamp::from_second(t as i64)
+                    .map(|ts| ts.strftime("%Y%m%dT%H%M%SZ").to_string())
+                    .unwrap_or_else(|_| stamp.to_string())
+            );
+            b.files.insert(
+                name,
+                SimFile {
+                    data: vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3],
+                    mode: 0o600,
+                    owner: "root:root".into(),
+                    mtime: t,
+                    dir: false,
+                },
+            );
+        }
+        // The primary: enabled and signing.
+        self.nodes[0].unit.enabled = true;
+        self.start_validator(0, now, false)
+            .expect("the baseline primary starts");
+    }
+
+    fn start_validator(&mut self, i: usize, now: f64, bypass_lock: bool) -> Result<(), String> {
+        let l = self.layout.clone();
+        let n = &mut self.nodes[i];
+        if n.unit.masked_runtime {
+            return Err(format!(
+                "Failed to start {}.service: Unit {}.service is masked.",
+                l.service, l.service
+            ));
+        }
+        if n.unit.running {
+            return Ok(());
+        }
+        if !bypass_lock && n.files.contains_key(&l.lock_file) {
+            n.unit.failed = true;
+            n.journal.push((
+                now,
+                format!(
+                    "qrysm-validator-precheck: {} exists; refusing to start",
+                    l.lock_file
+                ),
+            ));
+            return Err(format!(
+                "Job for {}.service failed because the control process exited with error code.",
+                l.service
+            ));
+        }
+        if !n.files.contains_key(&l.db_path) {
+            // A real client opens an empty history when none is there.
+            n.files.insert(l.sp_dir.clone(), dir_entry(&l.owner, now));
+            n.files.insert(
+                l.db_path.clone(),
+                SimFile {
+                    data: new_db(),
+                    mode: 0o600,
+                    owner: l.owner.clone(),
+                    mtime: now,
+                    dir: false,
+                },
+            );
+        }
+        n.next_pid += 7;
+        n.unit.running = true;
+        n.unit.failed = false;
+        n.unit.main_pid = n.next_pid;
+        n.unit.started_at = now;
+        n.unit.nonce = n.unit.nonce.wrapping_add(1) ^ (now.to_bits());
+        n.journal.push((
+            now,
+            "level=info msg=\"Starting validator node\" prefix=node".into(),
+        ));
+        Ok(())
+    }
+
+    fn stop_validator(&mut self, i: usize, now: f64, kill: bool) -> Result<(), String> {
+        let n = &mut self.nodes[i];
+        if !n.unit.running {
+            return Ok(());
+        }
+        if n.faults.validator_ignores_sigterm && !kill {
+            n.journal
+                .push((now, "level=warning msg=\"Ignoring SIGTERM\"".into()));
+            return Err("stop timed out: the validator ignores SIGTERM".into());
+        }
+        n.unit.running = false;
+        n.unit.main_pid = 0;
+        n.journal
+            .push((now, "level=info msg=\"Shutting down\" prefix=node".into()));
+        Ok(())
+    }
+
+    /// Bring the world up to `now`: the validators sign what is due.
+    fn tick(&mut self, now: f64) {
+        let current_slot = self.clock.slot_at(now);
+        let epoch = self.clock.epoch_of_slot(current_slot);
+        for i in 0..2 {
+            if self.nodes[i].faults.powered_off || !self.nodes[i].unit.running {
+                continue;
+            }
+            let role = if i == 0 { Role::Primary } else { Role::Backup };
+            let start_epoch = self.clock.epoch_at(self.nodes[i].unit.started_at);
+            let db_path = self.layout.db_path.clone();
+            let Some(db) = self.nodes[i].files.get(&db_path).map(|f| f.data.clone()) else {
+                continue;
+            };
+            let records = db_records(&db);
+            let mut appended = Vec::new();
+            let mut signed = Vec::new();
+            for e in start_epoch..=epoch {
+                let slot = self
+                    .clock
+                    .epoch_start(e)
+                    .max(self.nodes[i].unit.started_at as u64);
+                let slot = self.clock.slot_at(slot as f64 + 0.5);
+                for &k in &self.indices {
+                    let already = records.iter().chain(appended.iter()).any(|r| {
+                        r["index"].as_u64() == Some(k)
+                            && r["target_epoch"].as_u64().is_some_and(|t| t >= e)
+                    });
+                    if already {
+                        continue;
+                    }
+                    let root = hex(&Sha256::digest(
+                        format!(
+                            "{}/{}/{}",
+                            self.nodes[i].hostname, self.nodes[i].unit.nonce, e
+                        )
+                        .as_bytes(),
+                    ));
+                    appended.push(json!({"index": k, "source_epoch": e.saturating_sub(1), "target_epoch": e, "root": root}));
+                    self.chain.push(Attestation {
+                        host: role,
+                        index: k,
+                        source_epoch: e.saturating_sub(1),
+                        target_epoch: e,
+                        slot,
+                        root,
+                    });
+                    if !signed.contains(&e) {
+                        signed.push(e);
+                    }
+                }
+            }
+            let n = &mut self.nodes[i];
+            if !appended.is_empty() {
+                let f = n.files.get_mut(&db_path).expect("db present");
+                for r in &appended {
+                    f.data.extend_from_slice(r.to_string().as_bytes());
+                    f.data.push(b'\n');
+                }
+                f.mtime = now;
+            }
+            for e in signed {
+                let when = (self.clock.epoch_start(e) as f64).max(n.unit.started_at) + 0.5;
+                n.journal.push((
+                    when,
+                    format!(
+                        "level=info msg=\"Submitted new attestations\" AttesterIndices=\"{:?}\" TargetEpoch={e} prefix=validator",
+                        self.indices
+                    )
+                    .replace(',', ""),
+                ));
+            }
+            if current_slot > n.last_heartbeat_slot {
+                n.last_heartbeat_slot = current_slot;
+                n.journal.push((
+                    now,
+                    format!("level=info msg=\"Waiting for next epoch\" slot={current_slot}"),
+                ));
+            }
+            if n.journal.len() > 5000 {
+                let cut = n.journal.len() - 4000;
+                n.journal.drain(..cut);
+            }
+        }
+    }
+}
+
+fn dir_entry(owner: &str, now: f64) -> SimFile {
+    SimFile {
+        data: Vec::new(),
+        mode: 0o755,
+        owner: owner.to_string(),
+        mtime: now,
+        dir: true,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// One host of the simulated pair.
+#[derive(Clone)]
+pub struct SimHost {
+    role: Role,
+    world: SimWorld,
+}
+
+fn out(status: i32, stdout: impl Into<Vec<u8>>, stderr: impl Into<Vec<u8>>) -> Output {
+    Output {
+        status: Some(status),
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+    }
+}
+
+impl SimHost {
+    /// Is the host reachable for this operation? Mirrors what ssh would report.
+    fn gate(&self, what: &str, timeout: Duration) -> Result<(), HostError> {
+        let f = self.world.with(|w| w.nodes[idx(self.role)].faults.clone());
+        if f.powered_off {
+            return Err(HostError::new(
+                self.role,
+                Failure::TimedOut,
+                what,
+                format!(
+                    "no SSH handshake within {}s (host down, or its sshd hangs)",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        if f.ssh_hangs {
+            return Err(HostError::new(
+                self.role,
+                Failure::TimedOut,
+                what,
+                format!(
+                    "no SSH handshake within {}s (host down, or its sshd hangs)",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        if f.sshd_down {
+            return Err(HostError::new(
+                self.role,
+                Failure::Unreachable,
+                what,
+                "failed to connect to the remote host: kex_exchange_identification: Connection closed by remote host",
+            ));
+        }
+        if f.host_key_mismatch {
+            return Err(HostError::new(
+                self.role,
+                Failure::HostKeyMismatch,
+                what,
+                "the host key does not match known_hosts, connection refused: Host key verification failed.",
+            ));
+        }
+        Ok(())
+    }
+
+    fn exec(&self, cmd: &Cmd) -> Output {
+        let role = self.role;
+        self.world.with(|w| exec_in(w, idx(role), cmd))
+    }
+}
+
+/// The small shell the simulated hosts understand: exactly the commands the probes
+/// and the engine send, with the same outputs and exit codes as on Debian.
+fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
+    let now = w.time.now();
+    let l = w.layout.clone();
+    let a: Vec<&str> = cmd.args.iter().map(String::as_str).collect();
+    let unit_name = |u: &str| u.trim_end_matches(".service").to_string();
+    match (cmd.program.as_str(), a.as_slice()) {
+        ("systemctl", [show, props, "--", unit])
+            if *show == "show" && props.starts_with("--property=") =>
+        {
+            let n = &w.nodes[i];
+            let ours = unit_name(unit) == l.service;
+            let u = &n.unit;
+            let (active, sub) = if !ours {
+                ("inactive", "dead")
+            } else if u.running {
+                ("active", "running")
+            } else if u.failed {
+                ("failed", "failed")
+            } else {
+                ("inactive", "dead")
+            };
+            let file_state = if !ours {
+                ""
+            } else if u.masked_runtime {
+                "masked-runtime"
+            } else if u.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            };
+            let mut s = String::new();
+            for p in props["--property=".len()..].split(',') {
+                let v = match p {
+                    "ActiveState" => active.to_string(),
+                    "SubState" => sub.to_string(),
+                    "MainPID" => if ours { u.main_pid } else { 0 }.to_string(),
+                    "UnitFileState" => file_state.to_string(),
+                    "LoadState" => if ours { "loaded" } else { "not-found" }.to_string(),
+                    "NRestarts" => if ours { u.n_restarts } else { 0 }.to_string(),
+                    "ExecMainStartTimestamp" => "".to_string(),
+                    _ => "".to_string(),
+                };
+                s.push_str(&format!("{p}={v}\n"));
+            }
+            out(0, s, "")
+        }
+        ("systemctl", [verb, rest @ ..]) => {
+            let (runtime, units): (bool, Vec<&str>) = {
+                let runtime = rest.contains(&"--runtime");
+                (
+                    runtime,
+                    rest.iter()
+                        .filter(|x| !x.starts_with('-'))
+                        .copied()
+                        .collect(),
+                )
+            };
+            let Some(unit) = units.first() else {
+                return out(1, "", "Too few arguments.\n");
+            };
+            if unit_name(unit) != l.service {
+                return out(
+                    5,
+                    "",
+                    format!("Failed to {verb} {unit}: Unit {unit} not found.\n"),
+                );
+            }
+            match *verb {
+                "start" => match w.start_validator(i, now, false) {
+                    Ok(()) => out(0, "", ""),
+                    Err(e) => out(1, "", e + "\n"),
+                },
+                "stop" => match w.stop_validator(i, now, false) {
+                    Ok(()) => out(0, "", ""),
+                    Err(e) => out(1, "", e + "\n"),
+                },
+                "kill" => {
+                    let _ = w.stop_validator(i, now, true);
+                    out(0, "", "")
+                }
+                "enable" => {
+                    w.nodes[i].unit.enabled = true;
+                    out(0, "", "")
+                }
+                "disable" => {
+                    w.nodes[i].unit.enabled = false;
+                    out(0, "", "")
+                }
+                "mask" if runtime => {
+                    w.nodes[i].unit.masked_runtime = true;
+                    out(0, "", "")
+                }
+                "unmask" if runtime => {
+                    w.nodes[i].unit.masked_runtime = false;
+                    out(0, "", "")
+                }
+                "reset-failed" => {
+                    w.nodes[i].unit.failed = false;
+                    out(0, "", "")
+                }
+                _ => out(1, "", format!("sim: systemctl {verb} is not simulated\n")),
+            }
+        }
+        ("pgrep", ["-x", "--", name]) => {
+            let u = &w.nodes[i].unit;
+            if u.running && *name == l.process_name {
+                out(0, format!("{}\n", u.main_pid), "")
+            } else {
+                out(1, "", "")
+            }
+        }
+        ("stat", ["-c", _fmt, "--", path]) => match w.nodes[i].files.get(*path) {
+            Some(f) => {
+                let (user, group) = f.owner.split_once(':').unwrap_or((&f.owner, &f.owner));
+                let kind = if f.dir { "directory" } else { "regular file" };
+                out(
+                    0,
+                    format!(
+                        "{kind}|{:o}|{user}|{group}|{}|{}\n",
+                        f.mode,
+                        f.data.len(),
+                        f.mtime as i64
+                    ),
+                    "",
+                )
+            }
+            None => out(
+                1,
+                "",
+                format!("stat: cannot statx '{path}': No such file or directory\n"),
+            ),
+        },
+        ("find", [dir, "-maxdepth", depth, rest @ ..]) => {
+            let n = &w.nodes[i];
+            let Some(d) = n.files.get(*dir) else {
+                return out(1, "", format!("find: '{dir}': No such file or directory\n"));
+            };
+            if !d.dir {
+                return out(0, "", "");
+            }
+            let depth: usize = depth.parse().unwrap_or(1);
+            let name_glob = rest
+                .windows(2)
+                .find(|p| p[0] == "-name")
+                .map(|p| p[1].to_string());
+            let only_files = rest.windows(2).any(|p| p[0] == "-type" && p[1] == "f");
+            let prefix = format!("{}/", dir.trim_end_matches('/'));
+            let mut s = String::new();
+            for (p, f) in n.files.range(prefix.clone()..) {
+                let Some(rel) = p.strip_prefix(&prefix) else {
+                    break;
+                };
+                if rel.split('/').count() > depth || (only_files && f.dir) {
+                    continue;
+                }
+                let base = rel.rsplit('/').next().unwrap_or(rel);
+                if let Some(g) = &name_glob
+                    && !glob_match(g, base)
+                {
+                    continue;
+                }
+                s.push_str(&format!(
+                    "{}|{}|{:.3}|{}\n",
+                    if f.dir { 'd' } else { 'f' },
+                    f.data.len(),
+                    f.mtime,
+                    p
+                ));
+            }
+            out(0, s, "")
+        }
+        ("head", ["-c", n, "--", path]) => match w.nodes[i].files.get(*path) {
+            Some(f) if f.dir => out(
+                1,
+                "",
+                format!("head: error reading '{path}': Is a directory\n"),
+            ),
+            Some(f) => {
+                let n: usize = n.parse().unwrap_or(0);
+                out(0, f.data[..n.min(f.data.len())].to_vec(), "")
+            }
+            None => out(
+                1,
+                "",
+                format!("head: cannot open '{path}' for reading: No such file or directory\n"),
+            ),
+        },
+        ("date", ["-u", "+%s.%N"]) => {
+            let t = now + w.nodes[i].faults.clock_skew;
+            out(0, format!("{t:.9}\n"), "")
+        }
+        ("timedatectl", ["show", "--property=NTPSynchronized", "--value"]) => out(
+            0,
+            if w.nodes[i].faults.clock_skew.abs() > 0.5 {
+                "no\n"
+            } else {
+                "yes\n"
+            },
+            "",
+        ),
+        ("journalctl", args) => {
+            let n: usize = args
+                .windows(2)
+                .find(|p| p[0] == "-n")
+                .and_then(|p| p[1].parse().ok())
+                .unwrap_or(10);
+            let j = &w.nodes[i].journal;
+            let s: String = j[j.len().saturating_sub(n)..]
+                .iter()
+                .map(|(t, line)| {
+                    format!(
+                        "{} {} {}[{}]: {line}\n",
+                        iso(*t),
+                        w.nodes[i].hostname,
+                        l.process_name,
+                        w.nodes[i].unit.main_pid
+                    )
+                })
+                .collect();
+            out(0, s, "")
+        }
+        ("test", ["-e", path]) => out(
+            if w.nodes[i].files.contains_key(*path) {
+                0
+            } else {
+                1
+            },
+            "",
+            "",
+        ),
+        ("true", []) => out(0, "", ""),
+        _ => out(
+            127,
+            "",
+            format!("sim: {}: command not simulated\n", cmd.display()),
+        ),
+    }
+}
+
+/// fnmatch-style `*` and `?` (what `find -name` does with the runbook's pattern).
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+fn iso(t: f64) -> String {
+    jiff::Timestamp::from_second(t as i64)
+        .map(|ts| ts.strftime("%Y-%m-%dT%H:%M:%S+0000").to_string())
+        .unwrap_or_default()
+}
+
+fn json_resp(status: u16, v: Value) -> HttpResponse {
+    HttpResponse {
+        status,
+        body: v.to_string().into_bytes(),
+    }
+}
+
+fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, String> {
+    let now = w.time.now();
+    let l = w.layout.clone();
+    let f = w.nodes[i].faults.clone();
+    let port = req.endpoint.port;
+    if port == l.metrics_port {
+        let u = &w.nodes[i].unit;
+        if !u.running {
+            return Err(format!(
+                "nothing answers on {} on the host (connection refused)",
+                req.endpoint
+            ));
+        }
+        let role = if i == 0 { Role::Primary } else { Role::Backup };
+        let mut s = String::from("# TYPE validator_successful_attestations counter\n");
+        for k in &w.indices {
+            let n = w
+                .chain
+                .iter()
+                .filter(|a| a.host == role && a.index == *k)
+                .count();
+            s.push_str(&format!(
+                "validator_successful_attestations{{pubkey=\"0x{k:04x}\"}} {n}\n"
+            ));
+        }
+        for k in &w.indices {
+            s.push_str(&format!("validator_statuses{{pubkey=\"0x{k:04x}\"}} 3\n"));
+            s.push_str(&format!(
+                "validator_balance{{pubkey=\"0x{k:04x}\"}} 40000\n"
+            ));
+        }
+        return Ok(HttpResponse {
+            status: 200,
+            body: s.into_bytes(),
+        });
+    }
+    if port == l.beacon_port {
+        if f.beacon_garbage {
+            return Ok(HttpResponse {
+                status: 200,
+                body: b"<html>oops</html>".to_vec(),
+            });
+        }
+        let flavour = f.beacon_api.unwrap_or(BeaconFlavour::Zond);
+        let Some(rest) = req.path.strip_prefix(flavour.prefix()) else {
+            return Ok(json_resp(404, json!({"code": 404, "message": "Not Found"})));
+        };
+        let slot = w.clock.slot_at(now);
+        let epoch = w.clock.epoch_of_slot(slot);
+        let sync_distance = if f.beacon_syncing { 120 } else { 0 };
+        return Ok(match (req.method, rest) {
+            (Method::Get, "/node/syncing") => json_resp(
+                200,
+                json!({"data": {"head_slot": (slot - sync_distance.min(slot)).to_string(), "sync_distance": sync_distance.to_string(),
+                    "is_syncing": f.beacon_syncing, "is_optimistic": false, "el_offline": f.beacon_el_offline}}),
+            ),
+            (Method::Get, "/node/health") => HttpResponse {
+                status: if f.beacon_syncing { 206 } else { 200 },
+                body: Vec::new(),
+            },
+            (Method::Get, "/node/peer_count") => json_resp(
+                200,
+                json!({"data": {"disconnected": "0", "connecting": "0", "connected": if f.beacon_no_peers {"0"} else {"12"}, "disconnecting": "0"}}),
+            ),
+            (Method::Get, "/config/spec") => json_resp(
+                200,
+                json!({"data": {"SECONDS_PER_SLOT": w.clock.seconds_per_slot.to_string(), "SLOTS_PER_EPOCH": w.clock.slots_per_epoch.to_string()}}),
+            ),
+            (Method::Get, "/beacon/genesis") => json_resp(
+                200,
+                json!({"data": {"genesis_time": w.clock.genesis_time.to_string(), "genesis_validators_root": format!("0x{}", "ab".repeat(32)), "genesis_fork_version": "0x00000000"}}),
+            ),
+            (Method::Get, "/beacon/headers/head") => json_resp(
+                200,
+                json!({"data": {"root": "0x00", "canonical": true, "header": {"message": {"slot": slot.to_string()}}}}),
+            ),
+            (Method::Post, p) if p.starts_with("/validator/liveness/") => {
+                let Ok(e) = p["/validator/liveness/".len()..].parse::<u64>() else {
+                    return Ok(json_resp(
+                        400,
+                        json!({"code": 400, "message": "invalid epoch"}),
+                    ));
+                };
+                if e > epoch || e + 1 < epoch {
+                    return Ok(json_resp(
+                        400,
+                        json!({"code": 400, "message": format!("epoch {e} is not the current or previous epoch")}),
+                    ));
+                }
+                let body: Result<Vec<String>, _> =
+                    serde_json::from_slice(req.body.as_deref().unwrap_or(b""));
+                let Ok(ids) = body else {
+                    return Ok(json_resp(
+                        400,
+                        json!({"code": 400, "message": "could not decode request body"}),
+                    ));
+                };
+                let data: Vec<Value> = ids
+                    .iter()
+                    .map(|s| {
+                        let k: u64 = s.parse().unwrap_or(u64::MAX);
+                        let live = w.chain.iter().any(|a| a.index == k && a.target_epoch == e);
+                        json!({"index": s, "is_live": live})
+                    })
+                    .collect();
+                json_resp(200, json!({"data": data}))
+            }
+            (Method::Get, "/beacon/pool/attester_slashings") => {
+                let data: Vec<Value> = slashable_pairs(&w.chain)
+                    .into_iter()
+                    .map(|(a, b)| {
+                        json!({"attestation_1": {"attesting_indices": [a.index.to_string()], "data": {"target": {"epoch": a.target_epoch.to_string()}}},
+                               "attestation_2": {"attesting_indices": [b.index.to_string()], "data": {"target": {"epoch": b.target_epoch.to_string()}}}})
+                    })
+                    .collect();
+                json_resp(200, json!({"data": data}))
+            }
+            _ => json_resp(404, json!({"code": 404, "message": "Not Found"})),
+        });
+    }
+    if port == l.execution_port {
+        let flavour = f.exec_api.unwrap_or(ExecutionFlavour::Zond);
+        let body: Value =
+            serde_json::from_slice(req.body.as_deref().unwrap_or(b"")).unwrap_or(Value::Null);
+        let id = body["id"].clone();
+        let method = body["method"].as_str().unwrap_or("");
+        let result = if method == flavour.syncing_method() {
+            if f.exec_syncing {
+                json!({"startingBlock": "0x0", "currentBlock": "0x10", "highestBlock": "0x400"})
+            } else {
+                json!(false)
+            }
+        } else if method == "net_peerCount" {
+            json!(if f.exec_no_peers { "0x0" } else { "0x19" })
+        } else {
+            return Ok(json_resp(
+                200,
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!("the method {method} does not exist/is not available")}}),
+            ));
+        };
+        return Ok(json_resp(
+            200,
+            json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        ));
+    }
+    Err(format!(
+        "nothing answers on {} on the host (connection refused)",
+        req.endpoint
+    ))
+}
+
+#[async_trait]
+impl Host for SimHost {
+    fn role(&self) -> Role {
+        self.role
+    }
+
+    fn describe(&self) -> String {
+        format!("simulated {}", self.role)
+    }
+
+    async fn connect(&self, timeout: Duration) -> Result<(), HostError> {
+        self.gate(&format!("ssh {}", self.role), timeout)
+    }
+
+    async fn run(&self, cmd: &Cmd, timeout: Duration) -> Result<Output, HostError> {
+        self.gate(&cmd.display(), timeout)?;
+        Ok(self.exec(cmd))
+    }
+
+    async fn stream_lines(&self, cmd: &Cmd) -> Result<LineStream, HostError> {
+        self.gate(&cmd.display(), Duration::from_secs(10))?;
+        if cmd.program != "journalctl" {
+            return Err(HostError::new(
+                self.role,
+                Failure::Unexpected,
+                cmd.display(),
+                "sim: only journalctl streams",
+            ));
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        let world = self.world.clone();
+        let role = self.role;
+        let first = self.exec(cmd).stdout_text();
+        let task = tokio::spawn(async move {
+            for line in first.lines() {
+                if tx.send(line.to_string()).await.is_err() {
+                    return;
+                }
+            }
+            let mut seen = world.with(|w| w.nodes[idx(role)].journal.len());
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let (new, host, name, pid, down) = world.with(|w| {
+                    let n = &w.nodes[idx(role)];
+                    let start = seen.min(n.journal.len());
+                    (
+                        n.journal[start..].to_vec(),
+                        n.hostname.clone(),
+                        w.layout.process_name.clone(),
+                        n.unit.main_pid,
+                        n.faults.powered_off || n.faults.ssh_hangs,
+                    )
+                });
+                if down {
+                    return;
+                }
+                seen += new.len();
+                for (t, line) in new {
+                    if tx
+                        .send(format!("{} {host} {name}[{pid}]: {line}", iso(t)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(LineStream::new(rx, Some(task)))
+    }
+
+    async fn download(
+        &self,
+        path: &str,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+        timeout: Duration,
+    ) -> Result<u64, HostError> {
+        let what = format!("cat -- {path}");
+        self.gate(&what, timeout)?;
+        let data = self
+            .world
+            .with(|w| w.nodes[idx(self.role)].files.get(path).cloned());
+        match data {
+            Some(f) if !f.dir => {
+                sink.write_all(&f.data)
+                    .await
+                    .map_err(|e| HostError::new(self.role, Failure::Local, &what, e.to_string()))?;
+                sink.flush()
+                    .await
+                    .map_err(|e| HostError::new(self.role, Failure::Local, &what, e.to_string()))?;
+                Ok(f.data.len() as u64)
+            }
+            _ => Err(HostError::new(
+                self.role,
+                Failure::Unexpected,
+                what,
+                format!("cat exited with exit status: 1: cat: {path}: No such file or directory"),
+            )),
+        }
+    }
+
+    async fn upload(
+        &self,
+        path: &str,
+        source: &mut (dyn AsyncRead + Unpin + Send),
+        mode: u32,
+        timeout: Duration,
+    ) -> Result<u64, HostError> {
+        let what = format!("write {path}");
+        self.gate(&what, timeout)?;
+        let data = super::read_limited(source, 1 << 30)
+            .await
+            .map_err(|e| HostError::new(self.role, Failure::Local, &what, e.to_string()))?;
+        let n = data.len() as u64;
+        let parent = path
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default();
+        self.world.with(|w| {
+            let now = w.time.now();
+            let node = &mut w.nodes[idx(self.role)];
+            if !parent.is_empty() && !node.files.get(&parent).is_some_and(|f| f.dir) {
+                return Err(HostError::new(
+                    self.role,
+                    Failure::Unexpected,
+                    &what,
+                    format!("sh: 1: cannot create {path}: Directory nonexistent"),
+                ));
+            }
+            node.files.insert(
+                path.to_string(),
+                SimFile {
+                    data,
+                    mode,
+                    owner: "root:root".into(),
+                    mtime: now,
+                    dir: false,
+                },
+            );
+            Ok(n)
+        })
+    }
+
+    async fn http(&self, req: &HttpRequest, timeout: Duration) -> Result<HttpResponse, HostError> {
+        self.gate(&req.display(), timeout)?;
+        let role = self.role;
+        self.world
+            .with(|w| http_in(w, idx(role), req))
+            .map_err(|detail| HostError::new(role, Failure::Refused, req.display(), detail))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> (SimWorld, Arc<AtomicU64>) {
+        let cfg = Config::with_hosts("primary", "backup");
+        let ms = Arc::new(AtomicU64::new(1_700_000_000_000));
+        (SimWorld::new(&cfg, SimTime::Manual(ms.clone())), ms)
+    }
+
+    #[test]
+    fn primary_signs_once_per_epoch_and_backup_is_locked() {
+        let (w, ms) = world();
+        let first = w.attestations().len();
+        assert_eq!(first, 4, "the primary signs the current epoch for 4 keys");
+        ms.fetch_add(8_000, Ordering::SeqCst);
+        assert_eq!(w.attestations().len(), 8);
+        let b = w.host(Role::Backup);
+        let o = b.exec(&Cmd::new("systemctl").arg("start").arg("qrysm-validator"));
+        assert_eq!(
+            o.status,
+            Some(1),
+            "the lock file's precheck refuses the start"
+        );
+        assert!(w.slashable().is_empty());
+    }
+
+    #[test]
+    fn two_signers_are_caught_by_the_chain_record() {
+        let (w, ms) = world();
+        w.force_start_validator(Role::Backup);
+        ms.fetch_add(8_000, Ordering::SeqCst);
+        assert!(
+            !w.slashable().is_empty(),
+            "two validators with one set of keys must show as slashable"
+        );
+    }
+
+    #[test]
+    fn glob_is_fnmatch_like() {
+        assert!(glob_match(
+            "slashing-protection-*.tar.gz",
+            "slashing-protection-20261128T010203Z.tar.gz"
+        ));
+        assert!(!glob_match(
+            "slashing-protection-*.tar.gz",
+            "slashing-protection.tar"
+        ));
+        assert!(glob_match("a?c", "abc"));
+    }
+}

@@ -1,0 +1,1118 @@
+//! Typed observations of a host, built on [`Host`]. Every probe returns evidence:
+//! the value, when it was observed, on which host, and by which command or request.
+//! A probe that cannot answer says why, instead of guessing.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::chain::{ChainClock, unix_now};
+use crate::config::{BeaconFlavour, Config, Endpoint, ExecutionFlavour, Role};
+use crate::hosts::sim::BBOLT_MAGIC;
+use crate::hosts::{Cmd, Failure, Host, HostError, HostExt, HttpRequest, LineStream};
+
+/// A value observed on a host.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observed<T> {
+    pub value: T,
+    pub host: Role,
+    /// Unix seconds.
+    pub at: f64,
+    /// The command or request that observed it.
+    pub via: String,
+}
+
+impl<T> Observed<T> {
+    fn new(host: &dyn Host, via: impl Into<String>, value: T) -> Observed<T> {
+        Observed {
+            value,
+            host: host.role(),
+            at: unix_now(),
+            via: via.into(),
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Observed<U> {
+        Observed {
+            value: f(self.value),
+            host: self.host,
+            at: self.at,
+            via: self.via,
+        }
+    }
+}
+
+pub type Probe<T> = Result<Observed<T>, HostError>;
+
+fn unexpected(host: &dyn Host, via: &str, detail: impl Into<String>) -> HostError {
+    HostError::new(host.role(), Failure::Unexpected, via, detail)
+}
+
+// ---------------------------------------------------------------------------
+// systemd
+
+/// What `systemctl show` says of a unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnitState {
+    pub load_state: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub main_pid: u32,
+    pub unit_file_state: String,
+    pub n_restarts: u32,
+}
+
+impl UnitState {
+    /// Stopped, as item 1 needs it: inactive or failed, and no main process.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.active_state.as_str(), "inactive" | "failed") && self.main_pid == 0
+    }
+
+    /// Running, as item 7 needs it: exactly active/running with a process.
+    pub fn is_running(&self) -> bool {
+        self.active_state == "active" && self.sub_state == "running" && self.main_pid != 0
+    }
+
+    /// Nothing will start it at boot: disabled or masked.
+    pub fn is_disabled(&self) -> bool {
+        matches!(
+            self.unit_file_state.as_str(),
+            "disabled" | "masked" | "masked-runtime" | "linked" | "linked-runtime"
+        )
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{}/{} MainPID={} {}",
+            self.active_state,
+            self.sub_state,
+            self.main_pid,
+            if self.unit_file_state.is_empty() {
+                "unit-file=?".to_string()
+            } else {
+                self.unit_file_state.clone()
+            }
+        )
+    }
+}
+
+pub async fn unit_state(host: &dyn Host, unit: &str, timeout: Duration) -> Probe<UnitState> {
+    let cmd = Cmd::new("systemctl")
+        .arg("show")
+        .arg("--property=LoadState,ActiveState,SubState,MainPID,UnitFileState,NRestarts")
+        .arg("--")
+        .arg(unit);
+    let via = cmd.display();
+    let out = host.run(&cmd, timeout).await?;
+    if !out.success() {
+        return Err(unexpected(
+            host,
+            &via,
+            format!("systemctl failed: {}", out.stderr_text()),
+        ));
+    }
+    let text = out.stdout_text();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+            .map(str::to_string)
+    };
+    let need = |k: &str| {
+        get(k).ok_or_else(|| unexpected(host, &via, format!("no {k}= in the answer: {text:?}")))
+    };
+    let num = |k: &str| -> Result<u32, HostError> {
+        let v = need(k)?;
+        v.parse()
+            .map_err(|_| unexpected(host, &via, format!("{k}={v:?} is not a number")))
+    };
+    let state = UnitState {
+        load_state: need("LoadState")?,
+        active_state: need("ActiveState")?,
+        sub_state: need("SubState")?,
+        main_pid: num("MainPID")?,
+        unit_file_state: get("UnitFileState").unwrap_or_default(),
+        n_restarts: get("NRestarts").and_then(|v| v.parse().ok()).unwrap_or(0),
+    };
+    if state.load_state == "not-found" {
+        return Err(unexpected(
+            host,
+            &via,
+            format!("systemd has no unit {unit:?} on this host (LoadState=not-found)"),
+        ));
+    }
+    Ok(Observed::new(host, via, state))
+}
+
+/// Processes whose name is exactly `name` (never `pgrep -f`: it matches its own shell).
+pub async fn processes(host: &dyn Host, name: &str, timeout: Duration) -> Probe<Vec<u32>> {
+    let cmd = Cmd::new("pgrep").arg("-x").arg("--").arg(name);
+    let via = cmd.display();
+    let out = host.run(&cmd, timeout).await?;
+    match out.status {
+        Some(0) => {
+            let pids: Result<Vec<u32>, _> = out
+                .stdout_text()
+                .split_whitespace()
+                .map(str::parse)
+                .collect();
+            let pids = pids.map_err(|_| {
+                unexpected(
+                    host,
+                    &via,
+                    format!("not a PID list: {:?}", out.stdout_text()),
+                )
+            })?;
+            Ok(Observed::new(host, via, pids))
+        }
+        Some(1) => Ok(Observed::new(host, via, Vec::new())),
+        _ => Err(unexpected(
+            host,
+            &via,
+            format!("pgrep failed: {}", out.stderr_text()),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileInfo {
+    pub kind: String,
+    pub mode: u32,
+    pub user: String,
+    pub group: String,
+    pub size: u64,
+    pub mtime: i64,
+}
+
+/// `stat` of a path; None when it does not exist.
+pub async fn stat(host: &dyn Host, path: &str, timeout: Duration) -> Probe<Option<FileInfo>> {
+    let cmd = Cmd::new("stat")
+        .arg("-c")
+        .arg("%F|%a|%U|%G|%s|%Y")
+        .arg("--")
+        .arg(path);
+    let via = cmd.display();
+    let out = host.run(&cmd, timeout).await?;
+    if !out.success() {
+        let e = out.stderr_text();
+        if e.contains("No such file or directory") {
+            return Ok(Observed::new(host, via, None));
+        }
+        return Err(unexpected(host, &via, format!("stat failed: {e}")));
+    }
+    let text = out.stdout_text();
+    let f: Vec<&str> = text.trim().split('|').collect();
+    if f.len() != 6 {
+        return Err(unexpected(
+            host,
+            &via,
+            format!("not the stat line asked for: {text:?}"),
+        ));
+    }
+    let bad = |what: &str| unexpected(host, &via, format!("{what} is not a number in {text:?}"));
+    Ok(Observed::new(
+        host,
+        via.clone(),
+        Some(FileInfo {
+            kind: f[0].to_string(),
+            mode: u32::from_str_radix(f[1], 8).map_err(|_| bad("mode"))?,
+            user: f[2].to_string(),
+            group: f[3].to_string(),
+            size: f[4].parse().map_err(|_| bad("size"))?,
+            mtime: f[5].parse().map_err(|_| bad("mtime"))?,
+        }),
+    ))
+}
+
+/// The validator's lock file: present means the validator cannot start.
+pub async fn lock_file(host: &dyn Host, path: &str, timeout: Duration) -> Probe<Option<FileInfo>> {
+    stat(host, path, timeout).await
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub dir: bool,
+    pub size: u64,
+    pub mtime: f64,
+    pub path: String,
+}
+
+/// Files and directories under `dir` (to `depth` levels). None when `dir` is missing.
+pub async fn list(
+    host: &dyn Host,
+    dir: &str,
+    depth: u32,
+    name: Option<&str>,
+    timeout: Duration,
+) -> Probe<Option<Vec<Entry>>> {
+    let mut cmd = Cmd::new("find")
+        .arg(dir)
+        .arg("-maxdepth")
+        .arg(depth.to_string())
+        .arg("-mindepth")
+        .arg("1");
+    if let Some(n) = name {
+        cmd = cmd.arg("-type").arg("f").arg("-name").arg(n);
+    }
+    let cmd = cmd.arg("-printf").arg("%y|%s|%T@|%p\\n");
+    let via = cmd.display();
+    let out = host.run(&cmd, timeout).await?;
+    if !out.success() {
+        let e = out.stderr_text();
+        if e.contains("No such file or directory") {
+            return Ok(Observed::new(host, via, None));
+        }
+        return Err(unexpected(host, &via, format!("find failed: {e}")));
+    }
+    let mut entries = Vec::new();
+    for line in out.stdout_text().lines() {
+        let mut f = line.splitn(4, '|');
+        let (Some(t), Some(s), Some(m), Some(p)) = (f.next(), f.next(), f.next(), f.next()) else {
+            return Err(unexpected(
+                host,
+                &via,
+                format!("not the find line asked for: {line:?}"),
+            ));
+        };
+        entries.push(Entry {
+            dir: t == "d",
+            size: s
+                .parse()
+                .map_err(|_| unexpected(host, &via, format!("size in {line:?}")))?,
+            mtime: m
+                .parse()
+                .map_err(|_| unexpected(host, &via, format!("mtime in {line:?}")))?,
+            path: p.to_string(),
+        });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Observed::new(host, via, Some(entries)))
+}
+
+/// What kind of slashing-protection data a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HistoryKind {
+    /// A bbolt database (qrysm's `validator.db`).
+    Bbolt,
+    /// EIP-3076 interchange JSON.
+    Eip3076,
+    /// Neither: not slashing-protection data.
+    Unknown,
+}
+
+/// Recognise slashing-protection data from the first bytes of a file.
+pub fn history_kind(head: &[u8]) -> HistoryKind {
+    if head.len() >= 20
+        && u32::from_le_bytes([head[16], head[17], head[18], head[19]]) == BBOLT_MAGIC
+    {
+        return HistoryKind::Bbolt;
+    }
+    let text = String::from_utf8_lossy(head);
+    let t = text.trim_start();
+    if t.starts_with('{') && t.contains("\"interchange_format_version\"") {
+        return HistoryKind::Eip3076;
+    }
+    HistoryKind::Unknown
+}
+
+/// The slashing-protection data found on a host.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct History {
+    pub dir: String,
+    /// False when the directory itself is missing.
+    pub present: bool,
+    pub files: Vec<HistoryFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryFile {
+    pub path: String,
+    pub size: u64,
+    pub mtime: f64,
+    pub kind: HistoryKind,
+}
+
+impl History {
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+    pub fn newest_mtime(&self) -> Option<f64> {
+        self.files.iter().map(|f| f.mtime).reduce(f64::max)
+    }
+    /// Files that are recognisably slashing-protection data and not empty.
+    pub fn valid_files(&self) -> impl Iterator<Item = &HistoryFile> {
+        self.files
+            .iter()
+            .filter(|f| f.kind != HistoryKind::Unknown && f.size > 0)
+    }
+    /// Why this is not usable history, or None when it is.
+    pub fn problem(&self) -> Option<String> {
+        if !self.present {
+            return Some(format!("{} does not exist", self.dir));
+        }
+        if self.files.is_empty() {
+            return Some(format!("{} is empty", self.dir));
+        }
+        if self.valid_files().next().is_none() {
+            return Some(format!(
+                "no bbolt database or EIP-3076 file in {} ({} file(s), {} bytes)",
+                self.dir,
+                self.files.len(),
+                self.total_size()
+            ));
+        }
+        None
+    }
+    pub fn summary(&self) -> String {
+        if let Some(p) = self.problem() {
+            return p;
+        }
+        let kinds: Vec<String> = self
+            .valid_files()
+            .map(|f| {
+                format!(
+                    "{} ({}, {})",
+                    f.path.rsplit('/').next().unwrap_or(&f.path),
+                    match f.kind {
+                        HistoryKind::Bbolt => "bbolt",
+                        HistoryKind::Eip3076 => "EIP-3076",
+                        HistoryKind::Unknown => "?",
+                    },
+                    human_bytes(f.size)
+                )
+            })
+            .collect();
+        kinds.join(", ")
+    }
+}
+
+/// The slashing-protection directory: its files, their sizes, ages and kinds.
+pub async fn slashing_history(host: &dyn Host, dir: &str, timeout: Duration) -> Probe<History> {
+    let listing = list(host, dir, 2, None, timeout).await?;
+    let via = listing.via.clone();
+    let Some(entries) = listing.value else {
+        return Ok(Observed::new(
+            host,
+            via,
+            History {
+                dir: dir.to_string(),
+                present: false,
+                files: Vec::new(),
+            },
+        ));
+    };
+    let mut files = Vec::new();
+    for e in entries.into_iter().filter(|e| !e.dir) {
+        let kind = if e.size == 0 {
+            HistoryKind::Unknown
+        } else {
+            history_kind(&host.read_file(&e.path, 4096, timeout).await?)
+        };
+        files.push(HistoryFile {
+            path: e.path,
+            size: e.size,
+            mtime: e.mtime,
+            kind,
+        });
+    }
+    Ok(Observed::new(
+        host,
+        format!("{via}; head -c 4096 of each file"),
+        History {
+            dir: dir.to_string(),
+            present: true,
+            files,
+        },
+    ))
+}
+
+/// A backup archive of the slashing-protection directory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Archive {
+    pub path: String,
+    pub size: u64,
+    pub mtime: f64,
+}
+
+/// The runbook's backup archives matching `pattern` (`/dir/name-*.tar.gz`), newest first.
+pub async fn archives(host: &dyn Host, pattern: &str, timeout: Duration) -> Probe<Vec<Archive>> {
+    let (dir, name) = pattern.rsplit_once('/').unwrap_or(("/", pattern));
+    let dir = if dir.is_empty() { "/" } else { dir };
+    let listing = list(host, dir, 1, Some(name), timeout).await?;
+    Ok(listing.map(|entries| {
+        let mut v: Vec<Archive> = entries
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| Archive {
+                path: e.path,
+                size: e.size,
+                mtime: e.mtime,
+            })
+            .collect();
+        v.sort_by(|a, b| b.mtime.total_cmp(&a.mtime));
+        v
+    }))
+}
+
+// ---------------------------------------------------------------------------
+// Clock
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClockState {
+    /// Host clock minus ours, in seconds, within half the round trip.
+    pub offset: f64,
+    pub round_trip: f64,
+    /// What `timedatectl` says of NTP; None when it cannot say.
+    pub ntp_synchronized: Option<bool>,
+}
+
+pub async fn clock(host: &dyn Host, timeout: Duration) -> Probe<ClockState> {
+    let cmd = Cmd::new("date").arg("-u").arg("+%s.%N");
+    let via = cmd.display();
+    let t0 = unix_now();
+    let out = host.run(&cmd, timeout).await?;
+    let t1 = unix_now();
+    let remote: f64 = out
+        .stdout_text()
+        .trim()
+        .parse()
+        .map_err(|_| unexpected(host, &via, format!("not a time: {:?}", out.stdout_text())))?;
+    let ntp_cmd = Cmd::new("timedatectl")
+        .arg("show")
+        .arg("--property=NTPSynchronized")
+        .arg("--value");
+    let ntp = match host.run(&ntp_cmd, timeout).await {
+        Ok(o) if o.success() => match o.stdout_text().trim() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(Observed::new(
+        host,
+        format!("{via}; {}", ntp_cmd.display()),
+        ClockState {
+            offset: remote - (t0 + t1) / 2.0,
+            round_trip: t1 - t0,
+            ntp_synchronized: ntp,
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// HTTP services: beacon, execution, metrics
+
+async fn get_json(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    path: &str,
+    timeout: Duration,
+) -> Probe<(u16, Value)> {
+    let req = HttpRequest::get(endpoint, path);
+    let via = req.display();
+    let r = host.http(&req, timeout).await?;
+    let v = if r.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&r.body).map_err(|e| {
+            unexpected(
+                host,
+                &via,
+                format!("HTTP {}: not JSON ({e}): {:?}", r.status, excerpt(&r.body)),
+            )
+        })?
+    };
+    Ok(Observed::new(host, via, (r.status, v)))
+}
+
+fn excerpt(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    let s: String = s.chars().take(80).collect();
+    s
+}
+
+/// A field that the beacon API gives as a decimal string.
+fn str_u64(v: &Value, ptr: &str) -> Option<u64> {
+    match v.pointer(ptr)? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// Find which API prefix the beacon node serves (or use the pinned one).
+pub async fn beacon_flavour(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    pinned: Option<BeaconFlavour>,
+    timeout: Duration,
+) -> Probe<BeaconFlavour> {
+    let candidates: Vec<BeaconFlavour> = match pinned {
+        Some(f) => vec![f],
+        None => BeaconFlavour::ALL.to_vec(),
+    };
+    let mut tried = Vec::new();
+    for f in candidates {
+        let path = format!("{}/node/syncing", f.prefix());
+        let req = HttpRequest::get(endpoint, &path);
+        let r = host.http(&req, timeout).await?;
+        if r.status != 404 {
+            return Ok(Observed::new(host, req.display(), f));
+        }
+        tried.push(path);
+    }
+    Err(unexpected(
+        host,
+        &format!("GET http://{endpoint}/…/node/syncing"),
+        format!("the beacon node answered 404 to {}", tried.join(", ")),
+    ))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BeaconSync {
+    pub flavour: BeaconFlavour,
+    pub head_slot: u64,
+    pub sync_distance: u64,
+    pub is_syncing: bool,
+    pub is_optimistic: bool,
+    pub el_offline: bool,
+    pub peers: Option<u64>,
+    /// HTTP status of node/health: 200 ready, 206 syncing, 503 not initialised.
+    pub health: Option<u16>,
+}
+
+impl BeaconSync {
+    /// Why this node is not ready for a validator, or None (item 4).
+    pub fn problem(&self, max_sync_distance: u64) -> Option<String> {
+        let mut p = Vec::new();
+        if self.is_syncing {
+            p.push(format!("syncing ({} slots behind)", self.sync_distance));
+        } else if self.sync_distance > max_sync_distance {
+            p.push(format!(
+                "{} slots behind (at most {max_sync_distance})",
+                self.sync_distance
+            ));
+        }
+        if self.el_offline {
+            p.push("execution client offline (el_offline)".into());
+        }
+        if self.is_optimistic {
+            p.push("optimistic".into());
+        }
+        match self.peers {
+            Some(0) => p.push("no peers".into()),
+            None => p.push("peer count unknown".into()),
+            _ => {}
+        }
+        (!p.is_empty()).then(|| p.join(", "))
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "is_syncing={} sync_distance={} head_slot={} el_offline={} peers={} ({})",
+            self.is_syncing,
+            self.sync_distance,
+            self.head_slot,
+            self.el_offline,
+            self.peers
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into()),
+            self.flavour.prefix()
+        )
+    }
+}
+
+/// `node/syncing`, `node/peer_count` and `node/health` of the beacon node.
+pub async fn beacon_sync(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    flavour: BeaconFlavour,
+    timeout: Duration,
+) -> Probe<BeaconSync> {
+    let p = flavour.prefix();
+    let s = get_json(host, endpoint, &format!("{p}/node/syncing"), timeout).await?;
+    let (status, v) = &s.value;
+    if *status != 200 {
+        return Err(unexpected(host, &s.via, format!("HTTP {status}: {v}")));
+    }
+    let field = |name: &str| -> Result<&Value, HostError> {
+        v.pointer(&format!("/data/{name}"))
+            .ok_or_else(|| unexpected(host, &s.via, format!("no data.{name} in {v}")))
+    };
+    let num = |name: &str| -> Result<u64, HostError> {
+        str_u64(v, &format!("/data/{name}"))
+            .ok_or_else(|| unexpected(host, &s.via, format!("data.{name} is not a number in {v}")))
+    };
+    let boolean = |name: &str| -> Result<bool, HostError> {
+        field(name)?.as_bool().ok_or_else(|| {
+            unexpected(
+                host,
+                &s.via,
+                format!("data.{name} is not true/false in {v}"),
+            )
+        })
+    };
+    let mut sync = BeaconSync {
+        flavour,
+        head_slot: num("head_slot")?,
+        sync_distance: num("sync_distance")?,
+        is_syncing: boolean("is_syncing")?,
+        is_optimistic: v
+            .pointer("/data/is_optimistic")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        el_offline: v
+            .pointer("/data/el_offline")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        peers: None,
+        health: None,
+    };
+    if let Ok(pc) = get_json(host, endpoint, &format!("{p}/node/peer_count"), timeout).await {
+        sync.peers = str_u64(&pc.value.1, "/data/connected");
+    }
+    if let Ok(r) = host
+        .http(
+            &HttpRequest::get(endpoint, format!("{p}/node/health")),
+            timeout,
+        )
+        .await
+    {
+        sync.health = Some(r.status);
+    }
+    Ok(Observed::new(
+        host,
+        format!("{}; …/node/peer_count; …/node/health", s.via),
+        sync,
+    ))
+}
+
+/// The chain's timing from `config/spec` and `beacon/genesis`, and its head slot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChainInfo {
+    pub clock: ChainClock,
+    pub head_slot: u64,
+    pub genesis_validators_root: Option<String>,
+}
+
+pub async fn chain_info(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    flavour: BeaconFlavour,
+    timeout: Duration,
+) -> Probe<ChainInfo> {
+    let p = flavour.prefix();
+    let spec = get_json(host, endpoint, &format!("{p}/config/spec"), timeout).await?;
+    let genesis = get_json(host, endpoint, &format!("{p}/beacon/genesis"), timeout).await?;
+    let head = get_json(host, endpoint, &format!("{p}/beacon/headers/head"), timeout).await?;
+    let sps = str_u64(&spec.value.1, "/data/SECONDS_PER_SLOT")
+        .ok_or_else(|| unexpected(host, &spec.via, "no numeric data.SECONDS_PER_SLOT"))?;
+    let spe = str_u64(&spec.value.1, "/data/SLOTS_PER_EPOCH")
+        .ok_or_else(|| unexpected(host, &spec.via, "no numeric data.SLOTS_PER_EPOCH"))?;
+    let gt = str_u64(&genesis.value.1, "/data/genesis_time")
+        .ok_or_else(|| unexpected(host, &genesis.via, "no numeric data.genesis_time"))?;
+    let clock = ChainClock::new(gt, sps, spe).ok_or_else(|| {
+        unexpected(
+            host,
+            &spec.via,
+            format!("impossible timing: {sps} s slots, {spe} slots per epoch"),
+        )
+    })?;
+    let head_slot = str_u64(&head.value.1, "/data/header/message/slot")
+        .ok_or_else(|| unexpected(host, &head.via, "no numeric data.header.message.slot"))?;
+    Ok(Observed::new(
+        host,
+        format!("{}; {}; {}", spec.via, genesis.via, head.via),
+        ChainInfo {
+            clock,
+            head_slot,
+            genesis_validators_root: genesis
+                .value
+                .1
+                .pointer("/data/genesis_validators_root")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        },
+    ))
+}
+
+/// For each index, whether the chain saw it live in `epoch`.
+pub async fn liveness(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    flavour: BeaconFlavour,
+    epoch: u64,
+    indices: &[u64],
+    timeout: Duration,
+) -> Probe<Vec<(u64, bool)>> {
+    let body = json!(indices.iter().map(|i| i.to_string()).collect::<Vec<_>>());
+    let req = HttpRequest::post_json(
+        endpoint,
+        format!("{}/validator/liveness/{epoch}", flavour.prefix()),
+        &body,
+    );
+    let via = req.display();
+    let r = host.http(&req, timeout).await?;
+    let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
+        unexpected(
+            host,
+            &via,
+            format!("HTTP {}: not JSON ({e}): {:?}", r.status, excerpt(&r.body)),
+        )
+    })?;
+    if r.status != 200 {
+        return Err(unexpected(host, &via, format!("HTTP {}: {v}", r.status)));
+    }
+    let data = v
+        .pointer("/data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| unexpected(host, &via, format!("no data array in {v}")))?;
+    let mut out = Vec::new();
+    for d in data {
+        let i = str_u64(d, "/index")
+            .ok_or_else(|| unexpected(host, &via, format!("no index in {d}")))?;
+        let live = d
+            .get("is_live")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| unexpected(host, &via, format!("no is_live in {d}")))?;
+        out.push((i, live));
+    }
+    for i in indices {
+        if !out.iter().any(|(k, _)| k == i) {
+            return Err(unexpected(
+                host,
+                &via,
+                format!("the answer leaves out index {i}"),
+            ));
+        }
+    }
+    Ok(Observed::new(host, via, out))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecutionSync {
+    pub method: ExecutionFlavour,
+    pub syncing: bool,
+    pub current_block: Option<u64>,
+    pub highest_block: Option<u64>,
+    pub peers: Option<u64>,
+}
+
+impl ExecutionSync {
+    pub fn problem(&self) -> Option<String> {
+        let mut p = Vec::new();
+        if self.syncing {
+            p.push(match (self.current_block, self.highest_block) {
+                (Some(c), Some(h)) => format!("syncing (block {c} of {h})"),
+                _ => "syncing".to_string(),
+            });
+        }
+        match self.peers {
+            Some(0) => p.push("no peers".into()),
+            None => p.push("peer count unknown".into()),
+            _ => {}
+        }
+        (!p.is_empty()).then(|| p.join(", "))
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} = {} peers={}",
+            self.method.syncing_method(),
+            if self.syncing { "syncing" } else { "false" },
+            self.peers
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into())
+        )
+    }
+}
+
+fn hex_u64(v: &Value) -> Option<u64> {
+    let s = v.as_str()?;
+    u64::from_str_radix(s.strip_prefix("0x")?, 16).ok()
+}
+
+async fn rpc(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    method: &str,
+    timeout: Duration,
+) -> Probe<Result<Value, (i64, String)>> {
+    let req = HttpRequest::post_json(
+        endpoint,
+        "/",
+        &json!({"jsonrpc": "2.0", "method": method, "params": [], "id": 1}),
+    );
+    let via = format!("{} {method}", req.display());
+    let r = host.http(&req, timeout).await?;
+    let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
+        unexpected(
+            host,
+            &via,
+            format!(
+                "HTTP {}: not JSON-RPC ({e}): {:?}",
+                r.status,
+                excerpt(&r.body)
+            ),
+        )
+    })?;
+    if let Some(err) = v.get("error") {
+        let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+        let msg = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        return Ok(Observed::new(host, via, Err((code, msg))));
+    }
+    match v.get("result") {
+        Some(res) => Ok(Observed::new(host, via, Ok(res.clone()))),
+        None => Err(unexpected(
+            host,
+            &via,
+            format!("neither result nor error in {v}"),
+        )),
+    }
+}
+
+/// The execution client's sync state, detecting which syncing method it answers.
+pub async fn execution_sync(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    pinned: Option<ExecutionFlavour>,
+    timeout: Duration,
+) -> Probe<ExecutionSync> {
+    let candidates: Vec<ExecutionFlavour> = match pinned {
+        Some(f) => vec![f],
+        None => ExecutionFlavour::ALL.to_vec(),
+    };
+    let mut tried = Vec::new();
+    for f in candidates {
+        let r = rpc(host, endpoint, f.syncing_method(), timeout).await?;
+        let via = r.via.clone();
+        match r.value {
+            Err((-32601, _)) => {
+                tried.push(f.syncing_method());
+                continue;
+            }
+            Err((code, msg)) => return Err(unexpected(host, &via, format!("error {code}: {msg}"))),
+            Ok(res) => {
+                let (syncing, current, highest) = match &res {
+                    Value::Bool(false) => (false, None, None),
+                    Value::Object(o) => (
+                        true,
+                        o.get("currentBlock").and_then(hex_u64),
+                        o.get("highestBlock").and_then(hex_u64),
+                    ),
+                    other => {
+                        return Err(unexpected(
+                            host,
+                            &via,
+                            format!("not false or a sync object: {other}"),
+                        ));
+                    }
+                };
+                let peers = match rpc(host, endpoint, "net_peerCount", timeout).await {
+                    Ok(o) => o.value.ok().as_ref().and_then(hex_u64),
+                    Err(_) => None,
+                };
+                return Ok(Observed::new(
+                    host,
+                    format!("{via}; net_peerCount"),
+                    ExecutionSync {
+                        method: f,
+                        syncing,
+                        current_block: current,
+                        highest_block: highest,
+                        peers,
+                    },
+                ));
+            }
+        }
+    }
+    Err(unexpected(
+        host,
+        &format!("POST http://{endpoint}/"),
+        format!("the execution client has none of {}", tried.join(", ")),
+    ))
+}
+
+/// What the validator's metrics port says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    /// False when nothing answers on the port (what item 2 wants on a stopped primary).
+    pub answering: bool,
+    pub successful_attestations: Option<f64>,
+    pub keys: usize,
+}
+
+pub async fn metrics(host: &dyn Host, endpoint: &Endpoint, timeout: Duration) -> Probe<Metrics> {
+    let req = HttpRequest::get(endpoint, "/metrics");
+    let via = req.display();
+    let r = match host.http(&req, timeout).await {
+        Ok(r) => r,
+        Err(e) if e.failure == Failure::Refused => {
+            return Ok(Observed::new(
+                host,
+                via,
+                Metrics {
+                    answering: false,
+                    successful_attestations: None,
+                    keys: 0,
+                },
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    if r.status != 200 {
+        return Err(unexpected(host, &via, format!("HTTP {}", r.status)));
+    }
+    let text = String::from_utf8_lossy(&r.body);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .map_err(|e| unexpected(host, &via, format!("not Prometheus text: {e}")))?;
+    let mut total = None;
+    let mut keys = std::collections::BTreeSet::new();
+    for s in &scrape.samples {
+        if s.metric == "validator_successful_attestations" {
+            let v = match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            };
+            *total.get_or_insert(0.0) += v;
+        }
+        if let Some(pk) = s.labels.get("pubkey") {
+            keys.insert(pk.to_string());
+        }
+    }
+    Ok(Observed::new(
+        host,
+        via,
+        Metrics {
+            answering: true,
+            successful_attestations: total,
+            keys: keys.len(),
+        },
+    ))
+}
+
+/// Follow the validator's journal (`journalctl -f`).
+pub async fn journal_tail(
+    host: &dyn Host,
+    unit: &str,
+    lines: u32,
+) -> Result<LineStream, HostError> {
+    let cmd = Cmd::new("journalctl")
+        .arg("-u")
+        .arg(unit)
+        .arg("-f")
+        .arg("-n")
+        .arg(lines.to_string())
+        .arg("-o")
+        .arg("short-iso")
+        .arg("--no-pager");
+    host.stream_lines(&cmd).await
+}
+
+/// A readable size.
+pub fn human_bytes(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < U.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[u])
+    }
+}
+
+/// Probe settings derived from the configuration.
+pub fn timeout(cfg: &Config) -> Duration {
+    cfg.ssh.command_timeout
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bbolt_magic_at_offset_16() {
+        let db = crate::hosts::sim::new_db();
+        assert_eq!(history_kind(&db), HistoryKind::Bbolt);
+        let mut wrong = db.clone();
+        wrong[16] ^= 1;
+        assert_eq!(history_kind(&wrong), HistoryKind::Unknown);
+        assert_eq!(
+            history_kind(b"{\"metadata\":{\"interchange_format_version\":\"5\"}}"),
+            HistoryKind::Eip3076
+        );
+        assert_eq!(history_kind(b"hello"), HistoryKind::Unknown);
+        assert_eq!(history_kind(b""), HistoryKind::Unknown);
+    }
+
+    #[test]
+    fn unit_state_words_compared_whole() {
+        let mut u = UnitState {
+            load_state: "loaded".into(),
+            active_state: "inactive".into(),
+            sub_state: "dead".into(),
+            main_pid: 0,
+            unit_file_state: "disabled".into(),
+            n_restarts: 0,
+        };
+        assert!(u.is_stopped() && !u.is_running());
+        u.main_pid = 42;
+        assert!(!u.is_stopped(), "a main PID means something still runs");
+        u.active_state = "activating".into();
+        assert!(!u.is_running() && !u.is_stopped());
+        u.active_state = "active".into();
+        u.sub_state = "running".into();
+        assert!(u.is_running());
+    }
+
+    #[test]
+    fn beacon_problems_are_named() {
+        let s = BeaconSync {
+            flavour: BeaconFlavour::Zond,
+            head_slot: 10,
+            sync_distance: 0,
+            is_syncing: false,
+            is_optimistic: false,
+            el_offline: false,
+            peers: Some(3),
+            health: Some(200),
+        };
+        assert_eq!(s.problem(2), None);
+        let syncing = BeaconSync {
+            is_syncing: true,
+            sync_distance: 120,
+            ..s.clone()
+        };
+        assert!(
+            syncing
+                .problem(2)
+                .unwrap()
+                .contains("syncing (120 slots behind)")
+        );
+        let lagging = BeaconSync {
+            sync_distance: 5,
+            ..s.clone()
+        };
+        assert!(lagging.problem(2).unwrap().contains("5 slots behind"));
+        let lonely = BeaconSync {
+            peers: Some(0),
+            ..s
+        };
+        assert_eq!(lonely.problem(2).unwrap(), "no peers");
+    }
+}
