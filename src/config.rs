@@ -750,6 +750,11 @@ pub fn default_runs_dir() -> PathBuf {
     PathBuf::from("validator-failover-runs")
 }
 
+/// A character a user name may hold.
+fn user_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+}
+
 /// `alias`, `host`, `user@host`, `user@host:port`, `[v6]:port` or `ssh://user@host:port`.
 fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, String> {
     let rest = dest.strip_prefix("ssh://").unwrap_or(dest);
@@ -793,12 +798,17 @@ fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, String> {
             "{dest:?}: a host or user may not start with `-` or be empty"
         ));
     }
-    if host.chars().any(|c| c.is_whitespace())
-        || user
-            .as_deref()
-            .is_some_and(|u| u.chars().any(char::is_whitespace))
+    // Host and user names reach ssh, and through `%h`/`%r` maybe a ProxyCommand's
+    // shell: only the characters real names use are accepted.
+    let host_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%');
+    if let Some(bad) = host.chars().find(|c| !host_ok(*c)) {
+        return Err(format!("{dest:?}: {bad:?} cannot be part of a host name"));
+    }
+    if let Some(bad) = user
+        .as_deref()
+        .and_then(|u| u.chars().find(|c| !user_char(*c)))
     {
-        return Err(format!("{dest:?}: white space in a host or user"));
+        return Err(format!("{dest:?}: {bad:?} cannot be part of a user name"));
     }
     Ok(HostSpec {
         role,
@@ -967,7 +977,7 @@ impl Inventory {
             .map_err(|m| err(Some(h.line), Some("ansible_host"), m))?;
         spec.name = h.name.clone();
         if let Some(u) = var("ansible_user").or_else(|| var("ansible_ssh_user")) {
-            if u.is_empty() || u.starts_with('-') || u.chars().any(char::is_whitespace) {
+            if u.is_empty() || u.starts_with('-') || !u.chars().all(user_char) {
                 return Err(err(
                     Some(h.line),
                     Some("ansible_user"),
@@ -992,6 +1002,24 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_examples_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let c = Config::load(&dir.join("example-config.toml")).unwrap();
+        assert_eq!(c.primary.destination, "10.0.0.10");
+        assert_eq!(c.validator.indices, vec![0, 1, 2, 3]);
+        let c = Config::load(&dir.join("example-inventory-config.toml")).unwrap();
+        assert_eq!(
+            (c.primary.name.as_str(), c.primary.destination.as_str()),
+            ("validator-a", "10.0.0.10")
+        );
+        assert_eq!(
+            (c.backup.name.as_str(), c.backup.user.as_deref()),
+            ("validator-b", Some("root"))
+        );
+        assert_eq!(c.backup.port, Some(22));
+    }
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/vf/test.toml"))
@@ -1038,6 +1066,14 @@ mod tests {
         assert!(parse_destination(Role::Primary, "-oProxyCommand=sh").is_err());
         assert!(parse_destination(Role::Primary, "host:0").is_err());
         assert!(parse_destination(Role::Primary, "a b").is_err());
+        for hostile in ["$(reboot)", "x;touch /tmp/pwned", "`id`", "a|b", "h'q"] {
+            let e = parse_destination(Role::Primary, hostile).unwrap_err();
+            assert!(
+                e.contains("cannot be part of a host name"),
+                "{hostile}: {e}"
+            );
+        }
+        assert!(parse_destination(Role::Primary, "$(id)@host").is_err());
     }
 
     #[test]

@@ -358,3 +358,99 @@ pub async fn read_limited(
     }
     Ok(buf)
 }
+
+/// An [`AsyncWrite`] that hashes (sha256) every byte it passes on.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+    count: u64,
+}
+
+impl<W> HashingWriter<W> {
+    pub fn new(inner: W) -> HashingWriter<W> {
+        HashingWriter {
+            inner,
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            count: 0,
+        }
+    }
+
+    /// The hex sha256 and the byte count of what was written.
+    pub fn finish(self) -> (String, u64) {
+        let digest = sha2::Digest::finalize(self.hasher);
+        (
+            digest.iter().map(|b| format!("{b:02x}")).collect(),
+            self.count,
+        )
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let r = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = r {
+            sha2::Digest::update(&mut this.hasher, &buf[..n]);
+            this.count += n as u64;
+        }
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Stream a file from one host to another through this program, never whole in
+/// memory, hashing it on the way. Returns (sha256 hex, bytes). Both ends must finish
+/// cleanly and agree on the count, or it is an error.
+pub async fn relay(
+    from: &dyn Host,
+    from_path: &str,
+    to: &dyn Host,
+    to_path: &str,
+    mode: u32,
+    timeout: Duration,
+) -> Result<(String, u64), HostError> {
+    let (writer, mut reader) = tokio::io::duplex(1024 * 1024);
+    let mut hashing = HashingWriter::new(writer);
+    let down = async {
+        let r = from.download(from_path, &mut hashing, timeout).await;
+        // Close the pipe so that the upload sees the end.
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut hashing).await;
+        r
+    };
+    let up = async move {
+        let r = to.upload(to_path, &mut reader, mode, timeout).await;
+        // A failed upload must not leave the download blocked on a full pipe.
+        drop(reader);
+        r
+    };
+    let (down, up) = tokio::join!(down, up);
+    let sent = down?;
+    let received = up?;
+    let (sha, counted) = hashing.finish();
+    if sent != received || counted != sent {
+        return Err(HostError::new(
+            to.role(),
+            Failure::Unexpected,
+            format!("relay {from_path} -> {to_path}"),
+            format!("read {sent} bytes, hashed {counted}, wrote {received}"),
+        ));
+    }
+    Ok((sha, sent))
+}

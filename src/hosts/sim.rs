@@ -372,7 +372,9 @@ impl World {
         }
         // The primary: enabled and signing.
         self.nodes[0].unit.enabled = true;
-        self.start_validator(0, now, false)
+        // It has been signing for a few epochs already.
+        let since = now - 3.0 * self.clock.epoch_seconds() as f64;
+        self.start_validator(0, since, false)
             .expect("the baseline primary starts");
     }
 
@@ -1200,9 +1202,17 @@ mod tests {
     fn primary_signs_once_per_epoch_and_backup_is_locked() {
         let (w, ms) = world();
         let first = w.attestations().len();
-        assert_eq!(first, 4, "the primary signs the current epoch for 4 keys");
+        assert_eq!(
+            first,
+            4 * 4,
+            "the primary signed this epoch and the three before, for 4 keys"
+        );
         ms.fetch_add(8_000, Ordering::SeqCst);
-        assert_eq!(w.attestations().len(), 8);
+        assert_eq!(
+            w.attestations().len(),
+            first + 4,
+            "one more epoch: one more attestation per key"
+        );
         let b = w.host(Role::Backup);
         let o = b.exec(&Cmd::new("systemctl").arg("start").arg("qrysm-validator"));
         assert_eq!(

@@ -1,0 +1,241 @@
+//! The lab: two real systemd hosts under systemd-nspawn (`tests/lab/lab.sh`), booted
+//! once and shared by every test, which take turns (a file lock) and reset the
+//! hosts before each scenario.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use validator_failover::config::{Config, Role};
+use validator_failover::hosts::Host;
+
+use super::{Fault, Pair};
+
+pub struct Lab {
+    pub dir: PathBuf,
+    pub script: PathBuf,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
+}
+
+/// Run `lab.sh` with arguments; panics with its output when it fails.
+pub fn lab_sh(args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("bash runs");
+    if !out.status.success() {
+        panic!(
+            "lab.sh {} failed ({}):\n{}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Lab {
+    /// The lab, booted (once per test process; `lab.sh up` is idempotent and fast
+    /// when the hosts are already up).
+    pub fn get() -> &'static Lab {
+        static LAB: OnceLock<Lab> = OnceLock::new();
+        LAB.get_or_init(|| {
+            lab_sh(&["up"]);
+            Lab {
+                dir: PathBuf::from(
+                    std::env::var("VF_LAB_DIR").unwrap_or_else(|_| "/tmp/vf-lab".into()),
+                ),
+                script: script(),
+            }
+        })
+    }
+
+    /// Take the lab for one scenario: waits for other tests (in this process or
+    /// another), then resets both hosts to the baseline.
+    pub fn scenario(&'static self) -> LabPair {
+        let f = File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(".tests.lock"))
+            .expect("lab test lock file");
+        f.lock().expect("lab test lock");
+        lab_sh(&["reset"]);
+        let tmp = tempfile::tempdir().expect("tempdir");
+        LabPair {
+            lab: self,
+            _guard: f,
+            tmp,
+            bad_key: std::cell::Cell::new(false),
+        }
+    }
+
+    pub fn ctl(&self, host: Role, args: &[&str]) -> String {
+        let mut a = vec!["ctl", host.as_str()];
+        a.extend_from_slice(args);
+        lab_sh(&a)
+    }
+
+    pub fn fault(&self, host: Role, name: &str, on: bool) {
+        lab_sh(&["fault", host.as_str(), name, if on { "on" } else { "off" }]);
+    }
+
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.join("ssh_config")
+    }
+}
+
+/// The lab for one scenario; other tests wait until it is dropped.
+pub struct LabPair {
+    pub lab: &'static Lab,
+    _guard: File,
+    pub tmp: tempfile::TempDir,
+    bad_key: std::cell::Cell<bool>,
+}
+
+impl LabPair {
+    /// The configuration for the lab, written to a file as an operator would.
+    pub fn config_file(&self) -> PathBuf {
+        let ssh_config = if self.bad_key.get() {
+            self.tmp.path().join("ssh_config")
+        } else {
+            self.lab.ssh_config()
+        };
+        let path = self.tmp.path().join("lab.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[primary]\nssh = \"primary\"\n[backup]\nssh = \"backup\"\n[ssh]\nconfig_file = {:?}\nconnect_timeout_secs = 5\ncommand_timeout_secs = 10\n[failover]\nruns_dir = {:?}\n",
+                ssh_config.display().to_string(),
+                self.tmp.path().join("runs").display().to_string()
+            ),
+        )
+        .expect("write lab config");
+        path
+    }
+
+    /// Prove from the lab's chain record that no key signed twice.
+    pub fn assert_no_double_signing(&self) {
+        lab_sh(&["chain-check"]);
+    }
+
+    /// A copy of the ssh config whose known_hosts holds a wrong key for the backup.
+    fn use_bad_backup_key(&self) {
+        let dir = self.tmp.path();
+        let key = dir.join("impostor");
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen runs");
+        assert!(st.success());
+        let pubkey = std::fs::read_to_string(key.with_extension("pub")).expect("impostor key");
+        let real =
+            std::fs::read_to_string(self.lab.dir.join("known_hosts")).expect("lab known_hosts");
+        let mut bad = String::new();
+        for line in real.lines() {
+            if line.starts_with("backup ") {
+                let mut it = pubkey.split_whitespace();
+                bad.push_str(&format!(
+                    "backup {} {}\n",
+                    it.next().unwrap(),
+                    it.next().unwrap()
+                ));
+            } else {
+                bad.push_str(line);
+                bad.push('\n');
+            }
+        }
+        let known = dir.join("known_hosts");
+        std::fs::write(&known, bad).expect("write known_hosts");
+        let cfg = std::fs::read_to_string(self.lab.ssh_config()).expect("lab ssh_config");
+        let lab_known = self.lab.dir.join("known_hosts").display().to_string();
+        assert!(
+            cfg.contains(&lab_known),
+            "the lab's ssh_config names {lab_known}"
+        );
+        std::fs::write(
+            dir.join("ssh_config"),
+            cfg.replace(&lab_known, &known.display().to_string()),
+        )
+        .expect("write ssh_config");
+        self.bad_key.set(true);
+    }
+}
+
+impl Pair for LabPair {
+    fn config(&self) -> Config {
+        Config::load(&self.config_file()).expect("the lab's config loads")
+    }
+
+    fn hosts(&self) -> (Arc<dyn Host>, Arc<dyn Host>) {
+        validator_failover::cli::ssh_hosts(&self.config()).expect("ssh hosts")
+    }
+
+    fn apply(&self, fault: Fault) {
+        let cfg = self.config();
+        let v = &cfg.validator;
+        let lab = self.lab;
+        match fault {
+            Fault::BackupValidatorRunning => {
+                // Started behind the lock's back: the lock file is put back after.
+                lab.ctl(
+                    Role::Backup,
+                    &[
+                        "sh",
+                        "-c",
+                        "mv \"$1\" /root/lock.saved && systemctl start \"$2\"; rc=$?; mv /root/lock.saved \"$1\"; exit $rc",
+                        "sh",
+                        &v.lock_file,
+                        &v.service,
+                    ],
+                );
+            }
+            Fault::BackupUnlocked => {
+                lab.ctl(Role::Backup, &["rm", "-f", "--", &v.lock_file]);
+            }
+            Fault::BackupBeaconSyncing => lab.fault(Role::Backup, "beacon-syncing", true),
+            Fault::BackupBeaconElOffline => lab.fault(Role::Backup, "beacon-el-offline", true),
+            Fault::BackupExecutionSyncing => lab.fault(Role::Backup, "exec-syncing", true),
+            Fault::BackupBeaconGarbage => lab.fault(Role::Backup, "beacon-garbage", true),
+            Fault::BackupHostKeyMismatch => self.use_bad_backup_key(),
+            Fault::PrimaryPoweredOff => lab.fault(Role::Primary, "power-off", true),
+            Fault::PrimarySshdHangs => lab.fault(Role::Primary, "sshd-hang", true),
+            Fault::PrimarySshdDown => lab.fault(Role::Primary, "sshd-down", true),
+            Fault::PrimaryHistoryMissing => {
+                lab.ctl(
+                    Role::Primary,
+                    &["rm", "-rf", "--", &v.slashing_protection_dir()],
+                );
+            }
+            Fault::PrimaryHistoryEmpty => {
+                lab.ctl(
+                    Role::Primary,
+                    &[
+                        "rm",
+                        "-f",
+                        "--",
+                        &format!("{}/validator.db", v.slashing_protection_dir()),
+                    ],
+                );
+            }
+            Fault::ApiQrl => {
+                for r in Role::BOTH {
+                    lab.fault(r, "beacon-api-qrl", true);
+                    lab.fault(r, "exec-api-qrl", true);
+                }
+            }
+            Fault::ApiEth => {
+                for r in Role::BOTH {
+                    lab.fault(r, "beacon-api-eth", true);
+                    lab.fault(r, "exec-api-eth", true);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! What the integration tests share: the two worlds (the simulated pair and the lab's
+//! real systemd hosts) behind one interface, and the scenarios both must agree on.
+
+#![allow(dead_code)]
+
+pub mod lab;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use validator_failover::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
+use validator_failover::engine::preflight::{Preflight, Verdict};
+use validator_failover::hosts::Host;
+use validator_failover::hosts::sim::{SimTime, SimWorld};
+
+/// A fault a scenario switches on before the preflight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    BackupValidatorRunning,
+    BackupUnlocked,
+    BackupBeaconSyncing,
+    BackupBeaconElOffline,
+    BackupExecutionSyncing,
+    BackupBeaconGarbage,
+    BackupHostKeyMismatch,
+    PrimaryPoweredOff,
+    PrimarySshdHangs,
+    PrimarySshdDown,
+    PrimaryHistoryMissing,
+    PrimaryHistoryEmpty,
+    /// Both hosts serve the newer `/qrl/v1` and `qrl_syncing`.
+    ApiQrl,
+    /// Both hosts serve the Ethereum originals.
+    ApiEth,
+}
+
+/// A primary/backup pair in a known state, simulated or real.
+pub trait Pair {
+    fn config(&self) -> Config;
+    fn hosts(&self) -> (Arc<dyn Host>, Arc<dyn Host>);
+    fn apply(&self, fault: Fault);
+}
+
+pub struct SimPair {
+    pub world: SimWorld,
+    pub cfg: Config,
+    pub clock_ms: Arc<AtomicU64>,
+}
+
+impl SimPair {
+    pub fn new() -> SimPair {
+        let cfg = Config::with_hosts("primary", "backup");
+        let clock_ms = Arc::new(AtomicU64::new(
+            validator_failover::chain::unix_now() as u64 * 1000,
+        ));
+        let world = SimWorld::new(&cfg, SimTime::Manual(clock_ms.clone()));
+        SimPair {
+            world,
+            cfg,
+            clock_ms,
+        }
+    }
+}
+
+impl Pair for SimPair {
+    fn config(&self) -> Config {
+        self.cfg.clone()
+    }
+
+    fn hosts(&self) -> (Arc<dyn Host>, Arc<dyn Host>) {
+        (
+            Arc::new(self.world.host(Role::Primary)),
+            Arc::new(self.world.host(Role::Backup)),
+        )
+    }
+
+    fn apply(&self, fault: Fault) {
+        let w = &self.world;
+        let v = &self.cfg.validator;
+        match fault {
+            Fault::BackupValidatorRunning => w.force_start_validator(Role::Backup),
+            Fault::BackupUnlocked => w.remove_path(Role::Backup, &v.lock_file),
+            Fault::BackupBeaconSyncing => w.set_faults(Role::Backup, |f| f.beacon_syncing = true),
+            Fault::BackupBeaconElOffline => {
+                w.set_faults(Role::Backup, |f| f.beacon_el_offline = true)
+            }
+            Fault::BackupExecutionSyncing => w.set_faults(Role::Backup, |f| f.exec_syncing = true),
+            Fault::BackupBeaconGarbage => w.set_faults(Role::Backup, |f| f.beacon_garbage = true),
+            Fault::BackupHostKeyMismatch => {
+                w.set_faults(Role::Backup, |f| f.host_key_mismatch = true)
+            }
+            Fault::PrimaryPoweredOff => w.set_faults(Role::Primary, |f| f.powered_off = true),
+            Fault::PrimarySshdHangs => w.set_faults(Role::Primary, |f| f.ssh_hangs = true),
+            Fault::PrimarySshdDown => w.set_faults(Role::Primary, |f| f.sshd_down = true),
+            Fault::PrimaryHistoryMissing => {
+                w.remove_path(Role::Primary, &v.slashing_protection_dir())
+            }
+            Fault::PrimaryHistoryEmpty => w.remove_path(
+                Role::Primary,
+                &format!("{}/validator.db", v.slashing_protection_dir()),
+            ),
+            Fault::ApiQrl => {
+                for r in Role::BOTH {
+                    w.set_faults(r, |f| {
+                        f.beacon_api = Some(BeaconFlavour::Qrl);
+                        f.exec_api = Some(ExecutionFlavour::Qrl);
+                    });
+                }
+            }
+            Fault::ApiEth => {
+                for r in Role::BOTH {
+                    w.set_faults(r, |f| {
+                        f.beacon_api = Some(BeaconFlavour::Eth);
+                        f.exec_api = Some(ExecutionFlavour::Eth);
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// What the preflight must say in a scenario: (item id, verdict, words in its summary).
+pub fn expected(fault: Fault) -> Vec<(&'static str, Verdict, &'static str)> {
+    use Verdict::*;
+    match fault {
+        Fault::BackupValidatorRunning => vec![
+            ("backup.validator.unit", Red, "ALARM"),
+            ("backup.validator.process", Red, "runs on the backup"),
+            ("backup.validator.metrics", Red, "answers on the backup"),
+        ],
+        Fault::BackupUnlocked => vec![("backup.validator.lock", Red, "is gone")],
+        Fault::BackupBeaconSyncing => vec![("backup.beacon", Red, "syncing")],
+        Fault::BackupBeaconElOffline => vec![("backup.beacon", Red, "el_offline")],
+        Fault::BackupExecutionSyncing => {
+            vec![("backup.execution", Red, "syncing (block 16 of 1024)")]
+        }
+        Fault::BackupBeaconGarbage => vec![("backup.beacon", Red, "not JSON")],
+        Fault::BackupHostKeyMismatch => vec![
+            ("backup.ssh", Red, "host key"),
+            ("backup.validator.unit", Unknown, "host key mismatch"),
+        ],
+        Fault::PrimaryPoweredOff | Fault::PrimarySshdHangs => vec![
+            ("primary.ssh", Red, "timed out"),
+            ("primary.validator.unit", Unknown, "not observed"),
+        ],
+        Fault::PrimarySshdDown => vec![
+            ("primary.ssh", Red, "unreachable"),
+            ("primary.history", Unknown, "not observed"),
+        ],
+        Fault::PrimaryHistoryMissing => vec![("primary.history", Red, "does not exist")],
+        Fault::PrimaryHistoryEmpty => vec![("primary.history", Red, "is empty")],
+        Fault::ApiQrl => vec![
+            ("backup.beacon", Green, "/qrl/v1"),
+            ("backup.execution", Green, "qrl_syncing = false"),
+            ("primary.beacon", Green, "/qrl/v1"),
+        ],
+        Fault::ApiEth => vec![
+            ("backup.beacon", Green, "/eth/v1"),
+            ("backup.execution", Green, "eth_syncing = false"),
+        ],
+    }
+}
+
+/// Check a preflight against what a scenario expects: the named items as expected, and
+/// every other item green or a warning (nothing else may turn red on the side).
+pub fn assert_preflight(p: &Preflight, fault: Option<Fault>) {
+    let exp = fault.map(expected).unwrap_or_default();
+    let dump = || {
+        p.items
+            .iter()
+            .map(|i| format!("{} {} {}", i.verdict.symbol(), i.id, i.summary))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (id, verdict, words) in &exp {
+        let item = p
+            .items
+            .iter()
+            .find(|i| i.id == *id)
+            .unwrap_or_else(|| panic!("no item {id} in:\n{}", dump()));
+        assert_eq!(item.verdict, *verdict, "{id}: {}\n{}", item.summary, dump());
+        assert!(
+            item.summary.contains(words),
+            "{id} should say {words:?}, says {:?}\n{}",
+            item.summary,
+            dump()
+        );
+    }
+    // Items a fault makes "not observed" are whole hosts; the others must be fine.
+    let unobserved_host = exp
+        .iter()
+        .find(|(_, v, _)| *v == Verdict::Unknown)
+        .map(|(id, _, _)| id.split('.').next().unwrap());
+    for i in &p.items {
+        if exp.iter().any(|(id, _, _)| *id == i.id) {
+            continue;
+        }
+        if let Some(h) = unobserved_host
+            && i.id.starts_with(&format!("{h}."))
+        {
+            assert_eq!(
+                i.verdict,
+                Verdict::Unknown,
+                "{} should be unobserved\n{}",
+                i.id,
+                dump()
+            );
+            continue;
+        }
+        assert!(
+            matches!(i.verdict, Verdict::Green | Verdict::Warn),
+            "{} is {:?} ({}) but the scenario {fault:?} should not touch it\n{}",
+            i.id,
+            i.verdict,
+            i.summary,
+            dump()
+        );
+    }
+    let should_fail = exp.iter().any(|(_, v, _)| v.fails());
+    assert_eq!(
+        !p.all_green(),
+        should_fail,
+        "exit status of the preflight\n{}",
+        dump()
+    );
+}
+
+/// Every scenario the preflight is tested on, in both worlds.
+pub const SCENARIOS: [Fault; 14] = [
+    Fault::BackupValidatorRunning,
+    Fault::BackupUnlocked,
+    Fault::BackupBeaconSyncing,
+    Fault::BackupBeaconElOffline,
+    Fault::BackupExecutionSyncing,
+    Fault::BackupBeaconGarbage,
+    Fault::BackupHostKeyMismatch,
+    Fault::PrimaryPoweredOff,
+    Fault::PrimarySshdHangs,
+    Fault::PrimarySshdDown,
+    Fault::PrimaryHistoryMissing,
+    Fault::PrimaryHistoryEmpty,
+    Fault::ApiQrl,
+    Fault::ApiEth,
+];
