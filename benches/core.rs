@@ -18,7 +18,11 @@ use validator_failover::hosts::{Host, relay};
 
 fn lab(args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh");
-    let out = Command::new("bash").arg(script).args(args).output().expect("bash");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("bash");
     assert!(
         out.status.success(),
         "lab.sh {args:?}: {}",
@@ -30,7 +34,12 @@ fn lab(args: &[&str]) -> String {
 fn stats(v: &mut [f64]) -> String {
     v.sort_by(f64::total_cmp);
     let median = v[v.len() / 2];
-    format!("median {median:.3}s  min {:.3}s  max {:.3}s  (n={})", v[0], v[v.len() - 1], v.len())
+    format!(
+        "median {median:.3}s  min {:.3}s  max {:.3}s  (n={})",
+        v[0],
+        v[v.len() - 1],
+        v.len()
+    )
 }
 
 fn main() {
@@ -48,7 +57,12 @@ fn main() {
     let cfg = Config::load(&cfg_path).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
-    println!("validator-failover core benchmarks on the lab ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "validator-failover core benchmarks on the lab ({} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
 
     // --- check: cold and warm
     let runs = 5;
@@ -69,10 +83,19 @@ fn main() {
     println!("check, warm connections : {}", stats(&mut warm));
 
     // --- streaming host to host
-    let mib: u64 = std::env::var("VF_BENCH_MIB").ok().and_then(|s| s.parse().ok()).unwrap_or(256);
+    let mib: u64 = std::env::var("VF_BENCH_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256);
     let src = "/tmp/validator-failover-bench.bin";
     let dst = "/tmp/validator-failover-bench.copy";
-    lab(&["ctl", "primary", "sh", "-c", &format!("head -c {} /dev/urandom > {src}", mib << 20)]);
+    lab(&[
+        "ctl",
+        "primary",
+        "sh",
+        "-c",
+        &format!("head -c {} /dev/urandom > {src}", mib << 20),
+    ]);
     let (p, b): (Arc<dyn Host>, Arc<dyn Host>) = ssh_hosts(&cfg).unwrap();
     rt.block_on(async {
         p.connect(Duration::from_secs(10)).await.unwrap();
@@ -83,7 +106,14 @@ fn main() {
     for _ in 0..3 {
         let t = Instant::now();
         let (_, n) = rt
-            .block_on(relay(p.as_ref(), src, b.as_ref(), dst, 0o600, Duration::from_secs(600)))
+            .block_on(relay(
+                p.as_ref(),
+                src,
+                b.as_ref(),
+                dst,
+                0o600,
+                Duration::from_secs(600),
+            ))
             .unwrap();
         ours.push(t.elapsed().as_secs_f64());
         assert_eq!(n, mib << 20);

@@ -571,12 +571,9 @@ impl SimHost {
         if f.powered_off {
             return Err(HostError::new(
                 self.role,
-                Failure::TimedOut,
+                Failure::Unreachable,
                 what,
-                format!(
-                    "no SSH handshake within {}s (host down, or its sshd hangs)",
-                    timeout.as_secs()
-                ),
+                "failed to connect to the remote host: connect to host: No route to host",
             ));
         }
         if f.ssh_hangs {

@@ -139,7 +139,11 @@ pub fn expected(fault: Fault) -> Vec<(&'static str, Verdict, &'static str)> {
             ("backup.ssh", Red, "host key"),
             ("backup.validator.unit", Unknown, "host key mismatch"),
         ],
-        Fault::PrimaryPoweredOff | Fault::PrimarySshdHangs => vec![
+        Fault::PrimaryPoweredOff => vec![
+            ("primary.ssh", Red, "unreachable"),
+            ("primary.validator.unit", Unknown, "not observed"),
+        ],
+        Fault::PrimarySshdHangs => vec![
             ("primary.ssh", Red, "timed out"),
             ("primary.validator.unit", Unknown, "not observed"),
         ],

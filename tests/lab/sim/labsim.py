@@ -1,0 +1,397 @@
+"""Shared helpers for the lab simulators (stdlib only).
+
+Installed into each lab host as /usr/local/lib/vf-lab/labsim.py and imported by
+qrysm-validator, qrysm-beacon and gzond. It also runs on the lab's host machine,
+from tests/lab/lab.sh, as a small command line tool:
+
+    python3 -B labsim.py chain-check ATTESTATIONS_JSONL
+    python3 -B labsim.py set-fault STATE_JSON NAME on|off
+    python3 -B labsim.py clear-faults STATE_JSON
+    python3 -B labsim.py list-faults STATE_JSON
+    python3 -B labsim.py db-init PATH
+"""
+
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import time
+
+STATE_PATH = os.environ.get("VF_LAB_STATE", "/var/lib/lab/state.json")
+CHAIN_DIR = os.environ.get("VF_LAB_CHAIN", "/lab/chain")
+GENESIS_PATH = os.path.join(CHAIN_DIR, "genesis.json")
+ATTESTATIONS_PATH = os.path.join(CHAIN_DIR, "attestations.jsonl")
+
+# Faults that the simulators themselves honour (the ssh and power faults are
+# handled by lab.sh from outside the simulators).
+SIM_FAULTS = {
+    "beacon-syncing",
+    "beacon-el-offline",
+    "beacon-no-peers",
+    "beacon-api-qrl",
+    "beacon-api-eth",
+    "beacon-garbage",
+    "exec-syncing",
+    "exec-no-peers",
+    "exec-api-qrl",
+    "exec-api-eth",
+    "validator-ignore-sigterm",
+}
+HOST_FAULTS = {"sshd-down", "sshd-hang", "power-off"}
+ALL_FAULTS = SIM_FAULTS | HOST_FAULTS
+# API flavours exclude each other: switching one on switches the other off
+EXCLUSIVE = {
+    "beacon-api-qrl": {"beacon-api-eth"},
+    "beacon-api-eth": {"beacon-api-qrl"},
+    "exec-api-qrl": {"exec-api-eth"},
+    "exec-api-eth": {"exec-api-qrl"},
+}
+
+# ---------------------------------------------------------------- bbolt-ish DB
+
+BBOLT_MAGIC = 0xED0CDAED
+PAGE_SIZE = 4096
+
+
+def db_header():
+    """A 4096-byte header page: bbolt magic (LE u32) at offset 16, rest zeros."""
+    page = bytearray(PAGE_SIZE)
+    page[16:20] = BBOLT_MAGIC.to_bytes(4, "little")
+    return bytes(page)
+
+
+class DBError(Exception):
+    pass
+
+
+class DBLockError(DBError):
+    pass
+
+
+def db_open(path, exclusive=True, create=True, timeout=1.0):
+    """Open the fake bbolt file, take a flock (retrying up to `timeout` s) and
+    check/create the header. Returns an fd opened O_RDWR (or O_RDONLY)."""
+    flags = os.O_RDWR if exclusive or create else os.O_RDONLY
+    if create:
+        flags |= os.O_CREAT
+    fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        op = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        while True:
+            try:
+                fcntl.flock(fd, op)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise DBLockError(
+                        "cannot obtain database lock, database may be in use by another process"
+                    )
+                time.sleep(0.05)
+        size = os.fstat(fd).st_size
+        if size == 0:
+            if not (flags & os.O_RDWR):
+                raise DBError("invalid database: empty file")
+            os.write(fd, db_header())
+            os.fsync(fd)
+        else:
+            os.lseek(fd, 0, os.SEEK_SET)
+            head = os.read(fd, PAGE_SIZE)
+            if len(head) < PAGE_SIZE or int.from_bytes(head[16:20], "little") != BBOLT_MAGIC:
+                raise DBError("invalid database")
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def db_records(fd):
+    """All records after the header page (a torn last line is ignored)."""
+    os.lseek(fd, PAGE_SIZE, os.SEEK_SET)
+    chunks = []
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b:
+            break
+        chunks.append(b)
+    out = []
+    for line in b"".join(chunks).splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+            out.append(
+                {
+                    "index": int(rec["index"]),
+                    "source_epoch": int(rec["source_epoch"]),
+                    "target_epoch": int(rec["target_epoch"]),
+                    "root": str(rec.get("root", "")),
+                }
+            )
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def db_append(fd, records):
+    if not records:
+        return
+    data = b"".join(
+        (json.dumps(r, separators=(",", ":"), sort_keys=False) + "\n").encode() for r in records
+    )
+    os.lseek(fd, 0, os.SEEK_END)
+    # make sure a torn previous line does not swallow this record
+    size = os.fstat(fd).st_size
+    if size > PAGE_SIZE:
+        os.lseek(fd, size - 1, os.SEEK_SET)
+        if os.read(fd, 1) != b"\n":
+            data = b"\n" + data
+        os.lseek(fd, 0, os.SEEK_END)
+    os.write(fd, data)
+    os.fsync(fd)
+
+
+# ---------------------------------------------------------------- keys
+
+
+_PUBKEYS = {}
+
+
+def pubkey(index):
+    """Deterministic fake Dilithium public key: 2592 bytes, 0x-prefixed hex."""
+    k = _PUBKEYS.get(index)
+    if k is None:
+        raw = b"".join(
+            hashlib.sha256(("vf-lab-key-%d-%d" % (index, j)).encode()).digest() for j in range(81)
+        )
+        assert len(raw) == 2592
+        k = "0x" + raw.hex()
+        _PUBKEYS[index] = k
+    return k
+
+
+def index_for_pubkey(pk, candidates):
+    pk = pk.lower()
+    if not pk.startswith("0x"):
+        pk = "0x" + pk
+    for i in candidates:
+        if pubkey(i) == pk:
+            return i
+    return None
+
+
+# ---------------------------------------------------------------- state file
+
+_state_cache = {"key": None, "faults": frozenset()}
+
+
+def read_faults(path=None):
+    """Set of active fault names; re-read whenever the file changes."""
+    path = path or STATE_PATH
+    try:
+        st = os.stat(path)
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:
+        return frozenset()
+    if _state_cache["key"] != key:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            faults = frozenset(str(x) for x in data.get("faults", []))
+        except (OSError, ValueError, AttributeError):
+            faults = frozenset()
+        _state_cache["key"] = key
+        _state_cache["faults"] = faults
+    return _state_cache["faults"]
+
+
+def write_faults(path, faults):
+    d = os.path.dirname(path) or "."
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, ".state.%d.tmp" % os.getpid())
+    with open(tmp, "w") as f:
+        json.dump({"faults": sorted(faults)}, f)
+        f.write("\n")
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
+
+
+# ---------------------------------------------------------------- chain clock
+
+
+class Chain:
+    """Reads /lab/chain/genesis.json (re-read when it changes)."""
+
+    def __init__(self, path=None):
+        self.path = path or GENESIS_PATH
+        self._key = None
+        self.genesis = None
+
+    def load(self):
+        try:
+            st = os.stat(self.path)
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            self._key = None
+            self.genesis = None
+            return None
+        if key != self._key:
+            try:
+                with open(self.path) as f:
+                    g = json.load(f)
+                g["genesis_time"] = int(g["genesis_time"])
+                g["seconds_per_slot"] = int(g["seconds_per_slot"])
+                g["slots_per_epoch"] = int(g["slots_per_epoch"])
+                g["validators"] = [int(v) for v in g.get("validators", [])]
+                self.genesis = g
+                self._key = key
+            except (OSError, ValueError, KeyError, TypeError):
+                return self.genesis
+        return self.genesis
+
+    def slot(self, now=None):
+        g = self.load()
+        if g is None:
+            return None
+        now = time.time() if now is None else now
+        return max(0, int((now - g["genesis_time"]) // g["seconds_per_slot"]))
+
+    def epoch(self, now=None):
+        s = self.slot(now)
+        if s is None:
+            return None
+        return s // self.genesis["slots_per_epoch"]
+
+
+# ---------------------------------------------------------------- chain record
+
+
+def read_attestations(path=None):
+    path = path or ATTESTATIONS_PATH
+    out = []
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return out
+    for n, line in enumerate(data.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+            rec["index"] = int(rec["index"])
+            rec["source_epoch"] = int(rec["source_epoch"])
+            rec["target_epoch"] = int(rec["target_epoch"])
+            rec["_line"] = n
+            out.append(rec)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def find_slashings(records):
+    """[(kind, a, b)] for every double vote and surround vote per index."""
+    by_index = {}
+    for r in records:
+        by_index.setdefault(r["index"], []).append(r)
+    found = []
+    for idx in sorted(by_index):
+        recs = by_index[idx]
+        for i in range(len(recs)):
+            a = recs[i]
+            for j in range(i + 1, len(recs)):
+                b = recs[j]
+                if a["target_epoch"] == b["target_epoch"]:
+                    if a.get("root") != b.get("root"):
+                        found.append(("double vote", a, b))
+                elif (a["source_epoch"] < b["source_epoch"] and b["target_epoch"] < a["target_epoch"]) or (
+                    b["source_epoch"] < a["source_epoch"] and a["target_epoch"] < b["target_epoch"]
+                ):
+                    found.append(("surround vote", a, b))
+    return found
+
+
+# ---------------------------------------------------------------- logging
+
+
+def logrus(level, msg, **fields):
+    """One logrus text-formatter line on stdout (journald picks it up)."""
+    ts = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    parts = ['time="%s"' % ts, "level=%s" % level, "msg=%s" % _q(msg)]
+    prefix = fields.pop("prefix", None)
+    for k in sorted(fields):
+        parts.append("%s=%s" % (k, _q(str(fields[k]))))
+    if prefix:
+        parts.append("prefix=%s" % prefix)
+    print(" ".join(parts), flush=True)
+
+
+def _q(s):
+    s = str(s)
+    if s and all(c.isalnum() or c in "-._/:+" for c in s):
+        return s
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _cmd_chain_check(path):
+    if not os.path.exists(path):
+        print("no chain record at %s" % path, file=sys.stderr)
+        return 2
+    recs = read_attestations(path)
+    bad = find_slashings(recs)
+    if bad:
+        for kind, a, b in bad:
+            strip = lambda r: {k: v for k, v in r.items() if not k.startswith("_")}
+            print(
+                "SLASHABLE %s by validator %d:\n  line %d: %s\n  line %d: %s"
+                % (kind, a["index"], a["_line"], json.dumps(strip(a)), b["_line"], json.dumps(strip(b)))
+            )
+        print("%d slashable pair(s) in %d attestations" % (len(bad), len(recs)))
+        return 1
+    print("no double signing: %d attestations" % len(recs))
+    return 0
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd = argv[1]
+    if cmd == "chain-check" and len(argv) == 3:
+        return _cmd_chain_check(argv[2])
+    if cmd == "set-fault" and len(argv) == 5:
+        path, name, onoff = argv[2], argv[3], argv[4]
+        if name not in ALL_FAULTS or onoff not in ("on", "off"):
+            print("unknown fault %s %s" % (name, onoff), file=sys.stderr)
+            return 2
+        faults = set(read_faults(path))
+        if onoff == "on":
+            faults -= EXCLUSIVE.get(name, set())
+            faults.add(name)
+        else:
+            faults.discard(name)
+        write_faults(path, faults)
+        return 0
+    if cmd == "clear-faults" and len(argv) == 3:
+        write_faults(argv[2], set())
+        return 0
+    if cmd == "list-faults" and len(argv) == 3:
+        print(" ".join(sorted(read_faults(argv[2]))))
+        return 0
+    if cmd == "db-init" and len(argv) == 3:
+        fd = db_open(argv[2], exclusive=True, create=True)
+        os.close(fd)
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
