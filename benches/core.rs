@@ -45,6 +45,13 @@ fn stats(v: &mut [f64]) -> String {
 fn main() {
     let lab_dir = std::env::var("VF_LAB_DIR").unwrap_or_else(|_| "/tmp/vf-lab".into());
     lab(&["up"]);
+    // Take turns with the lab tests (tests/common/lab.rs holds the same lock).
+    let turn = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(format!("{lab_dir}/.tests.lock"))
+        .unwrap();
+    turn.lock().unwrap();
     lab(&["reset"]);
     let tmp = tempfile::tempdir().unwrap();
     let cfg_path = tmp.path().join("bench.toml");

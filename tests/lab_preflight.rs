@@ -27,40 +27,7 @@ fn healthy_pair_is_all_green() {
     run(None);
 }
 
-macro_rules! scenarios {
-    ($($name:ident => $fault:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                run(Some(Fault::$fault));
-            }
-        )*
-        #[test]
-        fn every_scenario_is_tested() {
-            let tested = [$(Fault::$fault),*];
-            for f in common::SCENARIOS {
-                assert!(tested.contains(&f), "{f:?} has no lab test");
-            }
-        }
-    };
-}
-
-scenarios! {
-    backup_validator_running_is_an_alarm => BackupValidatorRunning,
-    backup_unlocked_is_an_alarm => BackupUnlocked,
-    backup_beacon_syncing_is_red => BackupBeaconSyncing,
-    backup_beacon_el_offline_is_red => BackupBeaconElOffline,
-    backup_execution_syncing_is_red => BackupExecutionSyncing,
-    backup_beacon_garbage_is_red => BackupBeaconGarbage,
-    backup_host_key_mismatch_is_red => BackupHostKeyMismatch,
-    primary_powered_off_is_red => PrimaryPoweredOff,
-    primary_sshd_hanging_is_red => PrimarySshdHangs,
-    primary_sshd_down_is_red => PrimarySshdDown,
-    primary_history_missing_is_red => PrimaryHistoryMissing,
-    primary_history_empty_is_red => PrimaryHistoryEmpty,
-    qrl_api_flavour_is_detected => ApiQrl,
-    eth_api_flavour_is_detected => ApiEth,
-}
+scenario_tests!(run);
 
 fn check_cmd(pair: &common::lab::LabPair, json: bool) -> std::process::Output {
     let mut c = Command::cargo_bin("validator-failover").unwrap();

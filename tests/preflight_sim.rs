@@ -6,7 +6,13 @@ mod common;
 use common::{Fault, Pair, SimPair, assert_preflight};
 use validator_failover::check;
 
-async fn run(fault: Option<Fault>) {
+fn run(fault: Option<Fault>) {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(run_async(fault));
+}
+
+async fn run_async(fault: Option<Fault>) {
     let pair = SimPair::new();
     if let Some(f) = fault {
         pair.apply(f);
@@ -19,46 +25,12 @@ async fn run(fault: Option<Fault>) {
     }
 }
 
-#[tokio::test]
-async fn healthy_pair_is_all_green() {
-    run(None).await;
+#[test]
+fn healthy_pair_is_all_green() {
+    run(None);
 }
 
-macro_rules! scenarios {
-    ($($name:ident => $fault:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                run(Some(Fault::$fault)).await;
-            }
-        )*
-        /// Every scenario has a test here.
-        #[test]
-        fn every_scenario_is_tested() {
-            let tested = [$(Fault::$fault),*];
-            for f in common::SCENARIOS {
-                assert!(tested.contains(&f), "{f:?} has no simulated test");
-            }
-        }
-    };
-}
-
-scenarios! {
-    backup_validator_running_is_an_alarm => BackupValidatorRunning,
-    backup_unlocked_is_an_alarm => BackupUnlocked,
-    backup_beacon_syncing_is_red => BackupBeaconSyncing,
-    backup_beacon_el_offline_is_red => BackupBeaconElOffline,
-    backup_execution_syncing_is_red => BackupExecutionSyncing,
-    backup_beacon_garbage_is_red => BackupBeaconGarbage,
-    backup_host_key_mismatch_is_red => BackupHostKeyMismatch,
-    primary_powered_off_is_red => PrimaryPoweredOff,
-    primary_sshd_hanging_is_red => PrimarySshdHangs,
-    primary_sshd_down_is_red => PrimarySshdDown,
-    primary_history_missing_is_red => PrimaryHistoryMissing,
-    primary_history_empty_is_red => PrimaryHistoryEmpty,
-    qrl_api_flavour_is_detected => ApiQrl,
-    eth_api_flavour_is_detected => ApiEth,
-}
+scenario_tests!(run);
 
 #[tokio::test]
 async fn liveness_is_reported_when_indices_are_configured() {

@@ -246,3 +246,43 @@ pub const SCENARIOS: [Fault; 14] = [
     Fault::ApiQrl,
     Fault::ApiEth,
 ];
+
+/// One test per scenario, each calling `$run(Some(Fault::…))`, plus a test that
+/// every scenario in [`SCENARIOS`] has one. Used by the simulated and the lab suites,
+/// so that both test the same list.
+#[macro_export]
+macro_rules! scenario_tests {
+    ($run:path) => {
+        $crate::scenario_tests!(@each $run,
+            backup_validator_running_is_an_alarm => BackupValidatorRunning,
+            backup_unlocked_is_an_alarm => BackupUnlocked,
+            backup_beacon_syncing_is_red => BackupBeaconSyncing,
+            backup_beacon_el_offline_is_red => BackupBeaconElOffline,
+            backup_execution_syncing_is_red => BackupExecutionSyncing,
+            backup_beacon_garbage_is_red => BackupBeaconGarbage,
+            backup_host_key_mismatch_is_red => BackupHostKeyMismatch,
+            primary_powered_off_is_red => PrimaryPoweredOff,
+            primary_sshd_hanging_is_red => PrimarySshdHangs,
+            primary_sshd_down_is_red => PrimarySshdDown,
+            primary_history_missing_is_red => PrimaryHistoryMissing,
+            primary_history_empty_is_red => PrimaryHistoryEmpty,
+            qrl_api_flavour_is_detected => ApiQrl,
+            eth_api_flavour_is_detected => ApiEth,
+        );
+    };
+    (@each $run:path, $($name:ident => $fault:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $run(Some($crate::common::Fault::$fault));
+            }
+        )*
+        #[test]
+        fn every_scenario_is_tested() {
+            let tested = [$($crate::common::Fault::$fault),*];
+            for f in $crate::common::SCENARIOS {
+                assert!(tested.contains(&f), "{f:?} has no test");
+            }
+        }
+    };
+}
