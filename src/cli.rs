@@ -47,6 +47,33 @@ pub enum Command {
     },
     /// Run on a built-in simulated pair: no hosts, no root.
     Demo,
+    /// The audit of a run.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Export a run's journal as the incident document (Markdown) or as JSON; a
+    /// journal that was changed after it was written is refused (exit 1).
+    Export {
+        /// The run: its journal directory (as printed on the `RUN:` line), or its
+        /// name under the configured runs directory.
+        run: PathBuf,
+        #[arg(long, value_enum, default_value = "md")]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Md,
+    Json,
 }
 
 /// Load the configuration from `--config` and/or `--inventory`.
@@ -132,6 +159,14 @@ pub async fn run(cli: Cli) -> i32 {
             println!("(The interactive wizard that walks this checklist is not built yet.)");
             code
         }
+        Some(Command::Audit {
+            command:
+                AuditCommand::Export {
+                    run,
+                    format,
+                    output,
+                },
+        }) => audit_export(&cli.config, &run, format, output.as_deref()),
         Some(Command::Check { json }) => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
                 Ok(c) => c,
@@ -171,5 +206,66 @@ pub async fn run(cli: Cli) -> i32 {
             );
             code
         }
+    }
+}
+
+fn audit_export(
+    config: &Option<PathBuf>,
+    run: &Path,
+    format: ExportFormat,
+    output: Option<&Path>,
+) -> i32 {
+    use crate::audit::{Format, export};
+    let dir = if run.exists() {
+        run.to_path_buf()
+    } else {
+        let runs = match config {
+            Some(c) => match Config::load(c) {
+                Ok(cfg) => cfg.failover.runs_dir,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            },
+            None => crate::config::default_runs_dir(),
+        };
+        let candidate = runs.join(run);
+        if !candidate.exists() {
+            eprintln!(
+                "error: no run {}: neither a journal directory nor a run under {}",
+                run.display(),
+                runs.display()
+            );
+            return EXIT_USAGE;
+        }
+        candidate
+    };
+    let entries = match export::read_journal(&dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let format = match format {
+        ExportFormat::Md => Format::Markdown,
+        ExportFormat::Json => Format::Json,
+    };
+    let text = export::render(&entries, format);
+    match output {
+        None => {
+            print!("{text}");
+            EXIT_OK
+        }
+        Some(f) => match std::fs::write(f, text) {
+            Ok(()) => {
+                println!("{}", f.display());
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", f.display());
+                EXIT_FAILED
+            }
+        },
     }
 }

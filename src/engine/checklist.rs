@@ -1,9 +1,11 @@
 //! The runbook's checklist: the spine of the program (spec §1).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Role;
 
 /// The state of a checklist item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "state", content = "reason")]
 pub enum ItemState {
     Pending,
@@ -98,6 +100,158 @@ pub const REASONS: [&str; 4] = [
     "Primary node software is critically corrupted",
 ];
 
+/// What an item's state rests on: what was observed, when, where, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The host it was observed on (None: the chain, the operator, this program).
+    pub host: Option<Role>,
+    /// Unix seconds.
+    pub at: f64,
+    /// The command or request, exactly as sent.
+    pub via: String,
+    /// What was seen, in one line.
+    pub observed: String,
+}
+
+/// One checklist item as it stands in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub number: u8,
+    pub state: ItemState,
+    /// When the state was last set (unix seconds).
+    pub at: Option<f64>,
+    pub evidence: Vec<Evidence>,
+}
+
+impl Item {
+    pub fn spec(&self) -> &'static ItemSpec {
+        &ITEMS[(self.number - 1) as usize]
+    }
+}
+
+/// Items that may be waived with a reason: never one that gates the start (1-5), nor
+/// the start and its lock (6-7).
+pub const WAIVABLE: [u8; 3] = [8, 9, 10];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChecklistError {
+    NoSuchItem(u8),
+    NotWaivable(u8),
+    EmptyReason,
+    /// Waived is set only through `waive`.
+    UseWaive,
+}
+
+impl std::fmt::Display for ChecklistError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChecklistError::NoSuchItem(n) => write!(f, "there is no checklist item {n}"),
+            ChecklistError::NotWaivable(n) => write!(
+                f,
+                "item {n} gates the start of the backup and cannot be waived"
+            ),
+            ChecklistError::EmptyReason => write!(f, "a waiver needs a reason"),
+            ChecklistError::UseWaive => {
+                write!(f, "an item is waived only with a reason, through waive")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ChecklistError {}
+
+/// The ten items of a run, with their states, times and evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checklist {
+    items: Vec<Item>,
+}
+
+impl Default for Checklist {
+    fn default() -> Self {
+        Checklist::new()
+    }
+}
+
+impl Checklist {
+    pub fn new() -> Checklist {
+        Checklist {
+            items: ITEMS
+                .iter()
+                .map(|s| Item {
+                    number: s.number,
+                    state: ItemState::Pending,
+                    at: None,
+                    evidence: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Item `n` (1-10). Panics on another number: callers use the constants.
+    pub fn item(&self, n: u8) -> &Item {
+        &self.items[(n - 1) as usize]
+    }
+
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    fn slot(&mut self, n: u8) -> Result<&mut Item, ChecklistError> {
+        if !(1..=ITEMS.len() as u8).contains(&n) {
+            return Err(ChecklistError::NoSuchItem(n));
+        }
+        Ok(&mut self.items[(n - 1) as usize])
+    }
+
+    /// Set an item's state with the evidence it rests on.
+    pub fn set(
+        &mut self,
+        n: u8,
+        state: ItemState,
+        at: f64,
+        evidence: Vec<Evidence>,
+    ) -> Result<(), ChecklistError> {
+        if matches!(state, ItemState::Waived(_)) {
+            return Err(ChecklistError::UseWaive);
+        }
+        let item = self.slot(n)?;
+        item.state = state;
+        item.at = Some(at);
+        item.evidence = evidence;
+        Ok(())
+    }
+
+    /// Waive an item that does not gate the start, with a reason.
+    pub fn waive(&mut self, n: u8, reason: &str, at: f64) -> Result<(), ChecklistError> {
+        self.slot(n)?;
+        if !WAIVABLE.contains(&n) {
+            return Err(ChecklistError::NotWaivable(n));
+        }
+        if reason.trim().is_empty() {
+            return Err(ChecklistError::EmptyReason);
+        }
+        let item = self.slot(n)?;
+        item.state = ItemState::Waived(reason.trim().to_string());
+        item.at = Some(at);
+        Ok(())
+    }
+
+    /// Every item green or waived: the failover is complete.
+    pub fn complete(&self) -> bool {
+        self.items
+            .iter()
+            .all(|i| matches!(i.state, ItemState::Green | ItemState::Waived(_)))
+    }
+
+    /// Set a state without the rules (tests of the gates only).
+    #[cfg(test)]
+    pub(crate) fn force(&mut self, n: u8, state: ItemState, at: f64) {
+        let item = &mut self.items[(n - 1) as usize];
+        item.state = state;
+        item.at = Some(at);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +268,27 @@ mod tests {
         for (n, i) in ITEMS.iter().enumerate() {
             assert_eq!(i.number as usize, n + 1);
         }
+    }
+
+    #[test]
+    fn gate_items_cannot_be_waived() {
+        let mut c = Checklist::new();
+        for n in 1..=7 {
+            assert_eq!(
+                c.waive(n, "because", 1.0),
+                Err(ChecklistError::NotWaivable(n))
+            );
+            assert_eq!(
+                c.set(n, ItemState::Waived("x".into()), 1.0, vec![]),
+                Err(ChecklistError::UseWaive)
+            );
+            assert_eq!(c.item(n).state, ItemState::Pending);
+        }
+        assert_eq!(c.waive(9, "  ", 1.0), Err(ChecklistError::EmptyReason));
+        c.waive(9, "no indices configured: the pool cannot be searched", 2.0)
+            .unwrap();
+        assert!(matches!(c.item(9).state, ItemState::Waived(_)));
+        assert_eq!(c.waive(11, "x", 1.0), Err(ChecklistError::NoSuchItem(11)));
+        assert!(!c.complete());
     }
 }

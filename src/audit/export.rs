@@ -1,0 +1,496 @@
+//! `audit export RUN --format md|json`: the incident document of the runbook's
+//! "Post-Failover Actions", with the checklist ticked and the times filled in, or the
+//! same as data. A journal whose chain does not hold is refused, naming the line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::JOURNAL_FILE;
+use crate::engine::checklist::{Checklist, Evidence, ITEMS, ItemState};
+use crate::engine::journal::{Broken, Entry, Record, verify};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditError {
+    Io(PathBuf, String),
+    /// A line that is not a journal entry.
+    Malformed {
+        file: PathBuf,
+        line: usize,
+        why: String,
+    },
+    /// The chain does not hold: the journal was changed after it was written.
+    Tampered {
+        file: PathBuf,
+        broken: Broken,
+    },
+    Empty(PathBuf),
+}
+
+impl std::fmt::Display for AuditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            AuditError::Malformed { file, line, why } => {
+                write!(f, "{}:{line}: not a journal entry: {why}", file.display())
+            }
+            AuditError::Tampered { file, broken } => write!(
+                f,
+                "{}:{}: TAMPERED: {} (the journal was changed after it was written)",
+                file.display(),
+                broken.line,
+                broken.why
+            ),
+            AuditError::Empty(p) => write!(f, "{}: the journal is empty", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for AuditError {}
+
+/// Read and verify a run's journal (`dir/journal.jsonl`, or the file itself).
+pub fn read_journal(run: &Path) -> Result<Vec<Entry>, AuditError> {
+    let file = if run.is_dir() {
+        run.join(JOURNAL_FILE)
+    } else {
+        run.to_path_buf()
+    };
+    let text =
+        std::fs::read_to_string(&file).map_err(|e| AuditError::Io(file.clone(), e.to_string()))?;
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            return Err(AuditError::Malformed {
+                file: file.clone(),
+                line: i + 1,
+                why: "an empty line".into(),
+            });
+        }
+        let e: Entry = serde_json::from_str(line).map_err(|e| AuditError::Malformed {
+            file: file.clone(),
+            line: i + 1,
+            why: e.to_string(),
+        })?;
+        entries.push(e);
+    }
+    if entries.is_empty() {
+        return Err(AuditError::Empty(file));
+    }
+    verify(&entries).map_err(|broken| AuditError::Tampered { file, broken })?;
+    Ok(entries)
+}
+
+/// What a journal says about its run, folded.
+struct Run<'a> {
+    entries: &'a [Entry],
+    started: Option<&'a Entry>,
+    ended: Option<&'a Entry>,
+    checklist: Checklist,
+    notes: BTreeMap<String, String>,
+    problems: Vec<&'a Entry>,
+}
+
+fn fold(entries: &[Entry]) -> Run<'_> {
+    let mut run = Run {
+        entries,
+        started: None,
+        ended: None,
+        checklist: Checklist::new(),
+        notes: BTreeMap::new(),
+        problems: Vec::new(),
+    };
+    for e in entries {
+        match &e.record {
+            Record::RunStarted { .. } => run.started = Some(e),
+            Record::RunEnded { .. } => run.ended = Some(e),
+            Record::Item {
+                number,
+                state,
+                evidence,
+            } => {
+                let r = match state {
+                    ItemState::Waived(reason) => run.checklist.waive(*number, reason, e.at),
+                    s => run
+                        .checklist
+                        .set(*number, s.clone(), e.at, evidence.clone()),
+                };
+                if r.is_err() {
+                    run.problems.push(e);
+                }
+                if matches!(state, ItemState::Red(_)) {
+                    run.problems.push(e);
+                }
+            }
+            Record::Note { field, text } => {
+                run.notes.insert(field.clone(), text.clone());
+            }
+            Record::Gate { open: false, .. } => run.problems.push(e),
+            Record::Command { status, .. } if *status != Some(0) => run.problems.push(e),
+            _ => {}
+        }
+    }
+    run
+}
+
+fn evidence_line(ev: &Evidence) -> String {
+    let host = ev.host.map(|h| h.to_string()).unwrap_or_else(|| "-".into());
+    format!(
+        "{} on {host}: `{}` → {}",
+        crate::engine::journal::rfc3339(ev.at),
+        ev.via.replace('`', "'"),
+        ev.observed
+    )
+}
+
+fn describe(r: &Record) -> String {
+    match r {
+        Record::RunStarted {
+            run,
+            primary,
+            backup,
+            ..
+        } => format!("run {run} started: {primary} → {backup}"),
+        Record::Probe {
+            host,
+            via,
+            ok,
+            observed,
+        } => format!(
+            "probe on {}: `{via}` {} {observed}",
+            host.map(|h| h.to_string()).unwrap_or_else(|| "-".into()),
+            if *ok { "→" } else { "✗" }
+        ),
+        Record::Command {
+            host,
+            command,
+            status,
+            excerpt,
+        } => {
+            let status = status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "killed".into());
+            let first = excerpt.lines().next().unwrap_or("");
+            format!("command on {host}: `{command}` exit {status} {first}")
+        }
+        Record::Confirmation { action, typed } => format!("confirmed {action} (typed {typed:?})"),
+        Record::Gate { gate, open, why } => format!(
+            "gate {gate}: {} ({why})",
+            if *open { "open" } else { "SHUT" }
+        ),
+        Record::Item { number, state, .. } => {
+            format!("item {number}: {} {}", state.symbol(), state_text(state))
+        }
+        Record::Note { field, text } => {
+            format!("note {field}: {}", text.lines().next().unwrap_or(""))
+        }
+        Record::RunEnded { outcome } => format!("run ended: {outcome}"),
+    }
+}
+
+fn state_text(s: &ItemState) -> String {
+    match s {
+        ItemState::Pending => "pending".into(),
+        ItemState::Running => "running".into(),
+        ItemState::Green => "green".into(),
+        ItemState::Red(r) => format!("red: {r}"),
+        ItemState::Waived(r) => format!("waived: {r}"),
+    }
+}
+
+/// The incident document, in Markdown.
+pub fn markdown(entries: &[Entry]) -> String {
+    let run = fold(entries);
+    let mut s = String::new();
+    let (id, primary, backup, reason) = match run.started.map(|e| &e.record) {
+        Some(Record::RunStarted {
+            run,
+            primary,
+            backup,
+            reason,
+            ..
+        }) => (
+            run.as_str(),
+            primary.as_str(),
+            backup.as_str(),
+            reason.clone(),
+        ),
+        _ => ("?", "?", "?", None),
+    };
+    s.push_str(&format!("# Failover incident: run {id}\n\n"));
+    s.push_str(&format!(
+        "- **Primary:** {primary}\n- **Backup:** {backup}\n"
+    ));
+    s.push_str(&format!(
+        "- **Operator:** {}\n",
+        run.started.map(|e| e.operator.as_str()).unwrap_or("?")
+    ));
+    s.push_str(&format!(
+        "- **Reason for the failover:** {}\n",
+        reason.as_deref().unwrap_or("not given")
+    ));
+    s.push_str(&format!(
+        "- **Time of primary failure:** {}\n",
+        run.notes
+            .get("time-of-failure")
+            .map(String::as_str)
+            .unwrap_or("not recorded")
+    ));
+    s.push_str(&format!(
+        "- **Failover started:** {}\n",
+        run.started.map(|e| e.time.as_str()).unwrap_or("?")
+    ));
+    let backup_started = run.checklist.item(7);
+    s.push_str(&format!(
+        "- **Backup validator started:** {}\n",
+        match (&backup_started.state, backup_started.at) {
+            (ItemState::Green, Some(t)) => crate::engine::journal::rfc3339(t),
+            _ => "not started".into(),
+        }
+    ));
+    s.push_str(&format!(
+        "- **Failover completed:** {}\n",
+        match run.ended.map(|e| (&e.record, e.time.as_str())) {
+            Some((Record::RunEnded { outcome }, t)) => format!("{t} ({outcome})"),
+            _ => "not ended (the run was interrupted, or is still going on)".into(),
+        }
+    ));
+    s.push_str(&format!(
+        "- **Cause:** {}\n",
+        run.notes
+            .get("cause")
+            .map(String::as_str)
+            .unwrap_or("not recorded")
+    ));
+
+    s.push_str("\n## Checklist\n\n");
+    for item in run.checklist.items() {
+        let tick = match item.state {
+            ItemState::Green => "[x]",
+            ItemState::Waived(_) => "[~]",
+            _ => "[ ]",
+        };
+        let when = item
+            .at
+            .map(crate::engine::journal::rfc3339)
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "- {tick} {}. {} — {} {}\n",
+            item.number,
+            ITEMS[(item.number - 1) as usize].title,
+            state_text(&item.state),
+            when
+        ));
+        for ev in &item.evidence {
+            s.push_str(&format!("  - {}\n", evidence_line(ev)));
+        }
+    }
+
+    s.push_str("\n## Issues encountered\n\n");
+    if let Some(text) = run.notes.get("issues") {
+        s.push_str(text.trim_end());
+        s.push_str("\n\n");
+    }
+    if run.problems.is_empty() && !run.notes.contains_key("issues") {
+        s.push_str("None recorded.\n");
+    }
+    for e in &run.problems {
+        s.push_str(&format!("- {} {}\n", e.time, describe(&e.record)));
+    }
+    if let Some(text) = run.notes.get("notes") {
+        s.push_str("\n## Notes\n\n");
+        s.push_str(text.trim_end());
+        s.push('\n');
+    }
+
+    s.push_str("\n## Timeline\n\n");
+    for e in run.entries {
+        s.push_str(&format!(
+            "- {} {}\n",
+            e.time,
+            describe(&e.record).replace('\n', " ")
+        ));
+    }
+    let last = &run.entries[run.entries.len() - 1];
+    s.push_str(&format!(
+        "\n## Journal\n\nHash chain verified: {} entries, last hash `{}`.\n",
+        run.entries.len(),
+        last.hash
+    ));
+    s
+}
+
+/// The same, as data.
+pub fn json(entries: &[Entry]) -> serde_json::Value {
+    let run = fold(entries);
+    json!({
+        "verified": true,
+        "entries": entries,
+        "checklist": run.checklist,
+        "notes": run.notes,
+        "started": run.started.map(|e| &e.time),
+        "ended": run.ended.map(|e| &e.time),
+        "complete": run.checklist.complete(),
+        "last_hash": entries.last().map(|e| &e.hash),
+    })
+}
+
+pub fn render(entries: &[Entry], format: Format) -> String {
+    match format {
+        Format::Markdown => markdown(entries),
+        Format::Json => serde_json::to_string_pretty(&json(entries)).expect("JSON renders") + "\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::JournalWriter;
+    use crate::config::Role;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn sample(dir: &Path) -> PathBuf {
+        let mut w =
+            JournalWriter::create(&dir.join("runs"), "20261128T010203Z-abcdef", "alice").unwrap();
+        let t = 1_795_000_000.0;
+        w.append(
+            t,
+            Record::RunStarted {
+                run: "20261128T010203Z-abcdef".into(),
+                primary: "val-a".into(),
+                backup: "val-b".into(),
+                reason: Some("Primary node has hardware failure".into()),
+                config: Some("/etc/vf.toml".into()),
+                program: "validator-failover test".into(),
+            },
+        )
+        .unwrap();
+        w.append(
+            t + 1.0,
+            Record::Item {
+                number: 1,
+                state: ItemState::Green,
+                evidence: vec![Evidence {
+                    host: Some(Role::Primary),
+                    at: t + 1.0,
+                    via: "systemctl show --property=ActiveState -- qrysm-validator".into(),
+                    observed: "inactive/dead MainPID=0".into(),
+                }],
+            },
+        )
+        .unwrap();
+        w.append(
+            t + 2.0,
+            Record::Command {
+                host: Role::Backup,
+                command: "systemctl start -- qrysm-validator".into(),
+                status: Some(1),
+                excerpt: "Job failed".into(),
+            },
+        )
+        .unwrap();
+        w.append(
+            t + 3.0,
+            Record::Note {
+                field: "time-of-failure".into(),
+                text: "2026-11-28 00:40 UTC".into(),
+            },
+        )
+        .unwrap();
+        w.append(
+            t + 4.0,
+            Record::RunEnded {
+                outcome: "rolled back".into(),
+            },
+        )
+        .unwrap();
+        w.dir().to_path_buf()
+    }
+
+    #[test]
+    fn journal_is_private_and_exports_as_the_incident_document() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = sample(tmp.path());
+        let mode = std::fs::metadata(dir.join(JOURNAL_FILE))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        let dmode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dmode, 0o700);
+        let entries = read_journal(&dir).unwrap();
+        let md = markdown(&entries);
+        assert!(
+            md.contains("- [x] 1. Primary validator confirmed stopped — green"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- [ ] 7. Backup validator started — pending"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**Time of primary failure:** 2026-11-28 00:40 UTC"),
+            "{md}"
+        );
+        assert!(md.contains("**Reason for the failover:** Primary node has hardware failure"));
+        assert!(
+            md.contains("command on backup: `systemctl start -- qrysm-validator` exit 1"),
+            "{md}"
+        );
+        assert!(md.contains("(rolled back)"));
+        assert!(md.contains("Hash chain verified: 5 entries"));
+        let j = json(&entries);
+        assert_eq!(j["verified"], true);
+        assert_eq!(j["entries"].as_array().unwrap().len(), 5);
+        assert_eq!(j["checklist"]["items"][0]["state"]["state"], "green");
+    }
+
+    #[test]
+    fn a_changed_journal_is_refused_naming_the_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = sample(tmp.path());
+        let file = dir.join(JOURNAL_FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text.replace("\"status\":1", "\"status\":0")).unwrap();
+        match read_journal(&dir) {
+            Err(AuditError::Tampered { broken, .. }) => assert_eq!(broken.line, 3),
+            other => panic!("{other:?}"),
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(&file, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+        let e = read_journal(&dir).unwrap_err();
+        assert!(e.to_string().contains(":2: TAMPERED"), "{e}");
+        std::fs::write(&file, "{not json\n").unwrap();
+        assert!(matches!(
+            read_journal(&dir),
+            Err(AuditError::Malformed { line: 1, .. })
+        ));
+        std::fs::write(&file, "").unwrap();
+        assert!(matches!(read_journal(&dir), Err(AuditError::Empty(_))));
+    }
+
+    #[test]
+    fn resume_goes_on_with_the_same_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = sample(tmp.path());
+        let mut w = JournalWriter::resume(&dir, "bob").unwrap();
+        w.append(
+            1_795_000_100.0,
+            Record::Note {
+                field: "notes".into(),
+                text: "resumed".into(),
+            },
+        )
+        .unwrap();
+        let entries = read_journal(&dir).unwrap();
+        assert_eq!(entries.len(), 6);
+        assert_eq!(entries[5].operator, "bob");
+    }
+}
