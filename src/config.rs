@@ -186,6 +186,10 @@ pub struct FailoverSettings {
     pub runs_dir: PathBuf,
     pub operator: Option<String>,
     pub max_clock_skew: Duration,
+    /// How long `systemctl stop` may take before the escalation to SIGKILL.
+    pub stop_timeout: Duration,
+    /// Time between the two stop checks of item 1.
+    pub verify_interval: Duration,
 }
 
 /// The validated configuration: everything the failover needs to know.
@@ -384,6 +388,8 @@ struct RawFailover {
     runs_dir: Option<S<String>>,
     operator: Option<S<String>>,
     max_clock_skew_ms: Option<u64>,
+    stop_timeout_secs: Option<S<u64>>,
+    verify_interval_secs: Option<S<u64>>,
 }
 
 struct Validator<'a> {
@@ -722,6 +728,18 @@ impl RawConfig {
                 None => None,
             },
             max_clock_skew: Duration::from_millis(rf.max_clock_skew_ms.unwrap_or(500)),
+            stop_timeout: v.secs(
+                &rf.stop_timeout_secs,
+                "failover.stop_timeout_secs",
+                30,
+                3600,
+            )?,
+            verify_interval: v.secs(
+                &rf.verify_interval_secs,
+                "failover.verify_interval_secs",
+                3,
+                600,
+            )?,
         };
 
         Ok(Config {

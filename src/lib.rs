@@ -9,6 +9,7 @@ pub mod chain;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod driver;
 pub mod engine;
 pub mod hosts;
 pub mod probes;

@@ -3,4 +3,6 @@
 pub mod checklist;
 pub mod gate;
 pub mod journal;
+pub mod machine;
 pub mod preflight;
+pub mod steps;

@@ -89,7 +89,17 @@ struct Unit {
     started_at: f64,
     /// Process start nonce: a different signer each start.
     nonce: u64,
+    /// A stop job is waiting for a validator that ignores SIGTERM.
+    stopping_since: Option<f64>,
+    /// `Restart=on-failure` will try to start it again at this time.
+    restart_at: Option<f64>,
+    /// systemd loaded the fence drop-in at the last daemon-reload: no start at all.
+    fence_loaded: bool,
 }
+
+/// The lab unit's `TimeoutStopSec` and `RestartSec` (tests/lab/units).
+pub const SIM_TIMEOUT_STOP_SEC: f64 = 20.0;
+pub const SIM_RESTART_SEC: f64 = 3.0;
 
 #[derive(Debug, Clone)]
 struct Node {
@@ -130,6 +140,7 @@ struct Layout {
     sp_dir: String,
     db_path: String,
     lock_file: String,
+    fence_dropin: String,
     owner: String,
     backups_dir: String,
     backups_prefix: String,
@@ -172,6 +183,7 @@ impl SimWorld {
             sp_dir: cfg.validator.slashing_protection_dir(),
             db_path: format!("{}/validator.db", cfg.validator.slashing_protection_dir()),
             lock_file: cfg.validator.lock_file.clone(),
+            fence_dropin: crate::engine::steps::fence_dropin(cfg),
             owner: cfg.validator.owner.clone(),
             backups_dir: backups_dir.to_string(),
             backups_prefix: pattern
@@ -229,6 +241,17 @@ impl SimWorld {
     /// Switch a host's faults.
     pub fn set_faults(&self, role: Role, f: impl FnOnce(&mut Faults)) {
         self.with(|w| f(&mut w.nodes[idx(role)].faults));
+    }
+
+    /// Let simulated time pass: a manual clock moves on; real time is waited for.
+    pub async fn advance(&self, secs: f64) {
+        let time = self.with(|w| w.time.clone());
+        match time {
+            SimTime::Manual(ms) => {
+                ms.fetch_add((secs * 1000.0) as u64, Ordering::SeqCst);
+            }
+            SimTime::Real => tokio::time::sleep(Duration::from_secs_f64(secs)).await,
+        }
     }
 
     pub fn clock(&self) -> ChainClock {
@@ -390,6 +413,18 @@ impl World {
         if n.unit.running {
             return Ok(());
         }
+        if !bypass_lock && n.unit.fence_loaded {
+            // The fence drop-in's condition is never met: skipped, not failed.
+            n.journal.push((
+                now,
+                format!(
+                    "{}.service was skipped because of an unmet condition check",
+                    l.service
+                ),
+            ));
+            n.unit.failed = false;
+            return Ok(());
+        }
         if !bypass_lock && n.files.contains_key(&l.lock_file) {
             n.unit.failed = true;
             n.journal.push((
@@ -421,6 +456,7 @@ impl World {
         n.next_pid += 7;
         n.unit.running = true;
         n.unit.failed = false;
+        n.unit.stopping_since = None;
         n.unit.main_pid = n.next_pid;
         n.unit.started_at = now;
         n.unit.nonce = n.unit.nonce.wrapping_add(1) ^ (now.to_bits());
@@ -431,25 +467,78 @@ impl World {
         Ok(())
     }
 
+    /// `systemctl stop` (kill = false) or `systemctl kill --signal=SIGKILL` (kill = true).
+    /// A stop of a validator that ignores SIGTERM leaves a stop job pending, which
+    /// systemd ends with SIGKILL after TimeoutStopSec (see `tick`).
     fn stop_validator(&mut self, i: usize, now: f64, kill: bool) -> Result<(), String> {
         let n = &mut self.nodes[i];
+        n.unit.restart_at = None;
         if !n.unit.running {
             return Ok(());
         }
         if n.faults.validator_ignores_sigterm && !kill {
-            n.journal
-                .push((now, "level=warning msg=\"Ignoring SIGTERM\"".into()));
-            return Err("stop timed out: the validator ignores SIGTERM".into());
+            if n.unit.stopping_since.is_none() {
+                n.unit.stopping_since = Some(now);
+                n.journal
+                    .push((now, "level=warning msg=\"Ignoring SIGTERM\"".into()));
+            }
+            return Err("the validator ignores SIGTERM; the stop job waits".into());
         }
+        let stop_job = n.unit.stopping_since.take().is_some() || !kill;
         n.unit.running = false;
         n.unit.main_pid = 0;
-        n.journal
-            .push((now, "level=info msg=\"Shutting down\" prefix=node".into()));
+        if kill {
+            n.unit.failed = true;
+            n.journal.push((
+                now,
+                "qrysm-validator.service: Main process exited, code=killed, status=9/KILL".into(),
+            ));
+            // Killed outside a stop job: Restart=on-failure starts it again, unless masked.
+            if !stop_job && !n.unit.masked_runtime {
+                n.unit.restart_at = Some(now + SIM_RESTART_SEC);
+            }
+        } else {
+            n.journal
+                .push((now, "level=info msg=\"Shutting down\" prefix=node".into()));
+        }
         Ok(())
+    }
+
+    /// systemd's own timers: the stop timeout's SIGKILL and Restart=on-failure.
+    fn systemd_timers(&mut self, now: f64) {
+        for i in 0..2 {
+            let u = &self.nodes[i].unit;
+            if let Some(since) = u.stopping_since
+                && now >= since + SIM_TIMEOUT_STOP_SEC
+            {
+                let n = &mut self.nodes[i];
+                n.unit.stopping_since = None;
+                n.unit.running = false;
+                n.unit.main_pid = 0;
+                n.unit.failed = true;
+                n.journal.push((
+                    since + SIM_TIMEOUT_STOP_SEC,
+                    "qrysm-validator.service: State 'stop-sigterm' timed out. Killing.".into(),
+                ));
+            }
+            if let Some(at) = self.nodes[i].unit.restart_at
+                && now >= at
+            {
+                self.nodes[i].unit.restart_at = None;
+                if self.nodes[i].unit.masked_runtime {
+                    continue;
+                }
+                self.nodes[i].unit.n_restarts += 1;
+                if self.start_validator(i, at, false).is_err() {
+                    self.nodes[i].unit.restart_at = Some(now + SIM_RESTART_SEC);
+                }
+            }
+        }
     }
 
     /// Bring the world up to `now`: the validators sign what is due.
     fn tick(&mut self, now: f64) {
+        self.systemd_timers(now);
         let current_slot = self.clock.slot_at(now);
         let epoch = self.clock.epoch_of_slot(current_slot);
         for i in 0..2 {
@@ -628,6 +717,10 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
             let u = &n.unit;
             let (active, sub) = if !ours {
                 ("inactive", "dead")
+            } else if u.stopping_since.is_some() {
+                ("deactivating", "stop-sigterm")
+            } else if u.restart_at.is_some() {
+                ("activating", "auto-restart")
             } else if u.running {
                 ("active", "running")
             } else if u.failed {
@@ -653,12 +746,24 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
                     "UnitFileState" => file_state.to_string(),
                     "LoadState" => if ours { "loaded" } else { "not-found" }.to_string(),
                     "NRestarts" => if ours { u.n_restarts } else { 0 }.to_string(),
+                    "DropInPaths" => {
+                        if ours && u.fence_loaded {
+                            l.fence_dropin.clone()
+                        } else {
+                            String::new()
+                        }
+                    }
                     "ExecMainStartTimestamp" => "".to_string(),
                     _ => "".to_string(),
                 };
                 s.push_str(&format!("{p}={v}\n"));
             }
             out(0, s, "")
+        }
+        ("systemctl", ["daemon-reload"]) => {
+            let loaded = w.nodes[i].files.contains_key(&l.fence_dropin);
+            w.nodes[i].unit.fence_loaded = loaded;
+            out(0, "", "")
         }
         ("systemctl", [verb, rest @ ..]) => {
             let (runtime, units): (bool, Vec<&str>) = {
@@ -702,10 +807,14 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
                     w.nodes[i].unit.enabled = false;
                     out(0, "", "")
                 }
-                "mask" if runtime => {
-                    w.nodes[i].unit.masked_runtime = true;
-                    out(0, "", "")
-                }
+                // The unit file lives in /etc/systemd/system (as the reference one and
+                // the lab's): a runtime mask in /run is shadowed by it and changes
+                // nothing, exactly as systemd 252 does. The fence's drop-in does the work.
+                "mask" if runtime => out(
+                    0,
+                    "",
+                    format!("Created symlink /run/systemd/system/{unit}.service → /dev/null.\n"),
+                ),
                 "unmask" if runtime => {
                     w.nodes[i].unit.masked_runtime = false;
                     out(0, "", "")
@@ -834,6 +943,49 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
                 })
                 .collect();
             out(0, s, "")
+        }
+        ("mkdir", ["-p", "--", path]) => {
+            let n = &mut w.nodes[i];
+            let mut cur = String::new();
+            for part in path.split('/').filter(|p| !p.is_empty()) {
+                cur.push('/');
+                cur.push_str(part);
+                match n.files.get(&cur) {
+                    Some(f) if !f.dir => {
+                        return out(
+                            1,
+                            "",
+                            format!("mkdir: cannot create directory '{path}': File exists\n"),
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        n.files.insert(cur.clone(), dir_entry("root:root", now));
+                    }
+                }
+            }
+            out(0, "", "")
+        }
+        ("rm", ["-f", "--", path]) => {
+            let n = &mut w.nodes[i];
+            match n.files.get(*path) {
+                Some(f) if f.dir => out(
+                    1,
+                    "",
+                    format!("rm: cannot remove '{path}': Is a directory\n"),
+                ),
+                _ => {
+                    n.files.remove(*path);
+                    out(0, "", "")
+                }
+            }
+        }
+        ("df", ["--output=avail", "-B1", "--", path]) => {
+            if w.nodes[i].files.contains_key(*path) {
+                out(0, format!("    Avail\n{}\n", 100u64 << 30), "")
+            } else {
+                out(1, "", format!("df: {path}: No such file or directory\n"))
+            }
         }
         ("test", ["-e", path]) => out(
             if w.nodes[i].files.contains_key(*path) {
@@ -1049,7 +1201,31 @@ impl Host for SimHost {
 
     async fn run(&self, cmd: &Cmd, timeout: Duration) -> Result<Output, HostError> {
         self.gate(&cmd.display(), timeout)?;
-        Ok(self.exec(cmd))
+        let out = self.exec(cmd);
+        let stopping = cmd.program == "systemctl"
+            && cmd.args.first().is_some_and(|a| a == "stop")
+            && self
+                .world
+                .with(|w| w.nodes[idx(self.role)].unit.stopping_since.is_some());
+        if stopping {
+            // systemctl waits for the stop job: TimeoutStopSec, then systemd kills.
+            if timeout.as_secs_f64() < SIM_TIMEOUT_STOP_SEC {
+                self.world.advance(timeout.as_secs_f64()).await;
+                return Err(HostError::new(
+                    self.role,
+                    Failure::TimedOut,
+                    cmd.display(),
+                    format!("no answer within {}s", timeout.as_secs_f32()),
+                ));
+            }
+            self.world.advance(SIM_TIMEOUT_STOP_SEC).await;
+            return Ok(Output {
+                status: Some(0),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            });
+        }
+        Ok(out)
     }
 
     async fn stream_lines(&self, cmd: &Cmd) -> Result<LineStream, HostError> {

@@ -61,6 +61,8 @@ pub struct UnitState {
     pub main_pid: u32,
     pub unit_file_state: String,
     pub n_restarts: u32,
+    /// The drop-in files systemd loaded for the unit.
+    pub drop_in_paths: Vec<String>,
 }
 
 impl UnitState {
@@ -100,7 +102,9 @@ impl UnitState {
 pub async fn unit_state(host: &dyn Host, unit: &str, timeout: Duration) -> Probe<UnitState> {
     let cmd = Cmd::new("systemctl")
         .arg("show")
-        .arg("--property=LoadState,ActiveState,SubState,MainPID,UnitFileState,NRestarts")
+        .arg(
+            "--property=LoadState,ActiveState,SubState,MainPID,UnitFileState,NRestarts,DropInPaths",
+        )
         .arg("--")
         .arg(unit);
     let via = cmd.display();
@@ -133,6 +137,9 @@ pub async fn unit_state(host: &dyn Host, unit: &str, timeout: Duration) -> Probe
         main_pid: num("MainPID")?,
         unit_file_state: get("UnitFileState").unwrap_or_default(),
         n_restarts: get("NRestarts").and_then(|v| v.parse().ok()).unwrap_or(0),
+        drop_in_paths: get("DropInPaths")
+            .map(|v| v.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
     };
     if state.load_state == "not-found" {
         return Err(unexpected(
@@ -1069,6 +1076,7 @@ mod tests {
             main_pid: 0,
             unit_file_state: "disabled".into(),
             n_restarts: 0,
+            drop_in_paths: Vec::new(),
         };
         assert!(u.is_stopped() && !u.is_running());
         u.main_pid = 42;

@@ -110,7 +110,7 @@ impl LabPair {
         std::fs::write(
             &path,
             format!(
-                "[primary]\nssh = \"primary\"\n[backup]\nssh = \"backup\"\n[ssh]\nconfig_file = {:?}\nconnect_timeout_secs = 5\ncommand_timeout_secs = 10\n[failover]\nruns_dir = {:?}\n",
+                "[primary]\nssh = \"primary\"\n[backup]\nssh = \"backup\"\n[ssh]\nconfig_file = {:?}\nconnect_timeout_secs = 5\ncommand_timeout_secs = 10\n[failover]\nruns_dir = {:?}\nstop_timeout_secs = 5\nverify_interval_secs = 2\n",
                 ssh_config.display().to_string(),
                 self.tmp.path().join("runs").display().to_string()
             ),
@@ -236,6 +236,30 @@ impl Pair for LabPair {
                     lab.fault(r, "exec-api-eth", true);
                 }
             }
+            Fault::PrimaryIgnoresSigterm => {
+                lab.fault(Role::Primary, "validator-ignore-sigterm", true)
+            }
         }
+    }
+
+    fn clock(&self) -> Arc<dyn validator_failover::driver::Clock> {
+        Arc::new(validator_failover::driver::RealClock)
+    }
+
+    fn slashable(&self) -> Vec<String> {
+        let out = Command::new("bash")
+            .arg(script())
+            .arg("chain-check")
+            .output()
+            .expect("bash");
+        if out.status.success() {
+            Vec::new()
+        } else {
+            vec![String::from_utf8_lossy(&out.stdout).into_owned()]
+        }
+    }
+
+    fn wait(&self, secs: f64) {
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
     }
 }

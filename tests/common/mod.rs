@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod engine;
 pub mod lab;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub enum Fault {
     ApiQrl,
     /// Both hosts serve the Ethereum originals.
     ApiEth,
+    /// The primary's validator ignores SIGTERM (only SIGKILL stops it).
+    PrimaryIgnoresSigterm,
 }
 
 /// A primary/backup pair in a known state, simulated or real.
@@ -39,6 +42,12 @@ pub trait Pair {
     fn config(&self) -> Config;
     fn hosts(&self) -> (Arc<dyn Host>, Arc<dyn Host>);
     fn apply(&self, fault: Fault);
+    /// The time the driver runs on.
+    fn clock(&self) -> Arc<dyn validator_failover::driver::Clock>;
+    /// Pairs of attestations by one key that the chain would slash.
+    fn slashable(&self) -> Vec<String>;
+    /// Let time pass (simulated, or really).
+    fn wait(&self, secs: f64);
 }
 
 pub struct SimPair {
@@ -49,7 +58,11 @@ pub struct SimPair {
 
 impl SimPair {
     pub fn new() -> SimPair {
-        let cfg = Config::with_hosts("primary", "backup");
+        let mut cfg = Config::with_hosts("primary", "backup");
+        // As the lab's configuration (tests/common/lab.rs): a short stop timeout, so
+        // that a validator ignoring SIGTERM (TimeoutStopSec 20 s) is escalated.
+        cfg.failover.stop_timeout = std::time::Duration::from_secs(5);
+        cfg.failover.verify_interval = std::time::Duration::from_secs(2);
         let clock_ms = Arc::new(AtomicU64::new(
             validator_failover::chain::unix_now() as u64 * 1000,
         ));
@@ -115,7 +128,27 @@ impl Pair for SimPair {
                     });
                 }
             }
+            Fault::PrimaryIgnoresSigterm => {
+                w.set_faults(Role::Primary, |f| f.validator_ignores_sigterm = true)
+            }
         }
+    }
+
+    fn clock(&self) -> Arc<dyn validator_failover::driver::Clock> {
+        Arc::new(self.world.clone())
+    }
+
+    fn slashable(&self) -> Vec<String> {
+        self.world
+            .slashable()
+            .iter()
+            .map(|p| format!("{p:?}"))
+            .collect()
+    }
+
+    fn wait(&self, secs: f64) {
+        self.clock_ms
+            .fetch_add((secs * 1000.0) as u64, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -162,6 +195,8 @@ pub fn expected(fault: Fault) -> Vec<(&'static str, Verdict, &'static str)> {
             ("backup.beacon", Green, "/eth/v1"),
             ("backup.execution", Green, "eth_syncing = false"),
         ],
+        // Invisible to a read-only preflight.
+        Fault::PrimaryIgnoresSigterm => vec![],
     }
 }
 

@@ -1,0 +1,888 @@
+//! THE RUNBOOK as a state machine: `Failover::handle(Event) -> Vec<Effect>`. No I/O:
+//! the driver (`src/driver.rs`) executes the effects on the hosts and feeds the
+//! results back as events. No interface can talk it into an unsafe step: every step
+//! runs only after the observations and confirmations it needs, and every gate is
+//! judged on observations made after the step began.
+//!
+//! Built so far: the first gate ("nothing is touched that cannot be finished"), the
+//! typed confirmation, fencing and stopping the primary with escalation, the
+//! independent stop checks of items 1-2, and the rollback of those steps. The
+//! transfer, the liveness gate and the start come next (`Phase::PrimaryStopped` and
+//! `Phase::PrimaryUnreachable` are where they will pick up).
+
+use serde::{Deserialize, Serialize};
+
+use super::checklist::{Checklist, Evidence, ItemState};
+use super::journal::Record;
+use super::steps::Action;
+use crate::config::Role;
+use crate::hosts::{Failure, HostError};
+use crate::probes::{BeaconSync, ChainInfo, ExecutionSync, FileInfo, History, Metrics, UnitState};
+
+/// What the machine needs to know of the pair, from the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub primary: String,
+    pub backup: String,
+    pub max_sync_distance: u64,
+    /// How long `systemctl stop` may take before the escalation.
+    pub stop_timeout: f64,
+    /// Seconds between the two stop checks of item 1.
+    pub verify_interval: f64,
+    /// How many looks after the escalation before the stop is declared failed.
+    pub verify_attempts: u32,
+    /// The fence's runtime drop-in, as `systemctl show -p DropInPaths` lists it.
+    pub fence_dropin: String,
+}
+
+impl Plan {
+    pub fn from_config(cfg: &crate::config::Config) -> Plan {
+        Plan {
+            primary: cfg.primary.name.clone(),
+            backup: cfg.backup.name.clone(),
+            max_sync_distance: cfg.beacon.max_sync_distance,
+            stop_timeout: cfg.failover.stop_timeout.as_secs_f64(),
+            verify_interval: cfg.failover.verify_interval.as_secs_f64(),
+            verify_attempts: 10,
+            fence_dropin: super::steps::fence_dropin(cfg),
+        }
+    }
+}
+
+/// An observation the machine asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Observe {
+    Unit,
+    Processes,
+    Metrics,
+    Lock,
+    History,
+    Beacon,
+    Execution,
+    Chain,
+    /// Free bytes where the slashing-protection history will go.
+    Space,
+}
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Value {
+    Unit(UnitState),
+    Processes(Vec<u32>),
+    Metrics(Metrics),
+    Lock(Option<FileInfo>),
+    History(History),
+    Beacon(BeaconSync),
+    Execution(ExecutionSync),
+    Chain(ChainInfo),
+    Space(u64),
+}
+
+/// One observation, with its evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    pub host: Role,
+    pub what: Observe,
+    pub at: f64,
+    pub via: String,
+    pub value: Result<Value, HostError>,
+}
+
+/// The confirmations typed by the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "confirm")]
+pub enum Confirm {
+    /// Stop the primary: type its name.
+    StopPrimary { expect: String },
+}
+
+impl Confirm {
+    pub fn expected(&self) -> &str {
+        match self {
+            Confirm::StopPrimary { expect } => expect,
+        }
+    }
+    pub fn action(&self) -> &'static str {
+        match self {
+            Confirm::StopPrimary { .. } => "stop the primary",
+        }
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Effect {
+    /// Observe these on these hosts, all at once, and answer with `Event::Observed`.
+    Observe(Vec<(Role, Observe)>),
+    /// Do this, with this deadline (seconds), and answer with `Event::Acted`.
+    Act { action: Action, timeout: f64 },
+    /// Ask the operator to type a confirmation; answer with `Event::Confirmed`.
+    Ask(Confirm),
+    /// Answer with `Event::Tick` at this unix time.
+    WaitUntil(f64),
+    /// Write to the run's journal.
+    Record(Record),
+    /// Stopped by a safety gate before anything was touched (exit 3, `BLOCKED:`).
+    Blocked(String),
+    /// The machine has nothing more to do.
+    Finished(Outcome),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome", content = "why")]
+pub enum Outcome {
+    /// The primary is verified stopped and fenced; the transfer comes next.
+    PrimaryStopped,
+    /// The primary cannot be reached; the unverified path comes next.
+    PrimaryUnreachable,
+    RolledBack,
+    /// A step failed; the checklist says which and why. Roll back or finish by hand.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Event {
+    Begin {
+        now: f64,
+    },
+    Observed {
+        now: f64,
+        observations: Vec<Observation>,
+    },
+    Acted {
+        now: f64,
+        action: Action,
+        via: String,
+        result: Result<(), HostError>,
+    },
+    Confirmed {
+        now: f64,
+        typed: String,
+    },
+    Tick {
+        now: f64,
+    },
+    /// Undo what was done to the primary (from any point after it was touched).
+    Rollback {
+        now: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Phase {
+    New,
+    Preflight,
+    AwaitStopConfirmation,
+    /// Fencing the primary: the actions in order.
+    Fencing(usize),
+    Stopping,
+    VerifyingStop {
+        first_ok: Option<f64>,
+        escalated: bool,
+        attempts: u32,
+    },
+    PrimaryStopped,
+    PrimaryUnreachable,
+    Blocked(String),
+    RollingBack(usize),
+    VerifyingRollback {
+        attempts: u32,
+    },
+    RolledBack,
+    Failed(String),
+}
+
+/// The fence, in order: lock file, not at boot, not at all.
+const FENCE: [fn(Role) -> Action; 7] = [
+    Action::EnsureLockDir,
+    Action::WriteLock,
+    Action::Disable,
+    Action::MaskRuntime,
+    Action::EnsureDropInDir,
+    Action::WriteFenceDropIn,
+    Action::DaemonReload,
+];
+/// The rollback of the fence and the stop, in order.
+const UNFENCE: [fn(Role) -> Action; 6] = [
+    Action::RemoveFenceDropIn,
+    Action::UnmaskRuntime,
+    Action::DaemonReload,
+    Action::Enable,
+    Action::RemoveLock,
+    Action::Start,
+];
+
+/// Seconds a read-only observation may take.
+pub const OBSERVE_TIMEOUT: f64 = 30.0;
+
+pub struct Failover {
+    pub plan: Plan,
+    pub phase: Phase,
+    pub checklist: Checklist,
+    /// When the primary was first touched (None: nothing done to it yet).
+    pub touched_primary: Option<f64>,
+}
+
+fn ev(o: &Observation, observed: String) -> Evidence {
+    Evidence {
+        host: Some(o.host),
+        at: o.at,
+        via: o.via.clone(),
+        observed,
+    }
+}
+
+/// The observations of one batch, by host and kind.
+struct Batch<'a>(&'a [Observation]);
+
+impl<'a> Batch<'a> {
+    fn get(&self, host: Role, what: Observe) -> Option<&'a Observation> {
+        self.0.iter().find(|o| o.host == host && o.what == what)
+    }
+    fn failed(&self, host: Role) -> Option<&'a HostError> {
+        self.0
+            .iter()
+            .filter(|o| o.host == host)
+            .find_map(|o| o.value.as_ref().err())
+    }
+}
+
+macro_rules! value {
+    ($batch:expr, $host:expr, $what:ident) => {
+        match $batch.get($host, Observe::$what).map(|o| (o, &o.value)) {
+            Some((o, Ok(Value::$what(v)))) => Ok((o, v)),
+            Some((_, Err(e))) => Err(format!("{}: {}", e.failure.as_str(), e.detail)),
+            Some((_, Ok(_))) => Err("a different answer than asked for".to_string()),
+            None => Err("not observed".to_string()),
+        }
+    };
+}
+
+impl Failover {
+    pub fn new(plan: Plan) -> Failover {
+        Failover {
+            plan,
+            phase: Phase::New,
+            checklist: Checklist::new(),
+            touched_primary: None,
+        }
+    }
+
+    fn set_item(
+        &mut self,
+        n: u8,
+        state: ItemState,
+        at: f64,
+        evidence: Vec<Evidence>,
+        out: &mut Vec<Effect>,
+    ) {
+        self.checklist
+            .set(n, state.clone(), at, evidence.clone())
+            .expect("items 1-10 and no waiver");
+        out.push(Effect::Record(Record::Item {
+            number: n,
+            state,
+            evidence,
+        }));
+    }
+
+    fn gate(&self, gate: &str, open: bool, why: String) -> Effect {
+        Effect::Record(Record::Gate {
+            gate: gate.to_string(),
+            open,
+            why,
+        })
+    }
+
+    fn stop_checks(&self) -> Vec<(Role, Observe)> {
+        [
+            Observe::Unit,
+            Observe::Processes,
+            Observe::Metrics,
+            Observe::Lock,
+        ]
+        .into_iter()
+        .map(|w| (Role::Primary, w))
+        .collect()
+    }
+
+    /// Handle one event; returns what the driver must do next.
+    pub fn handle(&mut self, event: Event) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match (self.phase.clone(), event) {
+            (Phase::New, Event::Begin { .. }) => {
+                self.phase = Phase::Preflight;
+                let mut want = Vec::new();
+                for host in Role::BOTH {
+                    for w in [
+                        Observe::Unit,
+                        Observe::Processes,
+                        Observe::Metrics,
+                        Observe::Lock,
+                        Observe::Beacon,
+                        Observe::Execution,
+                        Observe::Chain,
+                    ] {
+                        want.push((host, w));
+                    }
+                }
+                want.push((Role::Primary, Observe::History));
+                want.push((Role::Backup, Observe::Space));
+                out.push(Effect::Observe(want));
+            }
+            (Phase::Preflight, Event::Observed { now, observations }) => {
+                self.first_gate(now, &observations, &mut out);
+            }
+            (Phase::AwaitStopConfirmation, Event::Confirmed { now, typed }) => {
+                let expect = self.plan.primary.clone();
+                out.push(Effect::Record(Record::Confirmation {
+                    action: "stop the primary".into(),
+                    typed: typed.clone(),
+                }));
+                if typed.trim() != expect {
+                    out.push(self.gate(
+                        "stop confirmation",
+                        false,
+                        format!("typed {typed:?}, not the primary's name {expect:?}"),
+                    ));
+                    out.push(Effect::Ask(Confirm::StopPrimary { expect }));
+                    return out;
+                }
+                self.touched_primary = Some(now);
+                self.set_item(1, ItemState::Running, now, Vec::new(), &mut out);
+                self.phase = Phase::Fencing(0);
+                out.push(Effect::Act {
+                    action: FENCE[0](Role::Primary),
+                    timeout: OBSERVE_TIMEOUT,
+                });
+            }
+            (
+                Phase::Fencing(i),
+                Event::Acted {
+                    now,
+                    action,
+                    result,
+                    via,
+                },
+            ) => match result {
+                Err(e) => {
+                    let why = format!(
+                        "fencing failed at {action:?}: {}: {} ({via})",
+                        e.failure.as_str(),
+                        e.detail
+                    );
+                    self.fail(now, 1, why, &mut out);
+                }
+                Ok(()) if i + 1 < FENCE.len() => {
+                    self.phase = Phase::Fencing(i + 1);
+                    out.push(Effect::Act {
+                        action: FENCE[i + 1](Role::Primary),
+                        timeout: OBSERVE_TIMEOUT,
+                    });
+                }
+                Ok(()) => {
+                    self.phase = Phase::Stopping;
+                    out.push(Effect::Act {
+                        action: Action::Stop(Role::Primary),
+                        timeout: self.plan.stop_timeout,
+                    });
+                }
+            },
+            (
+                Phase::Stopping,
+                Event::Acted {
+                    now, result, via, ..
+                },
+            ) => match result {
+                // A stop that did not finish in time is judged by the checks below.
+                Ok(())
+                | Err(HostError {
+                    failure: Failure::TimedOut,
+                    ..
+                }) => {
+                    self.phase = Phase::VerifyingStop {
+                        first_ok: None,
+                        escalated: false,
+                        attempts: 0,
+                    };
+                    out.push(Effect::Observe(self.stop_checks()));
+                }
+                Err(e) => {
+                    let why = format!(
+                        "the stop failed: {}: {} ({via})",
+                        e.failure.as_str(),
+                        e.detail
+                    );
+                    self.fail(now, 1, why, &mut out);
+                }
+            },
+            (
+                Phase::VerifyingStop {
+                    first_ok,
+                    escalated,
+                    attempts,
+                },
+                Event::Observed { now, observations },
+            ) => self.verify_stop(now, &observations, first_ok, escalated, attempts, &mut out),
+            (
+                Phase::VerifyingStop { .. },
+                Event::Acted {
+                    now, result, via, ..
+                },
+            ) => {
+                // The escalation's answer: look again.
+                if let Err(e) = result
+                    && e.failure != Failure::TimedOut
+                {
+                    out.push(self.gate(
+                        "stop",
+                        false,
+                        format!("SIGKILL through systemd failed: {} ({via})", e.detail),
+                    ));
+                }
+                let _ = now;
+                out.push(Effect::Observe(self.stop_checks()));
+            }
+            (Phase::VerifyingStop { .. }, Event::Tick { .. }) => {
+                out.push(Effect::Observe(self.stop_checks()));
+            }
+            (phase, Event::Rollback { now }) => {
+                if self.touched_primary.is_none() {
+                    out.push(self.gate(
+                        "rollback",
+                        false,
+                        "nothing was done to the primary: nothing to roll back".into(),
+                    ));
+                    if matches!(phase, Phase::AwaitStopConfirmation) {
+                        self.phase = Phase::RolledBack;
+                        out.push(Effect::Finished(Outcome::RolledBack));
+                    }
+                    return out;
+                }
+                out.push(self.gate(
+                    "rollback",
+                    true,
+                    format!("requested at {now:.0} in phase {phase:?}"),
+                ));
+                self.phase = Phase::RollingBack(0);
+                out.push(Effect::Act {
+                    action: UNFENCE[0](Role::Primary),
+                    timeout: OBSERVE_TIMEOUT,
+                });
+            }
+            (
+                Phase::RollingBack(i),
+                Event::Acted {
+                    now,
+                    action,
+                    result,
+                    via,
+                },
+            ) => {
+                if let Err(e) = &result {
+                    // Go on: each undo step is independent, and the check below judges.
+                    out.push(self.gate(
+                        "rollback",
+                        false,
+                        format!(
+                            "{action:?} failed: {}: {} ({via})",
+                            e.failure.as_str(),
+                            e.detail
+                        ),
+                    ));
+                }
+                if i + 1 < UNFENCE.len() {
+                    self.phase = Phase::RollingBack(i + 1);
+                    out.push(Effect::Act {
+                        action: UNFENCE[i + 1](Role::Primary),
+                        timeout: OBSERVE_TIMEOUT,
+                    });
+                } else {
+                    let _ = now;
+                    self.phase = Phase::VerifyingRollback { attempts: 0 };
+                    out.push(Effect::Observe(vec![
+                        (Role::Primary, Observe::Unit),
+                        (Role::Primary, Observe::Processes),
+                    ]));
+                }
+            }
+            (Phase::VerifyingRollback { attempts }, Event::Observed { now, observations }) => {
+                let b = Batch(&observations);
+                let running = matches!(value!(b, Role::Primary, Unit), Ok((_, u)) if u.is_running())
+                    && matches!(value!(b, Role::Primary, Processes), Ok((_, p)) if !p.is_empty());
+                if running {
+                    out.push(self.gate(
+                        "rollback",
+                        true,
+                        "the primary's validator runs again".into(),
+                    ));
+                    self.phase = Phase::RolledBack;
+                    out.push(Effect::Finished(Outcome::RolledBack));
+                } else if attempts < self.plan.verify_attempts {
+                    self.phase = Phase::VerifyingRollback {
+                        attempts: attempts + 1,
+                    };
+                    out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+                } else {
+                    let why =
+                        "the primary's validator did not come back after the rollback".to_string();
+                    out.push(self.gate("rollback", false, why.clone()));
+                    self.phase = Phase::Failed(why.clone());
+                    out.push(Effect::Finished(Outcome::Failed(why)));
+                }
+            }
+            (Phase::VerifyingRollback { .. }, Event::Tick { .. }) => {
+                out.push(Effect::Observe(vec![
+                    (Role::Primary, Observe::Unit),
+                    (Role::Primary, Observe::Processes),
+                ]));
+            }
+            (phase, event) => {
+                // An event that does not belong here changes nothing.
+                out.push(self.gate(
+                    "event",
+                    false,
+                    format!(
+                        "ignored {:?} in phase {phase:?}",
+                        std::mem::discriminant(&event)
+                    ),
+                ));
+            }
+        }
+        out
+    }
+
+    fn fail(&mut self, now: f64, item: u8, why: String, out: &mut Vec<Effect>) {
+        self.set_item(item, ItemState::Red(why.clone()), now, Vec::new(), out);
+        self.phase = Phase::Failed(why.clone());
+        out.push(Effect::Finished(Outcome::Failed(why)));
+    }
+
+    /// Spec §2, first gate: everything that can be known before the primary is
+    /// stopped is checked before it is stopped.
+    fn first_gate(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
+        let b = Batch(obs);
+        let mut refuse: Vec<String> = Vec::new();
+
+        // The backup: reachable, stopped, locked, synced.
+        if let Some(e) = b.failed(Role::Backup).filter(|e| {
+            matches!(
+                e.failure,
+                Failure::Unreachable
+                    | Failure::TimedOut
+                    | Failure::HostKeyMismatch
+                    | Failure::Refused
+            )
+        }) && value!(b, Role::Backup, Unit).is_err()
+        {
+            refuse.push(format!(
+                "the backup cannot be reached: {}: {}",
+                e.failure.as_str(),
+                e.detail
+            ));
+        } else {
+            match value!(b, Role::Backup, Unit) {
+                Ok((_, u)) if u.is_stopped() => {}
+                Ok((_, u)) => refuse.push(format!(
+                    "the backup's validator is not stopped ({})",
+                    u.summary()
+                )),
+                Err(e) => refuse.push(format!("the backup's validator state is unknown: {e}")),
+            }
+            match value!(b, Role::Backup, Processes) {
+                Ok((_, p)) if p.is_empty() => {}
+                Ok((_, p)) => refuse.push(format!(
+                    "a validator process runs on the backup (PID {p:?})"
+                )),
+                Err(e) => refuse.push(format!("the backup's processes are unknown: {e}")),
+            }
+            match value!(b, Role::Backup, Metrics) {
+                Ok((_, m)) if !m.answering => {}
+                Ok(_) => refuse.push(
+                    "the backup's validator metrics port answers: a validator runs there".into(),
+                ),
+                Err(e) => refuse.push(format!("the backup's metrics port is unknown: {e}")),
+            }
+            match value!(b, Role::Backup, Lock) {
+                Ok((_, Some(_))) => {}
+                Ok((_, None)) => {
+                    refuse.push("the backup's lock file is gone: it is not a locked backup".into())
+                }
+                Err(e) => refuse.push(format!("the backup's lock file is unknown: {e}")),
+            }
+            let max = self.plan.max_sync_distance;
+            match value!(b, Role::Backup, Beacon) {
+                Ok((o, s)) => match s.problem(max) {
+                    None => self.set_item(4, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
+                    Some(p) => {
+                        self.set_item(
+                            4,
+                            ItemState::Red(p.clone()),
+                            o.at,
+                            vec![ev(o, s.summary())],
+                            out,
+                        );
+                        refuse.push(format!("the backup's beacon node is not ready: {p}"));
+                    }
+                },
+                Err(e) => {
+                    self.set_item(4, ItemState::Red(e.clone()), now, Vec::new(), out);
+                    refuse.push(format!("the backup's beacon node: {e}"));
+                }
+            }
+            match value!(b, Role::Backup, Execution) {
+                Ok((o, s)) => match s.problem() {
+                    None => self.set_item(5, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
+                    Some(p) => {
+                        self.set_item(
+                            5,
+                            ItemState::Red(p.clone()),
+                            o.at,
+                            vec![ev(o, s.summary())],
+                            out,
+                        );
+                        refuse.push(format!("the backup's execution node is not ready: {p}"));
+                    }
+                },
+                Err(e) => {
+                    self.set_item(5, ItemState::Red(e.clone()), now, Vec::new(), out);
+                    refuse.push(format!("the backup's execution node: {e}"));
+                }
+            }
+            if let Err(e) = value!(b, Role::Backup, Chain) {
+                refuse.push(format!("the chain's timing is unknown on the backup: {e}"));
+            }
+        }
+
+        // The primary: down (nothing left to protect by refusing), or up with a
+        // history worth transferring and room for it on the backup.
+        let primary_down = match b.failed(Role::Primary) {
+            Some(e) if e.failure == Failure::HostKeyMismatch => {
+                refuse.push(format!(
+                    "the primary's host key does not match: it may not be the primary at all: {}",
+                    e.detail
+                ));
+                false
+            }
+            Some(e) => {
+                matches!(e.failure, Failure::Unreachable | Failure::TimedOut)
+                    && value!(b, Role::Primary, Unit).is_err()
+            }
+            None => false,
+        };
+        if !primary_down {
+            match value!(b, Role::Primary, History) {
+                Ok((_, h)) => match h.problem() {
+                    None => match value!(b, Role::Backup, Space) {
+                        Ok((_, free)) => {
+                            let need = h.total_size().saturating_mul(2) + (64 << 20);
+                            if *free < need {
+                                refuse.push(format!(
+                                    "no room on the backup for the history: {} free, {} needed",
+                                    crate::probes::human_bytes(*free),
+                                    crate::probes::human_bytes(need)
+                                ));
+                            }
+                        }
+                        Err(e) => refuse.push(format!("the backup's free space is unknown: {e}")),
+                    },
+                    Some(p) => refuse.push(format!(
+                        "the primary's slashing-protection history is not usable: {p}"
+                    )),
+                },
+                Err(e) => refuse.push(format!(
+                    "the primary's slashing-protection history is unknown: {e}"
+                )),
+            }
+        }
+
+        if !refuse.is_empty() {
+            let why = refuse.join("; ");
+            out.push(self.gate(
+                "nothing is touched that cannot be finished",
+                false,
+                why.clone(),
+            ));
+            self.phase = Phase::Blocked(why.clone());
+            out.push(Effect::Blocked(why));
+            return;
+        }
+        if primary_down {
+            let e = b.failed(Role::Primary).expect("down has a cause");
+            out.push(self.gate(
+                "nothing is touched that cannot be finished",
+                true,
+                format!(
+                    "the primary cannot be reached ({}: {}): nothing on it can be verified; the failover goes on through the liveness gate",
+                    e.failure.as_str(),
+                    e.detail
+                ),
+            ));
+            self.phase = Phase::PrimaryUnreachable;
+            out.push(Effect::Finished(Outcome::PrimaryUnreachable));
+            return;
+        }
+        out.push(
+            self.gate(
+                "nothing is touched that cannot be finished",
+                true,
+                "the backup is stopped, locked and synced; the primary's history is valid and fits"
+                    .into(),
+            ),
+        );
+        self.phase = Phase::AwaitStopConfirmation;
+        out.push(Effect::Ask(Confirm::StopPrimary {
+            expect: self.plan.primary.clone(),
+        }));
+    }
+
+    /// Items 1-2: stopped twice, seconds apart; fenced; no process; metrics closed.
+    fn verify_stop(
+        &mut self,
+        now: f64,
+        obs: &[Observation],
+        first_ok: Option<f64>,
+        escalated: bool,
+        attempts: u32,
+        out: &mut Vec<Effect>,
+    ) {
+        let b = Batch(obs);
+        let unit = value!(b, Role::Primary, Unit);
+        let procs = value!(b, Role::Primary, Processes);
+        let metrics = value!(b, Role::Primary, Metrics);
+        let lock = value!(b, Role::Primary, Lock);
+        let mut not_yet = Vec::new();
+        let mut stuck = false;
+        match &unit {
+            Ok((_, u)) if u.is_stopped() => {}
+            Ok((_, u)) => {
+                stuck = true;
+                not_yet.push(format!("systemd says {}", u.summary()));
+            }
+            Err(e) => not_yet.push(format!("unit state unknown: {e}")),
+        }
+        match &unit {
+            Ok((_, u)) if !u.is_disabled() => {
+                not_yet.push(format!("not fenced: unit file state {}", u.unit_file_state))
+            }
+            Ok((_, u)) if !u.drop_in_paths.iter().any(|p| p == &self.plan.fence_dropin) => not_yet
+                .push(format!(
+                    "not fenced: systemd does not load {}",
+                    self.plan.fence_dropin
+                )),
+            _ => {}
+        }
+        match &lock {
+            Ok((_, Some(_))) => {}
+            Ok((_, None)) => not_yet.push("not fenced: the lock file is missing".into()),
+            Err(e) => not_yet.push(format!("lock file unknown: {e}")),
+        }
+        match &procs {
+            Ok((_, p)) if p.is_empty() => {}
+            Ok((_, p)) => {
+                stuck = true;
+                not_yet.push(format!("process still there (PID {p:?})"));
+            }
+            Err(e) => not_yet.push(format!("processes unknown: {e}")),
+        }
+        match &metrics {
+            Ok((_, m)) if !m.answering => {}
+            Ok(_) => {
+                stuck = true;
+                not_yet.push("the metrics port still answers".into());
+            }
+            Err(e) => not_yet.push(format!("metrics port unknown: {e}")),
+        }
+
+        if not_yet.is_empty() {
+            match first_ok {
+                Some(t) if now - t >= self.plan.verify_interval => {
+                    let (uo, u) = unit.expect("checked");
+                    let (lo, _) = lock.expect("checked");
+                    let (po, _) = procs.expect("checked");
+                    let (mo, _) = metrics.expect("checked");
+                    self.set_item(
+                        1,
+                        ItemState::Green,
+                        now,
+                        vec![
+                            ev(
+                                uo,
+                                format!(
+                                    "{} (twice, {:.0}s apart); fence drop-in loaded",
+                                    u.summary(),
+                                    now - t
+                                ),
+                            ),
+                            ev(lo, "lock file present".into()),
+                        ],
+                        out,
+                    );
+                    self.set_item(
+                        2,
+                        ItemState::Green,
+                        now,
+                        vec![
+                            ev(po, "no process with the validator's exact name".into()),
+                            ev(mo, "the metrics port does not answer".into()),
+                        ],
+                        out,
+                    );
+                    self.phase = Phase::PrimaryStopped;
+                    out.push(Effect::Finished(Outcome::PrimaryStopped));
+                }
+                Some(t) => {
+                    self.phase = Phase::VerifyingStop {
+                        first_ok: Some(t),
+                        escalated,
+                        attempts,
+                    };
+                    out.push(Effect::WaitUntil(t + self.plan.verify_interval));
+                }
+                None => {
+                    self.phase = Phase::VerifyingStop {
+                        first_ok: Some(now),
+                        escalated,
+                        attempts,
+                    };
+                    out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+                }
+            }
+            return;
+        }
+
+        // Not stopped (or not yet known). Escalate once, through systemd, then look
+        // again a bounded number of times.
+        let why = not_yet.join("; ");
+        if stuck && !escalated {
+            out.push(self.gate(
+                "stop",
+                false,
+                format!("the primary did not stop in time: {why}; escalating to SIGKILL"),
+            ));
+            self.phase = Phase::VerifyingStop {
+                first_ok: None,
+                escalated: true,
+                attempts,
+            };
+            out.push(Effect::Act {
+                action: Action::Kill(Role::Primary),
+                timeout: OBSERVE_TIMEOUT,
+            });
+            return;
+        }
+        if attempts >= self.plan.verify_attempts {
+            let why = format!("the primary is not verified stopped: {why}");
+            self.set_item(2, ItemState::Red(why.clone()), now, Vec::new(), out);
+            self.fail(now, 1, why, out);
+            return;
+        }
+        self.phase = Phase::VerifyingStop {
+            first_ok: None,
+            escalated,
+            attempts: attempts + 1,
+        };
+        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+    }
+}

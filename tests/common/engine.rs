@@ -1,0 +1,326 @@
+//! Failover scenarios run the same way on the simulated pair and on the lab: the
+//! engine driven through the driver, the hosts checked afterwards with the probes,
+//! and the chain record checked for double signing.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use validator_failover::audit::{JournalWriter, read_journal};
+use validator_failover::driver::{Answer, Driver, Ended, Operator};
+use validator_failover::engine::checklist::ItemState;
+use validator_failover::engine::journal::{Entry, Record};
+use validator_failover::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
+use validator_failover::probes;
+
+use super::{Fault, Pair};
+
+/// An operator who answers from a script and remembers what was asked.
+pub struct Scripted {
+    pub answers: VecDeque<Answer>,
+    pub asked: Vec<Confirm>,
+}
+
+#[async_trait]
+impl Operator for Scripted {
+    async fn confirm(&mut self, question: &Confirm) -> Answer {
+        self.asked.push(question.clone());
+        self.answers
+            .pop_front()
+            .unwrap_or_else(|| panic!("the engine asked {question:?} and the script has no answer"))
+    }
+}
+
+pub struct Run {
+    pub ended: Ended,
+    pub machine: Failover,
+    pub driver: Driver,
+    pub op: Scripted,
+    pub _tmp: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl Run {
+    pub fn journal(&self) -> Vec<Entry> {
+        read_journal(self.driver.journal.dir()).expect("the journal verifies")
+    }
+
+    pub fn commands(&self) -> Vec<String> {
+        self.journal()
+            .into_iter()
+            .filter_map(|e| match e.record {
+                Record::Command { command, .. } => Some(command),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Send another event to the same machine (a rollback, say).
+    pub fn send(&mut self, event: Event, answers: Vec<Answer>) -> Ended {
+        self.op.answers.extend(answers);
+        let Run {
+            machine,
+            driver,
+            op,
+            rt,
+            ..
+        } = self;
+        rt.block_on(driver.drive(machine, event, op))
+            .expect("journal writes")
+    }
+}
+
+pub fn start(pair: &dyn Pair, answers: Vec<Answer>) -> Run {
+    let cfg = pair.config();
+    let (p, b) = pair.hosts();
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
+    let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
+    let mut machine = Failover::new(Plan::from_config(&cfg));
+    let mut op = Scripted {
+        answers: answers.into(),
+        asked: Vec::new(),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let now = pair.clock().now();
+    let ended = rt
+        .block_on(driver.drive(&mut machine, Event::Begin { now }, &mut op))
+        .expect("journal writes");
+    Run {
+        ended,
+        machine,
+        driver,
+        op,
+        _tmp: tmp,
+        rt,
+    }
+}
+
+/// The primary's validator as the probes see it: (running, unit file state, lock present).
+pub fn primary_state(pair: &dyn Pair) -> (bool, String, bool) {
+    let cfg = pair.config();
+    let (p, _) = pair.hosts();
+    let t = Duration::from_secs(15);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let u = probes::unit_state(p.as_ref(), &cfg.validator.service, t)
+            .await
+            .unwrap()
+            .value;
+        let procs = probes::processes(p.as_ref(), &cfg.validator.process_name, t)
+            .await
+            .unwrap()
+            .value;
+        let lock = probes::lock_file(p.as_ref(), &cfg.validator.lock_file, t)
+            .await
+            .unwrap()
+            .value;
+        assert_eq!(
+            u.is_running(),
+            !procs.is_empty(),
+            "systemd and the process list agree: {u:?} {procs:?}"
+        );
+        (u.is_running(), u.unit_file_state, lock.is_some())
+    })
+}
+
+/// Remove the lock file and `systemctl start` on the primary, as a well-meaning
+/// colleague would.
+pub fn unlock_and_start_primary_by_hand(pair: &dyn Pair) {
+    use validator_failover::hosts::Cmd;
+    let cfg = pair.config();
+    let (p, _) = pair.hosts();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let t = Duration::from_secs(15);
+    let rm = Cmd::new("rm")
+        .arg("-f")
+        .arg("--")
+        .arg(&cfg.validator.lock_file);
+    assert!(rt.block_on(p.run(&rm, t)).unwrap().success());
+    let start = Cmd::new("systemctl")
+        .arg("start")
+        .arg("--")
+        .arg(&cfg.validator.service);
+    rt.block_on(p.run(&start, t)).unwrap();
+}
+
+fn primary_name(pair: &dyn Pair) -> String {
+    pair.config().primary.name
+}
+
+/// The whole first half: confirmed, fenced, stopped, verified twice; nothing restarts it.
+pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
+    let run = start(pair, vec![Answer::Typed(primary_name(pair))]);
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::PrimaryStopped),
+        "{:?}",
+        run.journal().last()
+    );
+    for n in [1, 2, 4, 5] {
+        let item = run.machine.checklist.item(n);
+        assert_eq!(item.state, ItemState::Green, "item {n}: {item:?}");
+        assert!(!item.evidence.is_empty(), "item {n} has evidence");
+    }
+    let cmds = run.commands();
+    let order: Vec<&str> = [
+        "mkdir -p -- /etc/quantapool",
+        "write /etc/quantapool/VALIDATOR_LOCKED",
+        "systemctl disable",
+        "systemctl mask --runtime",
+        "mkdir -p -- /run/systemd/system/qrysm-validator.service.d",
+        "write /run/systemd/system/qrysm-validator.service.d/zz-validator-failover-fence.conf",
+        "systemctl daemon-reload",
+        "systemctl stop",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(cmds.len(), order.len(), "{cmds:?}");
+    for (want, got) in order.iter().zip(cmds.iter()) {
+        assert!(got.starts_with(want), "fence first, then stop: {cmds:?}");
+    }
+    assert!(
+        !cmds.iter().any(|c| c.contains("SIGKILL")),
+        "no escalation needed: {cmds:?}"
+    );
+    let (running, file_state, locked) = primary_state(pair);
+    assert!(
+        !running && locked && file_state == "disabled",
+        "{running} {file_state} {locked}"
+    );
+    // Past RestartSec, twice: nothing brought it back.
+    pair.wait(7.0);
+    let (running, _, _) = primary_state(pair);
+    assert!(!running, "nothing restarts a fenced primary");
+    assert!(pair.slashable().is_empty());
+    let md = validator_failover::audit::export::markdown(&run.journal());
+    assert!(
+        md.contains("- [x] 1. Primary validator confirmed stopped"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- [x] 2. Primary process confirmed killed"),
+        "{md}"
+    );
+    // The runtime fence holds on its own: lock file removed, a start by hand is
+    // skipped by the drop-in's condition.
+    unlock_and_start_primary_by_hand(pair);
+    pair.wait(4.0);
+    assert!(
+        !primary_state(pair).0,
+        "a manual start after unlocking is refused by the fence"
+    );
+    assert!(pair.slashable().is_empty());
+}
+
+/// Refused up front: blocked, nothing done to the primary, which goes on signing.
+pub fn blocked_before_the_primary_is_touched(pair: &dyn Pair, fault: Fault, words: &str) {
+    pair.apply(fault);
+    let run = start(pair, vec![]);
+    match &run.ended {
+        Ended::Blocked(why) => assert!(why.contains(words), "{fault:?}: {why}"),
+        other => panic!("{fault:?} should be blocked, ended {other:?}"),
+    }
+    assert!(run.op.asked.is_empty(), "no confirmation was even asked");
+    assert!(
+        run.commands().is_empty(),
+        "nothing was sent that changes a host: {:?}",
+        run.commands()
+    );
+    assert_eq!(run.machine.checklist.item(1).state, ItemState::Pending);
+    let (running, file_state, locked) = primary_state(pair);
+    assert!(
+        running && file_state == "enabled" && !locked,
+        "the primary is untouched"
+    );
+    pair.wait(9.0);
+    assert!(primary_state(pair).0, "and still runs an epoch later");
+    if fault != Fault::BackupValidatorRunning {
+        assert!(pair.slashable().is_empty());
+    }
+}
+
+/// A validator that ignores SIGTERM: the stop times out, SIGKILL goes through systemd
+/// (after the fence), and nothing restarts it.
+pub fn sigterm_ignored_is_escalated(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryIgnoresSigterm);
+    let run = start(pair, vec![Answer::Typed(primary_name(pair))]);
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::PrimaryStopped),
+        "{:?}",
+        run.commands()
+    );
+    let cmds = run.commands();
+    let mask = cmds
+        .iter()
+        .position(|c| c.contains("mask --runtime"))
+        .expect("masked");
+    let kill = cmds
+        .iter()
+        .position(|c| c.starts_with("systemctl kill") && c.contains("--signal=SIGKILL"))
+        .unwrap_or_else(|| panic!("escalated: {cmds:?}"));
+    assert!(mask < kill, "fenced before the kill: {cmds:?}");
+    pair.wait(7.0);
+    let (running, _, locked) = primary_state(pair);
+    assert!(!running && locked, "nothing restarts it");
+    assert!(pair.slashable().is_empty());
+}
+
+/// The stop is confirmed only by the primary's exact name.
+pub fn wrong_confirmation_is_asked_again(pair: &dyn Pair) {
+    let backup = pair.config().backup.name;
+    let run = start(
+        pair,
+        vec![
+            Answer::Typed(backup),
+            Answer::Typed(format!(" {} ", primary_name(pair))),
+        ],
+    );
+    assert_eq!(run.op.asked.len(), 2, "asked again after a wrong name");
+    assert_eq!(run.ended, Ended::Finished(Outcome::PrimaryStopped));
+    let refused = run
+        .journal()
+        .iter()
+        .any(|e| matches!(&e.record, Record::Gate { gate, open: false, .. } if gate == "stop confirmation"));
+    assert!(refused);
+}
+
+/// Rolled back after the stop: unfenced, started, signing again, nothing twice.
+pub fn rollback_after_the_stop_restores_the_primary(pair: &dyn Pair) {
+    let mut run = start(pair, vec![Answer::Typed(primary_name(pair))]);
+    assert_eq!(run.ended, Ended::Finished(Outcome::PrimaryStopped));
+    let now = pair.clock().now();
+    let ended = run.send(Event::Rollback { now }, vec![]);
+    assert_eq!(
+        ended,
+        Ended::Finished(Outcome::RolledBack),
+        "{:?}",
+        run.commands()
+    );
+    let (running, file_state, locked) = primary_state(pair);
+    assert!(
+        running && file_state == "enabled" && !locked,
+        "{running} {file_state} {locked}"
+    );
+    pair.wait(9.0);
+    assert!(primary_state(pair).0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// Declining at the confirmation: nothing was done, nothing to undo.
+pub fn rollback_at_the_confirmation_touches_nothing(pair: &dyn Pair) {
+    let run = start(pair, vec![Answer::Rollback]);
+    assert_eq!(run.ended, Ended::Finished(Outcome::RolledBack));
+    assert!(run.commands().is_empty());
+    assert!(primary_state(pair).0);
+}
+
+/// The primary is down: nothing can be verified or touched on it; the engine stops
+/// at the point where the unverified path (archive, liveness wait) takes over.
+pub fn powered_off_primary_is_not_touched(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryPoweredOff);
+    let run = start(pair, vec![]);
+    assert_eq!(run.ended, Ended::Finished(Outcome::PrimaryUnreachable));
+    assert!(run.commands().is_empty());
+    assert!(run.op.asked.is_empty());
+}
