@@ -83,7 +83,6 @@ struct Unit {
     running: bool,
     failed: bool,
     enabled: bool,
-    masked_runtime: bool,
     main_pid: u32,
     n_restarts: u32,
     started_at: f64,
@@ -404,12 +403,6 @@ impl World {
     fn start_validator(&mut self, i: usize, now: f64, bypass_lock: bool) -> Result<(), String> {
         let l = self.layout.clone();
         let n = &mut self.nodes[i];
-        if n.unit.masked_runtime {
-            return Err(format!(
-                "Failed to start {}.service: Unit {}.service is masked.",
-                l.service, l.service
-            ));
-        }
         if n.unit.running {
             return Ok(());
         }
@@ -493,8 +486,9 @@ impl World {
                 now,
                 "qrysm-validator.service: Main process exited, code=killed, status=9/KILL".into(),
             ));
-            // Killed outside a stop job: Restart=on-failure starts it again, unless masked.
-            if !stop_job && !n.unit.masked_runtime {
+            // Killed outside a stop job: Restart=on-failure starts it again (a fence
+            // drop-in then makes the start a skipped no-op).
+            if !stop_job {
                 n.unit.restart_at = Some(now + SIM_RESTART_SEC);
             }
         } else {
@@ -525,9 +519,6 @@ impl World {
                 && now >= at
             {
                 self.nodes[i].unit.restart_at = None;
-                if self.nodes[i].unit.masked_runtime {
-                    continue;
-                }
                 self.nodes[i].unit.n_restarts += 1;
                 if self.start_validator(i, at, false).is_err() {
                     self.nodes[i].unit.restart_at = Some(now + SIM_RESTART_SEC);
@@ -730,8 +721,6 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
             };
             let file_state = if !ours {
                 ""
-            } else if u.masked_runtime {
-                "masked-runtime"
             } else if u.enabled {
                 "enabled"
             } else {
@@ -815,10 +804,7 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
                     "",
                     format!("Created symlink /run/systemd/system/{unit}.service → /dev/null.\n"),
                 ),
-                "unmask" if runtime => {
-                    w.nodes[i].unit.masked_runtime = false;
-                    out(0, "", "")
-                }
+                "unmask" if runtime => out(0, "", ""),
                 "reset-failed" => {
                     w.nodes[i].unit.failed = false;
                     out(0, "", "")
