@@ -4,6 +4,7 @@
 //! Layers, each calling only downwards: [`engine`] (the runbook, no I/O), [`probes`]
 //! (typed observations), [`hosts`] (the world: SSH or simulated), and the commands.
 
+pub mod archive;
 pub mod audit;
 pub mod chain;
 pub mod check;
