@@ -10,12 +10,15 @@ use async_trait::async_trait;
 use crate::audit::JournalWriter;
 use crate::chain::unix_now;
 use crate::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
+use crate::engine::checklist::Evidence;
 use crate::engine::journal::{Record, excerpt};
 use crate::engine::machine::{
-    Confirm, Effect, Event, Failover, Observation, Observe, Outcome, Value,
+    Confirm, Effect, Event, Failover, Observation, Observe, Outcome, Transferred, Value,
 };
+use crate::engine::steps::transfer as xfer;
 use crate::engine::steps::{self, Action, Step};
 use crate::hosts::sim::SimWorld;
+use crate::hosts::{Cmd, HashingWriter, Output};
 use crate::hosts::{Failure, Host, HostError, HostExt};
 use crate::probes;
 
@@ -188,6 +191,14 @@ impl Driver {
                         self.clock.sleep_until(t).await;
                         next = Some(Event::Tick {
                             now: self.clock.now(),
+                        });
+                    }
+                    Effect::Transfer => {
+                        let (result, evidence) = self.transfer_archive().await?;
+                        next = Some(Event::Transferred {
+                            now: self.clock.now(),
+                            result,
+                            evidence,
                         });
                     }
                     Effect::Blocked(why) => return Ok(Ended::Blocked(why)),
@@ -368,6 +379,396 @@ impl Driver {
             via,
             value,
         }
+    }
+}
+
+/// How long one step of the transfer may take (archiving or moving a history of
+/// gigabytes takes a while).
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// A transfer step that failed: why, for item 3.
+type StepResult<T> = Result<T, String>;
+
+impl Driver {
+    /// Run a command that is part of a step, journaled; a non-zero exit is an error.
+    async fn remote(
+        &mut self,
+        role: Role,
+        cmd: Cmd,
+        timeout: Duration,
+    ) -> std::io::Result<StepResult<Output>> {
+        let via = cmd.display();
+        let r = self.host(role).run(&cmd, timeout).await;
+        let (status, text) = match &r {
+            Ok(o) => (o.status, format!("{}{}", o.stdout_text(), o.stderr_text())),
+            Err(e) => (None, format!("{}: {}", e.failure.as_str(), e.detail)),
+        };
+        self.record(Record::Command {
+            host: role,
+            command: via.clone(),
+            status,
+            excerpt: excerpt(&text),
+        })?;
+        Ok(match r {
+            Ok(o) if o.success() => Ok(o),
+            Ok(o) => Err(format!(
+                "{role}: `{via}` exited {}: {}",
+                status.map(|s| s.to_string()).unwrap_or("?".into()),
+                o.stderr_text()
+            )),
+            Err(e) => Err(format!(
+                "{role}: `{via}`: {}: {}",
+                e.failure.as_str(),
+                e.detail
+            )),
+        })
+    }
+
+    /// The sha256 of remote files, in the order asked.
+    async fn remote_sha256(
+        &mut self,
+        role: Role,
+        paths: &[String],
+    ) -> std::io::Result<StepResult<Vec<(String, String)>>> {
+        Ok(
+            match self
+                .remote(role, xfer::sha256(paths), TRANSFER_TIMEOUT)
+                .await?
+            {
+                Ok(o) => {
+                    let v = xfer::parse_sha256(&o.stdout_text());
+                    if v.len() == paths.len() {
+                        Ok(v)
+                    } else {
+                        Err(format!(
+                            "{role}: sha256sum answered for {} of {} files",
+                            v.len(),
+                            paths.len()
+                        ))
+                    }
+                }
+                Err(e) => Err(e),
+            },
+        )
+    }
+
+    /// Item 3 by the runbook's archive: made on the primary after the stop, streamed
+    /// here (a copy kept beside the journal), validated, streamed to the backup,
+    /// sha256 compared on both ends, extracted beside the old history, owned,
+    /// synced, swapped in by rename with the old copy set aside, verified.
+    pub async fn transfer_archive(
+        &mut self,
+    ) -> std::io::Result<(StepResult<Transferred>, Vec<Evidence>)> {
+        let mut evidence = Vec::new();
+        let mut temps: Vec<(Role, String)> = Vec::new();
+        let r = self.transfer_steps(&mut evidence, &mut temps).await?;
+        for (role, dir) in temps {
+            if let Some(cmd) = xfer::remove_temp(&dir) {
+                // Best effort: a leftover temporary directory is harmless, and journaled.
+                let _ = self.remote(role, cmd, self.cfg.ssh.command_timeout).await?;
+            }
+        }
+        Ok((r, evidence))
+    }
+
+    async fn transfer_steps(
+        &mut self,
+        evidence: &mut Vec<Evidence>,
+        temps: &mut Vec<(Role, String)>,
+    ) -> std::io::Result<StepResult<Transferred>> {
+        macro_rules! step {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(why) => return Ok(Err(why)),
+                }
+            };
+        }
+        let v = self.cfg.validator.clone();
+        let t = self.cfg.ssh.command_timeout;
+        let name = v.slashing_protection.clone();
+        let target = v.slashing_protection_dir();
+
+        // On the primary, after the stop: the archive, in a private directory.
+        let tmp_p = step!(
+            self.remote(Role::Primary, xfer::mktemp_dir("/tmp"), t)
+                .await?
+        )
+        .stdout_text()
+        .trim()
+        .to_string();
+        temps.push((Role::Primary, tmp_p.clone()));
+        let archive_p = format!("{tmp_p}/{name}.tar.gz");
+        let make = xfer::tar_create(&archive_p, &v.data_dir, &name);
+        let make_via = make.display();
+        step!(self.remote(Role::Primary, make, TRANSFER_TIMEOUT).await?);
+        let sha_p = step!(
+            self.remote_sha256(Role::Primary, std::slice::from_ref(&archive_p))
+                .await?
+        )[0]
+        .0
+        .clone();
+
+        // Here: a copy beside the journal, hashed on the way in.
+        let local = self
+            .journal
+            .dir()
+            .join(format!("{name}-{}.tar.gz", self.run_id));
+        let file = match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&local)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("cannot create {}: {e}", local.display()))),
+        };
+        let mut sink = HashingWriter::new(file);
+        let got = self
+            .primary
+            .download(&archive_p, &mut sink, TRANSFER_TIMEOUT)
+            .await;
+        let (sha_l, bytes) = sink.finish();
+        self.record(Record::Command {
+            host: Role::Primary,
+            command: format!("cat -- {archive_p} > {}", local.display()),
+            status: got.as_ref().ok().map(|_| 0),
+            excerpt: match &got {
+                Ok(n) => format!("{n} bytes, sha256 {sha_l}"),
+                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
+            },
+        })?;
+        if let Err(e) = got {
+            return Ok(Err(format!(
+                "downloading the archive from the primary: {}: {}",
+                e.failure.as_str(),
+                e.detail
+            )));
+        }
+        if sha_l != sha_p {
+            return Ok(Err(format!(
+                "the archive changed on the way: sha256 {sha_p} on the primary, {sha_l} here"
+            )));
+        }
+        evidence.push(Evidence {
+            host: Some(Role::Primary),
+            at: self.clock.now(),
+            via: make_via,
+            observed: format!("archive of {bytes} bytes, sha256 {sha_p}, made after the stop"),
+        });
+
+        // Validate before anything reaches the backup.
+        let path = local.clone();
+        let top = name.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            crate::archive::validate(
+                std::io::BufReader::new(f),
+                &top,
+                crate::archive::Limits::default(),
+            )
+            .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("validation crashed: {e}")));
+        self.record(Record::Probe {
+            host: None,
+            via: format!("validate {}", local.display()),
+            ok: report.is_ok(),
+            observed: match &report {
+                Ok(r) => r.summary(),
+                Err(e) => e.clone(),
+            },
+        })?;
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the primary's archive was {e}; nothing on the backup was changed"
+                )));
+            }
+        };
+        evidence.push(Evidence {
+            host: None,
+            at: self.clock.now(),
+            via: format!("validate {}", local.display()),
+            observed: report.summary(),
+        });
+
+        // To the backup, beside the history it replaces (same filesystem).
+        let tmp_b = step!(
+            self.remote(Role::Backup, xfer::mktemp_dir(&v.data_dir), t)
+                .await?
+        )
+        .stdout_text()
+        .trim()
+        .to_string();
+        temps.push((Role::Backup, tmp_b.clone()));
+        let archive_b = format!("{tmp_b}/{name}.tar.gz");
+        let mut src = match tokio::fs::File::open(&local).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("{}: {e}", local.display()))),
+        };
+        let sent = self
+            .backup
+            .upload(&archive_b, &mut src, 0o600, TRANSFER_TIMEOUT)
+            .await;
+        self.record(Record::Command {
+            host: Role::Backup,
+            command: format!("cat > {archive_b} < {}", local.display()),
+            status: sent.as_ref().ok().map(|_| 0),
+            excerpt: match &sent {
+                Ok(n) => format!("{n} bytes"),
+                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
+            },
+        })?;
+        if let Err(e) = sent {
+            return Ok(Err(format!(
+                "uploading the archive to the backup: {}: {}",
+                e.failure.as_str(),
+                e.detail
+            )));
+        }
+        let sha_b = step!(
+            self.remote_sha256(Role::Backup, std::slice::from_ref(&archive_b))
+                .await?
+        )[0]
+        .0
+        .clone();
+        if sha_b != sha_l {
+            return Ok(Err(format!(
+                "the archive changed on the way to the backup: sha256 {sha_l} here, {sha_b} there"
+            )));
+        }
+        evidence.push(Evidence {
+            host: Some(Role::Backup),
+            at: self.clock.now(),
+            via: format!("sha256sum -- {archive_b}"),
+            observed: format!("sha256 {sha_b}: equal on the primary, here and on the backup"),
+        });
+
+        // Extract to staging, own, flush.
+        let staging = format!("{tmp_b}/staging");
+        step!(self.remote(Role::Backup, xfer::mkdir(&staging), t).await?);
+        step!(
+            self.remote(
+                Role::Backup,
+                xfer::tar_extract(&archive_b, &staging),
+                TRANSFER_TIMEOUT
+            )
+            .await?
+        );
+        let staged = format!("{staging}/{name}");
+        step!(
+            self.remote(
+                Role::Backup,
+                xfer::chown_r(&v.owner, &staged),
+                TRANSFER_TIMEOUT
+            )
+            .await?
+        );
+        step!(
+            self.remote(Role::Backup, xfer::sync_fs(&staged), TRANSFER_TIMEOUT)
+                .await?
+        );
+
+        // Swap: the old history set aside (never deleted), the new one renamed in.
+        let old = match probes::stat(self.backup.as_ref(), &target, t).await {
+            Ok(o) => o.value,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "backup: cannot look at {target}: {}",
+                    e.detail
+                )));
+            }
+        };
+        let mut set_aside = None;
+        if old.is_some() {
+            let stamp = jiff::Timestamp::from_second(self.clock.now() as i64)
+                .map(|ts| ts.strftime("%Y%m%dT%H%M%SZ").to_string())
+                .unwrap_or_default();
+            let aside = format!("{target}.old-{stamp}");
+            step!(
+                self.remote(Role::Backup, xfer::rename(&target, &aside), t)
+                    .await?
+            );
+            set_aside = Some(aside);
+        }
+        if let Err(why) = self
+            .remote(Role::Backup, xfer::rename(&staged, &target), t)
+            .await?
+        {
+            // Put the old history back where it was rather than leave none.
+            if let Some(aside) = &set_aside {
+                let _ = self
+                    .remote(Role::Backup, xfer::rename(aside, &target), t)
+                    .await?;
+            }
+            return Ok(Err(why));
+        }
+        step!(
+            self.remote(Role::Backup, xfer::sync_fs(&target), TRANSFER_TIMEOUT)
+                .await?
+        );
+        evidence.push(Evidence {
+            host: Some(Role::Backup),
+            at: self.clock.now(),
+            via: format!("mv -T -- {staged} {target}"),
+            observed: match &set_aside {
+                Some(a) => format!("in place; the previous history set aside at {a}"),
+                None => "in place; there was no previous history".into(),
+            },
+        });
+
+        // Verify what is in place: every file's sha256 and owner.
+        let paths: Vec<String> = report
+            .files
+            .iter()
+            .map(|f| format!("{}/{}", v.data_dir.trim_end_matches('/'), f.path))
+            .collect();
+        let sums = step!(self.remote_sha256(Role::Backup, &paths).await?);
+        for (f, (sum, p)) in report.files.iter().zip(sums.iter()) {
+            if &f.sha256 != sum {
+                return Ok(Err(format!(
+                    "{p} on the backup differs from the archive (sha256 {sum}, expected {})",
+                    f.sha256
+                )));
+            }
+        }
+        let (user, group) = v.owner.split_once(':').unwrap_or((&v.owner, &v.owner));
+        for p in std::iter::once(&target).chain(paths.iter()) {
+            match probes::stat(self.backup.as_ref(), p, t).await {
+                Ok(o) => match o.value {
+                    Some(fi) if fi.user == user && fi.group == group => {}
+                    Some(fi) => {
+                        return Ok(Err(format!(
+                            "{p} on the backup is owned by {}:{}, not {}",
+                            fi.user, fi.group, v.owner
+                        )));
+                    }
+                    None => return Ok(Err(format!("{p} is missing on the backup after the swap"))),
+                },
+                Err(e) => return Ok(Err(format!("backup: {p}: {}", e.detail))),
+            }
+        }
+        evidence.push(Evidence {
+            host: Some(Role::Backup),
+            at: self.clock.now(),
+            via: format!("sha256sum -- {target}/…; stat"),
+            observed: format!(
+                "{} file(s) equal to the archive, owned by {}",
+                paths.len(),
+                v.owner
+            ),
+        });
+        Ok(Ok(Transferred {
+            archive_sha256: sha_l,
+            bytes,
+            files: report.files,
+            set_aside,
+            local_copy: local.display().to_string(),
+        }))
     }
 }
 

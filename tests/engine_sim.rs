@@ -32,6 +32,11 @@ fn rollback_at_the_confirmation_touches_nothing() {
 }
 
 #[test]
+fn hostile_archive_is_refused_and_the_backup_unchanged() {
+    e::hostile_archive_is_refused_and_the_backup_unchanged(&SimPair::new());
+}
+
+#[test]
 fn powered_off_primary_is_not_touched() {
     e::powered_off_primary_is_not_touched(&SimPair::new());
 }

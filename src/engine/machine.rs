@@ -123,6 +123,9 @@ pub enum Effect {
     WaitUntil(f64),
     /// Write to the run's journal.
     Record(Record),
+    /// Move the primary's slashing-protection history to the backup (item 3) and
+    /// answer with `Event::Transferred`.
+    Transfer,
     /// Stopped by a safety gate before anything was touched (exit 3, `BLOCKED:`).
     Blocked(String),
     /// The machine has nothing more to do.
@@ -132,8 +135,9 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome", content = "why")]
 pub enum Outcome {
-    /// The primary is verified stopped and fenced; the transfer comes next.
-    PrimaryStopped,
+    /// The primary is verified stopped and fenced and its history is in place on
+    /// the backup; the liveness gate and the start come next.
+    HistoryTransferred,
     /// The primary cannot be reached; the unverified path comes next.
     PrimaryUnreachable,
     RolledBack,
@@ -163,10 +167,27 @@ pub enum Event {
     Tick {
         now: f64,
     },
+    Transferred {
+        now: f64,
+        result: Result<Transferred, String>,
+        evidence: Vec<Evidence>,
+    },
     /// Undo what was done to the primary (from any point after it was touched).
     Rollback {
         now: f64,
     },
+}
+
+/// What the transfer did, for item 3.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transferred {
+    pub archive_sha256: String,
+    pub bytes: u64,
+    pub files: Vec<crate::archive::ArchivedFile>,
+    /// Where the backup's previous history was set aside (never deleted).
+    pub set_aside: Option<String>,
+    /// The archive's copy beside the run's journal.
+    pub local_copy: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -182,7 +203,8 @@ pub enum Phase {
         escalated: bool,
         attempts: u32,
     },
-    PrimaryStopped,
+    Transferring,
+    HistoryTransferred,
     PrimaryUnreachable,
     Blocked(String),
     RollingBack(usize),
@@ -447,6 +469,35 @@ impl Failover {
             (Phase::VerifyingStop { .. }, Event::Tick { .. }) => {
                 out.push(Effect::Observe(self.stop_checks()));
             }
+            (
+                Phase::Transferring,
+                Event::Transferred {
+                    now,
+                    result,
+                    evidence,
+                },
+            ) => match result {
+                Ok(t) => {
+                    self.set_item(3, ItemState::Green, now, evidence, &mut out);
+                    out.push(self.gate(
+                        "slashing protection",
+                        true,
+                        format!(
+                            "{} bytes, sha256 {} on both ends; previous history set aside at {}",
+                            t.bytes,
+                            t.archive_sha256,
+                            t.set_aside.as_deref().unwrap_or("(none was there)")
+                        ),
+                    ));
+                    self.phase = Phase::HistoryTransferred;
+                    out.push(Effect::Finished(Outcome::HistoryTransferred));
+                }
+                Err(why) => {
+                    self.set_item(3, ItemState::Red(why.clone()), now, evidence, &mut out);
+                    self.phase = Phase::Failed(why.clone());
+                    out.push(Effect::Finished(Outcome::Failed(why)));
+                }
+            },
             (phase, Event::Rollback { now }) => {
                 if self.touched_primary.is_none() {
                     out.push(self.gate(
@@ -829,8 +880,9 @@ impl Failover {
                         ],
                         out,
                     );
-                    self.phase = Phase::PrimaryStopped;
-                    out.push(Effect::Finished(Outcome::PrimaryStopped));
+                    self.set_item(3, ItemState::Running, now, Vec::new(), out);
+                    self.phase = Phase::Transferring;
+                    out.push(Effect::Transfer);
                 }
                 Some(t) => {
                     self.phase = Phase::VerifyingStop {

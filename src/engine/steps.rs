@@ -245,3 +245,99 @@ mod tests {
         }
     }
 }
+
+/// The commands of the archive transfer (spec §1 item 3), in the order they run.
+pub mod transfer {
+    use crate::hosts::Cmd;
+
+    /// A private (0700) temporary directory under `parent`.
+    pub fn mktemp_dir(parent: &str) -> Cmd {
+        Cmd::new("mktemp")
+            .arg("-d")
+            .arg("-p")
+            .arg(parent)
+            .arg(".validator-failover.XXXXXXXX")
+    }
+
+    /// The runbook's archive of the directory, made after the stop.
+    pub fn tar_create(archive: &str, data_dir: &str, name: &str) -> Cmd {
+        Cmd::new("tar")
+            .arg("-czf")
+            .arg(archive)
+            .arg("-C")
+            .arg(data_dir)
+            .arg("--")
+            .arg(name)
+    }
+
+    pub fn sha256(paths: &[String]) -> Cmd {
+        Cmd::new("sha256sum").arg("--").args(paths.iter().cloned())
+    }
+
+    pub fn mkdir(path: &str) -> Cmd {
+        Cmd::new("mkdir").arg("--").arg(path)
+    }
+
+    /// Extract a validated archive; ownership is set afterwards, explicitly.
+    pub fn tar_extract(archive: &str, dest: &str) -> Cmd {
+        Cmd::new("tar")
+            .arg("-xzf")
+            .arg(archive)
+            .arg("-C")
+            .arg(dest)
+            .arg("--no-same-owner")
+    }
+
+    pub fn chown_r(owner: &str, path: &str) -> Cmd {
+        Cmd::new("chown").arg("-R").arg("--").arg(owner).arg(path)
+    }
+
+    /// Flush the filesystem that holds `path` to disk.
+    pub fn sync_fs(path: &str) -> Cmd {
+        Cmd::new("sync").arg("-f").arg("--").arg(path)
+    }
+
+    /// Rename, never into an existing directory (`-T`).
+    pub fn rename(from: &str, to: &str) -> Cmd {
+        Cmd::new("mv").arg("-T").arg("--").arg(from).arg(to)
+    }
+
+    /// Remove one of our own temporary directories (and nothing else).
+    pub fn remove_temp(path: &str) -> Option<Cmd> {
+        path.rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with(".validator-failover."))
+            .then(|| Cmd::new("rm").arg("-rf").arg("--").arg(path))
+    }
+
+    /// Parse `sha256sum` output: (hash, path) per line.
+    pub fn parse_sha256(out: &str) -> Vec<(String, String)> {
+        out.lines()
+            .filter_map(|l| {
+                let (h, p) = l.split_once("  ")?;
+                (h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+                    .then(|| (h.to_string(), p.to_string()))
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn only_our_temporary_directories_are_ever_removed() {
+            assert!(remove_temp("/tmp/.validator-failover.abcd1234").is_some());
+            assert!(remove_temp("/var/lib/qrysm/validator").is_none());
+            assert!(remove_temp("/").is_none());
+            assert!(remove_temp("/tmp/.validator-failover.x/../../etc").is_none());
+        }
+
+        #[test]
+        fn sha256sum_lines() {
+            let h = "a".repeat(64);
+            let v = parse_sha256(&format!("{h}  /x/y z\nnoise\n"));
+            assert_eq!(v, vec![(h, "/x/y z".to_string())]);
+        }
+    }
+}

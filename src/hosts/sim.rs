@@ -76,6 +76,8 @@ struct SimFile {
     owner: String,
     mtime: f64,
     dir: bool,
+    /// A symbolic link to this target (scenario faults only).
+    link: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -279,6 +281,48 @@ impl SimWorld {
         });
     }
 
+    /// Put a symbolic link on a host (a scenario's fault: a hostile history).
+    pub fn add_symlink(&self, role: Role, path: &str, target: &str) {
+        self.with(|w| {
+            let now = w.time.now();
+            w.nodes[idx(role)].files.insert(
+                path.to_string(),
+                SimFile {
+                    data: Vec::new(),
+                    mode: 0o777,
+                    owner: "root:root".into(),
+                    mtime: now,
+                    dir: false,
+                    link: Some(target.to_string()),
+                },
+            );
+        });
+    }
+
+    /// A file's bytes on a host (tests).
+    pub fn file(&self, role: Role, path: &str) -> Option<Vec<u8>> {
+        self.with(|w| {
+            w.nodes[idx(role)]
+                .files
+                .get(path)
+                .filter(|f| !f.dir)
+                .map(|f| f.data.clone())
+        })
+    }
+
+    /// Paths on a host under a directory (tests).
+    pub fn paths_under(&self, role: Role, dir: &str) -> Vec<String> {
+        self.with(|w| {
+            let prefix = format!("{}/", dir.trim_end_matches('/'));
+            w.nodes[idx(role)]
+                .files
+                .keys()
+                .filter(|p| p.starts_with(&prefix))
+                .cloned()
+                .collect()
+        })
+    }
+
     /// Remove a file or directory tree on a host (a scenario's fault).
     pub fn remove_path(&self, role: Role, path: &str) {
         self.with(|w| {
@@ -356,6 +400,7 @@ impl World {
                     owner: l.owner.clone(),
                     mtime: now - 3600.0,
                     dir: false,
+                    link: None,
                 },
             );
         }
@@ -369,6 +414,7 @@ impl World {
                 owner: "root:root".into(),
                 mtime: now - 86400.0,
                 dir: false,
+                link: None,
             },
         );
         for (age, stamp) in [(3600.0, "a"), (600.0, "b")] {
@@ -389,6 +435,7 @@ impl World {
                     owner: "root:root".into(),
                     mtime: t,
                     dir: false,
+                    link: None,
                 },
             );
         }
@@ -443,6 +490,7 @@ impl World {
                     owner: l.owner.clone(),
                     mtime: now,
                     dir: false,
+                    link: None,
                 },
             );
         }
@@ -622,6 +670,7 @@ fn dir_entry(owner: &str, now: f64) -> SimFile {
         owner: owner.to_string(),
         mtime: now,
         dir: true,
+        link: None,
     }
 }
 
@@ -872,7 +921,13 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
                 }
                 s.push_str(&format!(
                     "{}|{}|{:.3}|{}\n",
-                    if f.dir { 'd' } else { 'f' },
+                    if f.dir {
+                        'd'
+                    } else if f.link.is_some() {
+                        'l'
+                    } else {
+                        'f'
+                    },
                     f.data.len(),
                     f.mtime,
                     p
@@ -972,6 +1027,248 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
             } else {
                 out(1, "", format!("df: {path}: No such file or directory\n"))
             }
+        }
+        ("mktemp", ["-d", "-p", parent, template]) => {
+            let n = &mut w.nodes[i];
+            if !n.files.get(*parent).is_some_and(|f| f.dir) {
+                return out(
+                    1,
+                    "",
+                    format!(
+                        "mktemp: failed to create directory via template '{parent}/{template}': No such file or directory\n"
+                    ),
+                );
+            }
+            n.next_pid += 1;
+            let x = template.chars().filter(|c| *c == 'X').count();
+            let suffix: String = format!("{:0width$x}", n.next_pid, width = x)
+                .chars()
+                .rev()
+                .take(x)
+                .collect();
+            let name = format!(
+                "{}/{}{}",
+                parent.trim_end_matches('/'),
+                template.trim_end_matches('X'),
+                suffix
+            );
+            let mut d = dir_entry("root:root", now);
+            d.mode = 0o700;
+            n.files.insert(name.clone(), d);
+            out(0, format!("{name}\n"), "")
+        }
+        ("tar", ["-czf", archive, "-C", dir, "--", name]) => {
+            let n = &mut w.nodes[i];
+            let top = format!("{}/{}", dir.trim_end_matches('/'), name);
+            if !n.files.contains_key(&top) {
+                return out(
+                    2,
+                    "",
+                    format!("tar: {name}: Cannot stat: No such file or directory\n"),
+                );
+            }
+            let base = format!("{}/", dir.trim_end_matches('/'));
+            let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::fast(),
+            ));
+            let prefix = format!("{top}/");
+            for (p, f) in n
+                .files
+                .iter()
+                .filter(|(p, _)| **p == top || p.starts_with(&prefix))
+            {
+                let rel = p.strip_prefix(&base).unwrap_or(p);
+                let mut h = tar::Header::new_gnu();
+                h.set_mode(f.mode);
+                h.set_mtime(f.mtime as u64);
+                if f.dir {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    let _ = b.append_data(&mut h, format!("{rel}/"), &[][..]);
+                } else if let Some(target) = &f.link {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    let _ = b.append_link(&mut h, rel, target);
+                } else {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(f.data.len() as u64);
+                    let _ = b.append_data(&mut h, rel, &f.data[..]);
+                }
+            }
+            let data = b.into_inner().and_then(|g| g.finish()).unwrap_or_default();
+            n.files.insert(
+                archive.to_string(),
+                SimFile {
+                    data,
+                    mode: 0o644,
+                    owner: "root:root".into(),
+                    mtime: now,
+                    dir: false,
+                    link: None,
+                },
+            );
+            out(0, "", "")
+        }
+        ("tar", ["-xzf", archive, "-C", dest, "--no-same-owner"]) => {
+            let n = &mut w.nodes[i];
+            let Some(a) = n.files.get(*archive).map(|f| f.data.clone()) else {
+                return out(
+                    2,
+                    "",
+                    format!("tar: {archive}: Cannot open: No such file or directory\n"),
+                );
+            };
+            if !n.files.get(*dest).is_some_and(|f| f.dir) {
+                return out(
+                    2,
+                    "",
+                    format!("tar: {dest}: Cannot open: No such file or directory\n"),
+                );
+            }
+            let mut t = tar::Archive::new(flate2::read::GzDecoder::new(&a[..]));
+            let Ok(entries) = t.entries() else {
+                return out(2, "", "tar: This does not look like a tar archive\n");
+            };
+            for e in entries {
+                let Ok(mut e) = e else {
+                    return out(2, "", "tar: Unexpected EOF in archive\n");
+                };
+                let rel = e
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                let path = format!(
+                    "{}/{}",
+                    dest.trim_end_matches('/'),
+                    rel.trim_start_matches("./").trim_end_matches('/')
+                );
+                let mode = e.header().mode().unwrap_or(0o644);
+                if e.header().entry_type().is_dir() {
+                    let mut d = dir_entry("root:root", now);
+                    d.mode = mode;
+                    n.files.insert(path, d);
+                } else {
+                    let mut data = Vec::new();
+                    if std::io::Read::read_to_end(&mut e, &mut data).is_err() {
+                        return out(2, "", "tar: Unexpected EOF in archive\n");
+                    }
+                    n.files.insert(
+                        path,
+                        SimFile {
+                            data,
+                            mode,
+                            owner: "root:root".into(),
+                            mtime: now,
+                            dir: false,
+                            link: None,
+                        },
+                    );
+                }
+            }
+            out(0, "", "")
+        }
+        ("sha256sum", ["--", paths @ ..]) => {
+            let n = &w.nodes[i];
+            let mut o = String::new();
+            let mut e = String::new();
+            for p in paths {
+                match n.files.get(*p) {
+                    Some(f) if !f.dir => {
+                        o.push_str(&format!("{}  {p}\n", hex(&Sha256::digest(&f.data))))
+                    }
+                    Some(_) => e.push_str(&format!("sha256sum: {p}: Is a directory\n")),
+                    None => e.push_str(&format!("sha256sum: {p}: No such file or directory\n")),
+                }
+            }
+            out(if e.is_empty() { 0 } else { 1 }, o, e)
+        }
+        ("mkdir", ["--", path]) => {
+            let n = &mut w.nodes[i];
+            let parent = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
+            if n.files.contains_key(*path) {
+                out(
+                    1,
+                    "",
+                    format!("mkdir: cannot create directory '{path}': File exists\n"),
+                )
+            } else if !n.files.get(parent).is_some_and(|f| f.dir) {
+                out(
+                    1,
+                    "",
+                    format!("mkdir: cannot create directory '{path}': No such file or directory\n"),
+                )
+            } else {
+                n.files
+                    .insert(path.to_string(), dir_entry("root:root", now));
+                out(0, "", "")
+            }
+        }
+        ("chown", ["-R", "--", owner, path]) => {
+            let n = &mut w.nodes[i];
+            let prefix = format!("{path}/");
+            let mut any = false;
+            for (p, f) in n.files.iter_mut() {
+                if p == path || p.starts_with(&prefix) {
+                    f.owner = owner.to_string();
+                    any = true;
+                }
+            }
+            if any {
+                out(0, "", "")
+            } else {
+                out(
+                    1,
+                    "",
+                    format!("chown: cannot access '{path}': No such file or directory\n"),
+                )
+            }
+        }
+        ("sync", ["-f", "--", path]) => {
+            if w.nodes[i].files.contains_key(*path) {
+                out(0, "", "")
+            } else {
+                out(
+                    1,
+                    "",
+                    format!("sync: error opening '{path}': No such file or directory\n"),
+                )
+            }
+        }
+        ("mv", ["-T", "--", from, to]) => {
+            let n = &mut w.nodes[i];
+            if !n.files.contains_key(*from) {
+                return out(
+                    1,
+                    "",
+                    format!("mv: cannot stat '{from}': No such file or directory\n"),
+                );
+            }
+            if n.files.contains_key(*to) {
+                return out(
+                    1,
+                    "",
+                    format!("mv: cannot overwrite '{to}': Directory not empty\n"),
+                );
+            }
+            let prefix = format!("{from}/");
+            let moving: Vec<String> = n
+                .files
+                .keys()
+                .filter(|p| *p == from || p.starts_with(&prefix))
+                .cloned()
+                .collect();
+            for p in moving {
+                let f = n.files.remove(&p).expect("listed");
+                n.files.insert(format!("{to}{}", &p[from.len()..]), f);
+            }
+            out(0, "", "")
+        }
+        ("rm", ["-rf", "--", path]) => {
+            let n = &mut w.nodes[i];
+            let prefix = format!("{path}/");
+            n.files.retain(|p, _| p != path && !p.starts_with(&prefix));
+            out(0, "", "")
         }
         ("test", ["-e", path]) => out(
             if w.nodes[i].files.contains_key(*path) {
@@ -1332,6 +1629,7 @@ impl Host for SimHost {
                     owner: "root:root".into(),
                     mtime: now,
                     dir: false,
+                    link: None,
                 },
             );
             Ok(n)

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use validator_failover::audit::{JournalWriter, read_journal};
+use validator_failover::config::Role;
 use validator_failover::driver::{Answer, Driver, Ended, Operator};
 use validator_failover::engine::checklist::ItemState;
 use validator_failover::engine::journal::{Entry, Record};
 use validator_failover::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
+use validator_failover::hosts::Cmd;
 use validator_failover::probes;
 
 use super::{Fault, Pair};
@@ -123,10 +125,92 @@ pub fn primary_state(pair: &dyn Pair) -> (bool, String, bool) {
     })
 }
 
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// The sha256 of a file on a host.
+pub fn remote_sha256(pair: &dyn Pair, role: Role, path: &str) -> String {
+    let (p, b) = pair.hosts();
+    let h = if role == Role::Primary { p } else { b };
+    let out = rt()
+        .block_on(h.run(
+            &Cmd::new("sha256sum").arg("--").arg(path),
+            Duration::from_secs(15),
+        ))
+        .unwrap();
+    assert!(
+        out.success(),
+        "{role}: sha256sum {path}: {}",
+        out.stderr_text()
+    );
+    out.stdout_text()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Every path under a directory on a host (three levels), with file sizes.
+pub fn listing(pair: &dyn Pair, role: Role, dir: &str) -> Vec<String> {
+    let (p, b) = pair.hosts();
+    let h = if role == Role::Primary { p } else { b };
+    let l = rt()
+        .block_on(probes::list(
+            h.as_ref(),
+            dir,
+            3,
+            None,
+            Duration::from_secs(15),
+        ))
+        .unwrap()
+        .value
+        .unwrap_or_default();
+    l.into_iter()
+        .map(|e| format!("{} {}", e.path, if e.dir { 0 } else { e.size }))
+        .collect()
+}
+
+pub fn stat(pair: &dyn Pair, role: Role, path: &str) -> probes::FileInfo {
+    let (p, b) = pair.hosts();
+    let h = if role == Role::Primary { p } else { b };
+    rt().block_on(probes::stat(h.as_ref(), path, Duration::from_secs(15)))
+        .unwrap()
+        .value
+        .unwrap_or_else(|| panic!("{role}: {path} is missing"))
+}
+
+/// A hostile history on the primary (a symbolic link in it): the archive is refused
+/// before anything reaches the backup, which is left exactly as it was.
+pub fn hostile_archive_is_refused_and_the_backup_unchanged(pair: &dyn Pair) {
+    let cfg = pair.config();
+    pair.apply(Fault::PrimaryHistorySymlink);
+    let before = listing(pair, Role::Backup, &cfg.validator.data_dir);
+    let run = start(pair, vec![Answer::Typed(primary_name(pair))]);
+    match &run.ended {
+        Ended::Finished(Outcome::Failed(why)) => assert!(
+            why.contains("symbolic link") && why.contains("nothing on the backup was changed"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        run.machine.checklist.item(3).state,
+        ItemState::Red(_)
+    ));
+    assert_eq!(
+        listing(pair, Role::Backup, &cfg.validator.data_dir),
+        before,
+        "the backup is unchanged"
+    );
+    // The primary stays fenced and stopped: no validator runs anywhere.
+    assert!(!primary_state(pair).0);
+    assert!(pair.slashable().is_empty());
+}
+
 /// Remove the lock file and `systemctl start` on the primary, as a well-meaning
 /// colleague would.
 pub fn unlock_and_start_primary_by_hand(pair: &dyn Pair) {
-    use validator_failover::hosts::Cmd;
     let cfg = pair.config();
     let (p, _) = pair.hosts();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -152,11 +236,11 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
     let run = start(pair, vec![Answer::Typed(primary_name(pair))]);
     assert_eq!(
         run.ended,
-        Ended::Finished(Outcome::PrimaryStopped),
+        Ended::Finished(Outcome::HistoryTransferred),
         "{:?}",
         run.journal().last()
     );
-    for n in [1, 2, 4, 5] {
+    for n in [1, 2, 3, 4, 5] {
         let item = run.machine.checklist.item(n);
         assert_eq!(item.state, ItemState::Green, "item {n}: {item:?}");
         assert!(!item.evidence.is_empty(), "item {n} has evidence");
@@ -174,7 +258,7 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
     ]
     .into_iter()
     .collect();
-    assert_eq!(cmds.len(), order.len(), "{cmds:?}");
+    assert!(cmds.len() > order.len(), "{cmds:?}");
     for (want, got) in order.iter().zip(cmds.iter()) {
         assert!(got.starts_with(want), "fence first, then stop: {cmds:?}");
     }
@@ -186,6 +270,37 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
     assert!(
         !running && locked && file_state == "disabled",
         "{running} {file_state} {locked}"
+    );
+    // Item 3: the primary's history is on the backup, byte for byte; the backup's
+    // own is set aside, not deleted; no temporary directory is left behind.
+    let cfg = pair.config();
+    let db = format!("{}/validator.db", cfg.validator.slashing_protection_dir());
+    assert_eq!(
+        remote_sha256(pair, Role::Backup, &db),
+        remote_sha256(pair, Role::Primary, &db)
+    );
+    let backup_files = listing(pair, Role::Backup, &cfg.validator.data_dir);
+    assert!(
+        backup_files
+            .iter()
+            .any(|p| p.contains("/slashing-protection.old-") && p.contains("/validator.db ")),
+        "{backup_files:?}"
+    );
+    assert!(
+        !backup_files
+            .iter()
+            .any(|p| p.contains(".validator-failover.")),
+        "{backup_files:?}"
+    );
+    let st = stat(pair, Role::Backup, &db);
+    assert_eq!((st.user.as_str(), st.group.as_str()), ("qrysm", "qrysm"));
+    let validated = run
+        .journal()
+        .iter()
+        .any(|e| matches!(&e.record, Record::Probe { via, ok: true, .. } if via.starts_with("validate ")));
+    assert!(
+        validated,
+        "the archive was validated here before it went to the backup"
     );
     // Past RestartSec, twice: nothing brought it back.
     pair.wait(7.0);
@@ -246,7 +361,7 @@ pub fn sigterm_ignored_is_escalated(pair: &dyn Pair) {
     let run = start(pair, vec![Answer::Typed(primary_name(pair))]);
     assert_eq!(
         run.ended,
-        Ended::Finished(Outcome::PrimaryStopped),
+        Ended::Finished(Outcome::HistoryTransferred),
         "{:?}",
         run.commands()
     );
@@ -277,7 +392,7 @@ pub fn wrong_confirmation_is_asked_again(pair: &dyn Pair) {
         ],
     );
     assert_eq!(run.op.asked.len(), 2, "asked again after a wrong name");
-    assert_eq!(run.ended, Ended::Finished(Outcome::PrimaryStopped));
+    assert_eq!(run.ended, Ended::Finished(Outcome::HistoryTransferred));
     let refused = run
         .journal()
         .iter()
@@ -288,7 +403,7 @@ pub fn wrong_confirmation_is_asked_again(pair: &dyn Pair) {
 /// Rolled back after the stop: unfenced, started, signing again, nothing twice.
 pub fn rollback_after_the_stop_restores_the_primary(pair: &dyn Pair) {
     let mut run = start(pair, vec![Answer::Typed(primary_name(pair))]);
-    assert_eq!(run.ended, Ended::Finished(Outcome::PrimaryStopped));
+    assert_eq!(run.ended, Ended::Finished(Outcome::HistoryTransferred));
     let now = pair.clock().now();
     let ended = run.send(Event::Rollback { now }, vec![]);
     assert_eq!(

@@ -239,6 +239,17 @@ impl Pair for LabPair {
             Fault::PrimaryIgnoresSigterm => {
                 lab.fault(Role::Primary, "validator-ignore-sigterm", true)
             }
+            Fault::PrimaryHistorySymlink => {
+                lab.ctl(
+                    Role::Primary,
+                    &[
+                        "ln",
+                        "-s",
+                        "/etc/shadow",
+                        &format!("{}/evil", v.slashing_protection_dir()),
+                    ],
+                );
+            }
         }
     }
 

@@ -35,6 +35,8 @@ pub enum Fault {
     ApiEth,
     /// The primary's validator ignores SIGTERM (only SIGKILL stops it).
     PrimaryIgnoresSigterm,
+    /// A symbolic link inside the primary's slashing-protection directory.
+    PrimaryHistorySymlink,
 }
 
 /// A primary/backup pair in a known state, simulated or real.
@@ -131,6 +133,11 @@ impl Pair for SimPair {
             Fault::PrimaryIgnoresSigterm => {
                 w.set_faults(Role::Primary, |f| f.validator_ignores_sigterm = true)
             }
+            Fault::PrimaryHistorySymlink => w.add_symlink(
+                Role::Primary,
+                &format!("{}/evil", v.slashing_protection_dir()),
+                "/etc/shadow",
+            ),
         }
     }
 
@@ -196,7 +203,7 @@ pub fn expected(fault: Fault) -> Vec<(&'static str, Verdict, &'static str)> {
             ("backup.execution", Green, "eth_syncing = false"),
         ],
         // Invisible to a read-only preflight.
-        Fault::PrimaryIgnoresSigterm => vec![],
+        Fault::PrimaryIgnoresSigterm | Fault::PrimaryHistorySymlink => vec![],
     }
 }
 
