@@ -47,6 +47,25 @@ pub enum Command {
     },
     /// Run on a built-in simulated pair: no hosts, no root.
     Demo,
+    /// The whole failover with every gate, for automation: prints `RUN: <journal
+    /// dir>` first, the checklist as it goes, `BLOCKED: <reason>` on a gate.
+    Failover {
+        /// Required: the interactive wizard is not built yet.
+        #[arg(long)]
+        non_interactive: bool,
+        /// The backup's name, typed: confirms stopping the primary and starting the backup.
+        #[arg(long, value_name = "BACKUP")]
+        confirm: String,
+        /// Go on when the primary cannot be reached (through the liveness gate).
+        #[arg(long)]
+        allow_unreachable_primary: bool,
+        /// Why: one of the runbook's reasons, or your own words.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who runs it (default: $USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
     /// The audit of a run.
     Audit {
         #[command(subcommand)]
@@ -167,6 +186,35 @@ pub async fn run(cli: Cli) -> i32 {
                     output,
                 },
         }) => audit_export(&cli.config, &run, format, output.as_deref()),
+        Some(Command::Failover {
+            non_interactive,
+            confirm,
+            allow_unreachable_primary,
+            reason,
+            operator,
+        }) => {
+            let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            if !non_interactive {
+                eprintln!(
+                    "error: the interactive wizard is not built yet: pass --non-interactive --confirm BACKUP"
+                );
+                return EXIT_USAGE;
+            }
+            if confirm != cfg.backup.name {
+                eprintln!(
+                    "error: --confirm must be the backup's name, {:?} (got {confirm:?})",
+                    cfg.backup.name
+                );
+                return EXIT_USAGE;
+            }
+            crate::runner::failover(cfg, reason, operator, allow_unreachable_primary).await
+        }
         Some(Command::Check { json }) => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
                 Ok(c) => c,

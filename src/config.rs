@@ -190,6 +190,8 @@ pub struct FailoverSettings {
     pub stop_timeout: Duration,
     /// Time between the two stop checks of item 1.
     pub verify_interval: Duration,
+    /// How long the Start gate may stay shut before the failover gives up.
+    pub gate_timeout: Duration,
 }
 
 /// The validated configuration: everything the failover needs to know.
@@ -390,6 +392,7 @@ struct RawFailover {
     max_clock_skew_ms: Option<u64>,
     stop_timeout_secs: Option<S<u64>>,
     verify_interval_secs: Option<S<u64>>,
+    gate_timeout_secs: Option<S<u64>>,
 }
 
 struct Validator<'a> {
@@ -739,6 +742,12 @@ impl RawConfig {
                 "failover.verify_interval_secs",
                 3,
                 600,
+            )?,
+            gate_timeout: v.secs(
+                &rf.gate_timeout_secs,
+                "failover.gate_timeout_secs",
+                3600,
+                7 * 86400,
             )?,
         };
 

@@ -78,7 +78,17 @@ pub enum Ended {
     Finished(Outcome),
 }
 
+/// The run lock on each host: two engineers cannot fail the same pair over at once.
+pub const RUN_LOCK: &str = "/run/validator-failover.lock";
+
+/// Called with every journal entry as it is written (the non-interactive runner
+/// prints the checklist from it; the wizard will render it).
+pub type Listener = Box<dyn FnMut(&crate::engine::journal::Entry) + Send>;
+
 pub struct Driver {
+    /// The hosts whose run lock this run holds.
+    locks: Vec<Role>,
+    pub listener: Option<Listener>,
     pub cfg: Config,
     pub run_id: String,
     primary: Arc<dyn Host>,
@@ -106,6 +116,8 @@ impl Driver {
         journal: JournalWriter,
     ) -> Driver {
         Driver {
+            locks: Vec::new(),
+            listener: None,
             beacon_flavour: [cfg.beacon.api; 2],
             execution_flavour: [cfg.execution.api; 2],
             cfg,
@@ -124,9 +136,123 @@ impl Driver {
         }
     }
 
-    fn record(&mut self, record: Record) -> std::io::Result<()> {
+    pub fn record(&mut self, record: Record) -> std::io::Result<()> {
         let now = self.clock.now();
-        self.journal.append(now, record).map(|_| ())
+        let entry = self.journal.append(now, record)?;
+        if let Some(l) = &mut self.listener {
+            l(&entry);
+        }
+        Ok(())
+    }
+
+    /// A whole run: the run lock on both hosts, the engine from the start, the locks
+    /// released at the end (a crash leaves them, naming this run, for the resume).
+    pub async fn failover(
+        &mut self,
+        machine: &mut Failover,
+        operator: &str,
+        op: &mut dyn Operator,
+    ) -> std::io::Result<Ended> {
+        if let Err(why) = self.take_run_locks(operator).await? {
+            return Ok(Ended::Blocked(why));
+        }
+        let now = self.clock.now();
+        let ended = self.drive(machine, Event::Begin { now }, op).await;
+        self.release_run_locks().await?;
+        ended
+    }
+
+    /// Take the run lock on every host that answers; never take over another run's.
+    pub async fn take_run_locks(&mut self, operator: &str) -> std::io::Result<Result<(), String>> {
+        let now = self.clock.now();
+        let from = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".into());
+        let content = serde_json::json!({
+            "run": self.run_id,
+            "operator": operator,
+            "from": from,
+            "pid": std::process::id(),
+            "started": crate::engine::journal::rfc3339(now),
+        })
+        .to_string();
+        let t = self.cfg.ssh.command_timeout;
+        for role in Role::BOTH {
+            let r = self
+                .host(role)
+                .create_exclusive(RUN_LOCK, &content, t)
+                .await;
+            let (status, text) = match &r {
+                Ok(true) => (Some(0), "taken".to_string()),
+                Ok(false) => (Some(3), "held by another run".to_string()),
+                Err(e) => (None, format!("{}: {}", e.failure.as_str(), e.detail)),
+            };
+            self.record(Record::Command {
+                host: role,
+                command: format!("create {RUN_LOCK} exclusively"),
+                status,
+                excerpt: text,
+            })?;
+            match r {
+                Ok(true) => self.locks.push(role),
+                Ok(false) => {
+                    let holder = self
+                        .host(role)
+                        .read_file(RUN_LOCK, 4096, t)
+                        .await
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_else(|e| format!("(unreadable: {})", e.detail));
+                    let stale = stale_hint(&holder, &from);
+                    self.release_run_locks().await?;
+                    return Ok(Err(format!(
+                        "another failover holds the run lock {RUN_LOCK} on the {role}: {holder}{stale}"
+                    )));
+                }
+                // A host that cannot be reached (or trusted) holds no lock of ours;
+                // the first gate judges it and says why.
+                Err(e)
+                    if matches!(
+                        e.failure,
+                        Failure::Unreachable
+                            | Failure::TimedOut
+                            | Failure::HostKeyMismatch
+                            | Failure::Refused
+                    ) => {}
+                Err(e) => {
+                    self.release_run_locks().await?;
+                    return Ok(Err(format!(
+                        "the run lock on the {role}: {}: {}",
+                        e.failure.as_str(),
+                        e.detail
+                    )));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Release the run locks this run holds (only if they still name this run).
+    pub async fn release_run_locks(&mut self) -> std::io::Result<()> {
+        let t = self.cfg.ssh.command_timeout;
+        for role in std::mem::take(&mut self.locks) {
+            let ours = match self.host(role).read_file(RUN_LOCK, 4096, t).await {
+                Ok(b) => {
+                    String::from_utf8_lossy(&b).contains(&format!("\"run\":\"{}\"", self.run_id))
+                }
+                Err(_) => false,
+            };
+            if ours {
+                let cmd = Cmd::new("rm").arg("-f").arg("--").arg(RUN_LOCK);
+                let r = self.host(role).run(&cmd, t).await;
+                self.record(Record::Command {
+                    host: role,
+                    command: cmd.display(),
+                    status: r.as_ref().ok().and_then(|o| o.status),
+                    excerpt: String::new(),
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Feed `first` to the machine, then execute what it asks until it finishes.
@@ -341,6 +467,18 @@ impl Driver {
             Observe::Chain => pack(
                 probes::chain_info(host, &cfg.beacon.endpoint, flavour, t).await,
                 Value::Chain,
+            ),
+            Observe::Liveness(epoch) => pack(
+                probes::liveness(host, &cfg.beacon.endpoint, flavour, epoch, &v.indices, t).await,
+                Value::Liveness,
+            ),
+            Observe::JournalSince(since) => pack(
+                probes::journal_since(host, &v.service, since, t).await,
+                Value::Journal,
+            ),
+            Observe::SlashingPool => pack(
+                probes::slashings_of(host, &cfg.beacon.endpoint, flavour, &v.indices, t).await,
+                Value::SlashingPool,
             ),
             Observe::Space => {
                 let cmd = steps::free_space(&v.data_dir);
@@ -772,8 +910,32 @@ impl Driver {
     }
 }
 
+/// Say so when a lock names this machine and a process that no longer runs here.
+fn stale_hint(holder: &str, here: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(holder).unwrap_or_default();
+    let pid = v.get("pid").and_then(serde_json::Value::as_u64);
+    if v.get("from").and_then(serde_json::Value::as_str) == Some(here)
+        && let Some(pid) = pid
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    {
+        return format!(
+            " (stale: process {pid} no longer runs on this machine; check both hosts, then remove {RUN_LOCK} on each by hand)"
+        );
+    }
+    String::new()
+}
+
 fn summarize(v: &Value) -> String {
     match v {
+        Value::Liveness(l) => format!(
+            "live: {:?}",
+            l.iter()
+                .filter(|(_, v)| *v)
+                .map(|(k, _)| *k)
+                .collect::<Vec<_>>()
+        ),
+        Value::Journal(lines) => format!("{} line(s)", lines.len()),
+        Value::SlashingPool(ours) => format!("our indices in the pool: {ours:?}"),
         Value::Unit(u) => u.summary(),
         Value::Processes(p) if p.is_empty() => "no process".into(),
         Value::Processes(p) => format!("PID {p:?}"),

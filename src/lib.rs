@@ -14,3 +14,4 @@ pub mod driver;
 pub mod engine;
 pub mod hosts;
 pub mod probes;
+pub mod runner;

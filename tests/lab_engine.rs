@@ -38,6 +38,11 @@ fn hostile_archive_is_refused_and_the_backup_unchanged() {
 }
 
 #[test]
+fn second_failover_is_refused_by_the_run_lock() {
+    e::second_failover_is_refused_by_the_run_lock(&Lab::get().scenario());
+}
+
+#[test]
 fn powered_off_primary_is_not_touched() {
     e::powered_off_primary_is_not_touched(&Lab::get().scenario());
 }

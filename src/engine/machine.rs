@@ -33,6 +33,15 @@ pub struct Plan {
     pub verify_attempts: u32,
     /// The fence's runtime drop-in, as `systemctl show -p DropInPaths` lists it.
     pub fence_dropin: String,
+    /// The validator indices: the liveness gate and items 8-9 ask the chain about them.
+    pub indices: Vec<u64>,
+    /// Whole quiet epochs the unverified path waits for.
+    pub liveness_epochs: u64,
+    /// Epochs to wait for the backup's first attestation before item 8 goes red.
+    pub attest_epochs: u64,
+    /// Seconds the Start gate may stay shut (a backup node syncing, say) before the
+    /// failover gives up, with everything still fenced.
+    pub gate_timeout: f64,
 }
 
 impl Plan {
@@ -45,6 +54,10 @@ impl Plan {
             verify_interval: cfg.failover.verify_interval.as_secs_f64(),
             verify_attempts: 10,
             fence_dropin: super::steps::fence_dropin(cfg),
+            indices: cfg.validator.indices.clone(),
+            liveness_epochs: cfg.failover.liveness_epochs,
+            attest_epochs: 3,
+            gate_timeout: cfg.failover.gate_timeout.as_secs_f64(),
         }
     }
 }
@@ -63,11 +76,20 @@ pub enum Observe {
     Chain,
     /// Free bytes where the slashing-protection history will go.
     Space,
+    /// The chain's liveness of our keys in this epoch.
+    Liveness(u64),
+    /// The validator's journal since this unix second.
+    JournalSince(u64),
+    /// The beacon node's attester-slashing pool: our indices found in it.
+    SlashingPool,
 }
 
 /// What came back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Value {
+    Liveness(Vec<(u64, bool)>),
+    Journal(Vec<String>),
+    SlashingPool(Vec<u64>),
     Unit(UnitState),
     Processes(Vec<u32>),
     Metrics(Metrics),
@@ -95,17 +117,20 @@ pub struct Observation {
 pub enum Confirm {
     /// Stop the primary: type its name.
     StopPrimary { expect: String },
+    /// Start the backup's validator: type the backup's name.
+    StartBackup { expect: String },
 }
 
 impl Confirm {
     pub fn expected(&self) -> &str {
         match self {
-            Confirm::StopPrimary { expect } => expect,
+            Confirm::StopPrimary { expect } | Confirm::StartBackup { expect } => expect,
         }
     }
     pub fn action(&self) -> &'static str {
         match self {
             Confirm::StopPrimary { .. } => "stop the primary",
+            Confirm::StartBackup { .. } => "start the backup",
         }
     }
 }
@@ -135,9 +160,8 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome", content = "why")]
 pub enum Outcome {
-    /// The primary is verified stopped and fenced and its history is in place on
-    /// the backup; the liveness gate and the start come next.
-    HistoryTransferred,
+    /// The backup signs: items 1-9 green (10 is the operator's notes).
+    Completed,
     /// The primary cannot be reached; the unverified path comes next.
     PrimaryUnreachable,
     RolledBack,
@@ -204,10 +228,28 @@ pub enum Phase {
         attempts: u32,
     },
     Transferring,
-    HistoryTransferred,
+    /// Items 4-5 and the liveness gate, re-probed until the Start gate opens.
+    AwaitingGate,
+    AwaitStartConfirmation,
+    /// Confirmed: one more look before the lock comes off.
+    FinalCheck,
+    RemovingLock,
+    Starting,
+    VerifyingStart {
+        attempts: u32,
+    },
+    WatchingAttestations {
+        since: f64,
+        deadline: f64,
+        journal: bool,
+    },
+    CheckingAlerts,
+    Completed,
     PrimaryUnreachable,
     Blocked(String),
     RollingBack(usize),
+    /// Rolling back after the backup was unlocked: stop it and lock it again.
+    RelockingBackup(usize),
     VerifyingRollback {
         attempts: u32,
     },
@@ -235,6 +277,15 @@ const UNFENCE: [fn(Role) -> Action; 6] = [
     Action::Start,
 ];
 
+/// The backup, stopped and locked again (a rollback after it was unlocked).
+const RELOCK: [fn(Role) -> Action; 5] = [
+    Action::Stop,
+    Action::Kill,
+    Action::EnsureLockDir,
+    Action::WriteLock,
+    Action::Disable,
+];
+
 /// Seconds a read-only observation may take.
 pub const OBSERVE_TIMEOUT: f64 = 30.0;
 
@@ -244,6 +295,16 @@ pub struct Failover {
     pub checklist: Checklist,
     /// When the primary was first touched (None: nothing done to it yet).
     pub touched_primary: Option<f64>,
+    /// When the backup was first touched (its lock removed).
+    pub touched_backup: Option<f64>,
+    /// The chain's clock, from the backup's beacon node at the preflight.
+    pub chain: Option<crate::chain::ChainClock>,
+    pub liveness: Option<super::gate::LivenessGate>,
+    /// When the current gate step began: no observation older than this counts.
+    pub gate_since: f64,
+    /// When the failover first reached the Start gate.
+    gate_entered: f64,
+    last_gate: String,
 }
 
 fn ev(o: &Observation, observed: String) -> Evidence {
@@ -288,6 +349,12 @@ impl Failover {
             phase: Phase::New,
             checklist: Checklist::new(),
             touched_primary: None,
+            touched_backup: None,
+            chain: None,
+            liveness: None,
+            gate_since: 0.0,
+            gate_entered: 0.0,
+            last_gate: String::new(),
         }
     }
 
@@ -489,8 +556,7 @@ impl Failover {
                             t.set_aside.as_deref().unwrap_or("(none was there)")
                         ),
                     ));
-                    self.phase = Phase::HistoryTransferred;
-                    out.push(Effect::Finished(Outcome::HistoryTransferred));
+                    self.enter_gate(now, &mut out);
                 }
                 Err(why) => {
                     self.set_item(3, ItemState::Red(why.clone()), now, evidence, &mut out);
@@ -498,6 +564,167 @@ impl Failover {
                     out.push(Effect::Finished(Outcome::Failed(why)));
                 }
             },
+            (Phase::AwaitingGate | Phase::FinalCheck, Event::Observed { now, observations }) => {
+                self.judge_gate(now, &observations, &mut out);
+            }
+            (Phase::AwaitingGate, Event::Tick { now }) => {
+                out.push(Effect::Observe(self.gate_observations(now)));
+            }
+            (Phase::AwaitStartConfirmation, Event::Confirmed { now, typed }) => {
+                let expect = self.plan.backup.clone();
+                out.push(Effect::Record(Record::Confirmation {
+                    action: "start the backup".into(),
+                    typed: typed.clone(),
+                }));
+                if typed.trim() != expect {
+                    out.push(self.gate(
+                        "start confirmation",
+                        false,
+                        format!("typed {typed:?}, not the backup's name {expect:?}"),
+                    ));
+                    out.push(Effect::Ask(Confirm::StartBackup { expect }));
+                    return out;
+                }
+                // The confirmation may have taken minutes: look once more.
+                self.gate_since = now;
+                self.phase = Phase::FinalCheck;
+                out.push(Effect::Observe(self.gate_observations(now)));
+            }
+            (
+                Phase::RemovingLock,
+                Event::Acted {
+                    now, result, via, ..
+                },
+            ) => match result {
+                Ok(()) => {
+                    let e = Evidence {
+                        host: Some(Role::Backup),
+                        at: now,
+                        via,
+                        observed: "lock file removed, after items 1-5 and the liveness gate".into(),
+                    };
+                    self.set_item(6, ItemState::Green, now, vec![e], &mut out);
+                    self.set_item(7, ItemState::Running, now, Vec::new(), &mut out);
+                    self.phase = Phase::Starting;
+                    out.push(Effect::Act {
+                        action: Action::Start(Role::Backup),
+                        timeout: OBSERVE_TIMEOUT,
+                    });
+                }
+                Err(e) => {
+                    let why = format!(
+                        "removing the backup's lock failed: {}: {}",
+                        e.failure.as_str(),
+                        e.detail
+                    );
+                    self.fail(now, 6, why, &mut out);
+                }
+            },
+            (
+                Phase::Starting,
+                Event::Acted {
+                    now, result, via, ..
+                },
+            ) => match result {
+                Ok(()) => {
+                    self.phase = Phase::VerifyingStart { attempts: 0 };
+                    out.push(Effect::Observe(vec![
+                        (Role::Backup, Observe::Unit),
+                        (Role::Backup, Observe::Processes),
+                    ]));
+                }
+                Err(e) => {
+                    let why = format!(
+                        "starting the backup failed: {}: {} ({via})",
+                        e.failure.as_str(),
+                        e.detail
+                    );
+                    self.fail(now, 7, why, &mut out);
+                }
+            },
+            (Phase::VerifyingStart { attempts }, Event::Observed { now, observations }) => {
+                let b = Batch(&observations);
+                match (
+                    value!(b, Role::Backup, Unit),
+                    value!(b, Role::Backup, Processes),
+                ) {
+                    (Ok((uo, u)), Ok((po, p))) if u.is_running() && !p.is_empty() => {
+                        let evidence = vec![ev(uo, u.summary()), ev(po, format!("PID {p:?}"))];
+                        self.set_item(7, ItemState::Green, now, evidence, &mut out);
+                        self.set_item(8, ItemState::Running, now, Vec::new(), &mut out);
+                        let since = self.touched_backup.unwrap_or(now);
+                        let epochs = self.plan.attest_epochs as f64;
+                        let deadline = now
+                            + epochs * self.chain.map(|c| c.epoch_seconds() as f64).unwrap_or(60.0);
+                        self.phase = Phase::WatchingAttestations {
+                            since,
+                            deadline,
+                            journal: false,
+                        };
+                        out.push(Effect::Observe(self.attestation_observations(now, since)));
+                    }
+                    _ if attempts < self.plan.verify_attempts => {
+                        self.phase = Phase::VerifyingStart {
+                            attempts: attempts + 1,
+                        };
+                        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+                    }
+                    (u, _) => {
+                        let why = format!(
+                            "the backup's validator is not running: {}",
+                            match u {
+                                Ok((_, u)) => u.summary(),
+                                Err(e) => e,
+                            }
+                        );
+                        self.fail(now, 7, why, &mut out);
+                    }
+                }
+            }
+            (Phase::VerifyingStart { .. }, Event::Tick { .. }) => {
+                out.push(Effect::Observe(vec![
+                    (Role::Backup, Observe::Unit),
+                    (Role::Backup, Observe::Processes),
+                ]));
+            }
+            (
+                Phase::WatchingAttestations {
+                    since,
+                    deadline,
+                    journal,
+                },
+                Event::Observed { now, observations },
+            ) => self.watch_attestations(now, &observations, since, deadline, journal, &mut out),
+            (Phase::WatchingAttestations { since, .. }, Event::Tick { now }) => {
+                out.push(Effect::Observe(self.attestation_observations(now, since)));
+            }
+            (Phase::CheckingAlerts, Event::Observed { now, observations }) => {
+                let b = Batch(&observations);
+                match value!(b, Role::Backup, SlashingPool) {
+                    Ok((o, ours)) if ours.is_empty() => {
+                        let e = ev(o, "no attester slashing of our indices in the pool".into());
+                        self.set_item(9, ItemState::Green, now, vec![e], &mut out);
+                        self.complete(&mut out);
+                    }
+                    Ok((o, ours)) => {
+                        let why = format!(
+                            "ALARM: attester slashings of our indices {ours:?} are in the pool"
+                        );
+                        let e = ev(o, why.clone());
+                        self.set_item(9, ItemState::Red(why.clone()), now, vec![e], &mut out);
+                        self.phase = Phase::Failed(why.clone());
+                        out.push(Effect::Finished(Outcome::Failed(why)));
+                    }
+                    Err(e) => {
+                        self.fail(
+                            now,
+                            9,
+                            format!("the slashing pool could not be read: {e}"),
+                            &mut out,
+                        );
+                    }
+                }
+            }
             (phase, Event::Rollback { now }) => {
                 if self.touched_primary.is_none() {
                     out.push(self.gate(
@@ -511,6 +738,22 @@ impl Failover {
                     }
                     return out;
                 }
+                if self.touched_backup.is_some() {
+                    // The backup may have signed: its history is now the newest, and
+                    // the primary may not sign again until it has it. Stop and re-lock
+                    // the backup; the primary stays fenced.
+                    out.push(self.gate(
+                        "rollback",
+                        true,
+                        format!("requested at {now:.0} in phase {phase:?}: stopping and re-locking the backup first"),
+                    ));
+                    self.phase = Phase::RelockingBackup(0);
+                    out.push(Effect::Act {
+                        action: RELOCK[0](Role::Backup),
+                        timeout: self.plan.stop_timeout,
+                    });
+                    return out;
+                }
                 out.push(self.gate(
                     "rollback",
                     true,
@@ -521,6 +764,43 @@ impl Failover {
                     action: UNFENCE[0](Role::Primary),
                     timeout: OBSERVE_TIMEOUT,
                 });
+            }
+            (
+                Phase::RelockingBackup(i),
+                Event::Acted {
+                    now,
+                    action,
+                    result,
+                    via,
+                },
+            ) => {
+                if let Err(e) = &result {
+                    out.push(self.gate(
+                        "rollback",
+                        false,
+                        format!(
+                            "{action:?} failed: {}: {} ({via})",
+                            e.failure.as_str(),
+                            e.detail
+                        ),
+                    ));
+                }
+                if i + 1 < RELOCK.len() {
+                    self.phase = Phase::RelockingBackup(i + 1);
+                    out.push(Effect::Act {
+                        action: RELOCK[i + 1](Role::Backup),
+                        timeout: OBSERVE_TIMEOUT,
+                    });
+                } else {
+                    let why = "the backup was stopped and re-locked; the primary stays fenced: the backup's \
+                               slashing-protection history must be brought back to the primary before it may sign \
+                               again (not automated yet)"
+                        .to_string();
+                    let _ = now;
+                    out.push(self.gate("rollback", false, why.clone()));
+                    self.phase = Phase::Failed(why.clone());
+                    out.push(Effect::Finished(Outcome::Failed(why)));
+                }
             }
             (
                 Phase::RollingBack(i),
@@ -602,6 +882,296 @@ impl Failover {
             }
         }
         out
+    }
+
+    /// What the Start gate is judged on: the backup's state and sync, and the chain.
+    fn gate_observations(&self, now: f64) -> Vec<(Role, Observe)> {
+        let mut v: Vec<(Role, Observe)> = [
+            Observe::Unit,
+            Observe::Processes,
+            Observe::Metrics,
+            Observe::Lock,
+            Observe::Beacon,
+            Observe::Execution,
+            Observe::History,
+        ]
+        .into_iter()
+        .map(|w| (Role::Backup, w))
+        .collect();
+        // Items 1-2 again: no gate trusts an observation older than the step.
+        v.extend(self.stop_checks());
+        if let Some(g) = &self.liveness
+            && !self.plan.indices.is_empty()
+        {
+            for e in g.epochs_to_ask(now) {
+                v.push((Role::Backup, Observe::Liveness(e)));
+            }
+        }
+        v
+    }
+
+    fn enter_gate(&mut self, now: f64, out: &mut Vec<Effect>) {
+        self.gate_since = now;
+        self.gate_entered = now;
+        self.phase = Phase::AwaitingGate;
+        out.push(Effect::Observe(self.gate_observations(now)));
+    }
+
+    /// Items 4-5 re-probed, the backup still stopped and locked, the liveness gate:
+    /// then the Start gate decides.
+    fn judge_gate(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
+        let b = Batch(obs);
+        // The backup must still be the stopped, locked backup it was.
+        let mut alarm = Vec::new();
+        match value!(b, Role::Backup, Unit) {
+            Ok((_, u)) if u.is_stopped() => {}
+            Ok((_, u)) => alarm.push(format!(
+                "the backup's validator is not stopped ({})",
+                u.summary()
+            )),
+            Err(e) => alarm.push(format!("the backup's validator state is unknown: {e}")),
+        }
+        match value!(b, Role::Backup, Processes) {
+            Ok((_, p)) if p.is_empty() => {}
+            Ok((_, p)) => alarm.push(format!(
+                "a validator process runs on the backup (PID {p:?})"
+            )),
+            Err(e) => alarm.push(format!("the backup's processes are unknown: {e}")),
+        }
+        match value!(b, Role::Backup, Lock) {
+            Ok((_, Some(_))) => {}
+            Ok((_, None)) => alarm.push("the backup's lock file is gone, and not by us".into()),
+            Err(e) => alarm.push(format!("the backup's lock file is unknown: {e}")),
+        }
+        let max = self.plan.max_sync_distance;
+        match value!(b, Role::Backup, Beacon) {
+            Ok((o, s)) => match s.problem(max) {
+                None => self.set_item(4, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
+                Some(p) => self.set_item(4, ItemState::Red(p), o.at, vec![ev(o, s.summary())], out),
+            },
+            Err(e) => self.set_item(4, ItemState::Red(e), now, Vec::new(), out),
+        }
+        match value!(b, Role::Backup, Execution) {
+            Ok((o, s)) => match s.problem() {
+                None => self.set_item(5, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
+                Some(p) => self.set_item(5, ItemState::Red(p), o.at, vec![ev(o, s.summary())], out),
+            },
+            Err(e) => self.set_item(5, ItemState::Red(e), now, Vec::new(), out),
+        }
+        for o in obs {
+            if let (Observe::Liveness(epoch), Ok(Value::Liveness(l))) = (o.what, &o.value)
+                && let Some(g) = &mut self.liveness
+            {
+                g.record(super::gate::LivenessObservation {
+                    epoch,
+                    at: o.at,
+                    live: l.iter().filter(|(_, v)| *v).map(|(k, _)| *k).collect(),
+                    asked: l.iter().map(|(k, _)| *k).collect(),
+                });
+            }
+        }
+        // Items 1-2: the primary still stopped and fenced, seen again now.
+        match self.stop_problems(&b) {
+            Ok(ev12) => {
+                let (e1, e2) = ev12;
+                self.set_item(1, ItemState::Green, now, e1, out);
+                self.set_item(2, ItemState::Green, now, e2, out);
+            }
+            Err((why, false)) => {
+                // Not known just now (the primary does not answer): not green, not an alarm.
+                self.set_item(1, ItemState::Red(why.clone()), now, Vec::new(), out);
+            }
+            Err((why, true)) => alarm.push(format!(
+                "the primary is no longer stopped and fenced: {why}"
+            )),
+        }
+        // Item 3: the transferred history still in place on the backup.
+        match value!(b, Role::Backup, History) {
+            Ok((o, h)) if h.problem().is_none() => {
+                let mut evidence = self.checklist.item(3).evidence.clone();
+                evidence.retain(|e| !e.via.starts_with("find "));
+                evidence.push(ev(o, format!("still in place: {}", h.summary())));
+                self.set_item(3, ItemState::Green, now, evidence, out);
+            }
+            Ok((_, h)) => alarm.push(format!(
+                "the transferred history is no longer in place on the backup: {}",
+                h.problem().unwrap_or_default()
+            )),
+            Err(e) => self.set_item(
+                3,
+                ItemState::Red(format!("cannot see the history on the backup: {e}")),
+                now,
+                Vec::new(),
+                out,
+            ),
+        }
+        if !alarm.is_empty() {
+            let why = format!("ALARM: {}", alarm.join("; "));
+            out.push(self.gate("start", false, why.clone()));
+            self.phase = Phase::Failed(why.clone());
+            out.push(Effect::Finished(Outcome::Failed(why)));
+            return;
+        }
+        let verdict = match &self.liveness {
+            Some(g) => g.verdict(now),
+            None => super::gate::LivenessVerdict::Waiting {
+                why: "the chain's clock is unknown".into(),
+                quiet_epochs: 0,
+                required: 0,
+                earliest: None,
+                missed_duties: 0,
+            },
+        };
+        if let super::gate::LivenessVerdict::Alarm { why } = &verdict {
+            let why = format!("ALARM: {why}");
+            out.push(self.gate("liveness", false, why.clone()));
+            self.phase = Phase::Failed(why.clone());
+            out.push(Effect::Finished(Outcome::Failed(why)));
+            return;
+        }
+        let start = super::gate::start_gate(&self.checklist, &verdict, self.gate_since);
+        if start.is_open() {
+            out.push(self.gate(
+                "start",
+                true,
+                format!(
+                    "items 1-5 green and fresh; liveness: {}",
+                    match &verdict {
+                        super::gate::LivenessVerdict::Open { why } => why.clone(),
+                        _ => String::new(),
+                    }
+                ),
+            ));
+            self.last_gate.clear();
+            match self.phase {
+                Phase::FinalCheck => {
+                    self.touched_backup = Some(now);
+                    self.set_item(6, ItemState::Running, now, Vec::new(), out);
+                    self.phase = Phase::RemovingLock;
+                    out.push(Effect::Act {
+                        action: Action::RemoveLock(Role::Backup),
+                        timeout: OBSERVE_TIMEOUT,
+                    });
+                }
+                _ => {
+                    self.phase = Phase::AwaitStartConfirmation;
+                    out.push(Effect::Ask(Confirm::StartBackup {
+                        expect: self.plan.backup.clone(),
+                    }));
+                }
+            }
+            return;
+        }
+        // Held at the gate: say why (once per change), look again shortly.
+        let why = start.summary();
+        if now - self.gate_entered > self.plan.gate_timeout {
+            let why = format!(
+                "held at the Start gate for {:.0}s, longer than {:.0}s: {why}; the primary stays fenced and the backup locked",
+                now - self.gate_entered,
+                self.plan.gate_timeout
+            );
+            out.push(self.gate("start", false, why.clone()));
+            self.phase = Phase::Failed(why.clone());
+            out.push(Effect::Finished(Outcome::Failed(why)));
+            return;
+        }
+        if why != self.last_gate {
+            out.push(self.gate("start", false, why.clone()));
+            self.last_gate = why;
+        }
+        self.gate_since = now;
+        self.phase = Phase::AwaitingGate;
+        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+    }
+
+    fn attestation_observations(&self, now: f64, since: f64) -> Vec<(Role, Observe)> {
+        let mut v = vec![(Role::Backup, Observe::JournalSince(since.floor() as u64))];
+        if let Some(c) = self.chain
+            && !self.plan.indices.is_empty()
+        {
+            let e = c.epoch_at(now);
+            v.push((Role::Backup, Observe::Liveness(e)));
+            if e > 0 {
+                v.push((Role::Backup, Observe::Liveness(e - 1)));
+            }
+        }
+        v
+    }
+
+    /// Item 8: the backup's own log says it attested, and the chain sees the keys live
+    /// in an epoch after the start.
+    fn watch_attestations(
+        &mut self,
+        now: f64,
+        obs: &[Observation],
+        since: f64,
+        deadline: f64,
+        mut journal: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        let mut evidence = Vec::new();
+        for o in obs {
+            if let Ok(Value::Journal(lines)) = &o.value
+                && let Some(l) = lines
+                    .iter()
+                    .find(|l| l.contains("Submitted new attestation"))
+            {
+                journal = true;
+                evidence.push(ev(o, l.clone()));
+            }
+        }
+        let start_epoch = self.chain.map(|c| c.epoch_at(since)).unwrap_or(0);
+        let mut chain = self.plan.indices.is_empty();
+        for o in obs {
+            if let (Observe::Liveness(e), Ok(Value::Liveness(l))) = (o.what, &o.value)
+                && e > start_epoch
+                && !l.is_empty()
+                && l.iter().all(|(_, live)| *live)
+            {
+                chain = true;
+                evidence.push(ev(o, format!("all {} keys live in epoch {e}", l.len())));
+            }
+        }
+        if journal && chain {
+            self.set_item(8, ItemState::Green, now, evidence, out);
+            if self.plan.indices.is_empty() {
+                self.checklist
+                    .waive(9, "no validator indices configured: the slashing pool cannot be searched for our keys", now)
+                    .expect("item 9 is waivable");
+                out.push(Effect::Record(Record::Item {
+                    number: 9,
+                    state: self.checklist.item(9).state.clone(),
+                    evidence: Vec::new(),
+                }));
+                self.complete(out);
+            } else {
+                self.phase = Phase::CheckingAlerts;
+                out.push(Effect::Observe(vec![(Role::Backup, Observe::SlashingPool)]));
+            }
+            return;
+        }
+        if now > deadline {
+            let why = format!(
+                "no attestation from the backup within {} epochs (journal: {}, chain: {})",
+                self.plan.attest_epochs,
+                if journal { "yes" } else { "none" },
+                if chain { "live" } else { "not live" }
+            );
+            self.fail(now, 8, why, out);
+            return;
+        }
+        self.phase = Phase::WatchingAttestations {
+            since,
+            deadline,
+            journal,
+        };
+        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+    }
+
+    fn complete(&mut self, out: &mut Vec<Effect>) {
+        out.push(self.gate("failover", true, "the backup signs; items 1-9 done".into()));
+        self.phase = Phase::Completed;
+        out.push(Effect::Finished(Outcome::Completed));
     }
 
     fn fail(&mut self, now: f64, item: u8, why: String, out: &mut Vec<Effect>) {
@@ -701,8 +1271,9 @@ impl Failover {
                     refuse.push(format!("the backup's execution node: {e}"));
                 }
             }
-            if let Err(e) = value!(b, Role::Backup, Chain) {
-                refuse.push(format!("the chain's timing is unknown on the backup: {e}"));
+            match value!(b, Role::Backup, Chain) {
+                Ok((_, c)) => self.chain = Some(c.clock),
+                Err(e) => refuse.push(format!("the chain's timing is unknown on the backup: {e}")),
             }
         }
 
@@ -786,6 +1357,50 @@ impl Failover {
         out.push(Effect::Ask(Confirm::StopPrimary {
             expect: self.plan.primary.clone(),
         }));
+    }
+
+    /// The stop checks of items 1-2 on one batch: the evidence of each, or why not
+    /// and whether that is an alarm (the primary seen running or unfenced) rather
+    /// than not knowing.
+    #[allow(clippy::type_complexity)]
+    fn stop_problems(
+        &self,
+        b: &Batch<'_>,
+    ) -> Result<(Vec<Evidence>, Vec<Evidence>), (String, bool)> {
+        let unit = value!(b, Role::Primary, Unit)
+            .map_err(|e| (format!("unit state unknown: {e}"), false))?;
+        let procs = value!(b, Role::Primary, Processes)
+            .map_err(|e| (format!("processes unknown: {e}"), false))?;
+        let metrics = value!(b, Role::Primary, Metrics)
+            .map_err(|e| (format!("metrics unknown: {e}"), false))?;
+        let lock = value!(b, Role::Primary, Lock)
+            .map_err(|e| (format!("lock file unknown: {e}"), false))?;
+        let (uo, u) = unit;
+        if !u.is_stopped() {
+            return Err((format!("systemd says {}", u.summary()), true));
+        }
+        if !u.is_disabled() || !u.drop_in_paths.iter().any(|p| p == &self.plan.fence_dropin) {
+            return Err((format!("not fenced: {}", u.summary()), true));
+        }
+        if lock.1.is_none() {
+            return Err(("not fenced: the lock file is missing".into(), true));
+        }
+        if !procs.1.is_empty() {
+            return Err((format!("process still there (PID {:?})", procs.1), true));
+        }
+        if metrics.1.answering {
+            return Err(("the metrics port answers".into(), true));
+        }
+        Ok((
+            vec![
+                ev(uo, format!("{}; fence drop-in loaded", u.summary())),
+                ev(lock.0, "lock file present".into()),
+            ],
+            vec![
+                ev(procs.0, "no process with the validator's exact name".into()),
+                ev(metrics.0, "the metrics port does not answer".into()),
+            ],
+        ))
     }
 
     /// Items 1-2: stopped twice, seconds apart; fenced; no process; metrics closed.
@@ -880,6 +1495,16 @@ impl Failover {
                         ],
                         out,
                     );
+                    if let Some(clock) = self.chain {
+                        let mut g =
+                            super::gate::LivenessGate::new(clock, self.plan.indices.clone());
+                        g.path = Some(super::gate::LivenessPath::VerifiedStop {
+                            stop_epoch: clock.epoch_at(now),
+                            verified_at: now,
+                            last_signed: Default::default(),
+                        });
+                        self.liveness = Some(g);
+                    }
                     self.set_item(3, ItemState::Running, now, Vec::new(), out);
                     self.phase = Phase::Transferring;
                     out.push(Effect::Transfer);

@@ -552,7 +552,19 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
                 ),
             },
         );
-        if !cfg.validator.indices.is_empty() && role == Role::Backup {
+        if !cfg.validator.indices.is_empty()
+            && role == Role::Backup
+            && h.reach.is_ok()
+            && h.liveness.is_none()
+        {
+            j.push(
+                "liveness",
+                "Keys live on chain",
+                Verdict::Warn,
+                "not asked: the beacon node gave no chain timing".into(),
+                Vec::new(),
+            );
+        } else if !cfg.validator.indices.is_empty() && role == Role::Backup {
             j.probe(
                 "liveness",
                 "Keys live on chain",

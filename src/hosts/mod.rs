@@ -292,6 +292,34 @@ pub trait Host: Send + Sync {
 
     /// An HTTP request to a service on the host's own loopback, as the host sees it.
     async fn http(&self, req: &HttpRequest, timeout: Duration) -> Result<HttpResponse, HostError>;
+
+    /// Create a small file only if nothing is at `path` (atomically, `O_EXCL`):
+    /// Ok(true) created, Ok(false) something was already there.
+    async fn create_exclusive(
+        &self,
+        path: &str,
+        content: &str,
+        timeout: Duration,
+    ) -> Result<bool, HostError> {
+        // A constant script; the path and the content arrive as quoted words.
+        let cmd = Cmd::new("sh")
+            .arg("-c")
+            .arg("umask 077; set -C; printf '%s' \"$2\" > \"$1\" 2>/dev/null || exit 3")
+            .arg("sh")
+            .arg(path)
+            .arg(content);
+        let out = self.run(&cmd, timeout).await?;
+        match out.status {
+            Some(0) => Ok(true),
+            Some(3) => Ok(false),
+            _ => Err(HostError::new(
+                self.role(),
+                Failure::Unexpected,
+                cmd.display(),
+                out.stderr_text(),
+            )),
+        }
+    }
 }
 
 /// Conveniences built on the [`Host`] primitives.

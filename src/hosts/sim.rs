@@ -965,22 +965,38 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
             "",
         ),
         ("journalctl", args) => {
-            let n: usize = args
-                .windows(2)
-                .find(|p| p[0] == "-n")
-                .and_then(|p| p[1].parse().ok())
-                .unwrap_or(10);
             let j = &w.nodes[i].journal;
-            let s: String = j[j.len().saturating_sub(n)..]
-                .iter()
+            let since: Option<f64> = args
+                .windows(2)
+                .find(|p| p[0] == "--since")
+                .and_then(|p| p[1].strip_prefix('@'))
+                .and_then(|v| v.parse().ok());
+            let cat = args.windows(2).any(|p| p[0] == "-o" && p[1] == "cat");
+            let lines: Vec<&(f64, String)> = match since {
+                Some(t) => j.iter().filter(|(at, _)| *at >= t).collect(),
+                None => {
+                    let n: usize = args
+                        .windows(2)
+                        .find(|p| p[0] == "-n")
+                        .and_then(|p| p[1].parse().ok())
+                        .unwrap_or(10);
+                    j[j.len().saturating_sub(n)..].iter().collect()
+                }
+            };
+            let s: String = lines
+                .into_iter()
                 .map(|(t, line)| {
-                    format!(
-                        "{} {} {}[{}]: {line}\n",
-                        iso(*t),
-                        w.nodes[i].hostname,
-                        l.process_name,
-                        w.nodes[i].unit.main_pid
-                    )
+                    if cat {
+                        format!("{line}\n")
+                    } else {
+                        format!(
+                            "{} {} {}[{}]: {line}\n",
+                            iso(*t),
+                            w.nodes[i].hostname,
+                            l.process_name,
+                            w.nodes[i].unit.main_pid
+                        )
+                    }
                 })
                 .collect();
             out(0, s, "")
@@ -1634,6 +1650,35 @@ impl Host for SimHost {
             );
             Ok(n)
         })
+    }
+
+    async fn create_exclusive(
+        &self,
+        path: &str,
+        content: &str,
+        timeout: Duration,
+    ) -> Result<bool, HostError> {
+        self.gate(&format!("create {path}"), timeout)?;
+        let role = self.role;
+        Ok(self.world.with(|w| {
+            let now = w.time.now();
+            let n = &mut w.nodes[idx(role)];
+            if n.files.contains_key(path) {
+                return false;
+            }
+            n.files.insert(
+                path.to_string(),
+                SimFile {
+                    data: content.as_bytes().to_vec(),
+                    mode: 0o600,
+                    owner: "root:root".into(),
+                    mtime: now,
+                    dir: false,
+                    link: None,
+                },
+            );
+            true
+        }))
     }
 
     async fn http(&self, req: &HttpRequest, timeout: Duration) -> Result<HttpResponse, HostError> {

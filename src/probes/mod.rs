@@ -1009,6 +1009,87 @@ pub async fn metrics(host: &dyn Host, endpoint: &Endpoint, timeout: Duration) ->
     ))
 }
 
+/// The validator's journal lines since a unix second (messages only).
+pub async fn journal_since(
+    host: &dyn Host,
+    unit: &str,
+    since: u64,
+    timeout: Duration,
+) -> Probe<Vec<String>> {
+    let cmd = Cmd::new("journalctl")
+        .arg("-u")
+        .arg(unit)
+        .arg("--since")
+        .arg(format!("@{since}"))
+        .arg("-o")
+        .arg("cat")
+        .arg("--no-pager")
+        .arg("-q");
+    let via = cmd.display();
+    let out = host.run(&cmd, timeout).await?;
+    if !out.success() {
+        return Err(unexpected(
+            host,
+            &via,
+            format!("journalctl failed: {}", out.stderr_text()),
+        ));
+    }
+    Ok(Observed::new(
+        host,
+        via,
+        out.stdout_text().lines().map(str::to_string).collect(),
+    ))
+}
+
+/// Which of `indices` the beacon node's attester-slashing pool holds (both
+/// attestations of a slashing name the index).
+pub async fn slashings_of(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    flavour: BeaconFlavour,
+    indices: &[u64],
+    timeout: Duration,
+) -> Probe<Vec<u64>> {
+    let o = get_json(
+        host,
+        endpoint,
+        &format!("{}/beacon/pool/attester_slashings", flavour.prefix()),
+        timeout,
+    )
+    .await?;
+    let (status, v) = &o.value;
+    if *status != 200 {
+        return Err(unexpected(host, &o.via, format!("HTTP {status}: {v}")));
+    }
+    let data = v
+        .pointer("/data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| unexpected(host, &o.via, format!("no data array in {v}")))?;
+    let idx = |a: &Value| -> std::collections::BTreeSet<u64> {
+        a.pointer("/attesting_indices")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(|x| str_u64(x, "")).collect())
+            .unwrap_or_default()
+    };
+    let mut ours = std::collections::BTreeSet::new();
+    for s in data {
+        let (Some(a1), Some(a2)) = (s.get("attestation_1"), s.get("attestation_2")) else {
+            return Err(unexpected(
+                host,
+                &o.via,
+                format!("a slashing without two attestations: {s}"),
+            ));
+        };
+        let both: Vec<u64> = idx(a1).intersection(&idx(a2)).copied().collect();
+        ours.extend(both.into_iter().filter(|k| indices.contains(k)));
+    }
+    Ok(Observed::new(
+        host,
+        o.via.clone(),
+        ours.into_iter().collect(),
+    ))
+}
+
 /// Follow the validator's journal (`journalctl -f`).
 pub async fn journal_tail(
     host: &dyn Host,

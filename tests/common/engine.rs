@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use validator_failover::audit::{JournalWriter, read_journal};
 use validator_failover::config::Role;
-use validator_failover::driver::{Answer, Driver, Ended, Operator};
+use validator_failover::driver::{Answer, Driver, Ended, Operator, RUN_LOCK};
 use validator_failover::engine::checklist::ItemState;
 use validator_failover::engine::journal::{Entry, Record};
 use validator_failover::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
@@ -47,11 +47,12 @@ impl Run {
         read_journal(self.driver.journal.dir()).expect("the journal verifies")
     }
 
+    /// The commands that changed a host, leaving out the run lock's own.
     pub fn commands(&self) -> Vec<String> {
         self.journal()
             .into_iter()
             .filter_map(|e| match e.record {
-                Record::Command { command, .. } => Some(command),
+                Record::Command { command, .. } if !command.contains(RUN_LOCK) => Some(command),
                 _ => None,
             })
             .collect()
@@ -84,9 +85,8 @@ pub fn start(pair: &dyn Pair, answers: Vec<Answer>) -> Run {
         asked: Vec::new(),
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let now = pair.clock().now();
     let ended = rt
-        .block_on(driver.drive(&mut machine, Event::Begin { now }, &mut op))
+        .block_on(driver.failover(&mut machine, "tester", &mut op))
         .expect("journal writes");
     Run {
         ended,
@@ -151,6 +151,15 @@ pub fn remote_sha256(pair: &dyn Pair, role: Role, path: &str) -> String {
         .to_string()
 }
 
+/// A (small) file's bytes on a host.
+pub fn read(pair: &dyn Pair, role: Role, path: &str) -> Vec<u8> {
+    use validator_failover::hosts::HostExt;
+    let (p, b) = pair.hosts();
+    let h = if role == Role::Primary { p } else { b };
+    rt().block_on(h.read_file(path, 16 << 20, Duration::from_secs(15)))
+        .unwrap()
+}
+
 /// Every path under a directory on a host (three levels), with file sizes.
 pub fn listing(pair: &dyn Pair, role: Role, dir: &str) -> Vec<String> {
     let (p, b) = pair.hosts();
@@ -186,7 +195,7 @@ pub fn hostile_archive_is_refused_and_the_backup_unchanged(pair: &dyn Pair) {
     let cfg = pair.config();
     pair.apply(Fault::PrimaryHistorySymlink);
     let before = listing(pair, Role::Backup, &cfg.validator.data_dir);
-    let run = start(pair, vec![Answer::Typed(primary_name(pair))]);
+    let run = start(pair, both_names(pair));
     match &run.ended {
         Ended::Finished(Outcome::Failed(why)) => assert!(
             why.contains("symbolic link") && why.contains("nothing on the backup was changed"),
@@ -227,20 +236,46 @@ pub fn unlock_and_start_primary_by_hand(pair: &dyn Pair) {
     rt.block_on(p.run(&start, t)).unwrap();
 }
 
+fn both_names(pair: &dyn Pair) -> Vec<Answer> {
+    let cfg = pair.config();
+    vec![
+        Answer::Typed(cfg.primary.name),
+        Answer::Typed(cfg.backup.name),
+    ]
+}
+
+/// Is the backup's validator running (systemd and the process list agree)?
+pub fn backup_running(pair: &dyn Pair) -> bool {
+    let cfg = pair.config();
+    let (_, b) = pair.hosts();
+    let t = Duration::from_secs(15);
+    rt().block_on(async {
+        let u = probes::unit_state(b.as_ref(), &cfg.validator.service, t)
+            .await
+            .unwrap()
+            .value;
+        let procs = probes::processes(b.as_ref(), &cfg.validator.process_name, t)
+            .await
+            .unwrap()
+            .value;
+        u.is_running() && !procs.is_empty()
+    })
+}
+
 fn primary_name(pair: &dyn Pair) -> String {
     pair.config().primary.name
 }
 
 /// The whole first half: confirmed, fenced, stopped, verified twice; nothing restarts it.
 pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
-    let run = start(pair, vec![Answer::Typed(primary_name(pair))]);
+    let run = start(pair, both_names(pair));
     assert_eq!(
         run.ended,
-        Ended::Finished(Outcome::HistoryTransferred),
+        Ended::Finished(Outcome::Completed),
         "{:?}",
         run.journal().last()
     );
-    for n in [1, 2, 3, 4, 5] {
+    for n in 1..=9 {
         let item = run.machine.checklist.item(n);
         assert_eq!(item.state, ItemState::Green, "item {n}: {item:?}");
         assert!(!item.evidence.is_empty(), "item {n} has evidence");
@@ -275,9 +310,14 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
     // own is set aside, not deleted; no temporary directory is left behind.
     let cfg = pair.config();
     let db = format!("{}/validator.db", cfg.validator.slashing_protection_dir());
-    assert_eq!(
-        remote_sha256(pair, Role::Backup, &db),
-        remote_sha256(pair, Role::Primary, &db)
+    // (The backup has signed since, so its copy has grown: the primary's is its start.)
+    let primary_db = read(pair, Role::Primary, &db);
+    let backup_db = read(pair, Role::Backup, &db);
+    assert!(
+        primary_db.len() > 4096
+            && backup_db.starts_with(&primary_db)
+            && backup_db.len() > primary_db.len(),
+        "the primary's history, then the backup's own signatures"
     );
     let backup_files = listing(pair, Role::Backup, &cfg.validator.data_dir);
     assert!(
@@ -302,6 +342,7 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
         validated,
         "the archive was validated here before it went to the backup"
     );
+    assert!(backup_running(pair), "the backup signs now");
     // Past RestartSec, twice: nothing brought it back.
     pair.wait(7.0);
     let (running, _, _) = primary_state(pair);
@@ -358,10 +399,10 @@ pub fn blocked_before_the_primary_is_touched(pair: &dyn Pair, fault: Fault, word
 /// (after the fence), and nothing restarts it.
 pub fn sigterm_ignored_is_escalated(pair: &dyn Pair) {
     pair.apply(Fault::PrimaryIgnoresSigterm);
-    let run = start(pair, vec![Answer::Typed(primary_name(pair))]);
+    let run = start(pair, both_names(pair));
     assert_eq!(
         run.ended,
-        Ended::Finished(Outcome::HistoryTransferred),
+        Ended::Finished(Outcome::Completed),
         "{:?}",
         run.commands()
     );
@@ -387,12 +428,14 @@ pub fn wrong_confirmation_is_asked_again(pair: &dyn Pair) {
     let run = start(
         pair,
         vec![
-            Answer::Typed(backup),
+            Answer::Typed(backup.clone()),
             Answer::Typed(format!(" {} ", primary_name(pair))),
+            Answer::Typed(primary_name(pair)),
+            Answer::Typed(backup),
         ],
     );
-    assert_eq!(run.op.asked.len(), 2, "asked again after a wrong name");
-    assert_eq!(run.ended, Ended::Finished(Outcome::HistoryTransferred));
+    assert_eq!(run.op.asked.len(), 4, "each asked again after a wrong name");
+    assert_eq!(run.ended, Ended::Finished(Outcome::Completed));
     let refused = run
         .journal()
         .iter()
@@ -402,10 +445,15 @@ pub fn wrong_confirmation_is_asked_again(pair: &dyn Pair) {
 
 /// Rolled back after the stop: unfenced, started, signing again, nothing twice.
 pub fn rollback_after_the_stop_restores_the_primary(pair: &dyn Pair) {
-    let mut run = start(pair, vec![Answer::Typed(primary_name(pair))]);
-    assert_eq!(run.ended, Ended::Finished(Outcome::HistoryTransferred));
-    let now = pair.clock().now();
-    let ended = run.send(Event::Rollback { now }, vec![]);
+    let run = start(
+        pair,
+        vec![Answer::Typed(primary_name(pair)), Answer::Rollback],
+    );
+    let ended = run.ended.clone();
+    assert!(
+        matches!(run.op.asked.last(), Some(Confirm::StartBackup { .. })),
+        "rolled back at the start"
+    );
     assert_eq!(
         ended,
         Ended::Finished(Outcome::RolledBack),
@@ -417,9 +465,44 @@ pub fn rollback_after_the_stop_restores_the_primary(pair: &dyn Pair) {
         running && file_state == "enabled" && !locked,
         "{running} {file_state} {locked}"
     );
+    assert!(!backup_running(pair), "the backup was never unlocked");
     pair.wait(9.0);
     assert!(primary_state(pair).0);
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// Two failovers at once: the second is refused by the run lock, with the first's
+/// name in the message, and touches nothing; once the first ends, it may run.
+pub fn second_failover_is_refused_by_the_run_lock(pair: &dyn Pair) {
+    let cfg = pair.config();
+    let (p, b) = pair.hosts();
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = JournalWriter::create(tmp.path(), "first-run", "alice").unwrap();
+    let mut first = Driver::new(cfg.clone(), "first-run".into(), p, b, pair.clock(), journal);
+    let rt = rt();
+    rt.block_on(first.take_run_locks("alice"))
+        .unwrap()
+        .expect("the first run takes the lock");
+    let second = start(pair, both_names(pair));
+    match &second.ended {
+        Ended::Blocked(why) => assert!(
+            why.contains("another failover holds the run lock")
+                && why.contains("first-run")
+                && why.contains("alice"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(second.commands().is_empty());
+    assert!(second.op.asked.is_empty());
+    assert!(primary_state(pair).0, "the primary is untouched");
+    rt.block_on(first.release_run_locks()).unwrap();
+    let third = start(pair, vec![Answer::Rollback]);
+    assert_eq!(
+        third.ended,
+        Ended::Finished(Outcome::RolledBack),
+        "free again once the first ended"
+    );
 }
 
 /// Declining at the confirmation: nothing was done, nothing to undo.

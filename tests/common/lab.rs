@@ -110,7 +110,7 @@ impl LabPair {
         std::fs::write(
             &path,
             format!(
-                "[primary]\nssh = \"primary\"\n[backup]\nssh = \"backup\"\n[ssh]\nconfig_file = {:?}\nconnect_timeout_secs = 5\ncommand_timeout_secs = 10\n[failover]\nruns_dir = {:?}\nstop_timeout_secs = 5\nverify_interval_secs = 2\n",
+                "[primary]\nssh = \"primary\"\n[backup]\nssh = \"backup\"\n[ssh]\nconfig_file = {:?}\nconnect_timeout_secs = 5\ncommand_timeout_secs = 10\n[failover]\nruns_dir = {:?}\nstop_timeout_secs = 5\nverify_interval_secs = 2\ngate_timeout_secs = 120\n[validator]\nindices = [0, 1, 2, 3]\n",
                 ssh_config.display().to_string(),
                 self.tmp.path().join("runs").display().to_string()
             ),

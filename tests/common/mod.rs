@@ -65,6 +65,8 @@ impl SimPair {
         // that a validator ignoring SIGTERM (TimeoutStopSec 20 s) is escalated.
         cfg.failover.stop_timeout = std::time::Duration::from_secs(5);
         cfg.failover.verify_interval = std::time::Duration::from_secs(2);
+        cfg.validator.indices = vec![0, 1, 2, 3];
+        cfg.failover.gate_timeout = std::time::Duration::from_secs(120);
         let clock_ms = Arc::new(AtomicU64::new(
             validator_failover::chain::unix_now() as u64 * 1000,
         ));

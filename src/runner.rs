@@ -1,0 +1,183 @@
+//! The non-interactive runner (spec §4): a whole failover for automation, printing
+//! the checklist as the engine changes it. One of the three consumers of the
+//! engine's events (the wizard and the audit writer are the others).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::audit::JournalWriter;
+use crate::audit::writer::run_id;
+use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
+use crate::config::Config;
+use crate::driver::{Answer, Driver, Ended, Operator, RealClock};
+use crate::engine::checklist::ITEMS;
+use crate::engine::journal::{Entry, Record};
+use crate::engine::machine::{Confirm, Failover, Outcome, Plan};
+
+/// Answers the engine's confirmations with what the command line said: the
+/// operator typed the backup's name in `--confirm`, and the runner types the
+/// primary's for the stop (both named in the configuration).
+struct CommandLine {
+    primary: String,
+    backup: String,
+}
+
+#[async_trait]
+impl Operator for CommandLine {
+    async fn confirm(&mut self, question: &Confirm) -> Answer {
+        match question {
+            Confirm::StopPrimary { .. } => Answer::Typed(self.primary.clone()),
+            Confirm::StartBackup { .. } => Answer::Typed(self.backup.clone()),
+        }
+    }
+}
+
+/// One line of the checklist for an entry worth printing.
+fn line(e: &Entry) -> Option<String> {
+    let t = &e.time[11..19];
+    match &e.record {
+        Record::Item {
+            number,
+            state,
+            evidence,
+        } => {
+            let title = ITEMS[(*number - 1) as usize].title;
+            let ev = evidence
+                .first()
+                .map(|e| format!(" — {}", e.observed))
+                .unwrap_or_default();
+            let why = match state {
+                crate::engine::checklist::ItemState::Red(r) => format!(": {r}"),
+                crate::engine::checklist::ItemState::Waived(r) => format!(" (waived: {r})"),
+                _ => String::new(),
+            };
+            Some(format!(
+                "{t} {} {number:>2}. {title}{why}{ev}",
+                state.symbol()
+            ))
+        }
+        Record::Gate { gate, open, why } => Some(format!(
+            "{t}     gate {gate}: {} — {why}",
+            if *open { "open" } else { "shut" }
+        )),
+        Record::Confirmation { action, typed } => {
+            Some(format!("{t}     confirmed {action}: typed {typed:?}"))
+        }
+        Record::Command {
+            host,
+            command,
+            status,
+            ..
+        } => Some(format!(
+            "{t}     {host}$ {command}{}",
+            match status {
+                Some(0) => String::new(),
+                Some(s) => format!("  (exit {s})"),
+                None => "  (no answer)".into(),
+            }
+        )),
+        _ => None,
+    }
+}
+
+pub async fn failover(
+    cfg: Config,
+    reason: Option<String>,
+    operator: Option<String>,
+    allow_unreachable: bool,
+) -> i32 {
+    let operator = operator
+        .or_else(|| cfg.failover.operator.clone())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let now = crate::chain::unix_now();
+    let id = run_id(now);
+    let mut journal = match JournalWriter::create(&cfg.failover.runs_dir, &id, &operator) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!(
+                "error: cannot create the run's journal under {}: {e}",
+                cfg.failover.runs_dir.display()
+            );
+            return EXIT_FAILED;
+        }
+    };
+    println!("RUN: {}", journal.dir().display());
+    let _ = std::io::stdout().flush();
+    if let Err(e) = journal.append(
+        now,
+        Record::RunStarted {
+            run: id.clone(),
+            primary: cfg.primary.display_destination(),
+            backup: cfg.backup.display_destination(),
+            reason,
+            config: cfg.source.as_ref().map(|p| p.display().to_string()),
+            program: format!("validator-failover {}", env!("CARGO_PKG_VERSION")),
+        },
+    ) {
+        eprintln!("error: cannot write the journal: {e}");
+        return EXIT_FAILED;
+    }
+    let (p, b) = match crate::cli::ssh_hosts(&cfg) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: cannot create a private directory for SSH sockets: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let mut driver = Driver::new(cfg.clone(), id, p, b, Arc::new(RealClock), journal);
+    driver.listener = Some(Box::new(|e: &Entry| {
+        if let Some(l) = line(e) {
+            println!("{l}");
+            let _ = std::io::stdout().flush();
+        }
+    }));
+    let mut machine = Failover::new(Plan::from_config(&cfg));
+    let mut op = CommandLine {
+        primary: cfg.primary.name.clone(),
+        backup: cfg.backup.name.clone(),
+    };
+    let ended = match driver.failover(&mut machine, &operator, &mut op).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: the journal could not be written, stopping: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let (code, outcome) = match &ended {
+        Ended::Blocked(why) => {
+            println!("BLOCKED: {why}");
+            (EXIT_BLOCKED, format!("blocked: {why}"))
+        }
+        Ended::Finished(Outcome::Completed) => {
+            println!(
+                "DONE: the backup signs; items 1-9 are done (10: document the incident, then `audit export`)"
+            );
+            (EXIT_OK, "completed".to_string())
+        }
+        Ended::Finished(Outcome::PrimaryUnreachable) => {
+            let why = if allow_unreachable {
+                "the primary cannot be reached, and the unverified path (newest archive, liveness wait) is not built yet; nothing was touched"
+            } else {
+                "the primary cannot be reached: pass --allow-unreachable-primary to go on through the liveness gate; nothing was touched"
+            };
+            println!("BLOCKED: {why}");
+            (EXIT_BLOCKED, format!("blocked: {why}"))
+        }
+        Ended::Finished(Outcome::RolledBack) => {
+            println!("ROLLED BACK");
+            (EXIT_FAILED, "rolled back".to_string())
+        }
+        Ended::Finished(Outcome::Failed(why)) => {
+            println!("FAILED: {why}");
+            (EXIT_FAILED, format!("failed: {why}"))
+        }
+    };
+    if let Err(e) = driver.record(Record::RunEnded { outcome }) {
+        eprintln!("error: cannot write the journal: {e}");
+        return EXIT_FAILED;
+    }
+    code
+}
