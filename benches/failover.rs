@@ -1,0 +1,184 @@
+//! Benchmarks of the failover engine on the lab's real hosts (root; boots the lab):
+//!
+//! - the program's own time for a happy-path failover, and how much of it was spent
+//!   waiting for the chain (the gates and item 8 wait for epochs);
+//! - the downtime in slots between the primary's last and the backup's first
+//!   attestation, from the lab's chain record;
+//! - the transfer of a large slashing-protection directory (VF_BENCH_MIB, default
+//!   1024 MiB) through the program, next to a plain
+//!   `ssh primary 'tar -czf - …' | ssh backup 'cat > …'` of the same directory.
+//!
+//! Run: `cargo bench --bench failover`.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use validator_failover::audit::JournalWriter;
+use validator_failover::cli::ssh_hosts;
+use validator_failover::config::Config;
+use validator_failover::driver::{Answer, Driver, Ended, Operator, RealClock};
+use validator_failover::engine::journal::Record;
+use validator_failover::engine::machine::{Confirm, Failover, Outcome, Plan};
+
+fn lab(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "lab.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Yes(String, String);
+
+#[async_trait]
+impl Operator for Yes {
+    async fn confirm(&mut self, q: &Confirm) -> Answer {
+        match q {
+            Confirm::StopPrimary { .. } => Answer::Typed(self.0.clone()),
+            Confirm::StartBackup { .. } => Answer::Typed(self.1.clone()),
+        }
+    }
+}
+
+fn main() {
+    let lab_dir = std::env::var("VF_LAB_DIR").unwrap_or_else(|_| "/tmp/vf-lab".into());
+    lab(&["up"]);
+    let turn = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(format!("{lab_dir}/.tests.lock"))
+        .unwrap();
+    turn.lock().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg_path = tmp.path().join("bench.toml");
+    let ssh_config = format!("{lab_dir}/ssh_config");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "[primary]\nssh = \"primary\"\n[backup]\nssh = \"backup\"\n[ssh]\nconfig_file = {ssh_config:?}\ncommand_timeout_secs = 600\n[validator]\nindices = [0, 1, 2, 3]\n[failover]\nstop_timeout_secs = 5\nverify_interval_secs = 2\n"
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load(&cfg_path).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    println!("validator-failover failover benchmarks on the lab (2 s slots, 4 slots per epoch)");
+
+    // --- a whole failover, three times
+    for round in 1..=3 {
+        lab(&["reset"]);
+        let (p, b) = ssh_hosts(&cfg).unwrap();
+        let journal = JournalWriter::create(tmp.path(), &format!("run{round}"), "bench").unwrap();
+        let mut driver = Driver::new(
+            cfg.clone(),
+            format!("run{round}"),
+            p,
+            b,
+            Arc::new(RealClock),
+            journal,
+        );
+        let mut machine = Failover::new(Plan::from_config(&cfg));
+        let mut op = Yes(cfg.primary.name.clone(), cfg.backup.name.clone());
+        let t = Instant::now();
+        let ended = rt
+            .block_on(driver.failover(&mut machine, "bench", &mut op))
+            .unwrap();
+        let total = t.elapsed().as_secs_f64();
+        assert_eq!(ended, Ended::Finished(Outcome::Completed));
+        // Waits the chain or the runbook imposes: the two stop checks apart, and the
+        // polls at the gate and for the first attestation (each a WaitUntil → Tick).
+        let entries = validator_failover::audit::read_journal(driver.journal.dir()).unwrap();
+        let verify = cfg.failover.verify_interval.as_secs_f64();
+        let gate_polls = entries
+            .iter()
+            .filter(
+                |e| matches!(&e.record, Record::Gate { gate, open: false, .. } if gate == "start"),
+            )
+            .count();
+        // Downtime from the chain record: the primary's last and the backup's first slot.
+        let record =
+            std::fs::read_to_string(format!("{lab_dir}/chain/attestations.jsonl")).unwrap();
+        let mut last_primary = 0u64;
+        let mut first_backup = u64::MAX;
+        for line in record.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let slot = v["slot"].as_u64().unwrap();
+            match v["host"].as_str() {
+                Some("primary") => last_primary = last_primary.max(slot),
+                Some("backup") => first_backup = first_backup.min(slot),
+                _ => {}
+            }
+        }
+        let t0 = entries[0].at;
+        let started = entries
+            .iter()
+            .find(|e| matches!(&e.record, Record::Item { number: 7, state, .. } if *state == validator_failover::engine::checklist::ItemState::Green))
+            .map(|e| e.at - t0)
+            .unwrap_or(f64::NAN);
+        println!(
+            "failover #{round}: backup started after {started:.2}s (of which {verify:.0}s the runbook's two stop checks apart: {:.2}s of the program's own work); done after {total:.2}s (the rest waits for the backup's first epoch to attest); {gate_polls} gate poll(s); downtime {} slot(s) between the primary's last (slot {last_primary}) and the backup's first attestation (slot {first_backup})",
+            started - verify,
+            first_backup.saturating_sub(last_primary)
+        );
+    }
+
+    // --- a large slashing-protection directory: through the program vs plain ssh
+    let mib: u64 = std::env::var("VF_BENCH_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1024);
+    lab(&["reset"]);
+    lab(&["ctl", "primary", "systemctl", "stop", "qrysm-validator"]);
+    let db = "/var/lib/qrysm/validator/slashing-protection/validator.db";
+    // A bbolt header, then incompressible data (a worst case for gzip).
+    lab(&[
+        "ctl",
+        "primary",
+        "sh",
+        "-c",
+        &format!(
+            "head -c 4096 {db} > {db}.new && head -c {} /dev/urandom >> {db}.new && mv {db}.new {db}",
+            mib << 20
+        ),
+    ]);
+    let (p, b) = ssh_hosts(&cfg).unwrap();
+    let journal = JournalWriter::create(tmp.path(), "big", "bench").unwrap();
+    let mut driver = Driver::new(
+        cfg.clone(),
+        "big".into(),
+        p,
+        b,
+        Arc::new(RealClock),
+        journal,
+    );
+    let t = Instant::now();
+    let (r, _) = rt.block_on(driver.transfer_archive()).unwrap();
+    let ours = t.elapsed().as_secs_f64();
+    let moved = r.expect("the transfer succeeds");
+    let t = Instant::now();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ssh -F {ssh_config} primary 'tar -czf - -C /var/lib/qrysm/validator slashing-protection' | ssh -F {ssh_config} backup 'cat > /var/tmp/validator-failover-plain.tar.gz'"
+        ))
+        .status()
+        .unwrap();
+    let plain = t.elapsed().as_secs_f64();
+    assert!(st.success());
+    println!(
+        "transfer of a {mib} MiB history (archive {} MiB): through the program (tar, sha256 on both ends, validation, swap, verify) {ours:.1}s = {:.0} MiB/s; plain ssh tar | ssh cat {plain:.1}s = {:.0} MiB/s",
+        moved.bytes >> 20,
+        mib as f64 / ours,
+        mib as f64 / plain
+    );
+    lab(&["reset"]);
+}
