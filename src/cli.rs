@@ -162,7 +162,8 @@ async fn run_check(cfg: &Config, primary: Arc<dyn Host>, backup: Arc<dyn Host>, 
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Some(Command::Demo) => {
-            let cfg = Config::with_hosts("primary.demo", "backup.demo");
+            let mut cfg = Config::with_hosts("primary.demo", "backup.demo");
+            cfg.validator.indices = vec![0, 1, 2, 3];
             let world = SimWorld::new(&cfg, SimTime::Real);
             println!(
                 "validator-failover demo: a simulated primary/backup pair (2 s slots, 4 slots per epoch)\n"
@@ -174,8 +175,32 @@ pub async fn run(cli: Cli) -> i32 {
                 false,
             )
             .await;
+            if code != EXIT_OK {
+                return code;
+            }
             println!("\n{}", render_checklist());
-            println!("(The interactive wizard that walks this checklist is not built yet.)");
+            println!(
+                "The interactive wizard is not built yet. Here is the whole failover on the simulated pair,\nas `failover --non-interactive --confirm {}` runs it on real hosts:\n",
+                cfg.backup.name
+            );
+            cfg.failover.runs_dir = std::env::temp_dir().join("validator-failover-demo/runs");
+            cfg.failover.verify_interval = std::time::Duration::from_secs(2);
+            let clock: Arc<dyn crate::driver::Clock> = Arc::new(world.clone());
+            let code = crate::runner::run(
+                cfg,
+                Arc::new(world.host(Role::Primary)),
+                Arc::new(world.host(Role::Backup)),
+                clock,
+                Some("demo".into()),
+                Some("demo".into()),
+                false,
+            )
+            .await;
+            println!(
+                "\nThe run's journal is in the RUN: directory above; `validator-failover audit export <RUN> --format md` renders it.\n{} attestations on the simulated chain, {} slashable.",
+                world.attestations().len(),
+                world.slashable().len()
+            );
             code
         }
         Some(Command::Audit {

@@ -11,10 +11,11 @@ use crate::audit::JournalWriter;
 use crate::audit::writer::run_id;
 use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
 use crate::config::Config;
-use crate::driver::{Answer, Driver, Ended, Operator, RealClock};
+use crate::driver::{Answer, Clock, Driver, Ended, Operator, RealClock};
 use crate::engine::checklist::ITEMS;
 use crate::engine::journal::{Entry, Record};
 use crate::engine::machine::{Confirm, Failover, Outcome, Plan};
+use crate::hosts::Host;
 
 /// Answers the engine's confirmations with what the command line said: the
 /// operator typed the backup's name in `--confirm`, and the runner types the
@@ -82,8 +83,38 @@ fn line(e: &Entry) -> Option<String> {
     }
 }
 
+/// The whole failover over SSH, as `failover --non-interactive` runs it.
 pub async fn failover(
     cfg: Config,
+    reason: Option<String>,
+    operator: Option<String>,
+    allow_unreachable: bool,
+) -> i32 {
+    let (p, b) = match crate::cli::ssh_hosts(&cfg) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: cannot create a private directory for SSH sockets: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    run(
+        cfg,
+        p,
+        b,
+        Arc::new(RealClock),
+        reason,
+        operator,
+        allow_unreachable,
+    )
+    .await
+}
+
+/// The whole failover on these hosts, printing the checklist as it goes.
+pub async fn run(
+    cfg: Config,
+    p: Arc<dyn Host>,
+    b: Arc<dyn Host>,
+    clock: Arc<dyn Clock>,
     reason: Option<String>,
     operator: Option<String>,
     allow_unreachable: bool,
@@ -120,14 +151,7 @@ pub async fn failover(
         eprintln!("error: cannot write the journal: {e}");
         return EXIT_FAILED;
     }
-    let (p, b) = match crate::cli::ssh_hosts(&cfg) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: cannot create a private directory for SSH sockets: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    let mut driver = Driver::new(cfg.clone(), id, p, b, Arc::new(RealClock), journal);
+    let mut driver = Driver::new(cfg.clone(), id, p, b, clock, journal);
     driver.listener = Some(Box::new(|e: &Entry| {
         if let Some(l) = line(e) {
             println!("{l}");
