@@ -43,6 +43,11 @@ fn second_failover_is_refused_by_the_run_lock() {
 }
 
 #[test]
+fn failed_start_then_rollback_relocks_the_backup() {
+    e::failed_start_then_rollback_relocks_the_backup(&Lab::get().scenario());
+}
+
+#[test]
 fn powered_off_primary_is_not_touched() {
     e::powered_off_primary_is_not_touched(&Lab::get().scenario());
 }

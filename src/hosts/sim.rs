@@ -281,6 +281,12 @@ impl SimWorld {
         });
     }
 
+    /// Make every start of the validator on a host a skipped no-op (a scenario's
+    /// fault: a drop-in with an unmet condition, loaded).
+    pub fn block_starts(&self, role: Role) {
+        self.with(|w| w.nodes[idx(role)].unit.fence_loaded = true);
+    }
+
     /// Put a symbolic link on a host (a scenario's fault: a hostile history).
     pub fn add_symlink(&self, role: Role, path: &str, target: &str) {
         self.with(|w| {

@@ -505,6 +505,38 @@ pub fn second_failover_is_refused_by_the_run_lock(pair: &dyn Pair) {
     );
 }
 
+/// The backup's validator does not come up after its lock was removed: item 7 red;
+/// a rollback then stops and re-locks the backup and keeps the primary fenced (its
+/// history is no longer the newest once the backup could have signed).
+pub fn failed_start_then_rollback_relocks_the_backup(pair: &dyn Pair) {
+    pair.apply(Fault::BackupStartSkipped);
+    let mut run = start(pair, both_names(pair));
+    match &run.ended {
+        Ended::Finished(Outcome::Failed(why)) => assert!(why.contains("not running"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        run.machine.checklist.item(7).state,
+        ItemState::Red(_)
+    ));
+    let now = pair.clock().now();
+    let ended = run.send(Event::Rollback { now }, vec![]);
+    match ended {
+        Ended::Finished(Outcome::Failed(why)) => assert!(
+            why.contains("re-locked") && why.contains("stays fenced"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let cfg = pair.config();
+    assert!(!backup_running(pair));
+    let lock = stat(pair, Role::Backup, &cfg.validator.lock_file);
+    assert_eq!((lock.user.as_str(), lock.mode), ("root", 0o444));
+    let (running, _, locked) = primary_state(pair);
+    assert!(!running && locked, "the primary stays fenced");
+    assert!(pair.slashable().is_empty());
+}
+
 /// Declining at the confirmation: nothing was done, nothing to undo.
 pub fn rollback_at_the_confirmation_touches_nothing(pair: &dyn Pair) {
     let run = start(pair, vec![Answer::Rollback]);

@@ -239,6 +239,16 @@ impl Pair for LabPair {
             Fault::PrimaryIgnoresSigterm => {
                 lab.fault(Role::Primary, "validator-ignore-sigterm", true)
             }
+            Fault::BackupStartSkipped => {
+                lab.ctl(
+                    Role::Backup,
+                    &[
+                        "sh",
+                        "-c",
+                        "mkdir -p /run/systemd/system/qrysm-validator.service.d && printf '[Unit]\\nConditionPathExists=/nonexistent-lab-fault\\n' > /run/systemd/system/qrysm-validator.service.d/lab-fault.conf && systemctl daemon-reload",
+                    ],
+                );
+            }
             Fault::PrimaryHistorySymlink => {
                 lab.ctl(
                     Role::Primary,

@@ -37,6 +37,8 @@ pub enum Fault {
     PrimaryIgnoresSigterm,
     /// A symbolic link inside the primary's slashing-protection directory.
     PrimaryHistorySymlink,
+    /// Every start of the backup's validator is skipped (an unmet unit condition).
+    BackupStartSkipped,
 }
 
 /// A primary/backup pair in a known state, simulated or real.
@@ -135,6 +137,7 @@ impl Pair for SimPair {
             Fault::PrimaryIgnoresSigterm => {
                 w.set_faults(Role::Primary, |f| f.validator_ignores_sigterm = true)
             }
+            Fault::BackupStartSkipped => w.block_starts(Role::Backup),
             Fault::PrimaryHistorySymlink => w.add_symlink(
                 Role::Primary,
                 &format!("{}/evil", v.slashing_protection_dir()),
@@ -205,7 +208,9 @@ pub fn expected(fault: Fault) -> Vec<(&'static str, Verdict, &'static str)> {
             ("backup.execution", Green, "eth_syncing = false"),
         ],
         // Invisible to a read-only preflight.
-        Fault::PrimaryIgnoresSigterm | Fault::PrimaryHistorySymlink => vec![],
+        Fault::PrimaryIgnoresSigterm | Fault::PrimaryHistorySymlink | Fault::BackupStartSkipped => {
+            vec![]
+        }
     }
 }
 
