@@ -247,14 +247,40 @@ pub enum Phase {
     Completed,
     PrimaryUnreachable,
     Blocked(String),
-    RollingBack(usize),
-    /// Rolling back after the backup was unlocked: stop it and lock it again.
-    RelockingBackup(usize),
+    /// Undoing, step `i` of a sequence (the primary's fence, or the backup's unlock).
+    Undoing {
+        undo: Undo,
+        i: usize,
+    },
     VerifyingRollback {
         attempts: u32,
     },
     RolledBack,
     Failed(String),
+}
+
+/// What a rollback undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Undo {
+    /// The fence and the stop of the primary (`UNFENCE`): it signs again.
+    Primary,
+    /// The backup's unlock and start (`RELOCK`): it is stopped and locked again.
+    Backup,
+}
+
+impl Undo {
+    fn steps(self) -> &'static [fn(Role) -> Action] {
+        match self {
+            Undo::Primary => &UNFENCE,
+            Undo::Backup => &RELOCK,
+        }
+    }
+    fn role(self) -> Role {
+        match self {
+            Undo::Primary => Role::Primary,
+            Undo::Backup => Role::Backup,
+        }
+    }
 }
 
 /// The fence, in order: lock file, not at boot, not at all.
@@ -747,11 +773,7 @@ impl Failover {
                         true,
                         format!("requested at {now:.0} in phase {phase:?}: stopping and re-locking the backup first"),
                     ));
-                    self.phase = Phase::RelockingBackup(0);
-                    out.push(Effect::Act {
-                        action: RELOCK[0](Role::Backup),
-                        timeout: self.plan.stop_timeout,
-                    });
+                    self.undo_step(Undo::Backup, 0, &mut out);
                     return out;
                 }
                 out.push(self.gate(
@@ -759,22 +781,19 @@ impl Failover {
                     true,
                     format!("requested at {now:.0} in phase {phase:?}"),
                 ));
-                self.phase = Phase::RollingBack(0);
-                out.push(Effect::Act {
-                    action: UNFENCE[0](Role::Primary),
-                    timeout: OBSERVE_TIMEOUT,
-                });
+                self.undo_step(Undo::Primary, 0, &mut out);
             }
             (
-                Phase::RelockingBackup(i),
+                Phase::Undoing { undo, i },
                 Event::Acted {
-                    now,
                     action,
                     result,
                     via,
+                    ..
                 },
             ) => {
                 if let Err(e) = &result {
+                    // Go on: each undo step is independent, and the check after judges.
                     out.push(self.gate(
                         "rollback",
                         false,
@@ -785,57 +804,27 @@ impl Failover {
                         ),
                     ));
                 }
-                if i + 1 < RELOCK.len() {
-                    self.phase = Phase::RelockingBackup(i + 1);
-                    out.push(Effect::Act {
-                        action: RELOCK[i + 1](Role::Backup),
-                        timeout: OBSERVE_TIMEOUT,
-                    });
+                if i + 1 < undo.steps().len() {
+                    self.undo_step(undo, i + 1, &mut out);
                 } else {
-                    let why = "the backup was stopped and re-locked; the primary stays fenced: the backup's \
-                               slashing-protection history must be brought back to the primary before it may sign \
-                               again (not automated yet)"
-                        .to_string();
-                    let _ = now;
-                    out.push(self.gate("rollback", false, why.clone()));
-                    self.phase = Phase::Failed(why.clone());
-                    out.push(Effect::Finished(Outcome::Failed(why)));
-                }
-            }
-            (
-                Phase::RollingBack(i),
-                Event::Acted {
-                    now,
-                    action,
-                    result,
-                    via,
-                },
-            ) => {
-                if let Err(e) = &result {
-                    // Go on: each undo step is independent, and the check below judges.
-                    out.push(self.gate(
-                        "rollback",
-                        false,
-                        format!(
-                            "{action:?} failed: {}: {} ({via})",
-                            e.failure.as_str(),
-                            e.detail
-                        ),
-                    ));
-                }
-                if i + 1 < UNFENCE.len() {
-                    self.phase = Phase::RollingBack(i + 1);
-                    out.push(Effect::Act {
-                        action: UNFENCE[i + 1](Role::Primary),
-                        timeout: OBSERVE_TIMEOUT,
-                    });
-                } else {
-                    let _ = now;
-                    self.phase = Phase::VerifyingRollback { attempts: 0 };
-                    out.push(Effect::Observe(vec![
-                        (Role::Primary, Observe::Unit),
-                        (Role::Primary, Observe::Processes),
-                    ]));
+                    match undo {
+                        Undo::Primary => {
+                            self.phase = Phase::VerifyingRollback { attempts: 0 };
+                            out.push(Effect::Observe(vec![
+                                (Role::Primary, Observe::Unit),
+                                (Role::Primary, Observe::Processes),
+                            ]));
+                        }
+                        Undo::Backup => {
+                            let why = "the backup was stopped and re-locked; the primary stays fenced: the \
+                                       backup's slashing-protection history must be brought back to the primary \
+                                       before it may sign again (not automated yet)"
+                                .to_string();
+                            out.push(self.gate("rollback", false, why.clone()));
+                            self.phase = Phase::Failed(why.clone());
+                            out.push(Effect::Finished(Outcome::Failed(why)));
+                        }
+                    }
                 }
             }
             (Phase::VerifyingRollback { attempts }, Event::Observed { now, observations }) => {
@@ -1172,6 +1161,20 @@ impl Failover {
         out.push(self.gate("failover", true, "the backup signs; items 1-9 done".into()));
         self.phase = Phase::Completed;
         out.push(Effect::Finished(Outcome::Completed));
+    }
+
+    /// Step `i` of an undo sequence.
+    fn undo_step(&mut self, undo: Undo, i: usize, out: &mut Vec<Effect>) {
+        let action = undo.steps()[i](undo.role());
+        self.phase = Phase::Undoing { undo, i };
+        out.push(Effect::Act {
+            action,
+            timeout: if matches!(action, Action::Stop(_)) {
+                self.plan.stop_timeout
+            } else {
+                OBSERVE_TIMEOUT
+            },
+        });
     }
 
     fn fail(&mut self, now: f64, item: u8, why: String, out: &mut Vec<Effect>) {
