@@ -368,6 +368,41 @@ macro_rules! value {
     };
 }
 
+/// What keeps the backup from being the idle backup the runbook wants before its
+/// start: its validator stopped, no process, the metrics port closed, the lock file
+/// in place.
+fn backup_idle_problems(b: &Batch<'_>) -> Vec<String> {
+    let mut p = Vec::new();
+    match value!(b, Role::Backup, Unit) {
+        Ok((_, u)) if u.is_stopped() => {}
+        Ok((_, u)) => p.push(format!(
+            "the backup's validator is not stopped ({})",
+            u.summary()
+        )),
+        Err(e) => p.push(format!("the backup's validator state is unknown: {e}")),
+    }
+    match value!(b, Role::Backup, Processes) {
+        Ok((_, procs)) if procs.is_empty() => {}
+        Ok((_, procs)) => p.push(format!(
+            "a validator process runs on the backup (PID {procs:?})"
+        )),
+        Err(e) => p.push(format!("the backup's processes are unknown: {e}")),
+    }
+    match value!(b, Role::Backup, Metrics) {
+        Ok((_, m)) if !m.answering => {}
+        Ok(_) => {
+            p.push("the backup's validator metrics port answers: a validator runs there".into())
+        }
+        Err(e) => p.push(format!("the backup's metrics port is unknown: {e}")),
+    }
+    match value!(b, Role::Backup, Lock) {
+        Ok((_, Some(_))) => {}
+        Ok((_, None)) => p.push("the backup's lock file is gone: it is not a locked backup".into()),
+        Err(e) => p.push(format!("the backup's lock file is unknown: {e}")),
+    }
+    p
+}
+
 impl Failover {
     pub fn new(plan: Plan) -> Failover {
         Failover {
@@ -910,43 +945,9 @@ impl Failover {
     /// then the Start gate decides.
     fn judge_gate(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
         let b = Batch(obs);
-        // The backup must still be the stopped, locked backup it was.
-        let mut alarm = Vec::new();
-        match value!(b, Role::Backup, Unit) {
-            Ok((_, u)) if u.is_stopped() => {}
-            Ok((_, u)) => alarm.push(format!(
-                "the backup's validator is not stopped ({})",
-                u.summary()
-            )),
-            Err(e) => alarm.push(format!("the backup's validator state is unknown: {e}")),
-        }
-        match value!(b, Role::Backup, Processes) {
-            Ok((_, p)) if p.is_empty() => {}
-            Ok((_, p)) => alarm.push(format!(
-                "a validator process runs on the backup (PID {p:?})"
-            )),
-            Err(e) => alarm.push(format!("the backup's processes are unknown: {e}")),
-        }
-        match value!(b, Role::Backup, Lock) {
-            Ok((_, Some(_))) => {}
-            Ok((_, None)) => alarm.push("the backup's lock file is gone, and not by us".into()),
-            Err(e) => alarm.push(format!("the backup's lock file is unknown: {e}")),
-        }
-        let max = self.plan.max_sync_distance;
-        match value!(b, Role::Backup, Beacon) {
-            Ok((o, s)) => match s.problem(max) {
-                None => self.set_item(4, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
-                Some(p) => self.set_item(4, ItemState::Red(p), o.at, vec![ev(o, s.summary())], out),
-            },
-            Err(e) => self.set_item(4, ItemState::Red(e), now, Vec::new(), out),
-        }
-        match value!(b, Role::Backup, Execution) {
-            Ok((o, s)) => match s.problem() {
-                None => self.set_item(5, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
-                Some(p) => self.set_item(5, ItemState::Red(p), o.at, vec![ev(o, s.summary())], out),
-            },
-            Err(e) => self.set_item(5, ItemState::Red(e), now, Vec::new(), out),
-        }
+        // The backup must still be the stopped, locked backup it was; items 4-5 again.
+        let mut alarm = backup_idle_problems(&b);
+        self.judge_sync(&b, now, out);
         for o in obs {
             if let (Observe::Liveness(epoch), Ok(Value::Liveness(l))) = (o.what, &o.value)
                 && let Some(g) = &mut self.liveness
@@ -1163,6 +1164,39 @@ impl Failover {
         out.push(Effect::Finished(Outcome::Completed));
     }
 
+    /// Items 4-5 from the backup's beacon and execution nodes; what is not ready.
+    fn judge_sync(&mut self, b: &Batch<'_>, now: f64, out: &mut Vec<Effect>) -> Vec<String> {
+        let mut not_ready = Vec::new();
+        let max = self.plan.max_sync_distance;
+        match value!(b, Role::Backup, Beacon) {
+            Ok((o, s)) => match s.problem(max) {
+                None => self.set_item(4, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
+                Some(p) => {
+                    not_ready.push(format!("the backup's beacon node is not ready: {p}"));
+                    self.set_item(4, ItemState::Red(p), o.at, vec![ev(o, s.summary())], out);
+                }
+            },
+            Err(e) => {
+                not_ready.push(format!("the backup's beacon node: {e}"));
+                self.set_item(4, ItemState::Red(e), now, Vec::new(), out);
+            }
+        }
+        match value!(b, Role::Backup, Execution) {
+            Ok((o, s)) => match s.problem() {
+                None => self.set_item(5, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
+                Some(p) => {
+                    not_ready.push(format!("the backup's execution node is not ready: {p}"));
+                    self.set_item(5, ItemState::Red(p), o.at, vec![ev(o, s.summary())], out);
+                }
+            },
+            Err(e) => {
+                not_ready.push(format!("the backup's execution node: {e}"));
+                self.set_item(5, ItemState::Red(e), now, Vec::new(), out);
+            }
+        }
+        not_ready
+    }
+
     /// Step `i` of an undo sequence.
     fn undo_step(&mut self, undo: Undo, i: usize, out: &mut Vec<Effect>) {
         let action = undo.steps()[i](undo.role());
@@ -1206,74 +1240,8 @@ impl Failover {
                 e.detail
             ));
         } else {
-            match value!(b, Role::Backup, Unit) {
-                Ok((_, u)) if u.is_stopped() => {}
-                Ok((_, u)) => refuse.push(format!(
-                    "the backup's validator is not stopped ({})",
-                    u.summary()
-                )),
-                Err(e) => refuse.push(format!("the backup's validator state is unknown: {e}")),
-            }
-            match value!(b, Role::Backup, Processes) {
-                Ok((_, p)) if p.is_empty() => {}
-                Ok((_, p)) => refuse.push(format!(
-                    "a validator process runs on the backup (PID {p:?})"
-                )),
-                Err(e) => refuse.push(format!("the backup's processes are unknown: {e}")),
-            }
-            match value!(b, Role::Backup, Metrics) {
-                Ok((_, m)) if !m.answering => {}
-                Ok(_) => refuse.push(
-                    "the backup's validator metrics port answers: a validator runs there".into(),
-                ),
-                Err(e) => refuse.push(format!("the backup's metrics port is unknown: {e}")),
-            }
-            match value!(b, Role::Backup, Lock) {
-                Ok((_, Some(_))) => {}
-                Ok((_, None)) => {
-                    refuse.push("the backup's lock file is gone: it is not a locked backup".into())
-                }
-                Err(e) => refuse.push(format!("the backup's lock file is unknown: {e}")),
-            }
-            let max = self.plan.max_sync_distance;
-            match value!(b, Role::Backup, Beacon) {
-                Ok((o, s)) => match s.problem(max) {
-                    None => self.set_item(4, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
-                    Some(p) => {
-                        self.set_item(
-                            4,
-                            ItemState::Red(p.clone()),
-                            o.at,
-                            vec![ev(o, s.summary())],
-                            out,
-                        );
-                        refuse.push(format!("the backup's beacon node is not ready: {p}"));
-                    }
-                },
-                Err(e) => {
-                    self.set_item(4, ItemState::Red(e.clone()), now, Vec::new(), out);
-                    refuse.push(format!("the backup's beacon node: {e}"));
-                }
-            }
-            match value!(b, Role::Backup, Execution) {
-                Ok((o, s)) => match s.problem() {
-                    None => self.set_item(5, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
-                    Some(p) => {
-                        self.set_item(
-                            5,
-                            ItemState::Red(p.clone()),
-                            o.at,
-                            vec![ev(o, s.summary())],
-                            out,
-                        );
-                        refuse.push(format!("the backup's execution node is not ready: {p}"));
-                    }
-                },
-                Err(e) => {
-                    self.set_item(5, ItemState::Red(e.clone()), now, Vec::new(), out);
-                    refuse.push(format!("the backup's execution node: {e}"));
-                }
-            }
+            refuse.extend(backup_idle_problems(&b));
+            refuse.extend(self.judge_sync(&b, now, out));
             match value!(b, Role::Backup, Chain) {
                 Ok((_, c)) => self.chain = Some(c.clock),
                 Err(e) => refuse.push(format!("the chain's timing is unknown on the backup: {e}")),
