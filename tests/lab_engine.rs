@@ -7,71 +7,7 @@ use common::Fault;
 use common::engine as e;
 use common::lab::Lab;
 
-#[test]
-fn happy_path_stops_and_fences_the_primary() {
-    e::happy_path_stops_and_fences_the_primary(&Lab::get().scenario());
-}
-
-#[test]
-fn sigterm_ignored_is_escalated() {
-    e::sigterm_ignored_is_escalated(&Lab::get().scenario());
-}
-
-#[test]
-fn wrong_confirmation_is_asked_again() {
-    e::wrong_confirmation_is_asked_again(&Lab::get().scenario());
-}
-
-#[test]
-fn rollback_after_the_stop_restores_the_primary() {
-    e::rollback_after_the_stop_restores_the_primary(&Lab::get().scenario());
-}
-
-#[test]
-fn rollback_at_the_confirmation_touches_nothing() {
-    e::rollback_at_the_confirmation_touches_nothing(&Lab::get().scenario());
-}
-
-#[test]
-fn hostile_archive_is_refused_and_the_backup_unchanged() {
-    e::hostile_archive_is_refused_and_the_backup_unchanged(&Lab::get().scenario());
-}
-
-#[test]
-fn second_failover_is_refused_by_the_run_lock() {
-    e::second_failover_is_refused_by_the_run_lock(&Lab::get().scenario());
-}
-
-#[test]
-fn failed_start_then_rollback_relocks_the_backup() {
-    e::failed_start_then_rollback_relocks_the_backup(&Lab::get().scenario());
-}
-
-#[test]
-fn powered_off_primary_is_not_touched() {
-    e::powered_off_primary_is_not_touched(&Lab::get().scenario());
-}
-
-macro_rules! blocked {
-    ($($name:ident => $fault:ident, $words:expr;)*) => {
-        $(
-            #[test]
-            fn $name() {
-                e::blocked_before_the_primary_is_touched(&Lab::get().scenario(), Fault::$fault, $words);
-            }
-        )*
-    };
-}
-
-blocked! {
-    blocked_when_backup_validator_runs => BackupValidatorRunning, "the backup's validator is not stopped";
-    blocked_when_backup_unlocked => BackupUnlocked, "lock file is gone";
-    blocked_when_backup_beacon_syncing => BackupBeaconSyncing, "beacon node is not ready: syncing";
-    blocked_when_backup_execution_syncing => BackupExecutionSyncing, "execution node is not ready: syncing";
-    blocked_when_primary_history_missing => PrimaryHistoryMissing, "history is not usable";
-    blocked_when_primary_history_empty => PrimaryHistoryEmpty, "is empty";
-    blocked_when_backup_host_key_mismatch => BackupHostKeyMismatch, "the backup cannot be reached: host key mismatch";
-}
+engine_tests!(Lab::get().scenario());
 
 fn failover_cmd(pair: &common::lab::LabPair) -> (Option<i32>, String) {
     let out = assert_cmd::Command::cargo_bin("validator-failover")

@@ -485,18 +485,10 @@ impl Failover {
                 self.first_gate(now, &observations, &mut out);
             }
             (Phase::AwaitStopConfirmation, Event::Confirmed { now, typed }) => {
-                let expect = self.plan.primary.clone();
-                out.push(Effect::Record(Record::Confirmation {
-                    action: "stop the primary".into(),
-                    typed: typed.clone(),
-                }));
-                if typed.trim() != expect {
-                    out.push(self.gate(
-                        "stop confirmation",
-                        false,
-                        format!("typed {typed:?}, not the primary's name {expect:?}"),
-                    ));
-                    out.push(Effect::Ask(Confirm::StopPrimary { expect }));
+                let question = Confirm::StopPrimary {
+                    expect: self.plan.primary.clone(),
+                };
+                if !self.confirmed(question, &typed, &mut out) {
                     return out;
                 }
                 self.touched_primary = Some(now);
@@ -632,18 +624,10 @@ impl Failover {
                 out.push(Effect::Observe(self.gate_observations(now)));
             }
             (Phase::AwaitStartConfirmation, Event::Confirmed { now, typed }) => {
-                let expect = self.plan.backup.clone();
-                out.push(Effect::Record(Record::Confirmation {
-                    action: "start the backup".into(),
-                    typed: typed.clone(),
-                }));
-                if typed.trim() != expect {
-                    out.push(self.gate(
-                        "start confirmation",
-                        false,
-                        format!("typed {typed:?}, not the backup's name {expect:?}"),
-                    ));
-                    out.push(Effect::Ask(Confirm::StartBackup { expect }));
+                let question = Confirm::StartBackup {
+                    expect: self.plan.backup.clone(),
+                };
+                if !self.confirmed(question, &typed, &mut out) {
                     return out;
                 }
                 // The confirmation may have taken minutes: look once more.
@@ -1195,6 +1179,32 @@ impl Failover {
             }
         }
         not_ready
+    }
+
+    /// Record a typed confirmation; unless it is exactly the expected host name, say
+    /// so and ask again.
+    fn confirmed(&self, question: Confirm, typed: &str, out: &mut Vec<Effect>) -> bool {
+        out.push(Effect::Record(Record::Confirmation {
+            action: question.action().into(),
+            typed: typed.to_string(),
+        }));
+        if typed.trim() == question.expected() {
+            return true;
+        }
+        let (gate, whose) = match question {
+            Confirm::StopPrimary { .. } => ("stop confirmation", "primary"),
+            Confirm::StartBackup { .. } => ("start confirmation", "backup"),
+        };
+        out.push(self.gate(
+            gate,
+            false,
+            format!(
+                "typed {typed:?}, not the {whose}'s name {:?}",
+                question.expected()
+            ),
+        ));
+        out.push(Effect::Ask(question));
+        false
     }
 
     /// Step `i` of an undo sequence.

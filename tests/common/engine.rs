@@ -554,3 +554,51 @@ pub fn powered_off_primary_is_not_touched(pair: &dyn Pair) {
     assert!(run.commands().is_empty());
     assert!(run.op.asked.is_empty());
 }
+
+/// One test per engine scenario, each on a fresh pair made by `$pair`, so that the
+/// simulated and the lab suites run exactly the same list.
+#[macro_export]
+macro_rules! engine_tests {
+    ($pair:expr) => {
+        $crate::engine_tests!(@each $pair,
+            happy_path_stops_and_fences_the_primary,
+            sigterm_ignored_is_escalated,
+            wrong_confirmation_is_asked_again,
+            rollback_after_the_stop_restores_the_primary,
+            rollback_at_the_confirmation_touches_nothing,
+            hostile_archive_is_refused_and_the_backup_unchanged,
+            second_failover_is_refused_by_the_run_lock,
+            failed_start_then_rollback_relocks_the_backup,
+            powered_off_primary_is_not_touched,
+        );
+        $crate::engine_tests!(@blocked $pair,
+            blocked_when_backup_validator_runs => BackupValidatorRunning, "the backup's validator is not stopped";
+            blocked_when_backup_unlocked => BackupUnlocked, "lock file is gone";
+            blocked_when_backup_beacon_syncing => BackupBeaconSyncing, "beacon node is not ready: syncing";
+            blocked_when_backup_execution_syncing => BackupExecutionSyncing, "execution node is not ready: syncing";
+            blocked_when_primary_history_missing => PrimaryHistoryMissing, "history is not usable";
+            blocked_when_primary_history_empty => PrimaryHistoryEmpty, "is empty";
+            blocked_when_backup_host_key_mismatch => BackupHostKeyMismatch, "the backup cannot be reached: host key mismatch";
+        );
+    };
+    (@each $pair:expr, $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::common::engine::$name(&$pair);
+            }
+        )*
+    };
+    (@blocked $pair:expr, $($name:ident => $fault:ident, $words:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::common::engine::blocked_before_the_primary_is_touched(
+                    &$pair,
+                    $crate::common::Fault::$fault,
+                    $words,
+                );
+            }
+        )*
+    };
+}
