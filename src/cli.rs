@@ -45,12 +45,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run on a built-in simulated pair: no hosts, no root.
-    Demo,
+    /// The wizard on a built-in simulated pair: no hosts, no root.
+    Demo {
+        /// Print the whole failover instead of opening the wizard (also when
+        /// standard output is not a terminal).
+        #[arg(long)]
+        non_interactive: bool,
+    },
     /// The whole failover with every gate, for automation: prints `RUN: <journal
     /// dir>` first, the checklist as it goes, `BLOCKED: <reason>` on a gate.
     Failover {
-        /// Required: the interactive wizard is not built yet.
+        /// Required: this command is for automation (the wizard is the bare command).
         #[arg(long)]
         non_interactive: bool,
         /// The backup's name, typed: confirms stopping the primary and starting the backup.
@@ -161,10 +166,24 @@ async fn run_check(cfg: &Config, primary: Arc<dyn Host>, backup: Arc<dyn Host>, 
 /// Run the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
-        Some(Command::Demo) => {
+        Some(Command::Demo { non_interactive }) => {
             let mut cfg = Config::with_hosts("primary.demo", "backup.demo");
             cfg.validator.indices = vec![0, 1, 2, 3];
             let world = SimWorld::new(&cfg, SimTime::Real);
+            if !non_interactive && std::io::stdout().is_terminal() {
+                cfg.failover.runs_dir = std::env::temp_dir().join("validator-failover-demo/runs");
+                cfg.failover.verify_interval = std::time::Duration::from_secs(2);
+                let clock: Arc<dyn crate::driver::Clock> = Arc::new(world.clone());
+                return crate::wizard::run(
+                    cfg,
+                    Arc::new(world.host(Role::Primary)),
+                    Arc::new(world.host(Role::Backup)),
+                    clock,
+                    Some("demo".into()),
+                    Some("demo".into()),
+                )
+                .await;
+            }
             println!(
                 "validator-failover demo: a simulated primary/backup pair (2 s slots, 4 slots per epoch)\n"
             );
@@ -180,7 +199,7 @@ pub async fn run(cli: Cli) -> i32 {
             }
             println!("\n{}", render_checklist());
             println!(
-                "The interactive wizard is not built yet. Here is the whole failover on the simulated pair,\nas `failover --non-interactive --confirm {}` runs it on real hosts:\n",
+                "Here is the whole failover on the simulated pair, as `failover --non-interactive --confirm {}`\nruns it on real hosts (`validator-failover demo` in a terminal opens the wizard):\n",
                 cfg.backup.name
             );
             cfg.failover.runs_dir = std::env::temp_dir().join("validator-failover-demo/runs");
@@ -227,7 +246,7 @@ pub async fn run(cli: Cli) -> i32 {
             };
             if !non_interactive {
                 eprintln!(
-                    "error: the interactive wizard is not built yet: pass --non-interactive --confirm BACKUP"
+                    "error: pass --non-interactive --confirm BACKUP (the interactive wizard is `validator-failover --config FILE`)"
                 );
                 return EXIT_USAGE;
             }
@@ -272,12 +291,25 @@ pub async fn run(cli: Cli) -> i32 {
                     return EXIT_FAILED;
                 }
             };
-            let code = run_check(&cfg, p, b, false).await;
-            println!("\n{}", render_checklist());
-            println!(
-                "(The interactive wizard that walks this checklist is not built yet; this is the preflight.)"
-            );
-            code
+            if !std::io::stdout().is_terminal() {
+                eprintln!(
+                    "error: the wizard needs a terminal; for automation use `failover --non-interactive --confirm BACKUP`"
+                );
+                return EXIT_USAGE;
+            }
+            // Connect (and meet any host-key question) before the terminal goes raw.
+            for (h, role) in [(&p, Role::Primary), (&b, Role::Backup)] {
+                eprint!("connecting to the {role} ({})… ", h.describe());
+                match h.connect(crate::probes::timeout(&cfg)).await {
+                    Ok(()) => eprintln!("ok"),
+                    Err(e) => eprintln!(
+                        "{}: {} (the wizard shows what the engine makes of it)",
+                        e.failure.as_str(),
+                        e.detail
+                    ),
+                }
+            }
+            crate::wizard::run(cfg, p, b, Arc::new(crate::driver::RealClock), None, None).await
         }
     }
 }

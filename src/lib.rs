@@ -15,3 +15,5 @@ pub mod engine;
 pub mod hosts;
 pub mod probes;
 pub mod runner;
+pub mod tui;
+pub mod wizard;

@@ -1,0 +1,570 @@
+//! The wizard's loop (after yazi and television): one `select!` over the terminal's
+//! events, the engine's messages, the probes' and tails' messages and the signals;
+//! every message drained, then at most one frame drawn, and only when something
+//! changed. No fixed tick: a one-second timer runs only while a clock is on screen.
+//!
+//! Keys become [`Out`]s in [`App::on_key`], a pure function that the snapshot and
+//! safety tests drive without a terminal.
+
+use std::io;
+use std::time::Duration;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui_textarea::TextArea;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Role;
+use crate::driver::Answer;
+use crate::engine::journal::Entry;
+use crate::engine::machine::Confirm;
+
+use super::keymap::{self, Action};
+use super::model::{Model, WorldMsg};
+use super::theme::Theme;
+
+/// What the engine's side of the wizard reports.
+pub enum EngineMsg {
+    /// A journal entry, as the driver's listener saw it.
+    Entry(Box<Entry>),
+    /// The engine asks a question; the answer goes back on the oneshot.
+    Ask(Confirm, oneshot::Sender<Answer>),
+    /// The run's journal directory.
+    RunDir(String),
+    /// The drive is over: one line for the screen, and the exit code.
+    Ended(String, i32),
+}
+
+/// The screens (the help is an overlay, the dialogs are modal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Wizard,
+    Logs,
+    Rollback,
+    Notes,
+    Export,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialog {
+    /// The typed confirmation of the engine's question.
+    Confirm {
+        question: Confirm,
+        input: String,
+    },
+    StopAll,
+    Quit,
+}
+
+/// The audit's formats on the export screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Markdown,
+    Json,
+}
+
+/// What a key asks the loop to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    Answer(Answer),
+    /// Roll back: answers a pending question, or interrupts the engine.
+    Rollback,
+    StopAll,
+    SaveNotes(Vec<(String, String)>),
+    Export(ExportFormat),
+    Quit,
+}
+
+/// The runbook's incident fields, as the journal's `Note` records name them.
+pub const NOTE_FIELDS: [(&str, &str); 4] = [
+    ("time-of-failure", "Time of primary failure"),
+    ("cause", "Cause"),
+    ("issues", "Issues encountered"),
+    ("notes", "Other notes"),
+];
+
+pub struct App {
+    pub model: Model,
+    pub theme: Theme,
+    pub screen: Screen,
+    pub dialog: Option<Dialog>,
+    pub help: bool,
+    pub tail_focus: Role,
+    /// A one-line message in the status bar, until the next key.
+    pub flash: Option<String>,
+    /// The rollback screen's typed primary name.
+    pub rollback_input: String,
+    /// A rollback was asked for and is waiting for the engine to take it.
+    pub rollback_requested: bool,
+    /// The stop-all was sent.
+    pub stop_all_sent: bool,
+    pub notes: Vec<TextArea<'static>>,
+    pub note_focus: usize,
+    /// Notes saved but not yet in the journal (the drive still holds it).
+    pub notes_queued: bool,
+    pub export_result: Option<Result<String, String>>,
+    /// The loop should redraw.
+    pub dirty: bool,
+    pub quit: bool,
+    /// Why the drive ended and the exit code, once it has.
+    pub finished: Option<(String, i32)>,
+}
+
+impl App {
+    pub fn new(model: Model, theme: Theme) -> App {
+        let notes = NOTE_FIELDS
+            .iter()
+            .map(|(_, title)| {
+                let mut t = TextArea::default();
+                t.set_placeholder_text(format!("{title}…"));
+                t
+            })
+            .collect();
+        App {
+            model,
+            theme,
+            screen: Screen::Wizard,
+            dialog: None,
+            help: false,
+            tail_focus: Role::Backup,
+            flash: None,
+            rollback_input: String::new(),
+            rollback_requested: false,
+            stop_all_sent: false,
+            notes,
+            note_focus: 0,
+            notes_queued: false,
+            export_result: None,
+            dirty: true,
+            quit: false,
+            finished: None,
+        }
+    }
+
+    /// A text field has the keyboard: only the global keys are keys.
+    pub fn typing(&self) -> bool {
+        matches!(self.dialog, Some(Dialog::Confirm { .. }))
+            || (self.dialog.is_none() && matches!(self.screen, Screen::Rollback | Screen::Notes))
+    }
+
+    /// Open the typed confirmation of the pending question.
+    fn open_confirm(&mut self) {
+        match &self.model.question {
+            Some(q) => {
+                self.dialog = Some(Dialog::Confirm {
+                    question: q.clone(),
+                    input: String::new(),
+                })
+            }
+            None => {
+                self.flash = Some("the engine is not asking anything now".into());
+            }
+        }
+    }
+
+    /// One key. Returns what the loop must do.
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Out> {
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        self.dirty = true;
+        self.flash = None;
+        let mut out = Vec::new();
+        let global = keymap::global_action_for(&key);
+        if global == Some(Action::StopAll) && self.dialog != Some(Dialog::StopAll) {
+            self.help = false;
+            self.dialog = Some(Dialog::StopAll);
+            return out;
+        }
+        // The dialogs first: they are modal.
+        if let Some(d) = &mut self.dialog {
+            match d {
+                Dialog::Confirm { question, input } => match key.code {
+                    KeyCode::Esc => self.dialog = None,
+                    KeyCode::Enter if input.trim().is_empty() => {
+                        self.flash = Some(format!("type {} first", question.expected()));
+                    }
+                    KeyCode::Enter => {
+                        let typed = std::mem::take(input);
+                        self.dialog = None;
+                        self.model.question = None;
+                        out.push(Out::Answer(Answer::Typed(typed)));
+                    }
+                    KeyCode::Backspace => {
+                        input.pop();
+                    }
+                    KeyCode::Char(c)
+                        if !key
+                            .modifiers
+                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                            && input.chars().count() < 253 =>
+                    {
+                        input.push(c);
+                    }
+                    _ => {}
+                },
+                Dialog::StopAll => match key.code {
+                    KeyCode::Char('y') | KeyCode::Char('Y') => {
+                        self.dialog = None;
+                        out.push(Out::StopAll);
+                    }
+                    _ => self.dialog = None,
+                },
+                Dialog::Quit => match key.code {
+                    KeyCode::Char('y') | KeyCode::Char('Y') => {
+                        self.dialog = None;
+                        out.push(Out::Quit);
+                    }
+                    _ => self.dialog = None,
+                },
+            }
+            return out;
+        }
+        if self.help {
+            // Any key closes the help.
+            self.help = false;
+            return out;
+        }
+        match self.screen {
+            Screen::Rollback => {
+                match key.code {
+                    KeyCode::Esc => self.screen = Screen::Wizard,
+                    KeyCode::Enter => {
+                        if self.rollback_input.trim() == self.model.run.primary {
+                            self.rollback_input.clear();
+                            self.screen = Screen::Wizard;
+                            out.push(Out::Rollback);
+                        } else {
+                            self.flash = Some(format!(
+                                "type the primary's name, {}, to roll back",
+                                self.model.run.primary
+                            ));
+                        }
+                    }
+                    KeyCode::Backspace => {
+                        self.rollback_input.pop();
+                    }
+                    KeyCode::Char(c)
+                        if !key
+                            .modifiers
+                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                    {
+                        self.rollback_input.push(c);
+                    }
+                    _ => {}
+                }
+                return out;
+            }
+            Screen::Notes => {
+                match (key.code, key.modifiers) {
+                    (KeyCode::Esc, _) => self.screen = Screen::Wizard,
+                    (KeyCode::Tab, _) => self.note_focus = (self.note_focus + 1) % self.notes.len(),
+                    (KeyCode::BackTab, _) => {
+                        self.note_focus =
+                            (self.note_focus + self.notes.len() - 1) % self.notes.len()
+                    }
+                    (KeyCode::Char('s'), KeyModifiers::CONTROL) => {
+                        let v: Vec<(String, String)> = NOTE_FIELDS
+                            .iter()
+                            .zip(&self.notes)
+                            .map(|((f, _), t)| (f.to_string(), t.lines().join("\n")))
+                            .filter(|(_, t)| !t.trim().is_empty())
+                            .collect();
+                        if v.is_empty() {
+                            self.flash = Some("nothing to save: the notes are empty".into());
+                        } else {
+                            out.push(Out::SaveNotes(v));
+                        }
+                    }
+                    _ => {
+                        self.notes[self.note_focus].input(key);
+                    }
+                }
+                return out;
+            }
+            _ => {}
+        }
+        let Some(action) = keymap::action_for(&key) else {
+            if self.screen == Screen::Export {
+                match key.code {
+                    KeyCode::Char('m') => out.push(Out::Export(ExportFormat::Markdown)),
+                    KeyCode::Char('j') => out.push(Out::Export(ExportFormat::Json)),
+                    _ => {}
+                }
+            }
+            return out;
+        };
+        let tail = &mut self.model.tails[super::model::idx(self.tail_focus)];
+        match action {
+            Action::Help => self.help = true,
+            Action::Quit => {
+                if self.model.running() {
+                    self.dialog = Some(Dialog::Quit);
+                } else {
+                    out.push(Out::Quit);
+                }
+            }
+            Action::Confirm => self.open_confirm(),
+            Action::StartBackup => {
+                if self.model.start_enabled() {
+                    self.open_confirm();
+                } else {
+                    self.flash = Some(format!(
+                        "Start backup is disabled: waits for {}",
+                        self.model.start_waits_for().join("; ")
+                    ));
+                }
+            }
+            Action::Rollback => {
+                self.rollback_input.clear();
+                self.screen = Screen::Rollback;
+            }
+            Action::StopAll => self.dialog = Some(Dialog::StopAll),
+            Action::Notes => self.screen = Screen::Notes,
+            Action::Export => {
+                self.export_result = None;
+                self.screen = Screen::Export;
+            }
+            Action::Logs => {
+                self.screen = if self.screen == Screen::Logs {
+                    Screen::Wizard
+                } else {
+                    Screen::Logs
+                }
+            }
+            Action::SwitchTail => {
+                self.tail_focus = match self.tail_focus {
+                    Role::Primary => Role::Backup,
+                    Role::Backup => Role::Primary,
+                }
+            }
+            Action::ScrollUp => tail.scroll_up(1),
+            Action::ScrollDown => tail.scroll_down(1),
+            Action::PageUp => tail.scroll_up(10),
+            Action::PageDown => tail.scroll_down(10),
+            Action::Follow => tail.follow(),
+            Action::Back => self.screen = Screen::Wizard,
+        }
+        out
+    }
+
+    /// A message from the engine's side; returns the answer channel of a question.
+    pub fn on_engine(&mut self, m: EngineMsg) -> Option<oneshot::Sender<Answer>> {
+        self.dirty = true;
+        match m {
+            EngineMsg::Entry(e) => self.model.apply(&e),
+            EngineMsg::Ask(q, tx) => {
+                self.model.question = Some(q);
+                return Some(tx);
+            }
+            EngineMsg::RunDir(d) => self.model.run.dir = Some(d),
+            EngineMsg::Ended(why, code) => {
+                self.model.question = None;
+                if self.model.ended.is_none() {
+                    self.model.ended = Some(why.clone());
+                }
+                if matches!(self.dialog, Some(Dialog::Confirm { .. })) {
+                    self.dialog = None;
+                }
+                self.finished = Some((why, code));
+            }
+        }
+        None
+    }
+
+    pub fn on_world(&mut self, m: WorldMsg) {
+        self.dirty = true;
+        self.model.apply_world(m);
+    }
+
+    /// A clock is on screen (elapsed time, next epoch, a countdown).
+    pub fn shows_clock(&self) -> bool {
+        self.model.running() || self.model.chain.is_some()
+    }
+}
+
+/// How the loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Quit(i32),
+    Signal(i32),
+    /// The terminal's event stream ended.
+    Hangup,
+}
+
+/// Where the loop's decisions go: the engine's answers, interrupts, notes, exports.
+pub trait Effects {
+    /// Roll back now (no question is pending). Err: why it cannot be sent.
+    fn rollback(&mut self) -> Result<(), String>;
+    fn stop_all(&mut self) -> Result<(), String>;
+    fn save_notes(&mut self, notes: Vec<(String, String)>) -> Result<bool, String>;
+    fn export(&mut self, dir: Option<&str>, f: ExportFormat) -> Result<String, String>;
+}
+
+/// The loop's inputs other than the terminal.
+pub struct Inputs {
+    pub engine: mpsc::UnboundedReceiver<EngineMsg>,
+    pub world: mpsc::Receiver<WorldMsg>,
+    /// Catch SIGHUP and SIGTERM (off in benches).
+    pub signals: bool,
+    /// Told after every frame (benches).
+    pub frames: Option<mpsc::UnboundedSender<std::time::Instant>>,
+    /// The clock the screen is drawn for.
+    pub now: fn() -> f64,
+}
+
+fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App, now: f64) -> io::Result<()> {
+    app.model.now = now;
+    terminal
+        .draw(|f| super::views::draw(f, app))
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    app.dirty = false;
+    Ok(())
+}
+
+/// The loop: until quit, a signal, or the terminal goes away.
+pub async fn run_loop<B, S>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut events: S,
+    mut inputs: Inputs,
+    fx: &mut dyn Effects,
+) -> io::Result<Exit>
+where
+    B: Backend,
+    S: Stream<Item = io::Result<Event>> + Unpin,
+{
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut hup, mut term) = if inputs.signals {
+        (
+            Some(signal(SignalKind::hangup())?),
+            Some(signal(SignalKind::terminate())?),
+        )
+    } else {
+        (None, None)
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut answer: Option<oneshot::Sender<Answer>> = None;
+    let mut engine_open = true;
+    let mut world_open = true;
+    loop {
+        if answer.as_ref().is_some_and(|a| a.is_closed()) {
+            // The engine withdrew its question (an interrupt took over).
+            answer = None;
+            app.model.question = None;
+            if matches!(app.dialog, Some(Dialog::Confirm { .. })) {
+                app.dialog = None;
+            }
+            app.dirty = true;
+        }
+        if app.dirty {
+            draw(terminal, app, (inputs.now)())?;
+            if let Some(f) = &inputs.frames {
+                let _ = f.send(std::time::Instant::now());
+            }
+        }
+        let clock = app.shows_clock();
+        let mut outs = Vec::new();
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => outs = app.on_key(k),
+                Some(Ok(Event::Resize(..))) => app.dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Ok(Exit::Hangup),
+            },
+            m = inputs.engine.recv(), if engine_open => match m {
+                Some(m) => {
+                    if let Some(tx) = app.on_engine(m) {
+                        answer = Some(tx);
+                    }
+                }
+                None => engine_open = false,
+            },
+            m = inputs.world.recv(), if world_open => match m {
+                Some(m) => app.on_world(m),
+                None => world_open = false,
+            },
+            _ = tick.tick(), if clock => app.dirty = true,
+            _ = async { hup.as_mut().expect("on").recv().await }, if hup.is_some() => {
+                return Ok(Exit::Signal(128 + 1));
+            }
+            _ = async { term.as_mut().expect("on").recv().await }, if term.is_some() => {
+                return Ok(Exit::Signal(128 + 15));
+            }
+        }
+        // Drain whatever else is waiting, then draw once.
+        while let Ok(m) = inputs.engine.try_recv() {
+            if let Some(tx) = app.on_engine(m) {
+                answer = Some(tx);
+            }
+        }
+        while let Ok(m) = inputs.world.try_recv() {
+            app.on_world(m);
+        }
+        if app.rollback_requested
+            && let Some(tx) = answer.take()
+        {
+            app.rollback_requested = false;
+            app.model.question = None;
+            let _ = tx.send(Answer::Rollback);
+            app.flash = Some("rollback: sent to the engine".into());
+        }
+        for o in outs {
+            match o {
+                Out::Answer(a) => match answer.take() {
+                    Some(tx) => {
+                        let _ = tx.send(a);
+                    }
+                    None => app.flash = Some("the engine is not asking anything now".into()),
+                },
+                Out::Rollback => match answer.take() {
+                    Some(tx) => {
+                        app.model.question = None;
+                        let _ = tx.send(Answer::Rollback);
+                        app.flash = Some("rollback: sent to the engine".into());
+                    }
+                    None => match fx.rollback() {
+                        Ok(()) => app.flash = Some("rollback: sent to the engine".into()),
+                        Err(why) => {
+                            app.rollback_requested = true;
+                            app.flash = Some(format!(
+                                "rollback requested: {why}; it is sent at the engine's next question"
+                            ));
+                        }
+                    },
+                },
+                Out::StopAll => match fx.stop_all() {
+                    Ok(()) => {
+                        app.stop_all_sent = true;
+                        app.flash = Some("STOP ALL sent to the engine".into());
+                    }
+                    Err(why) => app.flash = Some(format!("STOP ALL could not be sent: {why}")),
+                },
+                Out::SaveNotes(n) => match fx.save_notes(n) {
+                    Ok(now) => {
+                        app.notes_queued = !now;
+                        app.flash = Some(if now {
+                            "notes saved into the journal".into()
+                        } else {
+                            "notes saved; they reach the journal when the engine's drive ends"
+                                .into()
+                        });
+                    }
+                    Err(why) => app.flash = Some(format!("notes not saved: {why}")),
+                },
+                Out::Export(f) => {
+                    app.export_result = Some(fx.export(app.model.run.dir.as_deref(), f));
+                }
+                Out::Quit => app.quit = true,
+            }
+            app.dirty = true;
+        }
+        if app.quit {
+            let code = app.finished.as_ref().map(|(_, c)| *c).unwrap_or(1);
+            return Ok(Exit::Quit(code));
+        }
+    }
+}

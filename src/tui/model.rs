@@ -1,0 +1,436 @@
+//! What the wizard shows, built only from what the engine and the probes report:
+//! journal entries (through the driver's listener), the engine's pending question,
+//! and the background probes' and tails' messages. No failover logic lives here:
+//! nothing in this file decides a gate.
+
+use std::collections::BTreeMap;
+
+use crate::chain::ChainClock;
+use crate::config::Role;
+use crate::engine::checklist::{ITEMS, ItemState};
+use crate::engine::gate::{LivenessVerdict, START_REQUIRES};
+use crate::engine::journal::{Entry, Record};
+use crate::engine::machine::Confirm;
+
+use super::logbuf::LogBuf;
+
+/// Lines kept per validator journal tail.
+pub const TAIL_LINES: usize = 5_000;
+/// Lines kept of the run's own step log.
+pub const STEP_LINES: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub struct ItemRow {
+    pub state: ItemState,
+    /// hh:mm:ss of the last change.
+    pub time: Option<String>,
+    /// One line of evidence: what was observed, where.
+    pub evidence: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GateRow {
+    pub name: String,
+    pub open: bool,
+    pub why: String,
+    pub time: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    pub id: String,
+    pub dir: Option<String>,
+    pub primary: String,
+    pub backup: String,
+    pub started_at: f64,
+}
+
+/// One probe's answer for a sync pane.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probed {
+    Ok { ready: bool, text: String },
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HostSync {
+    pub beacon: Option<Probed>,
+    pub execution: Option<Probed>,
+    /// Unix seconds of the last answer (or failure).
+    pub at: Option<f64>,
+    /// Unix seconds since a probe has been waiting for an answer.
+    pub asking_since: Option<f64>,
+}
+
+/// A message from the background probes and tails.
+#[derive(Debug, Clone)]
+pub enum WorldMsg {
+    Tail(Role, Vec<String>),
+    /// The tail is not running: why (it is retried).
+    TailDown(Role, String),
+    Asking(Role, f64),
+    Sync {
+        role: Role,
+        at: f64,
+        beacon: Probed,
+        execution: Probed,
+    },
+    Chain {
+        clock: ChainClock,
+        head_slot: u64,
+        at: f64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub run: RunInfo,
+    pub items: Vec<ItemRow>,
+    /// The newest record of each gate, in the order they first appeared.
+    pub gates: Vec<GateRow>,
+    /// Commands, confirmations, gates and probes of the run, newest last.
+    pub steps: LogBuf,
+    /// The newest command sent to a host.
+    pub last_command: Option<(Role, String, Option<i32>)>,
+    /// The question the engine is waiting on.
+    pub question: Option<Confirm>,
+    /// The liveness gate's countdown, when the engine reports one.
+    pub liveness: Option<LivenessVerdict>,
+    /// The run's outcome (`RunEnded`), once it has one.
+    pub ended: Option<String>,
+    /// Unix seconds of the run's end.
+    pub ended_at: Option<f64>,
+    pub notes: BTreeMap<String, String>,
+    pub tails: [LogBuf; 2],
+    pub tail_down: [Option<String>; 2],
+    pub sync: [HostSync; 2],
+    pub chain: Option<(ChainClock, u64, f64)>,
+    /// The time the screen is drawn for (unix seconds).
+    pub now: f64,
+    /// Entries seen (for tests and the header).
+    pub entries: u64,
+}
+
+pub fn idx(r: Role) -> usize {
+    match r {
+        Role::Primary => 0,
+        Role::Backup => 1,
+    }
+}
+
+fn hms(time: &str) -> String {
+    time.get(11..19).unwrap_or(time).to_string()
+}
+
+impl Model {
+    pub fn new(primary: &str, backup: &str) -> Model {
+        Model {
+            run: RunInfo {
+                primary: primary.into(),
+                backup: backup.into(),
+                ..RunInfo::default()
+            },
+            items: ITEMS
+                .iter()
+                .map(|_| ItemRow {
+                    state: ItemState::Pending,
+                    time: None,
+                    evidence: None,
+                })
+                .collect(),
+            gates: Vec::new(),
+            steps: LogBuf::new(STEP_LINES),
+            last_command: None,
+            question: None,
+            liveness: None,
+            ended: None,
+            ended_at: None,
+            notes: BTreeMap::new(),
+            tails: [LogBuf::new(TAIL_LINES), LogBuf::new(TAIL_LINES)],
+            tail_down: [None, None],
+            sync: [HostSync::default(), HostSync::default()],
+            chain: None,
+            now: 0.0,
+            entries: 0,
+        }
+    }
+
+    pub fn host_name(&self, r: Role) -> &str {
+        match r {
+            Role::Primary => &self.run.primary,
+            Role::Backup => &self.run.backup,
+        }
+    }
+
+    /// Take in one journal entry.
+    pub fn apply(&mut self, e: &Entry) {
+        self.entries += 1;
+        let t = hms(&e.time);
+        match &e.record {
+            Record::RunStarted {
+                run,
+                primary,
+                backup,
+                ..
+            } => {
+                self.run.id = run.clone();
+                self.run.primary = short_host(primary);
+                self.run.backup = short_host(backup);
+                self.run.started_at = e.at;
+                self.steps.push(format!("{t} run {run} started"));
+            }
+            Record::Item {
+                number,
+                state,
+                evidence,
+            } => {
+                let line = evidence.last().map(|ev| {
+                    let on = ev
+                        .host
+                        .map(|h| format!("{}: ", self.host_name_of(h)))
+                        .unwrap_or_default();
+                    format!("{on}{}", ev.observed)
+                });
+                if let Some(row) = self.items.get_mut((*number as usize).wrapping_sub(1)) {
+                    row.state = state.clone();
+                    row.time = Some(t.clone());
+                    row.evidence = line;
+                }
+                self.steps
+                    .push(format!("{t} {} item {number}", state.symbol()));
+            }
+            Record::Gate { gate, open, why } => {
+                let row = GateRow {
+                    name: gate.clone(),
+                    open: *open,
+                    why: why.clone(),
+                    time: t.clone(),
+                };
+                match self.gates.iter_mut().find(|g| &g.name == gate) {
+                    Some(g) => *g = row,
+                    None => self.gates.push(row),
+                }
+                self.steps.push(format!(
+                    "{t} gate {gate}: {} — {why}",
+                    if *open { "open" } else { "shut" }
+                ));
+            }
+            Record::Confirmation { action, typed } => {
+                self.steps
+                    .push(format!("{t} confirmed {action}: typed {typed:?}"));
+            }
+            Record::Command {
+                host,
+                command,
+                status,
+                ..
+            } => {
+                self.last_command = Some((*host, command.clone(), *status));
+                let st = match status {
+                    Some(0) => String::new(),
+                    Some(s) => format!("  (exit {s})"),
+                    None => "  (no answer)".into(),
+                };
+                self.steps
+                    .push(format!("{t} {}$ {command}{st}", self.host_name_of(*host)));
+            }
+            Record::Probe {
+                host,
+                via,
+                ok,
+                observed,
+            } => {
+                let on = host
+                    .map(|h| self.host_name_of(h).to_string())
+                    .unwrap_or_else(|| "here".into());
+                self.steps.push(format!(
+                    "{t} {} {on}: {via} → {observed}",
+                    if *ok { "·" } else { "✗" }
+                ));
+            }
+            Record::Note { field, text } => {
+                self.notes.insert(field.clone(), text.clone());
+                self.steps.push(format!("{t} note {field} saved"));
+            }
+            Record::RunEnded { outcome } => {
+                self.ended = Some(outcome.clone());
+                self.ended_at = Some(e.at);
+                self.question = None;
+                self.steps.push(format!("{t} run ended: {outcome}"));
+            }
+        }
+    }
+
+    fn host_name_of(&self, r: Role) -> String {
+        self.host_name(r).to_string()
+    }
+
+    /// Take in one message from the probes and tails.
+    pub fn apply_world(&mut self, m: WorldMsg) {
+        match m {
+            WorldMsg::Tail(r, lines) => {
+                self.tail_down[idx(r)] = None;
+                self.tails[idx(r)].extend(lines);
+            }
+            WorldMsg::TailDown(r, why) => self.tail_down[idx(r)] = Some(why),
+            WorldMsg::Asking(r, at) => {
+                let s = &mut self.sync[idx(r)];
+                if s.asking_since.is_none() {
+                    s.asking_since = Some(at);
+                }
+            }
+            WorldMsg::Sync {
+                role,
+                at,
+                beacon,
+                execution,
+            } => {
+                let s = &mut self.sync[idx(role)];
+                s.beacon = Some(beacon);
+                s.execution = Some(execution);
+                s.at = Some(at);
+                s.asking_since = None;
+            }
+            WorldMsg::Chain {
+                clock,
+                head_slot,
+                at,
+            } => self.chain = Some((clock, head_slot, at)),
+        }
+    }
+
+    /// The Start backup action can be taken: the engine asks for it, and only then.
+    pub fn start_enabled(&self) -> bool {
+        matches!(self.question, Some(Confirm::StartBackup { .. }))
+    }
+
+    /// What the Start action waits for, in the engine's words: the Start gate's
+    /// newest shut reason, else the items 1-5 the engine has not reported green.
+    pub fn start_waits_for(&self) -> Vec<String> {
+        if self.start_enabled() {
+            return Vec::new();
+        }
+        if let Some(end) = &self.ended {
+            return vec![format!("the run has ended ({end})")];
+        }
+        if let Some(g) = self.gates.iter().find(|g| g.name == "start")
+            && !g.open
+        {
+            return g.why.split("; ").map(str::to_string).collect();
+        }
+        let mut w: Vec<String> = START_REQUIRES
+            .iter()
+            .filter(|n| self.items[**n as usize - 1].state != ItemState::Green)
+            .map(|n| format!("{n}. {}", ITEMS[*n as usize - 1].title))
+            .collect();
+        w.push("the liveness gate".into());
+        if let Some(g) = self.gates.iter().find(|g| g.name == "start")
+            && g.open
+        {
+            // Open, but the engine has not asked (yet, or any more).
+            w = vec!["the engine's question (it looks once more before asking)".into()];
+        }
+        w
+    }
+
+    /// A step is running: the run has started and not ended.
+    pub fn running(&self) -> bool {
+        !self.run.id.is_empty() && self.ended.is_none()
+    }
+
+    pub fn elapsed(&self) -> Option<f64> {
+        if self.run.id.is_empty() {
+            return None;
+        }
+        let until = self.ended_at.unwrap_or(self.now);
+        Some((until - self.run.started_at).max(0.0))
+    }
+
+    /// The first item that is red, if any.
+    pub fn first_red(&self) -> Option<(usize, &str)> {
+        self.items
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| match &r.state {
+                ItemState::Red(why) => Some((i + 1, why.as_str())),
+                _ => None,
+            })
+    }
+}
+
+/// `root@primary.example:22` → `primary.example`, for titles.
+fn short_host(dest: &str) -> String {
+    let h = dest.rsplit('@').next().unwrap_or(dest);
+    match h.rsplit_once(':') {
+        Some((a, p)) if p.chars().all(|c| c.is_ascii_digit()) => a.to_string(),
+        _ => h.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(prev: Option<&Entry>, r: Record) -> Entry {
+        Entry::next(prev, 1_800_000_000.0, "t", r)
+    }
+
+    #[test]
+    fn items_gates_and_start_waits_come_from_entries() {
+        let mut m = Model::new("p", "b");
+        let e0 = entry(
+            None,
+            Record::RunStarted {
+                run: "r1".into(),
+                primary: "root@p.example:22".into(),
+                backup: "b.example".into(),
+                reason: None,
+                config: None,
+                program: "x".into(),
+            },
+        );
+        m.apply(&e0);
+        assert_eq!(m.run.primary, "p.example");
+        assert!(m.running());
+        assert!(!m.start_enabled());
+        assert_eq!(m.start_waits_for().len(), 6);
+        let e1 = entry(
+            Some(&e0),
+            Record::Item {
+                number: 1,
+                state: ItemState::Green,
+                evidence: vec![],
+            },
+        );
+        m.apply(&e1);
+        assert_eq!(m.items[0].state, ItemState::Green);
+        assert_eq!(m.start_waits_for().len(), 5);
+        let e2 = entry(
+            Some(&e1),
+            Record::Gate {
+                gate: "start".into(),
+                open: false,
+                why: "4. Backup beacon synced: syncing; liveness gate: waiting".into(),
+            },
+        );
+        m.apply(&e2);
+        assert_eq!(
+            m.start_waits_for(),
+            vec!["4. Backup beacon synced: syncing", "liveness gate: waiting"]
+        );
+        // Even an open Start gate does not enable the action: only the question does.
+        let e3 = entry(
+            Some(&e2),
+            Record::Gate {
+                gate: "start".into(),
+                open: true,
+                why: "items 1-5 green".into(),
+            },
+        );
+        m.apply(&e3);
+        assert!(!m.start_enabled());
+        m.question = Some(Confirm::StartBackup { expect: "b".into() });
+        assert!(m.start_enabled());
+        assert!(m.start_waits_for().is_empty());
+    }
+}

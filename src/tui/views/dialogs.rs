@@ -1,0 +1,127 @@
+//! Modal dialogs (after gitui's confirm popup): the typed confirmation of the
+//! engine's question, the emergency stop-all, quitting mid-step; and the help.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::tui::app::{App, Dialog};
+use crate::tui::keymap::KEYS;
+
+use super::step::what_it_does;
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn popup(f: &mut Frame, area: Rect, title: Span<'static>, lines: Vec<Line<'static>>) {
+    let w = (area.width * 4 / 5).max(70);
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, w, h + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        r,
+    );
+}
+
+pub fn dialog(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
+    let t = &app.theme;
+    let m = &app.model;
+    match d {
+        Dialog::Confirm { question, input } => {
+            let lines = vec![
+                Line::from(what_it_does(m, question)),
+                Line::from(""),
+                Line::from(vec![
+                    Span::raw("Type "),
+                    Span::styled(question.expected().to_string(), t.title()),
+                    Span::raw(" and press Enter to confirm; Esc: not now (the question stays)."),
+                ]),
+                Line::from(vec![
+                    Span::styled("> ", t.key()),
+                    Span::raw(input.clone()),
+                    Span::styled("_", t.key()),
+                ]),
+            ];
+            popup(
+                f,
+                area,
+                Span::styled(format!(" Confirm: {} ", question.action()), t.danger()),
+                lines,
+            );
+        }
+        Dialog::StopAll => {
+            let lines = vec![
+                Line::from(Span::styled(
+                    "EMERGENCY STOP ALL (slashing detected or suspected)",
+                    t.danger(),
+                )),
+                Line::from(format!(
+                    "Stops and fences the validators on BOTH hosts ({} and {}), verifies, records.",
+                    m.run.primary, m.run.backup
+                )),
+                Line::from("Nothing signs afterwards: duties are missed until a human decides."),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled("y", t.danger()),
+                    Span::raw(": stop all    any other key: cancel"),
+                ]),
+            ];
+            popup(f, area, Span::styled(" STOP ALL ", t.danger()), lines);
+        }
+        Dialog::Quit => {
+            let lines = vec![
+                Line::from("A step is running. Quitting leaves the run where it stands:"),
+                Line::from(format!(
+                    "the journal stays in {}; the hosts keep their run locks.",
+                    m.run.dir.as_deref().unwrap_or("the runs directory")
+                )),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled("y", t.key()),
+                    Span::raw(": quit    any other key: stay"),
+                ]),
+            ];
+            popup(f, area, Span::styled(" Quit? ", t.warn()), lines);
+        }
+    }
+}
+
+pub fn help(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mut lines: Vec<Line> = KEYS
+        .iter()
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(format!("{:>9}  ", b.label), t.key()),
+                Span::raw(b.help),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(
+        "Symbols: [✓] green  [✗] red  [!] waived/warning  [~] running  [ ] pending",
+    ));
+    lines.push(Line::from("Any key closes this help."));
+    let w = area.width.min(110);
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let r = centered(area, w, h);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" Keys (?) ")),
+        r,
+    );
+}

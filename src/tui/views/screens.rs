@@ -1,0 +1,163 @@
+//! The rollback, notes and audit-export screens.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use crate::tui::app::{App, NOTE_FIELDS};
+use crate::tui::theme::{SELECTED, UNSELECTED};
+
+pub fn rollback(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let m = &app.model;
+    let (p, b) = (m.run.primary.as_str(), m.run.backup.as_str());
+    let mut lines = vec![
+        Line::from(Span::styled(
+            "Rollback: back to the primary, with the same gates in reverse",
+            t.title(),
+        )),
+        Line::from(""),
+        Line::from("What the engine will do, in order (each step journaled):"),
+        Line::from(format!(
+            " 1. if the backup was unlocked or started: stop {b}'s validator, kill what lingers, lock file back, unit disabled"
+        )),
+        Line::from(
+            "    (the backup may have signed: its history is then the newest, and the primary stays fenced until it has it)",
+        ),
+        Line::from(format!(
+            " 2. otherwise: unfence {p} (drop-in removed, unmasked, enabled, lock file removed) and start its validator"
+        )),
+        Line::from(format!(" 3. verify {p}'s validator runs again")),
+        Line::from(
+            " 4. if nothing was done to the primary yet: nothing to roll back, the run ends",
+        ),
+        Line::from(""),
+    ];
+    if let Some(q) = &m.question {
+        lines.push(Line::from(format!(
+            "The engine is waiting on \"{}\": the rollback answers it.",
+            q.action()
+        )));
+    } else if m.ended.is_some() {
+        lines.push(Line::from(Span::styled(
+            "The run has ended: the engine takes no rollback now; use `validator-failover rollback` or the runbook.",
+            t.warn(),
+        )));
+    } else {
+        lines.push(Line::from(
+            "A step is running: the rollback interrupts it at the engine's next wait or question.",
+        ));
+    }
+    if app.rollback_requested {
+        lines.push(Line::from(Span::styled(
+            "A rollback is already requested.",
+            t.warn(),
+        )));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::raw("Type the primary's name "),
+        Span::styled(p.to_string(), t.title()),
+        Span::raw(" and press Enter to roll back; Esc: back."),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled("> ", t.key()),
+        Span::raw(app.rollback_input.clone()),
+        Span::styled("_", t.key()),
+    ]));
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" Rollback ")),
+        area,
+    );
+}
+
+pub fn notes(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let [help, fields] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let saved = if app.model.notes.is_empty() {
+        "none saved yet".to_string()
+    } else {
+        format!(
+            "saved: {}",
+            app.model
+                .notes
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled("Incident notes ", t.title()),
+            Span::raw(format!(
+                "(item 10; {saved}{}) Tab: next field · Ctrl-S: save · Esc: back",
+                if app.notes_queued {
+                    "; waiting for the journal"
+                } else {
+                    ""
+                }
+            )),
+        ])),
+        help,
+    );
+    let n = NOTE_FIELDS.len() as u32;
+    let areas = Layout::vertical((0..n).map(|_| Constraint::Ratio(1, n))).split(fields);
+    for (i, ((_, title), ta)) in NOTE_FIELDS.iter().zip(&app.notes).enumerate() {
+        let focused = i == app.note_focus;
+        let mark = if focused { SELECTED } else { UNSELECTED };
+        let style = if focused { t.selected() } else { t.dim() };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(format!("{mark}{title} "), style));
+        let inner = block.inner(areas[i]);
+        f.render_widget(block, areas[i]);
+        f.render_widget(ta, inner);
+    }
+}
+
+pub fn export(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let m = &app.model;
+    let mut lines = vec![
+        Line::from(Span::styled("Export the run's audit", t.title())),
+        Line::from(""),
+        Line::from(format!(
+            "run: {}",
+            m.run.dir.as_deref().unwrap_or("(no journal yet)")
+        )),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("m", t.key()),
+            Span::raw("  Markdown: the incident document, checklist ticked, times filled in"),
+        ]),
+        Line::from(vec![
+            Span::styled("j", t.key()),
+            Span::raw("  JSON: every entry, with the hash chain verified"),
+        ]),
+        Line::from(vec![Span::styled("Esc", t.key()), Span::raw(" back")]),
+        Line::from(""),
+    ];
+    match &app.export_result {
+        Some(Ok(path)) => lines.push(Line::from(vec![
+            Span::styled("[✓] written: ", t.ok()),
+            Span::raw(path.clone()),
+        ])),
+        Some(Err(why)) => lines.push(Line::from(vec![
+            Span::styled("[✗] not written: ", t.bad()),
+            Span::raw(why.clone()),
+        ])),
+        None => {}
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Audit export "),
+        ),
+        area,
+    );
+}

@@ -1,0 +1,475 @@
+//! The interactive wizard command: the third consumer of the engine's events (beside
+//! the non-interactive runner and the audit writer). It starts the drive, the sync
+//! probes and the journal tails in background tasks, each reporting over a channel,
+//! and hands the terminal to [`crate::tui`], which only renders and sends decisions.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::audit::JournalWriter;
+use crate::audit::writer::run_id;
+use crate::chain::unix_now;
+use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
+use crate::config::{Config, Role};
+use crate::driver::{Answer, Clock, Driver, Ended, Operator};
+use crate::engine::journal::{Entry, Record};
+use crate::engine::machine::{Confirm, Failover, Outcome, Plan};
+use crate::hosts::Host;
+use crate::probes;
+use crate::tui::app::{self, App, EngineMsg, Exit, ExportFormat, Inputs};
+use crate::tui::model::{Model, Probed, WorldMsg};
+use crate::tui::theme::Theme;
+
+/// How long a sync probe may take before the host shows as not answering.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the sync panes are refreshed.
+pub const PROBE_EVERY: Duration = Duration::from_secs(3);
+/// Tail lines are handed to the interface in batches, at most this often (k9s).
+pub const TAIL_BATCH: Duration = Duration::from_millis(50);
+
+/// Answers the engine's questions through the interface: the question goes over a
+/// channel, the typed answer comes back on a oneshot.
+pub struct UiOperator {
+    pub tx: mpsc::UnboundedSender<EngineMsg>,
+}
+
+#[async_trait]
+impl Operator for UiOperator {
+    async fn confirm(&mut self, question: &Confirm) -> Answer {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(EngineMsg::Ask(question.clone(), tx)).is_ok()
+            && let Ok(a) = rx.await
+        {
+            return a;
+        }
+        // The interface is gone (quit, hang-up): never answer for the engineer.
+        std::future::pending().await
+    }
+}
+
+/// What the run's end means, for the screen and the exit code.
+pub fn summarize(ended: &std::io::Result<Ended>) -> (String, String, i32) {
+    match ended {
+        Err(e) => (
+            format!("the journal could not be written: {e}"),
+            format!("failed: journal: {e}"),
+            EXIT_FAILED,
+        ),
+        Ok(Ended::Blocked(why)) => (
+            format!("BLOCKED: {why}"),
+            format!("blocked: {why}"),
+            EXIT_BLOCKED,
+        ),
+        Ok(Ended::Finished(Outcome::Completed)) => (
+            "the backup signs; items 1-9 are done (10: write the notes, then export the audit)"
+                .into(),
+            "completed".into(),
+            EXIT_OK,
+        ),
+        Ok(Ended::Finished(Outcome::PrimaryUnreachable)) => {
+            let why = "the primary cannot be reached, and the unverified path (newest archive, liveness wait) is not built yet; nothing was touched";
+            (
+                format!("BLOCKED: {why}"),
+                format!("blocked: {why}"),
+                EXIT_BLOCKED,
+            )
+        }
+        Ok(Ended::Finished(Outcome::RolledBack)) => {
+            ("ROLLED BACK".into(), "rolled back".into(), EXIT_FAILED)
+        }
+        Ok(Ended::Finished(Outcome::Failed(why))) => (
+            format!("FAILED: {why}"),
+            format!("failed: {why}"),
+            EXIT_FAILED,
+        ),
+    }
+}
+
+/// The loop's side effects on the world.
+struct WizardFx {
+    notes: mpsc::UnboundedSender<(String, String)>,
+    drive_over: Arc<AtomicBool>,
+}
+
+impl app::Effects for WizardFx {
+    fn rollback(&mut self) -> Result<(), String> {
+        Err("this build's engine takes a rollback only as the answer to a question".into())
+    }
+    fn stop_all(&mut self) -> Result<(), String> {
+        send_stop_all()
+    }
+    fn save_notes(&mut self, notes: Vec<(String, String)>) -> Result<bool, String> {
+        for n in notes {
+            self.notes
+                .send(n)
+                .map_err(|_| "the journal is closed".to_string())?;
+        }
+        Ok(self.drive_over.load(Ordering::SeqCst))
+    }
+    fn export(&mut self, dir: Option<&str>, f: ExportFormat) -> Result<String, String> {
+        export(dir, f)
+    }
+}
+
+/// The emergency stop-all, sent to the engine.
+fn send_stop_all() -> Result<(), String> {
+    Err("this build's engine has no stop-all interrupt yet: stop both validators by hand (runbook: Rollback Procedure, step 1, on both hosts)".into())
+}
+
+/// Write the run's audit beside its journal; returns the path.
+pub fn export(dir: Option<&str>, f: ExportFormat) -> Result<String, String> {
+    use crate::audit::{Format, export};
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = dir.ok_or("the run has no journal yet")?;
+    let dir = std::path::Path::new(dir);
+    let entries = export::read_journal(dir).map_err(|e| e.to_string())?;
+    let (format, ext) = match f {
+        ExportFormat::Markdown => (Format::Markdown, "md"),
+        ExportFormat::Json => (Format::Json, "json"),
+    };
+    let text = export::render(&entries, format);
+    let path = dir.join(format!("audit.{ext}"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path.display().to_string())
+}
+
+async fn sync_loop(host: Arc<dyn Host>, cfg: Config, tx: mpsc::Sender<WorldMsg>, chain: bool) {
+    let role = host.role();
+    let mut flavour = cfg.beacon.api;
+    loop {
+        if tx.send(WorldMsg::Asking(role, unix_now())).await.is_err() {
+            return;
+        }
+        let h = host.as_ref();
+        let beacon = async {
+            let f = match flavour {
+                Some(f) => f,
+                None => {
+                    let f = probes::beacon_flavour(h, &cfg.beacon.endpoint, None, PROBE_TIMEOUT)
+                        .await
+                        .map_err(|e| e.detail)?
+                        .value;
+                    flavour = Some(f);
+                    f
+                }
+            };
+            probes::beacon_sync(h, &cfg.beacon.endpoint, f, PROBE_TIMEOUT)
+                .await
+                .map_err(|e| e.detail)
+        };
+        let exec =
+            probes::execution_sync(h, &cfg.execution.endpoint, cfg.execution.api, PROBE_TIMEOUT);
+        let (b, e) = tokio::join!(
+            tokio::time::timeout(PROBE_TIMEOUT, beacon),
+            tokio::time::timeout(PROBE_TIMEOUT, exec)
+        );
+        let beacon = match b {
+            Err(_) => Probed::Failed(format!("no answer in {}s", PROBE_TIMEOUT.as_secs())),
+            Ok(Err(why)) => Probed::Failed(why),
+            Ok(Ok(o)) => {
+                let s = o.value;
+                match s.problem(cfg.beacon.max_sync_distance) {
+                    None => Probed::Ok {
+                        ready: true,
+                        text: format!(
+                            "synced, head {}, {} peers",
+                            s.head_slot,
+                            s.peers.map(|p| p.to_string()).unwrap_or("?".into())
+                        ),
+                    },
+                    Some(p) => Probed::Ok {
+                        ready: false,
+                        text: p,
+                    },
+                }
+            }
+        };
+        let execution = match e {
+            Err(_) => Probed::Failed(format!("no answer in {}s", PROBE_TIMEOUT.as_secs())),
+            Ok(Err(e)) => Probed::Failed(e.detail),
+            Ok(Ok(o)) => match o.value.problem() {
+                None => Probed::Ok {
+                    ready: true,
+                    text: format!(
+                        "synced, {} peers",
+                        o.value.peers.map(|p| p.to_string()).unwrap_or("?".into())
+                    ),
+                },
+                Some(p) => Probed::Ok {
+                    ready: false,
+                    text: p,
+                },
+            },
+        };
+        let msg = WorldMsg::Sync {
+            role,
+            at: unix_now(),
+            beacon,
+            execution,
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+        if chain
+            && let Some(f) = flavour
+            && let Ok(Ok(c)) = tokio::time::timeout(
+                PROBE_TIMEOUT,
+                probes::chain_info(h, &cfg.beacon.endpoint, f, PROBE_TIMEOUT),
+            )
+            .await
+        {
+            let msg = WorldMsg::Chain {
+                clock: c.value.clock,
+                head_slot: c.value.head_slot,
+                at: c.at,
+            };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// Follow the validator's journal on a host, in batches; retried when it ends.
+async fn tail_loop(host: Arc<dyn Host>, unit: String, tx: mpsc::Sender<WorldMsg>) {
+    let role = host.role();
+    loop {
+        let stream = tokio::time::timeout(
+            PROBE_TIMEOUT,
+            probes::journal_tail(host.as_ref(), &unit, 50),
+        )
+        .await;
+        let mut stream = match stream {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                if tx.send(WorldMsg::TailDown(role, e.detail)).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(PROBE_EVERY).await;
+                continue;
+            }
+            Err(_) => {
+                let why = format!("no answer in {}s", PROBE_TIMEOUT.as_secs());
+                if tx.send(WorldMsg::TailDown(role, why)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if !forward_batches(&mut stream.lines, role, &tx).await {
+            return;
+        }
+        if tx
+            .send(WorldMsg::TailDown(role, "the journal stream ended".into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// Hand lines on in batches (one message per `TAIL_BATCH` at most). False: the
+/// interface is gone.
+pub async fn forward_batches(
+    lines: &mut mpsc::Receiver<String>,
+    role: Role,
+    tx: &mpsc::Sender<WorldMsg>,
+) -> bool {
+    loop {
+        let Some(first) = lines.recv().await else {
+            return true;
+        };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + TAIL_BATCH;
+        loop {
+            match tokio::time::timeout_at(deadline, lines.recv()).await {
+                Ok(Some(l)) => {
+                    batch.push(l);
+                    if batch.len() >= 10_000 {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    return tx.send(WorldMsg::Tail(role, batch)).await.is_ok();
+                }
+                Err(_) => break,
+            }
+        }
+        if tx.send(WorldMsg::Tail(role, batch)).await.is_err() {
+            return false;
+        }
+    }
+}
+
+/// Restores the terminal however the wizard ends (the panic hook restores it too).
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// The whole wizard on these hosts: the drive, the probes, the tails, the terminal.
+pub async fn run(
+    cfg: Config,
+    p: Arc<dyn Host>,
+    b: Arc<dyn Host>,
+    clock: Arc<dyn Clock>,
+    reason: Option<String>,
+    operator: Option<String>,
+) -> i32 {
+    let operator = operator
+        .or_else(|| cfg.failover.operator.clone())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let now = clock.now();
+    let id = run_id(now);
+    let mut journal = match JournalWriter::create(&cfg.failover.runs_dir, &id, &operator) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!(
+                "error: cannot create the run's journal under {}: {e}",
+                cfg.failover.runs_dir.display()
+            );
+            return EXIT_FAILED;
+        }
+    };
+    let dir = journal.dir().display().to_string();
+    println!("RUN: {dir}");
+    let (etx, erx) = mpsc::unbounded_channel();
+    let _ = etx.send(EngineMsg::RunDir(dir.clone()));
+    let started = Record::RunStarted {
+        run: id.clone(),
+        primary: cfg.primary.display_destination(),
+        backup: cfg.backup.display_destination(),
+        reason,
+        config: cfg.source.as_ref().map(|p| p.display().to_string()),
+        program: format!("validator-failover {}", env!("CARGO_PKG_VERSION")),
+    };
+    match journal.append(now, started) {
+        Ok(e) => {
+            let _ = etx.send(EngineMsg::Entry(Box::new(e)));
+        }
+        Err(e) => {
+            eprintln!("error: cannot write the journal: {e}");
+            return EXIT_FAILED;
+        }
+    }
+    let mut driver = Driver::new(cfg.clone(), id, p.clone(), b.clone(), clock, journal);
+    let ltx = etx.clone();
+    driver.listener = Some(Box::new(move |e: &Entry| {
+        let _ = ltx.send(EngineMsg::Entry(Box::new(e.clone())));
+    }));
+    let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<(String, String)>();
+    let drive_over = Arc::new(AtomicBool::new(false));
+    let over = drive_over.clone();
+    let plan = Plan::from_config(&cfg);
+    // The drive runs beside the interface in this task (the driver is not `Sync`):
+    // every host operation awaits, so neither blocks the other.
+    let drive = async move {
+        let mut machine = Failover::new(plan);
+        let mut op = UiOperator { tx: etx.clone() };
+        let ended = driver.failover(&mut machine, &operator, &mut op).await;
+        let (line, outcome, code) = summarize(&ended);
+        let _ = driver.record(Record::RunEnded { outcome });
+        over.store(true, Ordering::SeqCst);
+        let _ = etx.send(EngineMsg::Ended(line, code));
+        // The incident notes, written into the journal as they are saved.
+        while let Some((field, text)) = notes_rx.recv().await {
+            let _ = driver.record(Record::Note { field, text });
+        }
+        std::future::pending::<()>().await
+    };
+    let (wtx, wrx) = mpsc::channel(1024);
+    let mut tasks = Vec::new();
+    for (h, chain) in [(p, false), (b, true)] {
+        tasks.push(tokio::spawn(sync_loop(
+            h.clone(),
+            cfg.clone(),
+            wtx.clone(),
+            chain,
+        )));
+        tasks.push(tokio::spawn(tail_loop(
+            h,
+            cfg.validator.service.clone(),
+            wtx.clone(),
+        )));
+    }
+    drop(wtx);
+
+    let mut app = App::new(
+        Model::new(&cfg.primary.name, &cfg.backup.name),
+        Theme::from_env(),
+    );
+    let mut fx = WizardFx {
+        notes: notes_tx,
+        drive_over,
+    };
+    let exit = {
+        let mut terminal = match ratatui::try_init() {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot take over the terminal: {e}");
+                return EXIT_FAILED;
+            }
+        };
+        let _restore = Restore;
+        let inputs = Inputs {
+            engine: erx,
+            world: wrx,
+            signals: true,
+            frames: None,
+            now: unix_now,
+        };
+        let ui = app::run_loop(
+            &mut terminal,
+            &mut app,
+            crossterm::event::EventStream::new(),
+            inputs,
+            &mut fx,
+        );
+        tokio::select! {
+            e = ui => e,
+            _ = drive => unreachable!("the drive never returns"),
+        }
+    };
+    for t in tasks {
+        t.abort();
+    }
+    let code = match exit {
+        Ok(Exit::Quit(code)) => code,
+        Ok(Exit::Signal(code)) => {
+            eprintln!(
+                "validator-failover: signal received, the terminal restored; the journal is in {dir}"
+            );
+            code
+        }
+        Ok(Exit::Hangup) => 129,
+        Err(e) => {
+            eprintln!("error: the terminal: {e}");
+            EXIT_FAILED
+        }
+    };
+    if let Some((line, _)) = &app.finished {
+        println!("{line}");
+    }
+    println!("RUN: {dir}");
+    code
+}
