@@ -46,6 +46,7 @@ impl Operator for Yes {
         match q {
             Confirm::StopPrimary { .. } => Answer::Typed(self.0.clone()),
             Confirm::StartBackup { .. } => Answer::Typed(self.1.clone()),
+            _ => Answer::Decline,
         }
     }
 }
@@ -161,7 +162,14 @@ fn main() {
         journal,
     );
     let t = Instant::now();
-    let (r, _) = rt.block_on(driver.transfer_archive()).unwrap();
+    let (r, _) = rt
+        .block_on(driver.transfer_archive(
+            validator_failover::engine::machine::Source::Live(
+                validator_failover::config::Role::Primary,
+            ),
+            validator_failover::config::Role::Backup,
+        ))
+        .unwrap();
     let ours = t.elapsed().as_secs_f64();
     let moved = r.expect("the transfer succeeds");
     let t = Instant::now();

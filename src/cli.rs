@@ -64,7 +64,30 @@ pub enum Command {
         /// Go on when the primary cannot be reached (through the liveness gate).
         #[arg(long)]
         allow_unreachable_primary: bool,
+        /// With an unreachable primary: your statement that it is fenced out of band
+        /// (naming it, and how: "primary powered off at the provider"), recorded in
+        /// the audit; opens the liveness gate without the wait unless the chain shows
+        /// the keys signing.
+        #[arg(long, value_name = "STATEMENT", requires = "allow_unreachable_primary")]
+        fenced_out_of_band: Option<String>,
         /// Why: one of the runbook's reasons, or your own words.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who runs it (default: $USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Roll back to the primary: stop and re-lock the backup if it was unlocked,
+    /// bring its slashing-protection history back to the primary, unfence and start
+    /// the primary, verify. Prints `RUN: <journal dir>` first.
+    Rollback {
+        /// Required for now (the wizard has its own rollback screen).
+        #[arg(long)]
+        non_interactive: bool,
+        /// The primary's name, typed: confirms the rollback.
+        #[arg(long, value_name = "PRIMARY")]
+        confirm: String,
+        /// Why: your own words.
         #[arg(long)]
         reason: Option<String>,
         /// Who runs it (default: $USER).
@@ -234,6 +257,7 @@ pub async fn run(cli: Cli) -> i32 {
             non_interactive,
             confirm,
             allow_unreachable_primary,
+            fenced_out_of_band,
             reason,
             operator,
         }) => {
@@ -257,7 +281,55 @@ pub async fn run(cli: Cli) -> i32 {
                 );
                 return EXIT_USAGE;
             }
-            crate::runner::failover(cfg, reason, operator, allow_unreachable_primary).await
+            crate::runner::over_ssh(
+                cfg,
+                crate::runner::Options {
+                    mode: crate::runner::Mode::Failover,
+                    reason,
+                    operator,
+                    allow_unreachable: allow_unreachable_primary,
+                    fenced_out_of_band,
+                },
+            )
+            .await
+        }
+        Some(Command::Rollback {
+            non_interactive,
+            confirm,
+            reason,
+            operator,
+        }) => {
+            let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            if !non_interactive {
+                eprintln!(
+                    "error: pass --non-interactive --confirm PRIMARY (or use the wizard's rollback screen)"
+                );
+                return EXIT_USAGE;
+            }
+            if confirm != cfg.primary.name {
+                eprintln!(
+                    "error: --confirm must be the primary's name, {:?} (got {confirm:?})",
+                    cfg.primary.name
+                );
+                return EXIT_USAGE;
+            }
+            crate::runner::over_ssh(
+                cfg,
+                crate::runner::Options {
+                    mode: crate::runner::Mode::Rollback,
+                    reason,
+                    operator,
+                    allow_unreachable: false,
+                    fenced_out_of_band: None,
+                },
+            )
+            .await
         }
         Some(Command::Check { json }) => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {

@@ -13,7 +13,8 @@ use crate::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
 use crate::engine::checklist::Evidence;
 use crate::engine::journal::{Record, excerpt};
 use crate::engine::machine::{
-    Confirm, Effect, Event, Failover, Observation, Observe, Outcome, Transferred, Value,
+    ArchiveAt, Confirm, Effect, Event, Failover, Observation, Observe, Outcome, Source,
+    Transferred, Value,
 };
 use crate::engine::steps::transfer as xfer;
 use crate::engine::steps::{self, Action, Step};
@@ -62,6 +63,20 @@ impl Clock for SimWorld {
 pub enum Answer {
     Typed(String),
     Rollback,
+    /// No: do not go on (automation not allowed to answer this question).
+    Decline,
+    /// The emergency stop-all, instead of an answer.
+    StopAll,
+}
+
+/// What the operator can send at any moment, not only when asked: checked between
+/// steps, during waits and while a question is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interrupt {
+    Rollback,
+    StopAll,
+    /// The typed statement that the primary is fenced out of band.
+    FencedOutOfBand(String),
 }
 
 /// Whoever answers the engine's questions: the wizard, or the non-interactive runner.
@@ -97,6 +112,8 @@ pub struct Driver {
     pub journal: JournalWriter,
     beacon_flavour: [Option<BeaconFlavour>; 2],
     execution_flavour: [Option<ExecutionFlavour>; 2],
+    /// The operator's interrupts (the wizard's rollback and stop-all keys).
+    pub interrupts: Option<tokio::sync::mpsc::UnboundedReceiver<Interrupt>>,
 }
 
 fn slot(role: Role) -> usize {
@@ -118,6 +135,7 @@ impl Driver {
         Driver {
             locks: Vec::new(),
             listener: None,
+            interrupts: None,
             beacon_flavour: [cfg.beacon.api; 2],
             execution_flavour: [cfg.execution.api; 2],
             cfg,
@@ -126,6 +144,41 @@ impl Driver {
             backup,
             clock,
             journal,
+        }
+    }
+
+    fn host_arc(&self, role: Role) -> Arc<dyn Host> {
+        match role {
+            Role::Primary => self.primary.clone(),
+            Role::Backup => self.backup.clone(),
+        }
+    }
+
+    /// An interrupt waiting, if any.
+    fn pending_interrupt(&mut self) -> Option<Event> {
+        let i = self.interrupts.as_mut()?.try_recv().ok()?;
+        Some(self.interrupt_event(i))
+    }
+
+    fn interrupt_event(&self, i: Interrupt) -> Event {
+        let now = self.clock.now();
+        match i {
+            Interrupt::Rollback => Event::Rollback { now },
+            Interrupt::StopAll => Event::StopAll { now },
+            Interrupt::FencedOutOfBand(statement) => Event::FencedOutOfBand { now, statement },
+        }
+    }
+
+    /// The next interrupt; pending for ever when there is no channel.
+    async fn next_interrupt(
+        rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Interrupt>>,
+    ) -> Interrupt {
+        match rx {
+            Some(rx) => match rx.recv().await {
+                Some(i) => i,
+                None => std::future::pending().await,
+            },
+            None => std::future::pending().await,
         }
     }
 
@@ -153,11 +206,22 @@ impl Driver {
         operator: &str,
         op: &mut dyn Operator,
     ) -> std::io::Result<Ended> {
+        let now = self.clock.now();
+        self.run(machine, operator, op, Event::Begin { now }).await
+    }
+
+    /// A whole run that starts with `first` (a failover, or the rollback command).
+    pub async fn run(
+        &mut self,
+        machine: &mut Failover,
+        operator: &str,
+        op: &mut dyn Operator,
+        first: Event,
+    ) -> std::io::Result<Ended> {
         if let Err(why) = self.take_run_locks(operator).await? {
             return Ok(Ended::Blocked(why));
         }
-        let now = self.clock.now();
-        let ended = self.drive(machine, Event::Begin { now }, op).await;
+        let ended = self.drive(machine, first, op).await;
         self.release_run_locks().await?;
         ended
     }
@@ -264,7 +328,22 @@ impl Driver {
     ) -> std::io::Result<Ended> {
         let mut effects = machine.handle(first);
         loop {
-            let mut next = None;
+            // An interrupt waiting goes first, if the machine acts on it: then only
+            // the journal records of what it asked before are kept.
+            if let Some(event) = self.pending_interrupt() {
+                let answer = machine.handle(event);
+                if actionable(&answer) {
+                    for effect in std::mem::replace(&mut effects, answer) {
+                        if let Effect::Record(r) = effect {
+                            self.record(r)?;
+                        }
+                    }
+                    continue;
+                }
+                self.record_all(answer)?;
+            }
+            let mut next: Option<Event> = None;
+            let mut instead: Option<Vec<Effect>> = None;
             for effect in effects {
                 match effect {
                     Effect::Record(r) => self.record(r)?,
@@ -302,25 +381,61 @@ impl Driver {
                             result,
                         });
                     }
-                    Effect::Ask(question) => {
-                        next = Some(match op.confirm(&question).await {
-                            Answer::Typed(typed) => Event::Confirmed {
-                                now: self.clock.now(),
-                                typed,
-                            },
-                            Answer::Rollback => Event::Rollback {
-                                now: self.clock.now(),
-                            },
-                        });
-                    }
-                    Effect::WaitUntil(t) => {
-                        self.clock.sleep_until(t).await;
-                        next = Some(Event::Tick {
-                            now: self.clock.now(),
-                        });
-                    }
-                    Effect::Transfer => {
-                        let (result, evidence) = self.transfer_archive().await?;
+                    Effect::Ask(question) => loop {
+                        let mut rx = self.interrupts.take();
+                        let answer = tokio::select! {
+                            a = op.confirm(&question) => Ok(a),
+                            i = Self::next_interrupt(&mut rx) => Err(i),
+                        };
+                        self.interrupts = rx;
+                        let now = self.clock.now();
+                        match answer {
+                            Ok(a) => {
+                                next = Some(match a {
+                                    Answer::Typed(typed) => Event::Confirmed { now, typed },
+                                    Answer::Rollback => Event::Rollback { now },
+                                    Answer::Decline => Event::Declined { now },
+                                    Answer::StopAll => Event::StopAll { now },
+                                });
+                                break;
+                            }
+                            Err(i) => {
+                                let answer = machine.handle(self.interrupt_event(i));
+                                if actionable(&answer) {
+                                    instead = Some(answer);
+                                    break;
+                                }
+                                // Not for now: recorded, and the question stays open.
+                                self.record_all(answer)?;
+                            }
+                        }
+                    },
+                    Effect::WaitUntil(t) => loop {
+                        let mut rx = self.interrupts.take();
+                        let woken = tokio::select! {
+                            _ = self.clock.sleep_until(t) => None,
+                            i = Self::next_interrupt(&mut rx) => Some(i),
+                        };
+                        self.interrupts = rx;
+                        match woken {
+                            None => {
+                                next = Some(Event::Tick {
+                                    now: self.clock.now(),
+                                });
+                                break;
+                            }
+                            Some(i) => {
+                                let answer = machine.handle(self.interrupt_event(i));
+                                if actionable(&answer) {
+                                    instead = Some(answer);
+                                    break;
+                                }
+                                self.record_all(answer)?;
+                            }
+                        }
+                    },
+                    Effect::Transfer { from, to } => {
+                        let (result, evidence) = self.transfer_archive(from, to).await?;
                         next = Some(Event::Transferred {
                             now: self.clock.now(),
                             result,
@@ -330,16 +445,29 @@ impl Driver {
                     Effect::Blocked(why) => return Ok(Ended::Blocked(why)),
                     Effect::Finished(o) => return Ok(Ended::Finished(o)),
                 }
+                if instead.is_some() {
+                    break;
+                }
             }
-            match next {
-                Some(e) => effects = machine.handle(e),
-                None => {
+            effects = match (instead, next) {
+                (Some(effects), _) => effects,
+                (None, Some(e)) => machine.handle(e),
+                (None, None) => {
                     return Ok(Ended::Finished(Outcome::Failed(
                         "the engine asked for nothing more without finishing".into(),
                     )));
                 }
+            };
+        }
+    }
+
+    fn record_all(&mut self, effects: Vec<Effect>) -> std::io::Result<()> {
+        for effect in effects {
+            if let Effect::Record(r) = effect {
+                self.record(r)?;
             }
         }
+        Ok(())
     }
 
     /// Run one action; (what was sent, result, exit status, output).
@@ -480,6 +608,33 @@ impl Driver {
                 probes::slashings_of(host, &cfg.beacon.endpoint, flavour, &v.indices, t).await,
                 Value::SlashingPool,
             ),
+            Observe::Archives => {
+                let remote = probes::archives(host, &cfg.backups, t).await;
+                match remote {
+                    Ok(o) => {
+                        let mut v: Vec<ArchiveAt> = o
+                            .value
+                            .into_iter()
+                            .map(|a| ArchiveAt {
+                                host: Some(role),
+                                path: a.path,
+                                size: a.size,
+                                mtime: a.mtime,
+                            })
+                            .collect();
+                        let mut via = o.via;
+                        // The backup's archives, then this machine's: newest first, the
+                        // host's first when equally new.
+                        if role == Role::Backup {
+                            v.extend(local_archives(&cfg.backups));
+                            via.push_str(&format!("; (here) ls {}", cfg.backups));
+                        }
+                        v.sort_by(|a, b| b.mtime.total_cmp(&a.mtime));
+                        (via, o.at, Ok(Value::Archives(v)))
+                    }
+                    Err(e) => (e.what.clone(), unix_now(), Err(e)),
+                }
+            }
             Observe::Space => {
                 let cmd = steps::free_space(&v.data_dir);
                 let via = cmd.display();
@@ -596,10 +751,14 @@ impl Driver {
     /// synced, swapped in by rename with the old copy set aside, verified.
     pub async fn transfer_archive(
         &mut self,
+        from: Source,
+        to: Role,
     ) -> std::io::Result<(StepResult<Transferred>, Vec<Evidence>)> {
         let mut evidence = Vec::new();
         let mut temps: Vec<(Role, String)> = Vec::new();
-        let r = self.transfer_steps(&mut evidence, &mut temps).await?;
+        let r = self
+            .transfer_steps(&from, to, &mut evidence, &mut temps)
+            .await?;
         for (role, dir) in temps {
             if let Some(cmd) = xfer::remove_temp(&dir) {
                 // Best effort: a leftover temporary directory is harmless, and journaled.
@@ -609,8 +768,162 @@ impl Driver {
         Ok((r, evidence))
     }
 
+    /// The archive to move, here: a copy beside the journal, hashed on the way in,
+    /// equal to the source's sha256. (local path, sha256, bytes)
+    async fn fetch_archive(
+        &mut self,
+        from: &Source,
+        evidence: &mut Vec<Evidence>,
+        temps: &mut Vec<(Role, String)>,
+    ) -> std::io::Result<StepResult<(std::path::PathBuf, String, u64)>> {
+        macro_rules! step {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(why) => return Ok(Err(why)),
+                }
+            };
+        }
+        let v = self.cfg.validator.clone();
+        let t = self.cfg.ssh.command_timeout;
+        let name = v.slashing_protection.clone();
+        let label = match from {
+            Source::Live(r) => r.to_string(),
+            Source::Archive(a) => match a.host {
+                Some(r) => format!("{r}-archive"),
+                None => "local-archive".into(),
+            },
+        };
+        let mut local = self
+            .journal
+            .dir()
+            .join(format!("{name}-{}-from-{label}.tar.gz", self.run_id));
+        let mut n = 1;
+        while local.exists() {
+            n += 1;
+            local = self
+                .journal
+                .dir()
+                .join(format!("{name}-{}-from-{label}-{n}.tar.gz", self.run_id));
+        }
+        let file = match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&local)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("cannot create {}: {e}", local.display()))),
+        };
+        let mut sink = HashingWriter::new(file);
+        // Where the archive is, on a host: made now from the live history (after the
+        // stop), or a backup archive made earlier.
+        let (role, remote_path, made_via) = match from {
+            Source::Live(role) => {
+                let tmp = step!(self.remote(*role, xfer::mktemp_dir("/tmp"), t).await?)
+                    .stdout_text()
+                    .trim()
+                    .to_string();
+                temps.push((*role, tmp.clone()));
+                let archive = format!("{tmp}/{name}.tar.gz");
+                let make = xfer::tar_create(&archive, &v.data_dir, &name);
+                let via = make.display();
+                step!(self.remote(*role, make, TRANSFER_TIMEOUT).await?);
+                (*role, archive, Some(via))
+            }
+            Source::Archive(a) => match a.host {
+                Some(role) => (role, a.path.clone(), None),
+                None => {
+                    // On this machine: copied beside the journal, hashed on the way.
+                    let src = a.path.clone();
+                    let copied = async {
+                        let mut f = tokio::fs::File::open(&src).await?;
+                        tokio::io::copy(&mut f, &mut sink).await
+                    }
+                    .await;
+                    let (sha, bytes) = sink.finish();
+                    self.record(Record::Command {
+                        host: Role::Backup,
+                        command: format!("(here) cp -- {src} {}", local.display()),
+                        status: copied.as_ref().ok().map(|_| 0),
+                        excerpt: match &copied {
+                            Ok(n) => format!("{n} bytes, sha256 {sha}"),
+                            Err(e) => e.to_string(),
+                        },
+                    })?;
+                    if let Err(e) = copied {
+                        return Ok(Err(format!("cannot copy the archive {src}: {e}")));
+                    }
+                    evidence.push(Evidence {
+                        host: None,
+                        at: self.clock.now(),
+                        via: format!("cp -- {src}"),
+                        observed: format!(
+                            "backup archive on this machine, {bytes} bytes, sha256 {sha}, modified {}",
+                            utc(a.mtime)
+                        ),
+                    });
+                    return Ok(Ok((local, sha, bytes)));
+                }
+            },
+        };
+        let sha_remote = step!(
+            self.remote_sha256(role, std::slice::from_ref(&remote_path))
+                .await?
+        )[0]
+        .0
+        .clone();
+        let got = self
+            .host_arc(role)
+            .download(&remote_path, &mut sink, TRANSFER_TIMEOUT)
+            .await;
+        let (sha_l, bytes) = sink.finish();
+        self.record(Record::Command {
+            host: role,
+            command: format!("cat -- {remote_path} > {}", local.display()),
+            status: got.as_ref().ok().map(|_| 0),
+            excerpt: match &got {
+                Ok(n) => format!("{n} bytes, sha256 {sha_l}"),
+                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
+            },
+        })?;
+        if let Err(e) = got {
+            return Ok(Err(format!(
+                "downloading the archive from the {role}: {}: {}",
+                e.failure.as_str(),
+                e.detail
+            )));
+        }
+        if sha_l != sha_remote {
+            return Ok(Err(format!(
+                "the archive changed on the way: sha256 {sha_remote} on the {role}, {sha_l} here"
+            )));
+        }
+        evidence.push(Evidence {
+            host: Some(role),
+            at: self.clock.now(),
+            via: made_via
+                .clone()
+                .unwrap_or_else(|| format!("cat -- {remote_path}")),
+            observed: match (&made_via, from) {
+                (Some(_), _) => {
+                    format!("archive of {bytes} bytes, sha256 {sha_l}, made after the stop")
+                }
+                (None, Source::Archive(a)) => format!(
+                    "backup archive {remote_path}, {bytes} bytes, sha256 {sha_l}, modified {}",
+                    utc(a.mtime)
+                ),
+                (None, _) => format!("{bytes} bytes, sha256 {sha_l}"),
+            },
+        });
+        Ok(Ok((local, sha_l, bytes)))
+    }
+
     async fn transfer_steps(
         &mut self,
+        from: &Source,
+        to: Role,
         evidence: &mut Vec<Evidence>,
         temps: &mut Vec<(Role, String)>,
     ) -> std::io::Result<StepResult<Transferred>> {
@@ -626,77 +939,10 @@ impl Driver {
         let t = self.cfg.ssh.command_timeout;
         let name = v.slashing_protection.clone();
         let target = v.slashing_protection_dir();
+        let (local, sha_l, bytes) = step!(self.fetch_archive(from, evidence, temps).await?);
 
-        // On the primary, after the stop: the archive, in a private directory.
-        let tmp_p = step!(
-            self.remote(Role::Primary, xfer::mktemp_dir("/tmp"), t)
-                .await?
-        )
-        .stdout_text()
-        .trim()
-        .to_string();
-        temps.push((Role::Primary, tmp_p.clone()));
-        let archive_p = format!("{tmp_p}/{name}.tar.gz");
-        let make = xfer::tar_create(&archive_p, &v.data_dir, &name);
-        let make_via = make.display();
-        step!(self.remote(Role::Primary, make, TRANSFER_TIMEOUT).await?);
-        let sha_p = step!(
-            self.remote_sha256(Role::Primary, std::slice::from_ref(&archive_p))
-                .await?
-        )[0]
-        .0
-        .clone();
-
-        // Here: a copy beside the journal, hashed on the way in.
-        let local = self
-            .journal
-            .dir()
-            .join(format!("{name}-{}.tar.gz", self.run_id));
-        let file = match tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&local)
-            .await
-        {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(format!("cannot create {}: {e}", local.display()))),
-        };
-        let mut sink = HashingWriter::new(file);
-        let got = self
-            .primary
-            .download(&archive_p, &mut sink, TRANSFER_TIMEOUT)
-            .await;
-        let (sha_l, bytes) = sink.finish();
-        self.record(Record::Command {
-            host: Role::Primary,
-            command: format!("cat -- {archive_p} > {}", local.display()),
-            status: got.as_ref().ok().map(|_| 0),
-            excerpt: match &got {
-                Ok(n) => format!("{n} bytes, sha256 {sha_l}"),
-                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
-            },
-        })?;
-        if let Err(e) = got {
-            return Ok(Err(format!(
-                "downloading the archive from the primary: {}: {}",
-                e.failure.as_str(),
-                e.detail
-            )));
-        }
-        if sha_l != sha_p {
-            return Ok(Err(format!(
-                "the archive changed on the way: sha256 {sha_p} on the primary, {sha_l} here"
-            )));
-        }
-        evidence.push(Evidence {
-            host: Some(Role::Primary),
-            at: self.clock.now(),
-            via: make_via,
-            observed: format!("archive of {bytes} bytes, sha256 {sha_p}, made after the stop"),
-        });
-
-        // Validate before anything reaches the backup.
+        // Validate before anything reaches the destination.
+        let dest = self.host_arc(to);
         let path = local.clone();
         let top = name.clone();
         let report = tokio::task::spawn_blocking(move || {
@@ -723,7 +969,7 @@ impl Driver {
             Ok(r) => r,
             Err(e) => {
                 return Ok(Err(format!(
-                    "the primary's archive was {e}; nothing on the backup was changed"
+                    "the archive was {e}; nothing on the {to} was changed"
                 )));
             }
         };
@@ -735,25 +981,21 @@ impl Driver {
         });
 
         // To the backup, beside the history it replaces (same filesystem).
-        let tmp_b = step!(
-            self.remote(Role::Backup, xfer::mktemp_dir(&v.data_dir), t)
-                .await?
-        )
-        .stdout_text()
-        .trim()
-        .to_string();
-        temps.push((Role::Backup, tmp_b.clone()));
+        let tmp_b = step!(self.remote(to, xfer::mktemp_dir(&v.data_dir), t).await?)
+            .stdout_text()
+            .trim()
+            .to_string();
+        temps.push((to, tmp_b.clone()));
         let archive_b = format!("{tmp_b}/{name}.tar.gz");
         let mut src = match tokio::fs::File::open(&local).await {
             Ok(f) => f,
             Err(e) => return Ok(Err(format!("{}: {e}", local.display()))),
         };
-        let sent = self
-            .backup
+        let sent = dest
             .upload(&archive_b, &mut src, 0o600, TRANSFER_TIMEOUT)
             .await;
         self.record(Record::Command {
-            host: Role::Backup,
+            host: to,
             command: format!("cat > {archive_b} < {}", local.display()),
             status: sent.as_ref().ok().map(|_| 0),
             excerpt: match &sent {
@@ -763,35 +1005,35 @@ impl Driver {
         })?;
         if let Err(e) = sent {
             return Ok(Err(format!(
-                "uploading the archive to the backup: {}: {}",
+                "uploading the archive to the {to}: {}: {}",
                 e.failure.as_str(),
                 e.detail
             )));
         }
         let sha_b = step!(
-            self.remote_sha256(Role::Backup, std::slice::from_ref(&archive_b))
+            self.remote_sha256(to, std::slice::from_ref(&archive_b))
                 .await?
         )[0]
         .0
         .clone();
         if sha_b != sha_l {
             return Ok(Err(format!(
-                "the archive changed on the way to the backup: sha256 {sha_l} here, {sha_b} there"
+                "the archive changed on the way to the {to}: sha256 {sha_l} here, {sha_b} there"
             )));
         }
         evidence.push(Evidence {
-            host: Some(Role::Backup),
+            host: Some(to),
             at: self.clock.now(),
             via: format!("sha256sum -- {archive_b}"),
-            observed: format!("sha256 {sha_b}: equal on the primary, here and on the backup"),
+            observed: format!("sha256 {sha_b}: equal at the source, here and on the {to}"),
         });
 
         // Extract to staging, own, flush.
         let staging = format!("{tmp_b}/staging");
-        step!(self.remote(Role::Backup, xfer::mkdir(&staging), t).await?);
+        step!(self.remote(to, xfer::mkdir(&staging), t).await?);
         step!(
             self.remote(
-                Role::Backup,
+                to,
                 xfer::tar_extract(&archive_b, &staging),
                 TRANSFER_TIMEOUT
             )
@@ -799,26 +1041,19 @@ impl Driver {
         );
         let staged = format!("{staging}/{name}");
         step!(
-            self.remote(
-                Role::Backup,
-                xfer::chown_r(&v.owner, &staged),
-                TRANSFER_TIMEOUT
-            )
-            .await?
+            self.remote(to, xfer::chown_r(&v.owner, &staged), TRANSFER_TIMEOUT)
+                .await?
         );
         step!(
-            self.remote(Role::Backup, xfer::sync_fs(&staged), TRANSFER_TIMEOUT)
+            self.remote(to, xfer::sync_fs(&staged), TRANSFER_TIMEOUT)
                 .await?
         );
 
         // Swap: the old history set aside (never deleted), the new one renamed in.
-        let old = match probes::stat(self.backup.as_ref(), &target, t).await {
+        let old = match probes::stat(dest.as_ref(), &target, t).await {
             Ok(o) => o.value,
             Err(e) => {
-                return Ok(Err(format!(
-                    "backup: cannot look at {target}: {}",
-                    e.detail
-                )));
+                return Ok(Err(format!("{to}: cannot look at {target}: {}", e.detail)));
             }
         };
         let mut set_aside = None;
@@ -827,30 +1062,22 @@ impl Driver {
                 .map(|ts| ts.strftime("%Y%m%dT%H%M%SZ").to_string())
                 .unwrap_or_default();
             let aside = format!("{target}.old-{stamp}");
-            step!(
-                self.remote(Role::Backup, xfer::rename(&target, &aside), t)
-                    .await?
-            );
+            step!(self.remote(to, xfer::rename(&target, &aside), t).await?);
             set_aside = Some(aside);
         }
-        if let Err(why) = self
-            .remote(Role::Backup, xfer::rename(&staged, &target), t)
-            .await?
-        {
+        if let Err(why) = self.remote(to, xfer::rename(&staged, &target), t).await? {
             // Put the old history back where it was rather than leave none.
             if let Some(aside) = &set_aside {
-                let _ = self
-                    .remote(Role::Backup, xfer::rename(aside, &target), t)
-                    .await?;
+                let _ = self.remote(to, xfer::rename(aside, &target), t).await?;
             }
             return Ok(Err(why));
         }
         step!(
-            self.remote(Role::Backup, xfer::sync_fs(&target), TRANSFER_TIMEOUT)
+            self.remote(to, xfer::sync_fs(&target), TRANSFER_TIMEOUT)
                 .await?
         );
         evidence.push(Evidence {
-            host: Some(Role::Backup),
+            host: Some(to),
             at: self.clock.now(),
             via: format!("mv -T -- {staged} {target}"),
             observed: match &set_aside {
@@ -865,33 +1092,33 @@ impl Driver {
             .iter()
             .map(|f| format!("{}/{}", v.data_dir.trim_end_matches('/'), f.path))
             .collect();
-        let sums = step!(self.remote_sha256(Role::Backup, &paths).await?);
+        let sums = step!(self.remote_sha256(to, &paths).await?);
         for (f, (sum, p)) in report.files.iter().zip(sums.iter()) {
             if &f.sha256 != sum {
                 return Ok(Err(format!(
-                    "{p} on the backup differs from the archive (sha256 {sum}, expected {})",
+                    "{p} on the {to} differs from the archive (sha256 {sum}, expected {})",
                     f.sha256
                 )));
             }
         }
         let (user, group) = v.owner.split_once(':').unwrap_or((&v.owner, &v.owner));
         for p in std::iter::once(&target).chain(paths.iter()) {
-            match probes::stat(self.backup.as_ref(), p, t).await {
+            match probes::stat(dest.as_ref(), p, t).await {
                 Ok(o) => match o.value {
                     Some(fi) if fi.user == user && fi.group == group => {}
                     Some(fi) => {
                         return Ok(Err(format!(
-                            "{p} on the backup is owned by {}:{}, not {}",
+                            "{p} on the {to} is owned by {}:{}, not {}",
                             fi.user, fi.group, v.owner
                         )));
                     }
-                    None => return Ok(Err(format!("{p} is missing on the backup after the swap"))),
+                    None => return Ok(Err(format!("{p} is missing on the {to} after the swap"))),
                 },
-                Err(e) => return Ok(Err(format!("backup: {p}: {}", e.detail))),
+                Err(e) => return Ok(Err(format!("{to}: {p}: {}", e.detail))),
             }
         }
         evidence.push(Evidence {
-            host: Some(Role::Backup),
+            host: Some(to),
             at: self.clock.now(),
             via: format!("sha256sum -- {target}/…; stat"),
             observed: format!(
@@ -908,6 +1135,46 @@ impl Driver {
             local_copy: local.display().to_string(),
         }))
     }
+}
+
+/// The backup archives on this machine matching the configured pattern.
+fn local_archives(pattern: &str) -> Vec<ArchiveAt> {
+    let Ok(paths) = glob::glob(pattern) else {
+        return Vec::new();
+    };
+    paths
+        .flatten()
+        .filter_map(|p| {
+            let m = std::fs::metadata(&p).ok()?;
+            if !m.is_file() {
+                return None;
+            }
+            let mtime = m
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs_f64();
+            Some(ArchiveAt {
+                host: None,
+                path: p.display().to_string(),
+                size: m.len(),
+                mtime,
+            })
+        })
+        .collect()
+}
+
+/// A unix time as UTC, for evidence.
+fn utc(t: f64) -> String {
+    jiff::Timestamp::from_second(t as i64)
+        .map(|ts| ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| format!("{t:.0}"))
+}
+
+/// Does the machine ask for more than journal records?
+fn actionable(effects: &[Effect]) -> bool {
+    effects.iter().any(|e| !matches!(e, Effect::Record(_)))
 }
 
 /// Say so when a lock names this machine and a process that no longer runs here.
@@ -957,5 +1224,15 @@ fn summarize(v: &Value) -> String {
             c.head_slot
         ),
         Value::Space(n) => format!("{} free", probes::human_bytes(*n)),
+        Value::Archives(v) => match v.first() {
+            None => "no backup archive".into(),
+            Some(a) => format!(
+                "{} archive(s); newest {} ({}, modified {})",
+                v.len(),
+                a.place(),
+                probes::human_bytes(a.size),
+                utc(a.mtime)
+            ),
+        },
     }
 }

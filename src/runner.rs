@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::driver::{Answer, Clock, Driver, Ended, Operator, RealClock};
 use crate::engine::checklist::ITEMS;
 use crate::engine::journal::{Entry, Record};
-use crate::engine::machine::{Confirm, Failover, Outcome, Plan};
+use crate::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
 use crate::hosts::Host;
 
 /// Answers the engine's confirmations with what the command line said: the
@@ -23,6 +23,9 @@ use crate::hosts::Host;
 struct CommandLine {
     primary: String,
     backup: String,
+    allow_unreachable: bool,
+    /// The unverified path's question, when it was declined for want of the flag.
+    declined: Option<Confirm>,
 }
 
 #[async_trait]
@@ -31,8 +34,34 @@ impl Operator for CommandLine {
         match question {
             Confirm::StopPrimary { .. } => Answer::Typed(self.primary.clone()),
             Confirm::StartBackup { .. } => Answer::Typed(self.backup.clone()),
+            // `rollback --confirm PRIMARY` was checked against the configuration.
+            Confirm::Rollback { .. } => Answer::Typed(self.primary.clone()),
+            Confirm::UnverifiedPrimary { .. } if self.allow_unreachable => {
+                Answer::Typed(self.primary.clone())
+            }
+            Confirm::UnverifiedPrimary { .. } | Confirm::StopAll { .. } => {
+                self.declined = Some(question.clone());
+                Answer::Decline
+            }
         }
     }
+}
+
+/// What a non-interactive run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Failover,
+    Rollback,
+}
+
+/// The options of a non-interactive run (all but the mode optional).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub reason: Option<String>,
+    pub operator: Option<String>,
+    pub allow_unreachable: bool,
+    pub fenced_out_of_band: Option<String>,
 }
 
 /// One line of the checklist for an entry worth printing.
@@ -63,6 +92,9 @@ fn line(e: &Entry) -> Option<String> {
             "{t}     gate {gate}: {} — {why}",
             if *open { "open" } else { "shut" }
         )),
+        Record::Confirmation { action, typed } if action.contains("fenced out of band") => {
+            Some(format!("{t}     stated: {typed:?}"))
+        }
         Record::Confirmation { action, typed } => {
             Some(format!("{t}     confirmed {action}: typed {typed:?}"))
         }
@@ -97,16 +129,32 @@ pub async fn failover(
             return EXIT_FAILED;
         }
     };
-    run(
+    run_with(
         cfg,
         p,
         b,
         Arc::new(RealClock),
-        reason,
-        operator,
-        allow_unreachable,
+        Options {
+            mode: Mode::Failover,
+            reason,
+            operator,
+            allow_unreachable,
+            fenced_out_of_band: None,
+        },
     )
     .await
+}
+
+/// A whole run (failover or rollback) over SSH.
+pub async fn over_ssh(cfg: Config, opts: Options) -> i32 {
+    let (p, b) = match crate::cli::ssh_hosts(&cfg) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: cannot create a private directory for SSH sockets: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    run_with(cfg, p, b, Arc::new(RealClock), opts).await
 }
 
 /// The whole failover on these hosts, printing the checklist as it goes.
@@ -119,6 +167,37 @@ pub async fn run(
     operator: Option<String>,
     allow_unreachable: bool,
 ) -> i32 {
+    run_with(
+        cfg,
+        p,
+        b,
+        clock,
+        Options {
+            mode: Mode::Failover,
+            reason,
+            operator,
+            allow_unreachable,
+            fenced_out_of_band: None,
+        },
+    )
+    .await
+}
+
+/// A whole run on these hosts, printing the checklist as it goes.
+pub async fn run_with(
+    cfg: Config,
+    p: Arc<dyn Host>,
+    b: Arc<dyn Host>,
+    clock: Arc<dyn Clock>,
+    opts: Options,
+) -> i32 {
+    let Options {
+        mode,
+        reason,
+        operator,
+        allow_unreachable,
+        fenced_out_of_band,
+    } = opts;
     let operator = operator
         .or_else(|| cfg.failover.operator.clone())
         .or_else(|| std::env::var("USER").ok())
@@ -158,12 +237,20 @@ pub async fn run(
             let _ = std::io::stdout().flush();
         }
     }));
-    let mut machine = Failover::new(Plan::from_config(&cfg));
+    let mut plan = Plan::from_config(&cfg);
+    plan.fenced_out_of_band = fenced_out_of_band;
+    let mut machine = Failover::new(plan);
     let mut op = CommandLine {
         primary: cfg.primary.name.clone(),
         backup: cfg.backup.name.clone(),
+        allow_unreachable,
+        declined: None,
     };
-    let ended = match driver.failover(&mut machine, &operator, &mut op).await {
+    let first = match mode {
+        Mode::Failover => Event::Begin { now },
+        Mode::Rollback => Event::BeginRollback { now },
+    };
+    let ended = match driver.run(&mut machine, &operator, &mut op, first).await {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: the journal could not be written, stopping: {e}");
@@ -172,6 +259,17 @@ pub async fn run(
     };
     let (code, outcome) = match &ended {
         Ended::Blocked(why) => {
+            let why = match &op.declined {
+                Some(Confirm::UnverifiedPrimary {
+                    archive,
+                    age_epochs,
+                    wait_epochs,
+                    ..
+                }) => format!(
+                    "the primary cannot be reached: pass --allow-unreachable-primary to go on with the newest archive {archive} ({age_epochs} epoch(s) old) through the liveness wait ({wait_epochs} quiet epochs, or --fenced-out-of-band STATEMENT); nothing was touched"
+                ),
+                _ => why.clone(),
+            };
             println!("BLOCKED: {why}");
             (EXIT_BLOCKED, format!("blocked: {why}"))
         }
@@ -181,18 +279,16 @@ pub async fn run(
             );
             (EXIT_OK, "completed".to_string())
         }
-        Ended::Finished(Outcome::PrimaryUnreachable) => {
-            let why = if allow_unreachable {
-                "the primary cannot be reached, and the unverified path (newest archive, liveness wait) is not built yet; nothing was touched"
-            } else {
-                "the primary cannot be reached: pass --allow-unreachable-primary to go on through the liveness gate; nothing was touched"
-            };
-            println!("BLOCKED: {why}");
-            (EXIT_BLOCKED, format!("blocked: {why}"))
-        }
         Ended::Finished(Outcome::RolledBack) => {
-            println!("ROLLED BACK");
-            (EXIT_FAILED, "rolled back".to_string())
+            println!("ROLLED BACK: the primary signs; the backup is stopped and locked");
+            match mode {
+                Mode::Rollback => (EXIT_OK, "rolled back".to_string()),
+                Mode::Failover => (EXIT_FAILED, "rolled back".to_string()),
+            }
+        }
+        Ended::Finished(Outcome::StoppedAll) => {
+            println!("STOPPED ALL: both validators are stopped and fenced");
+            (EXIT_FAILED, "emergency stop-all".to_string())
         }
         Ended::Finished(Outcome::Failed(why)) => {
             println!("FAILED: {why}");

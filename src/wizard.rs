@@ -15,7 +15,7 @@ use crate::audit::writer::run_id;
 use crate::chain::unix_now;
 use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
 use crate::config::{Config, Role};
-use crate::driver::{Answer, Clock, Driver, Ended, Operator};
+use crate::driver::{Answer, Clock, Driver, Ended, Interrupt, Operator};
 use crate::engine::journal::{Entry, Record};
 use crate::engine::machine::{Confirm, Failover, Outcome, Plan};
 use crate::hosts::Host;
@@ -70,17 +70,16 @@ pub fn summarize(ended: &std::io::Result<Ended>) -> (String, String, i32) {
             "completed".into(),
             EXIT_OK,
         ),
-        Ok(Ended::Finished(Outcome::PrimaryUnreachable)) => {
-            let why = "the primary cannot be reached, and the unverified path (newest archive, liveness wait) is not built yet; nothing was touched";
-            (
-                format!("BLOCKED: {why}"),
-                format!("blocked: {why}"),
-                EXIT_BLOCKED,
-            )
-        }
-        Ok(Ended::Finished(Outcome::RolledBack)) => {
-            ("ROLLED BACK".into(), "rolled back".into(), EXIT_FAILED)
-        }
+        Ok(Ended::Finished(Outcome::RolledBack)) => (
+            "ROLLED BACK: the primary signs; the backup is stopped and locked".into(),
+            "rolled back".into(),
+            EXIT_FAILED,
+        ),
+        Ok(Ended::Finished(Outcome::StoppedAll)) => (
+            "STOPPED ALL: both validators are stopped and fenced".into(),
+            "emergency stop-all".into(),
+            EXIT_FAILED,
+        ),
         Ok(Ended::Finished(Outcome::Failed(why))) => (
             format!("FAILED: {why}"),
             format!("failed: {why}"),
@@ -92,15 +91,30 @@ pub fn summarize(ended: &std::io::Result<Ended>) -> (String, String, i32) {
 /// The loop's side effects on the world.
 struct WizardFx {
     notes: mpsc::UnboundedSender<(String, String)>,
+    interrupts: mpsc::UnboundedSender<Interrupt>,
     drive_over: Arc<AtomicBool>,
+}
+
+impl WizardFx {
+    fn interrupt(&mut self, i: Interrupt) -> Result<(), String> {
+        if self.drive_over.load(Ordering::SeqCst) {
+            return Err("the run has ended: the engine takes no more interrupts".into());
+        }
+        self.interrupts
+            .send(i)
+            .map_err(|_| "the engine is gone".to_string())
+    }
 }
 
 impl app::Effects for WizardFx {
     fn rollback(&mut self) -> Result<(), String> {
-        Err("this build's engine takes a rollback only as the answer to a question".into())
+        self.interrupt(Interrupt::Rollback)
     }
     fn stop_all(&mut self) -> Result<(), String> {
-        send_stop_all()
+        self.interrupt(Interrupt::StopAll)
+    }
+    fn fenced_out_of_band(&mut self, statement: String) -> Result<(), String> {
+        self.interrupt(Interrupt::FencedOutOfBand(statement))
     }
     fn save_notes(&mut self, notes: Vec<(String, String)>) -> Result<bool, String> {
         for n in notes {
@@ -113,11 +127,6 @@ impl app::Effects for WizardFx {
     fn export(&mut self, dir: Option<&str>, f: ExportFormat) -> Result<String, String> {
         export(dir, f)
     }
-}
-
-/// The emergency stop-all, sent to the engine.
-fn send_stop_all() -> Result<(), String> {
-    Err("this build's engine has no stop-all interrupt yet: stop both validators by hand (runbook: Rollback Procedure, step 1, on both hosts)".into())
 }
 
 /// Write the run's audit beside its journal; returns the path.
@@ -377,6 +386,8 @@ pub async fn run(
     driver.listener = Some(Box::new(move |e: &Entry| {
         let _ = ltx.send(EngineMsg::Entry(Box::new(e.clone())));
     }));
+    let (itx, irx) = mpsc::unbounded_channel();
+    driver.interrupts = Some(irx);
     let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<(String, String)>();
     let drive_over = Arc::new(AtomicBool::new(false));
     let over = drive_over.clone();
@@ -420,6 +431,7 @@ pub async fn run(
     );
     let mut fx = WizardFx {
         notes: notes_tx,
+        interrupts: itx,
         drive_over,
     };
     let exit = {

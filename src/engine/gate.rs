@@ -326,13 +326,30 @@ impl LivenessGate {
             LivenessPath::FencedOutOfBand {
                 statement,
                 since_epoch,
-                ..
+                at,
             } => {
                 if let Some((e, keys)) = self.live_since(since_epoch + 1) {
                     return LivenessVerdict::Alarm {
                         why: format!(
                             "keys {keys:?} were live in epoch {e}, after the statement that the primary is fenced: something still signs"
                         ),
+                    };
+                }
+                // Up to the statement the primary may have signed, in the epoch of the
+                // statement too, and the archive does not know it: the backup may only
+                // sign from the next epoch on.
+                let fenced_epoch = self.clock.epoch_at(*at).max(*since_epoch);
+                if self.clock.epoch_at(now) <= fenced_epoch {
+                    let next = self.clock.epoch_start(fenced_epoch + 1) as f64;
+                    return LivenessVerdict::Waiting {
+                        why: format!(
+                            "the primary may have signed in epoch {fenced_epoch} before it was fenced: waiting for epoch {}",
+                            fenced_epoch + 1
+                        ),
+                        quiet_epochs: 0,
+                        required: 0,
+                        earliest: Some(next),
+                        missed_duties: 0,
                     };
                 }
                 LivenessVerdict::Open {
@@ -731,7 +748,16 @@ mod tests {
             at: at(20, 1),
             since_epoch: 20,
         });
-        assert!(g.verdict(at(20, 1)).is_open());
+        // Not in the epoch of the statement: the primary may have signed in it, and
+        // the archive does not know; from the next epoch on.
+        match g.verdict(at(20, 3)) {
+            LivenessVerdict::Waiting { why, earliest, .. } => {
+                assert!(why.contains("waiting for epoch 21"), "{why}");
+                assert_eq!(earliest, Some(at(21, 0) - 0.5));
+            }
+            v => panic!("{v:?}"),
+        }
+        assert!(g.verdict(at(21, 0)).is_open());
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! runs only after the observations and confirmations it needs, and every gate is
 //! judged on observations made after the step began.
 //!
-//! Built so far: the first gate ("nothing is touched that cannot be finished"), the
-//! typed confirmation, fencing and stopping the primary with escalation, the
-//! independent stop checks of items 1-2, and the rollback of those steps. The
-//! transfer, the liveness gate and the start come next (`Phase::PrimaryStopped` and
-//! `Phase::PrimaryUnreachable` are where they will pick up).
+//! The runbook's order: the first gate ("nothing is touched that cannot be
+//! finished"), the typed stop confirmation, fencing and stopping the primary with
+//! escalation, the independent stop checks of items 1-2, the transfer of item 3, the
+//! Start gate (items 1-5 fresh and the liveness gate), the typed start confirmation,
+//! items 6-9. An unreachable primary goes through the newest archive and the
+//! liveness wait instead. The rollback (with the backup's history brought back to
+//! the primary) and the emergency stop-all are reachable from every phase.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,9 @@ pub struct Plan {
     /// Seconds the Start gate may stay shut (a backup node syncing, say) before the
     /// failover gives up, with everything still fenced.
     pub gate_timeout: f64,
+    /// A statement, given in advance (automation), that the primary is fenced out of
+    /// band: used if the primary cannot be reached.
+    pub fenced_out_of_band: Option<String>,
 }
 
 impl Plan {
@@ -58,6 +63,7 @@ impl Plan {
             liveness_epochs: cfg.failover.liveness_epochs,
             attest_epochs: 3,
             gate_timeout: cfg.failover.gate_timeout.as_secs_f64(),
+            fenced_out_of_band: None,
         }
     }
 }
@@ -82,6 +88,9 @@ pub enum Observe {
     JournalSince(u64),
     /// The beacon node's attester-slashing pool: our indices found in it.
     SlashingPool,
+    /// The runbook's backup archives of the slashing-protection history: on this
+    /// host, and (asked of the backup) on the operator's machine as well.
+    Archives,
 }
 
 /// What came back.
@@ -99,6 +108,36 @@ pub enum Value {
     Execution(ExecutionSync),
     Chain(ChainInfo),
     Space(u64),
+    Archives(Vec<ArchiveAt>),
+}
+
+/// A backup archive of the slashing-protection history, and where it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveAt {
+    /// The host it is on; None: on the operator's machine.
+    pub host: Option<Role>,
+    pub path: String,
+    pub size: u64,
+    pub mtime: f64,
+}
+
+impl ArchiveAt {
+    pub fn place(&self) -> String {
+        match self.host {
+            Some(r) => format!("{r}:{}", self.path),
+            None => format!("(this machine):{}", self.path),
+        }
+    }
+}
+
+/// Where the history moved by `Effect::Transfer` comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Archived now, from this host's live history (its validator verified stopped).
+    Live(Role),
+    /// A backup archive made earlier (the primary cannot be reached).
+    Archive(ArchiveAt),
 }
 
 /// One observation, with its evidence.
@@ -119,18 +158,39 @@ pub enum Confirm {
     StopPrimary { expect: String },
     /// Start the backup's validator: type the backup's name.
     StartBackup { expect: String },
+    /// The primary cannot be reached: go on without verifying its stop, with this
+    /// archive, through the liveness wait. Type the primary's name.
+    UnverifiedPrimary {
+        expect: String,
+        archive: String,
+        age_epochs: u64,
+        wait_epochs: u64,
+    },
+    /// Roll back: type the primary's name.
+    Rollback { expect: String },
+    /// Emergency stop-all: stop and fence both validators. Type `STOP`.
+    StopAll { expect: String },
 }
 
 impl Confirm {
     pub fn expected(&self) -> &str {
         match self {
-            Confirm::StopPrimary { expect } | Confirm::StartBackup { expect } => expect,
+            Confirm::StopPrimary { expect }
+            | Confirm::StartBackup { expect }
+            | Confirm::UnverifiedPrimary { expect, .. }
+            | Confirm::Rollback { expect }
+            | Confirm::StopAll { expect } => expect,
         }
     }
     pub fn action(&self) -> &'static str {
         match self {
             Confirm::StopPrimary { .. } => "stop the primary",
             Confirm::StartBackup { .. } => "start the backup",
+            Confirm::UnverifiedPrimary { .. } => {
+                "go on without the primary: use the newest archive and wait for the chain"
+            }
+            Confirm::Rollback { .. } => "roll back to the primary",
+            Confirm::StopAll { .. } => "stop and fence both validators",
         }
     }
 }
@@ -148,9 +208,9 @@ pub enum Effect {
     WaitUntil(f64),
     /// Write to the run's journal.
     Record(Record),
-    /// Move the primary's slashing-protection history to the backup (item 3) and
-    /// answer with `Event::Transferred`.
-    Transfer,
+    /// Move a slashing-protection history from `from` to the host `to` (item 3, or
+    /// the rollback's way back) and answer with `Event::Transferred`.
+    Transfer { from: Source, to: Role },
     /// Stopped by a safety gate before anything was touched (exit 3, `BLOCKED:`).
     Blocked(String),
     /// The machine has nothing more to do.
@@ -162,9 +222,9 @@ pub enum Effect {
 pub enum Outcome {
     /// The backup signs: items 1-9 green (10 is the operator's notes).
     Completed,
-    /// The primary cannot be reached; the unverified path comes next.
-    PrimaryUnreachable,
     RolledBack,
+    /// The emergency stop-all: both validators stopped and fenced, verified.
+    StoppedAll,
     /// A step failed; the checklist says which and why. Roll back or finish by hand.
     Failed(String),
 }
@@ -200,6 +260,26 @@ pub enum Event {
     Rollback {
         now: f64,
     },
+    /// The operator declined the question asked (or automation was not allowed to
+    /// answer it): nothing more is done.
+    Declined {
+        now: f64,
+    },
+    /// A rollback on its own (the `rollback` command): the hosts are looked at first,
+    /// to learn what was done to them.
+    BeginRollback {
+        now: f64,
+    },
+    /// Emergency stop-all (runbook: "slashing detected or suspected"), from any point.
+    StopAll {
+        now: f64,
+    },
+    /// The operator's typed statement that the primary is fenced out of band
+    /// (powered off at the provider): the other way through the liveness gate.
+    FencedOutOfBand {
+        now: f64,
+        statement: String,
+    },
 }
 
 /// What the transfer did, for item 3.
@@ -218,6 +298,9 @@ pub struct Transferred {
 pub enum Phase {
     New,
     Preflight,
+    /// The rollback command: looking at both hosts to learn what to undo.
+    RollbackSurvey,
+    AwaitRollbackConfirmation,
     AwaitStopConfirmation,
     /// Fencing the primary: the actions in order.
     Fencing(usize),
@@ -245,40 +328,66 @@ pub enum Phase {
     },
     CheckingAlerts,
     Completed,
-    PrimaryUnreachable,
+    /// The primary cannot be reached: asked whether to go on with this archive.
+    AwaitUnverifiedConfirmation {
+        archive: ArchiveAt,
+    },
     Blocked(String),
     /// Undoing, step `i` of a sequence (the primary's fence, or the backup's unlock).
     Undoing {
         undo: Undo,
         i: usize,
     },
+    /// The rollback after the backup was unlocked: its validator stopped and locked
+    /// again, seen so twice, seconds apart, before its history is taken.
+    VerifyingBackupStopped {
+        first_ok: Option<f64>,
+        attempts: u32,
+    },
+    /// The backup's history on its way back to the primary.
+    TransferringBack,
+    /// The rollback's Start gate, in reverse: the backup still stopped and locked, the
+    /// primary's beacon and execution nodes synced.
+    ReverseGate {
+        since: f64,
+    },
     VerifyingRollback {
         attempts: u32,
     },
     RolledBack,
+    VerifyingStopAll {
+        escalated: bool,
+        attempts: u32,
+    },
+    StoppedAll,
     Failed(String),
 }
 
-/// What a rollback undoes.
+/// A sequence of actions run one after the other; a failed one is journaled and the
+/// next still runs (each is independent, and a check after the sequence judges).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Undo {
     /// The fence and the stop of the primary (`UNFENCE`): it signs again.
     Primary,
     /// The backup's unlock and start (`RELOCK`): it is stopped and locked again.
     Backup,
+    /// The emergency stop-all: both fenced, then both stopped.
+    StopAll,
 }
 
 impl Undo {
-    fn steps(self) -> &'static [fn(Role) -> Action] {
+    fn actions(self) -> Vec<Action> {
         match self {
-            Undo::Primary => &UNFENCE,
-            Undo::Backup => &RELOCK,
-        }
-    }
-    fn role(self) -> Role {
-        match self {
-            Undo::Primary => Role::Primary,
-            Undo::Backup => Role::Backup,
+            Undo::Primary => UNFENCE.iter().map(|a| a(Role::Primary)).collect(),
+            Undo::Backup => RELOCK.iter().map(|a| a(Role::Backup)).collect(),
+            Undo::StopAll => {
+                let mut v: Vec<Action> = Vec::new();
+                for role in Role::BOTH {
+                    v.extend(FENCE.iter().map(|a| a(role)));
+                }
+                v.extend(Role::BOTH.iter().map(|r| Action::Stop(*r)));
+                v
+            }
         }
     }
 }
@@ -331,6 +440,8 @@ pub struct Failover {
     /// When the failover first reached the Start gate.
     gate_entered: f64,
     last_gate: String,
+    /// The stop-all's SIGKILLs still to send.
+    pending_kills: Vec<Role>,
 }
 
 fn ev(o: &Observation, observed: String) -> Evidence {
@@ -366,6 +477,34 @@ macro_rules! value {
             None => Err("not observed".to_string()),
         }
     };
+}
+
+/// On the path without a verified stop: the primary answers again. Why that ends
+/// this run, and whether its validator runs (it signs).
+fn primary_answers_again(b: &Batch<'_>) -> Option<(String, bool)> {
+    let unit = value!(b, Role::Primary, Unit).ok();
+    let procs = value!(b, Role::Primary, Processes).ok();
+    if unit.is_none() && procs.is_none() {
+        return None;
+    }
+    let runs =
+        unit.is_some_and(|(_, u)| !u.is_stopped()) || procs.is_some_and(|(_, p)| !p.is_empty());
+    let state = unit.map(|(_, u)| u.summary()).unwrap_or_default();
+    Some(if runs {
+        (
+            format!(
+                "the primary answers again and its validator runs ({state}): it signs; the backup stays locked"
+            ),
+            true,
+        )
+    } else {
+        (
+            format!(
+                "the primary answers again ({state}): start the failover again, to fence it and take its fresh history; the backup stays locked"
+            ),
+            false,
+        )
+    })
 }
 
 /// What keeps the backup from being the idle backup the runbook wants before its
@@ -416,6 +555,7 @@ impl Failover {
             gate_since: 0.0,
             gate_entered: 0.0,
             last_gate: String::new(),
+            pending_kills: Vec::new(),
         }
     }
 
@@ -479,7 +619,43 @@ impl Failover {
                 }
                 want.push((Role::Primary, Observe::History));
                 want.push((Role::Backup, Observe::Space));
+                want.push((Role::Backup, Observe::Archives));
                 out.push(Effect::Observe(want));
+            }
+            (Phase::New, Event::BeginRollback { .. }) => {
+                self.phase = Phase::RollbackSurvey;
+                let mut want = Vec::new();
+                for host in Role::BOTH {
+                    for w in [
+                        Observe::Unit,
+                        Observe::Processes,
+                        Observe::Metrics,
+                        Observe::Lock,
+                        Observe::History,
+                    ] {
+                        want.push((host, w));
+                    }
+                }
+                out.push(Effect::Observe(want));
+            }
+            (Phase::RollbackSurvey, Event::Observed { now, observations }) => {
+                self.survey_for_rollback(now, &observations, &mut out);
+            }
+            (Phase::AwaitRollbackConfirmation, Event::Confirmed { now, typed }) => {
+                let question = Confirm::Rollback {
+                    expect: self.plan.primary.clone(),
+                };
+                if !self.confirmed(question, &typed, &mut out) {
+                    return out;
+                }
+                let mut more = self.handle(Event::Rollback { now });
+                out.append(&mut more);
+            }
+            (Phase::AwaitRollbackConfirmation, Event::Declined { .. }) => {
+                let why = "the operator declined the rollback: nothing was touched".to_string();
+                out.push(self.gate("rollback confirmation", false, why.clone()));
+                self.phase = Phase::Blocked(why.clone());
+                out.push(Effect::Blocked(why));
             }
             (Phase::Preflight, Event::Observed { now, observations }) => {
                 self.first_gate(now, &observations, &mut out);
@@ -770,29 +946,243 @@ impl Failover {
                     }
                 }
             }
-            (phase, Event::Rollback { now }) => {
-                if self.touched_primary.is_none() {
-                    out.push(self.gate(
-                        "rollback",
-                        false,
-                        "nothing was done to the primary: nothing to roll back".into(),
-                    ));
-                    if matches!(phase, Phase::AwaitStopConfirmation) {
-                        self.phase = Phase::RolledBack;
-                        out.push(Effect::Finished(Outcome::RolledBack));
-                    }
+            (Phase::AwaitUnverifiedConfirmation { archive }, Event::Confirmed { now, typed }) => {
+                let clock = self.chain.expect("known at the first gate");
+                let question = Confirm::UnverifiedPrimary {
+                    expect: self.plan.primary.clone(),
+                    archive: archive.place(),
+                    age_epochs: clock
+                        .epoch_at(now)
+                        .saturating_sub(clock.epoch_at(archive.mtime)),
+                    wait_epochs: self.plan.liveness_epochs,
+                };
+                if !self.confirmed(question, &typed, &mut out) {
                     return out;
                 }
+                let since_epoch = clock.epoch_at(now);
+                let mut g = super::gate::LivenessGate::new(clock, self.plan.indices.clone());
+                g.path = Some(super::gate::LivenessPath::Unverified {
+                    since_epoch,
+                    required: self.plan.liveness_epochs,
+                });
+                self.liveness = Some(g);
+                let waiting = Evidence {
+                    host: Some(Role::Primary),
+                    at: now,
+                    via: "ssh".into(),
+                    observed: "cannot be reached: to be judged by the chain (liveness wait)".into(),
+                };
+                self.set_item(1, ItemState::Running, now, vec![waiting.clone()], &mut out);
+                self.set_item(2, ItemState::Running, now, vec![waiting], &mut out);
+                if let Some(statement) = self.plan.fenced_out_of_band.clone() {
+                    self.fenced_out_of_band(now, statement, &mut out);
+                }
+                self.set_item(3, ItemState::Running, now, Vec::new(), &mut out);
+                self.phase = Phase::Transferring;
+                out.push(Effect::Transfer {
+                    from: Source::Archive(archive),
+                    to: Role::Backup,
+                });
+            }
+            (
+                Phase::AwaitingGate | Phase::AwaitStartConfirmation | Phase::Transferring,
+                Event::FencedOutOfBand { now, statement },
+            ) if self.is_unverified() => {
+                self.fenced_out_of_band(now, statement, &mut out);
+                if self.phase == Phase::AwaitingGate {
+                    out.push(Effect::Observe(self.gate_observations(now)));
+                }
+            }
+            (Phase::AwaitStartConfirmation, Event::Declined { now }) => {
+                let why = "the operator declined to start the backup: the primary stays fenced and the backup locked; roll back, or start again".to_string();
+                out.push(self.gate("start confirmation", false, why.clone()));
+                self.fail(now, 6, why, &mut out);
+            }
+            (
+                Phase::AwaitStopConfirmation | Phase::AwaitUnverifiedConfirmation { .. },
+                Event::Declined { .. },
+            ) => {
+                let why = "the operator declined: nothing was touched".to_string();
+                out.push(self.gate("confirmation", false, why.clone()));
+                self.phase = Phase::Blocked(why.clone());
+                out.push(Effect::Blocked(why));
+            }
+            (phase, Event::StopAll { now }) => {
+                out.push(self.gate(
+                    "emergency stop-all",
+                    true,
+                    format!("requested at {now:.0} in phase {phase:?}: fencing and stopping both validators"),
+                ));
+                self.touched_primary.get_or_insert(now);
+                self.undo_step(Undo::StopAll, 0, &mut out);
+            }
+            (
+                Phase::VerifyingStopAll {
+                    escalated,
+                    attempts,
+                },
+                Event::Observed { now, observations },
+            ) => {
+                self.verify_stop_all(now, &observations, escalated, attempts, &mut out);
+            }
+            (Phase::VerifyingStopAll { .. }, Event::Acted { .. } | Event::Tick { .. }) => {
+                match self.pending_kills.pop() {
+                    Some(r) => out.push(Effect::Act {
+                        action: Action::Kill(r),
+                        timeout: OBSERVE_TIMEOUT,
+                    }),
+                    None => out.push(Effect::Observe(self.stop_all_checks())),
+                }
+            }
+            (
+                Phase::VerifyingBackupStopped { first_ok, attempts },
+                Event::Observed { now, observations },
+            ) => {
+                let b = Batch(&observations);
+                let problems = backup_idle_problems(&b);
+                if problems.is_empty() {
+                    match first_ok {
+                        Some(t) if now - t >= self.plan.verify_interval => {
+                            out.push(self.gate(
+                                "rollback",
+                                true,
+                                format!("the backup is stopped and locked (seen twice, {:.0}s apart): bringing its history back to the primary", now - t),
+                            ));
+                            self.phase = Phase::TransferringBack;
+                            out.push(Effect::Transfer {
+                                from: Source::Live(Role::Backup),
+                                to: Role::Primary,
+                            });
+                        }
+                        _ => {
+                            let t = first_ok.unwrap_or(now);
+                            self.phase = Phase::VerifyingBackupStopped {
+                                first_ok: Some(t),
+                                attempts,
+                            };
+                            out.push(Effect::WaitUntil(t + self.plan.verify_interval));
+                        }
+                    }
+                } else if attempts < self.plan.verify_attempts {
+                    self.phase = Phase::VerifyingBackupStopped {
+                        first_ok: None,
+                        attempts: attempts + 1,
+                    };
+                    out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+                } else {
+                    let why = format!(
+                        "ALARM: the backup is not verified stopped and locked: {}; the primary stays fenced",
+                        problems.join("; ")
+                    );
+                    out.push(self.gate("rollback", false, why.clone()));
+                    self.phase = Phase::Failed(why.clone());
+                    out.push(Effect::Finished(Outcome::Failed(why)));
+                }
+            }
+            (Phase::VerifyingBackupStopped { .. }, Event::Tick { .. }) => {
+                out.push(Effect::Observe(self.backup_idle_checks()));
+            }
+            (Phase::TransferringBack, Event::Transferred { now, result, .. }) => match result {
+                Ok(t) => {
+                    out.push(self.gate(
+                        "rollback",
+                        true,
+                        format!(
+                            "the backup's history is on the primary: {} bytes, sha256 {} on both ends; the primary's previous history set aside at {}",
+                            t.bytes,
+                            t.archive_sha256,
+                            t.set_aside.as_deref().unwrap_or("(none was there)")
+                        ),
+                    ));
+                    self.phase = Phase::ReverseGate { since: now };
+                    out.push(Effect::Observe(self.reverse_gate_observations()));
+                }
+                Err(why) => {
+                    let why = format!(
+                        "bringing the backup's history back to the primary failed: {why}; both validators are stopped (the primary fenced, the backup locked): the primary must not sign before it has the backup's history"
+                    );
+                    out.push(self.gate("rollback", false, why.clone()));
+                    self.phase = Phase::Failed(why.clone());
+                    out.push(Effect::Finished(Outcome::Failed(why)));
+                }
+            },
+            (Phase::ReverseGate { since }, Event::Observed { now, observations }) => {
+                let b = Batch(&observations);
+                let alarm = backup_idle_problems(&b);
+                if !alarm.is_empty() {
+                    let why = format!(
+                        "ALARM: the backup is no longer stopped and locked: {}; the primary stays fenced",
+                        alarm.join("; ")
+                    );
+                    out.push(self.gate("rollback start", false, why.clone()));
+                    self.phase = Phase::Failed(why.clone());
+                    out.push(Effect::Finished(Outcome::Failed(why)));
+                    return out;
+                }
+                let mut waits = Vec::new();
+                match value!(b, Role::Primary, Beacon) {
+                    Ok((_, s)) => waits.extend(
+                        s.problem(self.plan.max_sync_distance)
+                            .map(|p| format!("the primary's beacon node: {p}")),
+                    ),
+                    Err(e) => waits.push(format!("the primary's beacon node: {e}")),
+                }
+                match value!(b, Role::Primary, Execution) {
+                    Ok((_, s)) => waits.extend(
+                        s.problem()
+                            .map(|p| format!("the primary's execution node: {p}")),
+                    ),
+                    Err(e) => waits.push(format!("the primary's execution node: {e}")),
+                }
+                if waits.is_empty() {
+                    out.push(self.gate(
+                        "rollback start",
+                        true,
+                        "the backup stopped and locked; the primary has its history and synced nodes: unfencing and starting the primary".into(),
+                    ));
+                    self.undo_step(Undo::Primary, 0, &mut out);
+                } else if now - since > self.plan.gate_timeout {
+                    let why = format!(
+                        "held at the rollback's start gate for longer than {:.0}s: {}; both validators stay stopped",
+                        self.plan.gate_timeout,
+                        waits.join("; ")
+                    );
+                    out.push(self.gate("rollback start", false, why.clone()));
+                    self.phase = Phase::Failed(why.clone());
+                    out.push(Effect::Finished(Outcome::Failed(why)));
+                } else {
+                    let why = waits.join("; ");
+                    if why != self.last_gate {
+                        out.push(self.gate("rollback start", false, why.clone()));
+                        self.last_gate = why;
+                    }
+                    out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+                }
+            }
+            (Phase::ReverseGate { .. }, Event::Tick { .. }) => {
+                out.push(Effect::Observe(self.reverse_gate_observations()));
+            }
+            (phase, Event::Rollback { now }) => {
                 if self.touched_backup.is_some() {
                     // The backup may have signed: its history is now the newest, and
                     // the primary may not sign again until it has it. Stop and re-lock
-                    // the backup; the primary stays fenced.
+                    // the backup, verify, bring its history back, then the primary.
                     out.push(self.gate(
                         "rollback",
                         true,
                         format!("requested at {now:.0} in phase {phase:?}: stopping and re-locking the backup first"),
                     ));
                     self.undo_step(Undo::Backup, 0, &mut out);
+                    return out;
+                }
+                if self.touched_primary.is_none() {
+                    out.push(self.gate(
+                        "rollback",
+                        true,
+                        "nothing was done to the primary and the backup was not unlocked: nothing to roll back".into(),
+                    ));
+                    self.phase = Phase::RolledBack;
+                    out.push(Effect::Finished(Outcome::RolledBack));
                     return out;
                 }
                 out.push(self.gate(
@@ -823,7 +1213,7 @@ impl Failover {
                         ),
                     ));
                 }
-                if i + 1 < undo.steps().len() {
+                if i + 1 < undo.actions().len() {
                     self.undo_step(undo, i + 1, &mut out);
                 } else {
                     match undo {
@@ -835,13 +1225,18 @@ impl Failover {
                             ]));
                         }
                         Undo::Backup => {
-                            let why = "the backup was stopped and re-locked; the primary stays fenced: the \
-                                       backup's slashing-protection history must be brought back to the primary \
-                                       before it may sign again (not automated yet)"
-                                .to_string();
-                            out.push(self.gate("rollback", false, why.clone()));
-                            self.phase = Phase::Failed(why.clone());
-                            out.push(Effect::Finished(Outcome::Failed(why)));
+                            self.phase = Phase::VerifyingBackupStopped {
+                                first_ok: None,
+                                attempts: 0,
+                            };
+                            out.push(Effect::Observe(self.backup_idle_checks()));
+                        }
+                        Undo::StopAll => {
+                            self.phase = Phase::VerifyingStopAll {
+                                escalated: false,
+                                attempts: 0,
+                            };
+                            out.push(Effect::Observe(self.stop_all_checks()));
                         }
                     }
                 }
@@ -890,6 +1285,277 @@ impl Failover {
             }
         }
         out
+    }
+
+    /// Items 1-2 at the Start gate: the primary still stopped and fenced, seen again.
+    fn judge_stop_again(
+        &mut self,
+        b: &Batch<'_>,
+        now: f64,
+        alarm: &mut Vec<String>,
+        out: &mut Vec<Effect>,
+    ) {
+        match self.stop_problems(b) {
+            Ok((e1, e2)) => {
+                self.set_item(1, ItemState::Green, now, e1, out);
+                self.set_item(2, ItemState::Green, now, e2, out);
+            }
+            Err((why, false)) => {
+                // Not known just now (the primary does not answer): not green, not an alarm.
+                self.set_item(1, ItemState::Red(why.clone()), now, Vec::new(), out);
+            }
+            Err((why, true)) => alarm.push(format!(
+                "the primary is no longer stopped and fenced: {why}"
+            )),
+        }
+    }
+
+    /// The rollback command: what was done to the hosts, from what they show.
+    fn survey_for_rollback(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
+        let b = Batch(obs);
+        let block = |this: &mut Failover, why: String, out: &mut Vec<Effect>| {
+            out.push(this.gate("rollback", false, why.clone()));
+            this.phase = Phase::Blocked(why.clone());
+            out.push(Effect::Blocked(why));
+        };
+        if let Some(e) = b
+            .failed(Role::Primary)
+            .filter(|_| value!(b, Role::Primary, Unit).is_err())
+        {
+            return block(
+                self,
+                format!(
+                    "the primary cannot be reached ({}: {}): there is nothing to roll back to",
+                    e.failure.as_str(),
+                    e.detail
+                ),
+                out,
+            );
+        }
+        if let Some(e) = b
+            .failed(Role::Backup)
+            .filter(|_| value!(b, Role::Backup, Unit).is_err())
+        {
+            return block(
+                self,
+                format!(
+                    "the backup cannot be reached ({}: {}): it cannot be verified stopped, so the primary may not sign again",
+                    e.failure.as_str(),
+                    e.detail
+                ),
+                out,
+            );
+        }
+        let backup_busy = backup_idle_problems(&b);
+        // The backup's history newer than the primary's: it signed after the transfer.
+        let newer = match (
+            value!(b, Role::Backup, History),
+            value!(b, Role::Primary, History),
+        ) {
+            (Ok((_, hb)), Ok((_, hp))) => match (hb.newest_mtime(), hp.newest_mtime()) {
+                (Some(tb), Some(tp)) => tb > tp,
+                (Some(_), None) => true,
+                _ => false,
+            },
+            _ => false,
+        };
+        let primary_runs = matches!(value!(b, Role::Primary, Unit), Ok((_, u)) if !u.is_stopped())
+            || matches!(value!(b, Role::Primary, Processes), Ok((_, p)) if !p.is_empty());
+        if primary_runs && !backup_busy.is_empty() {
+            return block(
+                self,
+                format!(
+                    "ALARM: the primary's validator runs and the backup is not a stopped, locked backup ({}): use the emergency stop-all",
+                    backup_busy.join("; ")
+                ),
+                out,
+            );
+        }
+        if primary_runs {
+            out.push(self.gate(
+                "rollback",
+                true,
+                "the primary's validator runs and the backup is stopped and locked: nothing to roll back".into(),
+            ));
+            self.phase = Phase::RolledBack;
+            out.push(Effect::Finished(Outcome::RolledBack));
+            return;
+        }
+        self.touched_primary = Some(now);
+        let plan = if !backup_busy.is_empty() || newer {
+            self.touched_backup = Some(now);
+            format!(
+                "the backup was unlocked or signed ({}): stop and re-lock it, verify, bring its history back to the primary, then unfence and start the primary",
+                if backup_busy.is_empty() {
+                    "its history is newer than the primary's".to_string()
+                } else {
+                    backup_busy.join("; ")
+                }
+            )
+        } else {
+            "the primary is stopped and the backup stopped and locked with no newer history: unfence and start the primary".to_string()
+        };
+        out.push(self.gate("rollback", true, plan));
+        self.phase = Phase::AwaitRollbackConfirmation;
+        out.push(Effect::Ask(Confirm::Rollback {
+            expect: self.plan.primary.clone(),
+        }));
+    }
+
+    /// Is this the path without a verified stop (the primary cannot be reached)?
+    pub fn is_unverified(&self) -> bool {
+        matches!(
+            self.liveness.as_ref().and_then(|g| g.path.as_ref()),
+            Some(
+                super::gate::LivenessPath::Unverified { .. }
+                    | super::gate::LivenessPath::FencedOutOfBand { .. }
+            )
+        )
+    }
+
+    /// The operator's statement that the primary is fenced out of band: recorded, and
+    /// the liveness gate's path from now on, if it says enough.
+    fn fenced_out_of_band(&mut self, now: f64, statement: String, out: &mut Vec<Effect>) {
+        out.push(Effect::Record(Record::Confirmation {
+            action: "state that the primary is fenced out of band".into(),
+            typed: statement.clone(),
+        }));
+        let primary = &self.plan.primary;
+        if statement.trim().chars().count() < 20 || !statement.contains(primary.as_str()) {
+            out.push(self.gate(
+                "fenced out of band",
+                false,
+                format!("not accepted: the statement must name the primary ({primary:?}) and say how it is fenced (20 characters at least), e.g. \"{primary} powered off at the provider, console confirms\""),
+            ));
+            return;
+        }
+        let Some(g) = &mut self.liveness else { return };
+        let since_epoch = match &g.path {
+            Some(super::gate::LivenessPath::Unverified { since_epoch, .. }) => *since_epoch,
+            _ => g.clock.epoch_at(now),
+        };
+        g.path = Some(super::gate::LivenessPath::FencedOutOfBand {
+            statement: statement.clone(),
+            at: now,
+            since_epoch,
+        });
+        out.push(self.gate(
+            "fenced out of band",
+            true,
+            format!("the operator states: {statement:?}; the chain is still watched for the keys"),
+        ));
+    }
+
+    fn stop_all_checks(&self) -> Vec<(Role, Observe)> {
+        let mut v = Vec::new();
+        for r in Role::BOTH {
+            for w in [Observe::Unit, Observe::Processes, Observe::Metrics] {
+                v.push((r, w));
+            }
+        }
+        v
+    }
+
+    fn backup_idle_checks(&self) -> Vec<(Role, Observe)> {
+        [
+            Observe::Unit,
+            Observe::Processes,
+            Observe::Metrics,
+            Observe::Lock,
+        ]
+        .into_iter()
+        .map(|w| (Role::Backup, w))
+        .collect()
+    }
+
+    fn reverse_gate_observations(&self) -> Vec<(Role, Observe)> {
+        let mut v = self.backup_idle_checks();
+        v.push((Role::Primary, Observe::Beacon));
+        v.push((Role::Primary, Observe::Execution));
+        v
+    }
+
+    /// The emergency stop-all's check: both validators stopped, no process, the
+    /// metrics ports closed; SIGKILL through systemd once for one that is stuck.
+    fn verify_stop_all(
+        &mut self,
+        now: f64,
+        obs: &[Observation],
+        escalated: bool,
+        attempts: u32,
+        out: &mut Vec<Effect>,
+    ) {
+        let b = Batch(obs);
+        let mut not_yet = Vec::new();
+        let mut stuck = Vec::new();
+        for r in Role::BOTH {
+            match value!(b, r, Unit) {
+                Ok((_, u)) if u.is_stopped() => {}
+                Ok((_, u)) => {
+                    stuck.push(r);
+                    not_yet.push(format!("{r}: systemd says {}", u.summary()));
+                }
+                Err(e) => not_yet.push(format!("{r}: unit state unknown: {e}")),
+            }
+            match value!(b, r, Processes) {
+                Ok((_, p)) if p.is_empty() => {}
+                Ok((_, p)) => {
+                    if !stuck.contains(&r) {
+                        stuck.push(r);
+                    }
+                    not_yet.push(format!("{r}: process still there (PID {p:?})"));
+                }
+                Err(e) => not_yet.push(format!("{r}: processes unknown: {e}")),
+            }
+            match value!(b, r, Metrics) {
+                Ok((_, m)) if !m.answering => {}
+                Ok(_) => not_yet.push(format!("{r}: the metrics port answers")),
+                Err(e) => not_yet.push(format!("{r}: metrics unknown: {e}")),
+            }
+        }
+        if not_yet.is_empty() {
+            out.push(self.gate(
+                "emergency stop-all",
+                true,
+                "both validators stopped and fenced: no process, metrics ports closed".into(),
+            ));
+            self.phase = Phase::StoppedAll;
+            out.push(Effect::Finished(Outcome::StoppedAll));
+            return;
+        }
+        let why = not_yet.join("; ");
+        if !stuck.is_empty() && !escalated {
+            out.push(self.gate(
+                "emergency stop-all",
+                false,
+                format!("{why}: escalating to SIGKILL"),
+            ));
+            self.phase = Phase::VerifyingStopAll {
+                escalated: true,
+                attempts,
+            };
+            // One kill per stuck host; the check after the last one judges.
+            self.pending_kills = stuck[1..].to_vec();
+            out.push(Effect::Act {
+                action: Action::Kill(stuck[0]),
+                timeout: OBSERVE_TIMEOUT,
+            });
+            return;
+        }
+        if attempts >= self.plan.verify_attempts {
+            let why = format!(
+                "ALARM: the emergency stop-all is not verified: {why}; stop it by hand or at the provider"
+            );
+            out.push(self.gate("emergency stop-all", false, why.clone()));
+            self.phase = Phase::Failed(why.clone());
+            out.push(Effect::Finished(Outcome::Failed(why)));
+            return;
+        }
+        self.phase = Phase::VerifyingStopAll {
+            escalated,
+            attempts: attempts + 1,
+        };
+        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
     }
 
     /// What the Start gate is judged on: the backup's state and sync, and the chain.
@@ -944,20 +1610,17 @@ impl Failover {
                 });
             }
         }
-        // Items 1-2: the primary still stopped and fenced, seen again now.
-        match self.stop_problems(&b) {
-            Ok(ev12) => {
-                let (e1, e2) = ev12;
-                self.set_item(1, ItemState::Green, now, e1, out);
-                self.set_item(2, ItemState::Green, now, e2, out);
+        // Items 1-2: the primary still stopped and fenced, seen again now; or, on the
+        // path without a verified stop, still unreachable (judged below by the chain).
+        if self.is_unverified() {
+            if let Some((why, signs)) = primary_answers_again(&b) {
+                let why = if signs { format!("ALARM: {why}") } else { why };
+                out.push(self.gate("start", false, why.clone()));
+                self.fail(now, 1, why, out);
+                return;
             }
-            Err((why, false)) => {
-                // Not known just now (the primary does not answer): not green, not an alarm.
-                self.set_item(1, ItemState::Red(why.clone()), now, Vec::new(), out);
-            }
-            Err((why, true)) => alarm.push(format!(
-                "the primary is no longer stopped and fenced: {why}"
-            )),
+        } else {
+            self.judge_stop_again(&b, now, &mut alarm, out);
         }
         // Item 3: the transferred history still in place on the backup.
         match value!(b, Role::Backup, History) {
@@ -1002,6 +1665,39 @@ impl Failover {
             self.phase = Phase::Failed(why.clone());
             out.push(Effect::Finished(Outcome::Failed(why)));
             return;
+        }
+        if self.is_unverified() {
+            // Items 1-2 without SSH: the chain's evidence (or the operator's statement)
+            // that nothing signs with the keys any more.
+            let e = |observed: String| Evidence {
+                host: Some(Role::Primary),
+                at: now,
+                via: "ssh (unreachable); POST …/validator/liveness".into(),
+                observed,
+            };
+            match &verdict {
+                super::gate::LivenessVerdict::Open { why } => {
+                    self.set_item(1, ItemState::Green, now, vec![e(why.clone())], out);
+                    self.set_item(2, ItemState::Green, now, vec![e(why.clone())], out);
+                }
+                super::gate::LivenessVerdict::Waiting {
+                    why,
+                    quiet_epochs,
+                    required,
+                    earliest,
+                    missed_duties,
+                } => {
+                    let countdown = earliest
+                        .map(|t| format!("; opens at the earliest in {:.0}s", (t - now).max(0.0)))
+                        .unwrap_or_default();
+                    let line = format!(
+                        "unreachable; {why} ({quiet_epochs} of {required} quiet epochs){countdown}; missed duties so far: {missed_duties}"
+                    );
+                    self.set_item(1, ItemState::Running, now, vec![e(line.clone())], out);
+                    self.set_item(2, ItemState::Running, now, vec![e(line)], out);
+                }
+                super::gate::LivenessVerdict::Alarm { .. } => {}
+            }
         }
         let start = super::gate::start_gate(&self.checklist, &verdict, self.gate_since);
         if start.is_open() {
@@ -1055,7 +1751,12 @@ impl Failover {
         }
         self.gate_since = now;
         self.phase = Phase::AwaitingGate;
-        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+        // The liveness wait moves with the chain: look once a slot, not faster.
+        let interval = match (self.is_unverified(), self.chain) {
+            (true, Some(c)) => self.plan.verify_interval.max(c.seconds_per_slot as f64),
+            _ => self.plan.verify_interval,
+        };
+        out.push(Effect::WaitUntil(now + interval));
     }
 
     fn attestation_observations(&self, now: f64, since: f64) -> Vec<(Role, Observe)> {
@@ -1194,6 +1895,9 @@ impl Failover {
         let (gate, whose) = match question {
             Confirm::StopPrimary { .. } => ("stop confirmation", "primary"),
             Confirm::StartBackup { .. } => ("start confirmation", "backup"),
+            Confirm::UnverifiedPrimary { .. } => ("unverified path confirmation", "primary"),
+            Confirm::Rollback { .. } => ("rollback confirmation", "primary"),
+            Confirm::StopAll { .. } => ("stop-all confirmation", "word"),
         };
         out.push(self.gate(
             gate,
@@ -1209,7 +1913,7 @@ impl Failover {
 
     /// Step `i` of an undo sequence.
     fn undo_step(&mut self, undo: Undo, i: usize, out: &mut Vec<Effect>) {
-        let action = undo.steps()[i](undo.role());
+        let action = undo.actions()[i];
         self.phase = Phase::Undoing { undo, i };
         out.push(Effect::Act {
             action,
@@ -1313,17 +2017,47 @@ impl Failover {
         }
         if primary_down {
             let e = b.failed(Role::Primary).expect("down has a cause");
+            let cause = format!("{}: {}", e.failure.as_str(), e.detail);
+            let newest = match value!(b, Role::Backup, Archives) {
+                Ok((_, v)) => v.first().cloned(),
+                Err(_) => None,
+            };
+            let Some(archive) = newest else {
+                let why = format!(
+                    "the primary cannot be reached ({cause}) and no backup archive of its slashing-protection history was found, on the backup or here: the backup cannot be given a history"
+                );
+                out.push(self.gate(
+                    "nothing is touched that cannot be finished",
+                    false,
+                    why.clone(),
+                ));
+                self.phase = Phase::Blocked(why.clone());
+                out.push(Effect::Blocked(why));
+                return;
+            };
+            let clock = self
+                .chain
+                .expect("the first gate refuses without the chain's clock");
+            let age_epochs = clock
+                .epoch_at(now)
+                .saturating_sub(clock.epoch_at(archive.mtime));
             out.push(self.gate(
                 "nothing is touched that cannot be finished",
                 true,
                 format!(
-                    "the primary cannot be reached ({}: {}): nothing on it can be verified; the failover goes on through the liveness gate",
-                    e.failure.as_str(),
-                    e.detail
+                    "the primary cannot be reached ({cause}): nothing on it can be verified; the newest archive is {} ({age_epochs} epoch(s) old); the failover can go on through the liveness wait",
+                    archive.place()
                 ),
             ));
-            self.phase = Phase::PrimaryUnreachable;
-            out.push(Effect::Finished(Outcome::PrimaryUnreachable));
+            self.phase = Phase::AwaitUnverifiedConfirmation {
+                archive: archive.clone(),
+            };
+            out.push(Effect::Ask(Confirm::UnverifiedPrimary {
+                expect: self.plan.primary.clone(),
+                archive: archive.place(),
+                age_epochs,
+                wait_epochs: self.plan.liveness_epochs,
+            }));
             return;
         }
         out.push(
@@ -1488,7 +2222,10 @@ impl Failover {
                     }
                     self.set_item(3, ItemState::Running, now, Vec::new(), out);
                     self.phase = Phase::Transferring;
-                    out.push(Effect::Transfer);
+                    out.push(Effect::Transfer {
+                        from: Source::Live(Role::Primary),
+                        to: Role::Backup,
+                    });
                 }
                 Some(t) => {
                     self.phase = Phase::VerifyingStop {

@@ -359,6 +359,31 @@ pub fn slashable_pairs(chain: &[Attestation]) -> Vec<(Attestation, Attestation)>
 }
 
 /// A bbolt-shaped slashing-protection DB: a meta page with the magic, then JSON lines.
+/// A backup archive as the runbook makes it: `tar -czf … -C DATA slashing-protection`.
+fn archive_of(sp_dir: &str, db: Vec<u8>, mtime: f64) -> Vec<u8> {
+    let name = sp_dir.rsplit('/').next().unwrap_or("slashing-protection");
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o700);
+    h.set_size(0);
+    h.set_mtime(mtime as u64);
+    b.append_data(&mut h, format!("{name}/"), std::io::empty())
+        .expect("in memory");
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o600);
+    h.set_size(db.len() as u64);
+    h.set_mtime(mtime as u64);
+    b.append_data(&mut h, format!("{name}/validator.db"), &db[..])
+        .expect("in memory");
+    b.into_inner()
+        .and_then(|gz| gz.finish())
+        .expect("in memory")
+}
+
 pub fn new_db() -> Vec<u8> {
     let mut page = vec![0u8; PAGE];
     page[16..20].copy_from_slice(&BBOLT_MAGIC.to_le_bytes());
@@ -436,7 +461,7 @@ impl World {
             b.files.insert(
                 name,
                 SimFile {
-                    data: vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3],
+                    data: archive_of(&l.sp_dir, new_db(), t),
                     mode: 0o600,
                     owner: "root:root".into(),
                     mtime: t,

@@ -54,6 +54,10 @@ pub enum Dialog {
         question: Confirm,
         input: String,
     },
+    /// The statement that the primary is fenced out of band.
+    Fenced {
+        input: String,
+    },
     StopAll,
     Quit,
 }
@@ -72,6 +76,7 @@ pub enum Out {
     /// Roll back: answers a pending question, or interrupts the engine.
     Rollback,
     StopAll,
+    FencedOutOfBand(String),
     SaveNotes(Vec<(String, String)>),
     Export(ExportFormat),
     Quit,
@@ -96,8 +101,6 @@ pub struct App {
     pub flash: Option<String>,
     /// The rollback screen's typed primary name.
     pub rollback_input: String,
-    /// A rollback was asked for and is waiting for the engine to take it.
-    pub rollback_requested: bool,
     /// The stop-all was sent.
     pub stop_all_sent: bool,
     pub notes: Vec<TextArea<'static>>,
@@ -131,7 +134,6 @@ impl App {
             tail_focus: Role::Backup,
             flash: None,
             rollback_input: String::new(),
-            rollback_requested: false,
             stop_all_sent: false,
             notes,
             note_focus: 0,
@@ -145,8 +147,10 @@ impl App {
 
     /// A text field has the keyboard: only the global keys are keys.
     pub fn typing(&self) -> bool {
-        matches!(self.dialog, Some(Dialog::Confirm { .. }))
-            || (self.dialog.is_none() && matches!(self.screen, Screen::Rollback | Screen::Notes))
+        matches!(
+            self.dialog,
+            Some(Dialog::Confirm { .. } | Dialog::Fenced { .. })
+        ) || (self.dialog.is_none() && matches!(self.screen, Screen::Rollback | Screen::Notes))
     }
 
     /// Open the typed confirmation of the pending question.
@@ -200,6 +204,29 @@ impl App {
                             .modifiers
                             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
                             && input.chars().count() < 253 =>
+                    {
+                        input.push(c);
+                    }
+                    _ => {}
+                },
+                Dialog::Fenced { input } => match key.code {
+                    KeyCode::Esc => self.dialog = None,
+                    KeyCode::Enter if input.trim().is_empty() => {
+                        self.flash = Some("write the statement first".into());
+                    }
+                    KeyCode::Enter => {
+                        let s = std::mem::take(input);
+                        self.dialog = None;
+                        out.push(Out::FencedOutOfBand(s.trim().to_string()));
+                    }
+                    KeyCode::Backspace => {
+                        input.pop();
+                    }
+                    KeyCode::Char(c)
+                        if !key
+                            .modifiers
+                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                            && input.chars().count() < 500 =>
                     {
                         input.push(c);
                     }
@@ -322,6 +349,11 @@ impl App {
                 self.screen = Screen::Rollback;
             }
             Action::StopAll => self.dialog = Some(Dialog::StopAll),
+            Action::FencedOutOfBand => {
+                self.dialog = Some(Dialog::Fenced {
+                    input: String::new(),
+                })
+            }
             Action::Notes => self.screen = Screen::Notes,
             Action::Export => {
                 self.export_result = None;
@@ -399,6 +431,8 @@ pub trait Effects {
     /// Roll back now (no question is pending). Err: why it cannot be sent.
     fn rollback(&mut self) -> Result<(), String>;
     fn stop_all(&mut self) -> Result<(), String>;
+    /// The typed statement that the primary is fenced out of band.
+    fn fenced_out_of_band(&mut self, statement: String) -> Result<(), String>;
     fn save_notes(&mut self, notes: Vec<(String, String)>) -> Result<bool, String>;
     fn export(&mut self, dir: Option<&str>, f: ExportFormat) -> Result<String, String>;
 }
@@ -504,14 +538,6 @@ where
         while let Ok(m) = inputs.world.try_recv() {
             app.on_world(m);
         }
-        if app.rollback_requested
-            && let Some(tx) = answer.take()
-        {
-            app.rollback_requested = false;
-            app.model.question = None;
-            let _ = tx.send(Answer::Rollback);
-            app.flash = Some("rollback: sent to the engine".into());
-        }
         for o in outs {
             match o {
                 Out::Answer(a) => match answer.take() {
@@ -528,20 +554,29 @@ where
                     }
                     None => match fx.rollback() {
                         Ok(()) => app.flash = Some("rollback: sent to the engine".into()),
-                        Err(why) => {
-                            app.rollback_requested = true;
-                            app.flash = Some(format!(
-                                "rollback requested: {why}; it is sent at the engine's next question"
-                            ));
-                        }
+                        Err(why) => app.flash = Some(format!("rollback not sent: {why}")),
                     },
                 },
-                Out::StopAll => match fx.stop_all() {
-                    Ok(()) => {
-                        app.stop_all_sent = true;
-                        app.flash = Some("STOP ALL sent to the engine".into());
+                Out::StopAll => {
+                    let sent = match answer.take() {
+                        Some(tx) => {
+                            app.model.question = None;
+                            tx.send(Answer::StopAll)
+                                .map_err(|_| "the engine is gone".to_string())
+                        }
+                        None => fx.stop_all(),
+                    };
+                    match sent {
+                        Ok(()) => {
+                            app.stop_all_sent = true;
+                            app.flash = Some("STOP ALL sent to the engine".into());
+                        }
+                        Err(why) => app.flash = Some(format!("STOP ALL not sent: {why}")),
                     }
-                    Err(why) => app.flash = Some(format!("STOP ALL could not be sent: {why}")),
+                }
+                Out::FencedOutOfBand(statement) => match fx.fenced_out_of_band(statement) {
+                    Ok(()) => app.flash = Some("the statement was sent to the engine".into()),
+                    Err(why) => app.flash = Some(format!("statement not sent: {why}")),
                 },
                 Out::SaveNotes(n) => match fx.save_notes(n) {
                     Ok(now) => {

@@ -14,6 +14,8 @@ pub enum Action {
     /// The Start backup action (enabled only when the engine asks to start).
     StartBackup,
     Rollback,
+    /// The typed statement that the primary is fenced out of band.
+    FencedOutOfBand,
     /// The emergency stop-all: reachable from every screen, even while typing.
     StopAll,
     Notes,
@@ -79,6 +81,14 @@ pub const KEYS: &[Binding] = &[
         scope: Scope::Screens,
         bar: Some("rollback"),
         help: "the rollback screen: what will happen, in order; confirm by typing the primary's name",
+    },
+    Binding {
+        keys: &[(KeyCode::Char('f'), N)],
+        label: "f",
+        action: Action::FencedOutOfBand,
+        scope: Scope::Screens,
+        bar: None,
+        help: "primary unreachable: state, typed, that it is fenced out of band (powered off at the provider); recorded in the audit",
     },
     Binding {
         keys: &[(KeyCode::Char('x'), C)],

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::chain::ChainClock;
 use crate::config::Role;
 use crate::engine::checklist::{ITEMS, ItemState};
-use crate::engine::gate::{LivenessVerdict, START_REQUIRES};
+use crate::engine::gate::START_REQUIRES;
 use crate::engine::journal::{Entry, Record};
 use crate::engine::machine::Confirm;
 
@@ -26,6 +26,8 @@ pub struct ItemRow {
     pub time: Option<String>,
     /// One line of evidence: what was observed, where.
     pub evidence: Option<String>,
+    /// How that evidence was observed (command or request).
+    pub via: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,8 +96,6 @@ pub struct Model {
     pub last_command: Option<(Role, String, Option<i32>)>,
     /// The question the engine is waiting on.
     pub question: Option<Confirm>,
-    /// The liveness gate's countdown, when the engine reports one.
-    pub liveness: Option<LivenessVerdict>,
     /// The run's outcome (`RunEnded`), once it has one.
     pub ended: Option<String>,
     /// Unix seconds of the run's end.
@@ -136,13 +136,13 @@ impl Model {
                     state: ItemState::Pending,
                     time: None,
                     evidence: None,
+                    via: None,
                 })
                 .collect(),
             gates: Vec::new(),
             steps: LogBuf::new(STEP_LINES),
             last_command: None,
             question: None,
-            liveness: None,
             ended: None,
             ended_at: None,
             notes: BTreeMap::new(),
@@ -195,6 +195,7 @@ impl Model {
                     row.state = state.clone();
                     row.time = Some(t.clone());
                     row.evidence = line;
+                    row.via = evidence.last().map(|e| e.via.clone());
                 }
                 self.steps
                     .push(format!("{t} {} item {number}", state.symbol()));
@@ -344,6 +345,20 @@ impl Model {
         }
         let until = self.ended_at.unwrap_or(self.now);
         Some((until - self.run.started_at).max(0.0))
+    }
+
+    /// The liveness wait, as the engine last judged it: while the primary cannot be
+    /// reached, items 1-2 run on the chain's evidence, and their evidence says how
+    /// many quiet epochs, how long at the earliest, and the missed duties so far.
+    pub fn liveness_wait(&self) -> Option<&str> {
+        let row = &self.items[0];
+        (row.state == ItemState::Running
+            && row
+                .via
+                .as_deref()
+                .is_some_and(|v| v.contains("/validator/liveness")))
+        .then_some(row.evidence.as_deref())
+        .flatten()
     }
 
     /// The first item that is red, if any.

@@ -74,19 +74,43 @@ impl Run {
 }
 
 pub fn start(pair: &dyn Pair, answers: Vec<Answer>) -> Run {
-    let cfg = pair.config();
+    start_with(
+        pair,
+        pair.config(),
+        |_| {},
+        Event::Begin { now: 0.0 },
+        answers,
+    )
+}
+
+/// A run with this configuration and plan, begun with `first` (`now` is filled in).
+pub fn start_with(
+    pair: &dyn Pair,
+    cfg: validator_failover::config::Config,
+    edit: impl FnOnce(&mut Plan),
+    first: Event,
+    answers: Vec<Answer>,
+) -> Run {
     let (p, b) = pair.hosts();
     let tmp = tempfile::tempdir().unwrap();
     let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
     let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
-    let mut machine = Failover::new(Plan::from_config(&cfg));
+    let mut plan = Plan::from_config(&cfg);
+    edit(&mut plan);
+    let mut machine = Failover::new(plan);
     let mut op = Scripted {
         answers: answers.into(),
         asked: Vec::new(),
     };
+    let now = pair.clock().now();
+    let first = match first {
+        Event::Begin { .. } => Event::Begin { now },
+        Event::BeginRollback { .. } => Event::BeginRollback { now },
+        other => other,
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ended = rt
-        .block_on(driver.failover(&mut machine, "tester", &mut op))
+        .block_on(driver.run(&mut machine, "tester", &mut op, first))
         .expect("journal writes");
     Run {
         ended,
@@ -506,8 +530,8 @@ pub fn second_failover_is_refused_by_the_run_lock(pair: &dyn Pair) {
 }
 
 /// The backup's validator does not come up after its lock was removed: item 7 red;
-/// a rollback then stops and re-locks the backup and keeps the primary fenced (its
-/// history is no longer the newest once the backup could have signed).
+/// a rollback then stops and re-locks the backup, brings its history back to the
+/// primary (it could have signed), and starts the primary.
 pub fn failed_start_then_rollback_relocks_the_backup(pair: &dyn Pair) {
     pair.apply(Fault::BackupStartSkipped);
     let mut run = start(pair, both_names(pair));
@@ -521,19 +545,36 @@ pub fn failed_start_then_rollback_relocks_the_backup(pair: &dyn Pair) {
     ));
     let now = pair.clock().now();
     let ended = run.send(Event::Rollback { now }, vec![]);
-    match ended {
-        Ended::Finished(Outcome::Failed(why)) => assert!(
-            why.contains("re-locked") && why.contains("stays fenced"),
-            "{why}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        ended,
+        Ended::Finished(Outcome::RolledBack),
+        "{}",
+        dump(&run)
+    );
     let cfg = pair.config();
     assert!(!backup_running(pair));
     let lock = stat(pair, Role::Backup, &cfg.validator.lock_file);
     assert_eq!((lock.user.as_str(), lock.mode), ("root", 0o444));
+    let cmds = run.commands();
+    let relock = cmds
+        .iter()
+        .position(|c| c.starts_with("write /etc/quantapool/VALIDATOR_LOCKED"))
+        .unwrap();
+    let back = cmds
+        .iter()
+        .rposition(|c| c.contains("tar -czf"))
+        .expect("the backup's history archived");
+    let start = cmds
+        .iter()
+        .rposition(|c| c.starts_with("systemctl start"))
+        .unwrap();
+    assert!(
+        relock < back && back < start,
+        "re-lock, history back, then start: {cmds:?}"
+    );
     let (running, _, locked) = primary_state(pair);
-    assert!(!running && locked, "the primary stays fenced");
+    assert!(running && !locked, "the primary signs again");
+    pair.wait(9.0);
     assert!(pair.slashable().is_empty());
 }
 
@@ -545,14 +586,315 @@ pub fn rollback_at_the_confirmation_touches_nothing(pair: &dyn Pair) {
     assert!(primary_state(pair).0);
 }
 
-/// The primary is down: nothing can be verified or touched on it; the engine stops
-/// at the point where the unverified path (archive, liveness wait) takes over.
-pub fn powered_off_primary_is_not_touched(pair: &dyn Pair) {
+/// The journal, one line an entry, for a failure message.
+pub fn dump(run: &Run) -> String {
+    run.journal()
+        .iter()
+        .map(|e| format!("{} {:?}", &e.time[11..19], e.record))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn primary_commands(run: &Run) -> Vec<String> {
+    run.journal()
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::Command {
+                host: Role::Primary,
+                command,
+                ..
+            } if !command.contains(RUN_LOCK) => Some(command),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The primary is powered off: nothing can be verified or touched on it. The newest
+/// archive goes to the backup, the liveness gate waits the configured quiet epochs,
+/// then the backup starts; nothing signs twice.
+pub fn powered_off_primary_goes_through_the_liveness_wait(pair: &dyn Pair) {
     pair.apply(Fault::PrimaryPoweredOff);
-    let run = start(pair, vec![]);
-    assert_eq!(run.ended, Ended::Finished(Outcome::PrimaryUnreachable));
-    assert!(run.commands().is_empty());
-    assert!(run.op.asked.is_empty());
+    let cfg = pair.config();
+    let run = start(pair, both_names(pair));
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    match &run.op.asked[0] {
+        Confirm::UnverifiedPrimary {
+            archive,
+            wait_epochs,
+            ..
+        } => {
+            assert!(
+                archive.starts_with("backup:/opt/quantapool/backups/slashing-protection-"),
+                "{archive}"
+            );
+            assert_eq!(*wait_epochs, cfg.failover.liveness_epochs);
+        }
+        other => panic!("asked {other:?} first"),
+    }
+    // The newest of the backup's two archives (10 minutes and 1 hour old).
+    let newest = listing(pair, Role::Backup, "/opt/quantapool/backups")
+        .into_iter()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|p| p.ends_with(".tar.gz"))
+        .max()
+        .unwrap();
+    let journal = run.journal();
+    assert!(
+        journal.iter().any(|e| matches!(&e.record, Record::Command { host: Role::Backup, command, .. } if command.contains(&newest))),
+        "the newest archive {newest} was used\n{}",
+        dump(&run)
+    );
+    assert!(
+        primary_commands(&run).is_empty(),
+        "nothing is sent to the primary"
+    );
+    // The wait: from the confirmation to the lock's removal, the configured epochs.
+    let confirmed = journal
+        .iter()
+        .find(|e| matches!(&e.record, Record::Confirmation { action, .. } if action.contains("without the primary")))
+        .expect("confirmed")
+        .at;
+    let unlocked = journal
+        .iter()
+        .find(|e| {
+            matches!(
+                &e.record,
+                Record::Item {
+                    number: 6,
+                    state: ItemState::Green,
+                    ..
+                }
+            )
+        })
+        .expect("item 6 green")
+        .at;
+    let epoch = run.machine.chain.unwrap().epoch_seconds() as f64;
+    assert!(
+        unlocked - confirmed >= cfg.failover.liveness_epochs as f64 * epoch,
+        "waited {:.0}s, less than {} epochs of {epoch}s",
+        unlocked - confirmed,
+        cfg.failover.liveness_epochs
+    );
+    assert!(
+        journal.iter().any(|e| matches!(&e.record, Record::Item { number: 1, state: ItemState::Running, evidence } if evidence.iter().any(|v| v.observed.contains("quiet epochs") && v.observed.contains("missed duties")))),
+        "the countdown and its cost were shown"
+    );
+    assert!(backup_running(pair));
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// The primary cannot be reached but still signs (sshd down, validator running):
+/// the liveness gate never opens, the backup is never unlocked.
+pub fn primary_alive_behind_a_cut_never_opens_the_gate(pair: &dyn Pair) {
+    pair.apply(Fault::PrimarySshdDown);
+    let mut cfg = pair.config();
+    cfg.failover.gate_timeout = Duration::from_secs(40);
+    let run = start_with(
+        pair,
+        cfg.clone(),
+        |_| {},
+        Event::Begin { now: 0.0 },
+        vec![Answer::Typed(primary_name(pair))],
+    );
+    match &run.ended {
+        Ended::Finished(Outcome::Failed(why)) => {
+            assert!(why.contains("held at the Start gate"), "{why}");
+            assert!(why.contains("still signing"), "{why}");
+        }
+        other => panic!("{other:?}\n{}", dump(&run)),
+    }
+    assert!(
+        !run.op
+            .asked
+            .iter()
+            .any(|q| matches!(q, Confirm::StartBackup { .. })),
+        "the start was never offered"
+    );
+    assert!(!backup_running(pair));
+    assert!(
+        !run.commands()
+            .iter()
+            .any(|c| c.contains("rm ") && c.contains("VALIDATOR_LOCKED")),
+        "the backup's lock was never removed: {:?}",
+        run.commands()
+    );
+    assert_eq!(run.machine.checklist.item(6).state, ItemState::Pending);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// Without an answer for the unverified path (automation without the flag): blocked,
+/// nothing touched.
+pub fn unreachable_primary_declined_touches_nothing(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryPoweredOff);
+    let run = start(pair, vec![Answer::Decline]);
+    assert!(matches!(run.ended, Ended::Blocked(_)), "{:?}", run.ended);
+    assert!(run.commands().is_empty(), "{:?}", run.commands());
+}
+
+/// The typed statement that the primary is fenced out of band opens the gate without
+/// the wait; it is recorded.
+pub fn fenced_out_of_band_statement_skips_the_wait(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryPoweredOff);
+    let name = primary_name(pair);
+    let statement = format!("{name} powered off at the provider, console shows it halted");
+    let st = statement.clone();
+    let run = start_with(
+        pair,
+        pair.config(),
+        move |p| p.fenced_out_of_band = Some(st),
+        Event::Begin { now: 0.0 },
+        both_names(pair),
+    );
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    assert!(
+        run.journal().iter().any(
+            |e| matches!(&e.record, Record::Confirmation { typed, .. } if *typed == statement)
+        )
+    );
+    assert!(run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, open: true, .. } if gate == "fenced out of band")));
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// After the backup signed, the rollback stops and re-locks it, brings its history
+/// back to the primary (the primary's own set aside), unfences and starts the
+/// primary: nothing signs twice.
+pub fn rollback_after_the_backup_signed_brings_its_history_back(pair: &dyn Pair) {
+    let mut run = start(pair, both_names(pair));
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    pair.wait(4.0);
+    let now = pair.clock().now();
+    let ended = run.send(Event::Rollback { now }, vec![]);
+    assert_eq!(
+        ended,
+        Ended::Finished(Outcome::RolledBack),
+        "{}",
+        dump(&run)
+    );
+    assert!(!backup_running(pair));
+    let cfg = pair.config();
+    let sp = cfg.validator.slashing_protection_dir();
+    let db = format!("{sp}/validator.db");
+    assert!(
+        listing(pair, Role::Backup, "/etc/quantapool")
+            .iter()
+            .any(|p| p.contains("VALIDATOR_LOCKED")),
+        "the backup is locked again"
+    );
+    // The primary has the backup's history, byte for byte; its own was set aside.
+    assert_eq!(
+        remote_sha256(pair, Role::Primary, &db),
+        remote_sha256(pair, Role::Backup, &db)
+    );
+    assert!(
+        listing(pair, Role::Primary, &cfg.validator.data_dir)
+            .iter()
+            .any(|p| p.contains("slashing-protection.old-")),
+        "the primary's previous history is kept"
+    );
+    let (running, file_state, locked) = primary_state(pair);
+    assert!(
+        running && file_state == "enabled" && !locked,
+        "{running} {file_state} {locked}"
+    );
+    pair.wait(9.0);
+    assert!(primary_state(pair).0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// The rollback command on its own, after a whole failover: it learns from the
+/// hosts that the backup signed, and does the same.
+pub fn rollback_command_after_a_failover(pair: &dyn Pair) {
+    let run = start(pair, both_names(pair));
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    drop(run);
+    pair.wait(4.0);
+    let rb = start_with(
+        pair,
+        pair.config(),
+        |_| {},
+        Event::BeginRollback { now: 0.0 },
+        vec![
+            Answer::Typed("wrong".into()),
+            Answer::Typed(primary_name(pair)),
+        ],
+    );
+    assert_eq!(
+        rb.ended,
+        Ended::Finished(Outcome::RolledBack),
+        "{}",
+        dump(&rb)
+    );
+    assert_eq!(rb.op.asked.len(), 2, "a wrong name is asked again");
+    assert!(!backup_running(pair));
+    let (running, file_state, locked) = primary_state(pair);
+    assert!(
+        running && file_state == "enabled" && !locked,
+        "{running} {file_state} {locked}"
+    );
+    let db = format!(
+        "{}/validator.db",
+        pair.config().validator.slashing_protection_dir()
+    );
+    assert_eq!(
+        remote_sha256(pair, Role::Primary, &db),
+        remote_sha256(pair, Role::Backup, &db)
+    );
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// The emergency stop-all, instead of the stop confirmation: both validators
+/// stopped and fenced, verified.
+pub fn stop_all_stops_and_fences_both(pair: &dyn Pair) {
+    let run = start(pair, vec![Answer::StopAll]);
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::StoppedAll),
+        "{}",
+        dump(&run)
+    );
+    let (running, file_state, locked) = primary_state(pair);
+    assert!(
+        !running && file_state != "enabled" && locked,
+        "{running} {file_state} {locked}"
+    );
+    assert!(!backup_running(pair));
+    let dropin = "/run/systemd/system/qrysm-validator.service.d";
+    for role in Role::BOTH {
+        assert!(
+            listing(pair, role, dropin)
+                .iter()
+                .any(|p| p.contains("zz-validator-failover-fence.conf")),
+            "{role} is fenced"
+        );
+    }
+    pair.wait(9.0);
+    assert!(
+        !primary_state(pair).0 && !backup_running(pair),
+        "nothing restarted them"
+    );
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
 /// One test per engine scenario, each on a fresh pair made by `$pair`, so that the
@@ -569,7 +911,13 @@ macro_rules! engine_tests {
             hostile_archive_is_refused_and_the_backup_unchanged,
             second_failover_is_refused_by_the_run_lock,
             failed_start_then_rollback_relocks_the_backup,
-            powered_off_primary_is_not_touched,
+            powered_off_primary_goes_through_the_liveness_wait,
+            primary_alive_behind_a_cut_never_opens_the_gate,
+            unreachable_primary_declined_touches_nothing,
+            fenced_out_of_band_statement_skips_the_wait,
+            rollback_after_the_backup_signed_brings_its_history_back,
+            rollback_command_after_a_failover,
+            stop_all_stops_and_fences_both,
         );
         $crate::engine_tests!(@blocked $pair,
             blocked_when_backup_validator_runs => BackupValidatorRunning, "the backup's validator is not stopped";

@@ -61,6 +61,30 @@ pub fn dialog(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
                 lines,
             );
         }
+        Dialog::Fenced { input } => {
+            let lines = vec![
+                Line::from(format!(
+                    "Only if {} is fenced out of band: powered off at the provider, its validator unable to start.",
+                    m.run.primary
+                )),
+                Line::from(
+                    "The statement goes into the audit with your name; the engine still waits for the epoch after it.",
+                ),
+                Line::from(""),
+                Line::from("Write how it is fenced, then Enter; Esc: cancel."),
+                Line::from(vec![
+                    Span::styled("> ", t.key()),
+                    Span::raw(input.clone()),
+                    Span::styled("_", t.key()),
+                ]),
+            ];
+            popup(
+                f,
+                area,
+                Span::styled(" Primary fenced out of band ", t.warn()),
+                lines,
+            );
+        }
         Dialog::StopAll => {
             let lines = vec![
                 Line::from(Span::styled(

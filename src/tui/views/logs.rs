@@ -20,6 +20,11 @@ pub fn shorten<'a>(line: &'a str, host: &str) -> std::borrow::Cow<'a, str> {
     };
     if ts.len() >= 19 && ts.as_bytes().get(10) == Some(&b'T') {
         let hms = &ts[11..19];
+        // The pane's title names the host and the unit: drop `name[pid]:`.
+        let rest = match rest.split_once(' ') {
+            Some((unit, msg)) if unit.ends_with("]:") => msg,
+            _ => rest,
+        };
         if h == host {
             return format!("{hms} {rest}").into();
         }
@@ -175,5 +180,18 @@ pub fn full(f: &mut Frame, app: &App, area: Rect) {
             false,
             b,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn journal_lines_lose_date_host_and_unit() {
+        let l = "2026-11-29T17:00:01+0000 backup.demo qrysm-validator[1200]: level=info msg=x";
+        assert_eq!(shorten(l, "backup.demo"), "17:00:01 level=info msg=x");
+        assert_eq!(shorten(l, "other"), "17:00:01 backup.demo level=info msg=x");
+        assert_eq!(shorten("-- No entries --", "b"), "-- No entries --");
     }
 }

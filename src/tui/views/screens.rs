@@ -20,17 +20,19 @@ pub fn rollback(f: &mut Frame, app: &App, area: Rect) {
         Line::from(""),
         Line::from("What the engine will do, in order (each step journaled):"),
         Line::from(format!(
-            " 1. if the backup was unlocked or started: stop {b}'s validator, kill what lingers, lock file back, unit disabled"
+            " 1. if the backup was unlocked or started: stop {b}'s validator and lock it again, verified twice;"
         )),
-        Line::from(
-            "    (the backup may have signed: its history is then the newest, and the primary stays fenced until it has it)",
-        ),
         Line::from(format!(
-            " 2. otherwise: unfence {p} (drop-in removed, unmasked, enabled, lock file removed) and start its validator"
+            "    its slashing-protection history (now the newest) goes back to {p}"
         )),
-        Line::from(format!(" 3. verify {p}'s validator runs again")),
+        Line::from(format!(
+            " 2. the reverse gate: {p}'s beacon and gzond synced"
+        )),
+        Line::from(format!(
+            " 3. unfence {p} (drop-in removed, unmasked, enabled, lock file removed), start its validator, verify"
+        )),
         Line::from(
-            " 4. if nothing was done to the primary yet: nothing to roll back, the run ends",
+            " If nothing was done to the primary yet, there is nothing to roll back: the run ends.",
         ),
         Line::from(""),
     ];
@@ -48,12 +50,6 @@ pub fn rollback(f: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::from(
             "A step is running: the rollback interrupts it at the engine's next wait or question.",
         ));
-    }
-    if app.rollback_requested {
-        lines.push(Line::from(Span::styled(
-            "A rollback is already requested.",
-            t.warn(),
-        )));
     }
     lines.push(Line::from(""));
     lines.push(Line::from(vec![

@@ -7,15 +7,24 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use crate::engine::gate::LivenessVerdict;
 use crate::engine::machine::Confirm;
 use crate::tui::app::App;
 use crate::tui::model::Model;
 
-use super::clock;
-
 /// What confirming a question will do, and where (the engine's steps, in words).
 pub fn what_it_does(m: &Model, q: &Confirm) -> String {
+    if let Confirm::UnverifiedPrimary {
+        archive,
+        age_epochs,
+        wait_epochs,
+        ..
+    } = q
+    {
+        return format!(
+            "{} cannot be reached: use the newest archive {archive} ({age_epochs} epoch(s) old) and wait {wait_epochs} quiet epochs on the chain before the backup may start",
+            m.run.primary
+        );
+    }
     match q.action() {
         "stop the primary" => format!(
             "on {}: lock file, unit disabled and masked, validator stopped (SIGKILL if it lingers), verified stopped twice",
@@ -26,48 +35,6 @@ pub fn what_it_does(m: &Model, q: &Confirm) -> String {
             m.run.backup
         ),
         other => format!("{other} (type {} to confirm)", q.expected()),
-    }
-}
-
-/// The liveness wait, when the engine reports one.
-pub fn liveness_lines<'a>(app: &App, v: &'a LivenessVerdict) -> Vec<Line<'a>> {
-    let t = &app.theme;
-    match v {
-        LivenessVerdict::Waiting {
-            why,
-            quiet_epochs,
-            required,
-            earliest,
-            missed_duties,
-        } => {
-            let countdown = match earliest {
-                Some(e) => format!(
-                    "opens in {} at the earliest",
-                    clock((e - app.model.now).max(0.0))
-                ),
-                None => "no earliest time known yet".into(),
-            };
-            vec![
-                Line::from(vec![
-                    Span::styled("[~] Liveness wait: ", t.warn()),
-                    Span::raw(format!(
-                        "{quiet_epochs} of {required} quiet epochs; {countdown}"
-                    )),
-                ]),
-                Line::from(vec![
-                    Span::styled("    cost so far: ", t.warn()),
-                    Span::raw(format!("{missed_duties} missed attester duties — {why}")),
-                ]),
-            ]
-        }
-        LivenessVerdict::Open { why } => vec![Line::from(vec![
-            Span::styled("[✓] Liveness gate open: ", t.ok()),
-            Span::raw(why.as_str()),
-        ])],
-        LivenessVerdict::Alarm { why } => vec![Line::from(vec![
-            Span::styled("[✗] LIVENESS ALARM: ", t.danger()),
-            Span::raw(why.as_str()),
-        ])],
     }
 }
 
@@ -105,10 +72,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Span::styled("Run ended: ", style),
             Span::raw(o.as_str()),
         ]));
-        let next = if o == "completed" {
-            "next: n to write the incident notes (item 10), e to export the audit"
-        } else {
-            "next: read the red item and the log (l); r to roll back; e to export the audit"
+        let next = match o.as_str() {
+            "completed" => "next: n to write the incident notes (item 10), e to export the audit",
+            "rolled back" => {
+                "the primary signs again, the backup is stopped and locked: n for the notes, e to export the audit"
+            }
+            "emergency stop-all" => {
+                "both validators are stopped and fenced: nothing signs; n for the notes, e to export the audit"
+            }
+            _ => "next: read the red item and the log (l); n for the notes; e to export the audit",
         };
         lines.push(Line::from(next));
     } else if m.run.id.is_empty() {
@@ -126,8 +98,19 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             ]));
         }
     }
-    if let Some(v) = &m.liveness {
-        lines.extend(liveness_lines(app, v));
+    if let Some(w) = m.liveness_wait() {
+        let w = w.split_once(": ").map(|(_, r)| r).unwrap_or(w);
+        lines.push(Line::from(vec![
+            Span::styled("[~] Liveness wait: ", t.warn()),
+            Span::raw(w.to_string()),
+        ]));
+        lines.push(Line::from(vec![
+            Span::raw("    or "),
+            Span::styled("f", t.key()),
+            Span::raw(
+                ": state that the primary is fenced out of band (powered off at the provider)",
+            ),
+        ]));
     }
     // The Start action is always at the bottom, whatever else is cut.
     let block = Block::default().borders(Borders::ALL).title(" Step ");
