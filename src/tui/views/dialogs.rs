@@ -133,19 +133,25 @@ pub fn help(f: &mut Frame, app: &App, area: Rect) {
             ])
         })
         .collect();
-    lines.push(Line::from(""));
     lines.push(Line::from(
         "Symbols: [✓] green  [✗] red  [!] waived/warning  [~] running  [ ] pending",
     ));
     lines.push(Line::from("Any key closes this help."));
-    let w = area.width.min(110);
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let r = centered(area, w, h);
+    let w = area.width.min(120);
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    // Wrapped when it fits, one line a key (cut at the edge) when it does not.
+    let wrapped: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_w).max(1))
+        .sum();
+    let fits = wrapped + 2 <= area.height as usize;
+    let h = if fits { wrapped } else { lines.len() } as u16 + 2;
+    let r = centered(area, w, h.min(area.height));
     f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(" Keys (?) ")),
-        r,
-    );
+    let mut p =
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Keys (?) "));
+    if fits {
+        p = p.wrap(Wrap { trim: false });
+    }
+    f.render_widget(p, r);
 }

@@ -162,7 +162,7 @@ fn wizard(f: &mut Frame, app: &App, area: Rect) {
     .areas(area);
     checklist::draw(f, app, list);
     step::draw(f, app, step);
-    let sync_w = if area.width >= 120 { 46 } else { 36 };
+    let sync_w = if area.width >= 120 { 46 } else { 37 };
     let [s, l] = Layout::horizontal([Constraint::Length(sync_w), Constraint::Min(0)]).areas(bottom);
     sync::draw(f, app, s);
     logs::pane(f, app, l);

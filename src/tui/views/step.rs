@@ -38,7 +38,25 @@ pub fn what_it_does(m: &Model, q: &Confirm) -> String {
     }
 }
 
-pub fn start_line(app: &App) -> Line<'static> {
+/// The waits in short: item numbers and "liveness" (for a one-line Start action).
+fn compact(waits: &[String]) -> String {
+    waits
+        .iter()
+        .map(|w| {
+            let n: String = w.chars().take_while(char::is_ascii_digit).collect();
+            if !n.is_empty() && w[n.len()..].starts_with(". ") {
+                format!("item {n}")
+            } else if w.starts_with("liveness") || w.starts_with("the liveness") {
+                "liveness gate".to_string()
+            } else {
+                w.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn start_line(app: &App, short: bool) -> Line<'static> {
     let t = &app.theme;
     let m = &app.model;
     if m.start_enabled() {
@@ -49,7 +67,14 @@ pub fn start_line(app: &App) -> Line<'static> {
     } else {
         Line::from(vec![
             Span::styled("  [ Start backup ] disabled", t.disabled()),
-            Span::raw(format!(" — waits for: {}", m.start_waits_for().join("; "))),
+            Span::raw(format!(
+                " — waits for: {}",
+                if short {
+                    compact(&m.start_waits_for())
+                } else {
+                    m.start_waits_for().join("; ")
+                }
+            )),
         ])
     }
 }
@@ -121,7 +146,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Layout::vertical([Constraint::Min(0), Constraint::Length(start_h)]).areas(inner);
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), top);
     f.render_widget(
-        Paragraph::new(start_line(app)).wrap(Wrap { trim: false }),
+        Paragraph::new(start_line(app, start_h == 1)).wrap(Wrap { trim: false }),
         bottom,
     );
 }

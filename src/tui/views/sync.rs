@@ -60,11 +60,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Span::raw(format!(" {et}")),
             ]));
         } else {
+            let short: String = if name.chars().count() > 14 {
+                name.chars().take(13).chain(['…']).collect()
+            } else {
+                name
+            };
             lines.push(Line::from(vec![
-                Span::raw(format!("{name:<14}")),
-                Span::raw("beacon "),
+                Span::raw(format!("{short:<14} ")),
+                Span::raw("beacon"),
                 bs,
-                Span::raw(" gzond "),
+                Span::raw(" gzond"),
                 es,
             ]));
         }

@@ -1,0 +1,652 @@
+//! Snapshots of every screen of the wizard (ratatui's TestBackend, insta) at 80×24
+//! and 120×40, in four states built from synthetic journal entries, the way the
+//! driver's listener delivers them: normal (the engine asks to stop the primary),
+//! gate-blocked (the Start gate shut: the backup's beacon syncing), red-item (the
+//! transfer failed) and liveness-wait (the primary unreachable, the chain watched).
+//! No I/O, no terminal.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::{Color, Modifier};
+
+use validator_failover::chain::ChainClock;
+use validator_failover::config::Role;
+use validator_failover::driver::Answer;
+use validator_failover::engine::checklist::{Evidence, ItemState};
+use validator_failover::engine::journal::{Entry, Record};
+use validator_failover::engine::machine::Confirm;
+use validator_failover::tui::app::{App, Dialog, Out, Screen};
+use validator_failover::tui::model::{Model, Probed, WorldMsg};
+use validator_failover::tui::theme::Theme;
+use validator_failover::tui::views;
+
+const T0: f64 = 1_800_000_000.0;
+
+struct Journal {
+    last: Option<Entry>,
+    entries: Vec<Entry>,
+}
+
+impl Journal {
+    fn new() -> Journal {
+        let mut j = Journal {
+            last: None,
+            entries: Vec::new(),
+        };
+        j.add(
+            0.0,
+            Record::RunStarted {
+                run: "20270115T080000Z-abc123".into(),
+                primary: "primary.example".into(),
+                backup: "backup.example".into(),
+                reason: Some("Primary node has hardware failure".into()),
+                config: None,
+                program: "validator-failover test".into(),
+            },
+        );
+        j
+    }
+    fn add(&mut self, dt: f64, r: Record) {
+        let e = Entry::next(self.last.as_ref(), T0 + dt, "oncall", r);
+        self.last = Some(e.clone());
+        self.entries.push(e);
+    }
+    fn item(&mut self, dt: f64, n: u8, state: ItemState, host: Option<Role>, via: &str, obs: &str) {
+        self.add(
+            dt,
+            Record::Item {
+                number: n,
+                state,
+                evidence: vec![Evidence {
+                    host,
+                    at: T0 + dt,
+                    via: via.into(),
+                    observed: obs.into(),
+                }],
+            },
+        );
+    }
+    fn gate(&mut self, dt: f64, gate: &str, open: bool, why: &str) {
+        self.add(
+            dt,
+            Record::Gate {
+                gate: gate.into(),
+                open,
+                why: why.into(),
+            },
+        );
+    }
+    fn command(&mut self, dt: f64, host: Role, cmd: &str) {
+        self.add(
+            dt,
+            Record::Command {
+                host,
+                command: cmd.into(),
+                status: Some(0),
+                excerpt: String::new(),
+            },
+        );
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Normal,
+    GateBlocked,
+    RedItem,
+    LivenessWait,
+}
+
+const STATES: [State; 4] = [
+    State::Normal,
+    State::GateBlocked,
+    State::RedItem,
+    State::LivenessWait,
+];
+
+fn synced(j: &mut Journal, dt: f64) {
+    j.item(
+        dt,
+        5,
+        ItemState::Green,
+        Some(Role::Backup),
+        "POST http://127.0.0.1:8545 zond_syncing",
+        "zond_syncing = false peers=25",
+    );
+}
+
+fn stopped(j: &mut Journal, dt: f64) {
+    j.command(dt, Role::Primary, "systemctl stop -- qrysm-validator");
+    j.item(
+        dt + 4.0,
+        1,
+        ItemState::Green,
+        Some(Role::Primary),
+        "systemctl show … qrysm-validator",
+        "inactive/dead MainPID=0 disabled; fence drop-in loaded",
+    );
+    j.item(
+        dt + 4.0,
+        2,
+        ItemState::Green,
+        Some(Role::Primary),
+        "pgrep -x -- qrysm-validator",
+        "no process with the validator's exact name",
+    );
+}
+
+fn model(state: State) -> Model {
+    let mut j = Journal::new();
+    j.item(
+        1.0,
+        4,
+        ItemState::Green,
+        Some(Role::Backup),
+        "GET http://127.0.0.1:3500/zond/v1/node/syncing",
+        "is_syncing=false sync_distance=0 peers=12",
+    );
+    synced(&mut j, 1.0);
+    let mut question = None;
+    match state {
+        State::Normal => {
+            j.gate(
+                2.0,
+                "nothing is touched that cannot be finished",
+                true,
+                "the backup is stopped, locked and synced; the primary's history is valid and fits",
+            );
+            question = Some(Confirm::StopPrimary {
+                expect: "primary.example".into(),
+            });
+        }
+        State::GateBlocked => {
+            stopped(&mut j, 10.0);
+            j.item(
+                20.0,
+                3,
+                ItemState::Green,
+                Some(Role::Backup),
+                "sha256sum -- /var/lib/qrysm/validator/slashing-protection/…",
+                "1 file(s) equal to the archive, owned by qrysm:qrysm",
+            );
+            j.item(
+                24.0,
+                4,
+                ItemState::Red("syncing, sync_distance 40".into()),
+                Some(Role::Backup),
+                "GET http://127.0.0.1:3500/zond/v1/node/syncing",
+                "is_syncing=true sync_distance=40 peers=3",
+            );
+            j.gate(
+                24.0,
+                "start",
+                false,
+                "4. Backup beacon synced: syncing, sync_distance 40; liveness gate: waiting for epoch 1301 to be final",
+            );
+        }
+        State::RedItem => {
+            stopped(&mut j, 10.0);
+            j.item(
+                20.0,
+                3,
+                ItemState::Red(
+                    "the archive changed on the way: sha256 1f2e… on the primary, 9a8b… here"
+                        .into(),
+                ),
+                Some(Role::Primary),
+                "cat -- /tmp/x/slashing-protection.tar.gz",
+                "482 bytes",
+            );
+            j.add(
+                21.0,
+                Record::RunEnded {
+                    outcome: "failed: the archive changed on the way".into(),
+                },
+            );
+        }
+        State::LivenessWait => {
+            j.gate(
+                2.0,
+                "nothing is touched that cannot be finished",
+                true,
+                "the primary cannot be reached (unreachable: connection timed out): the failover goes on through the liveness gate",
+            );
+            j.add(
+                3.0,
+                Record::Confirmation {
+                    action:
+                        "go on without the primary: use the newest archive and wait for the chain"
+                            .into(),
+                    typed: "primary.example".into(),
+                },
+            );
+            j.item(
+                20.0,
+                3,
+                ItemState::Green,
+                Some(Role::Backup),
+                "sha256sum -- /var/lib/qrysm/validator/slashing-protection/…",
+                "newest archive slashing-protection-20270115.tar.gz, 3 epoch(s) old, in place",
+            );
+            for n in [1, 2] {
+                j.item(
+                    30.0,
+                    n,
+                    ItemState::Running,
+                    Some(Role::Primary),
+                    "ssh (unreachable); POST …/validator/liveness",
+                    "unreachable; keys not live since epoch 1300 (1 of 2 quiet epochs); opens at the earliest in 412s; missed duties so far: 8",
+                );
+            }
+            j.gate(
+                30.0,
+                "start",
+                false,
+                "1. Primary validator confirmed stopped: running; 2. Primary process confirmed killed: running; liveness gate: 1 of 2 quiet epochs",
+            );
+        }
+    }
+    let mut m = Model::new("primary.example", "backup.example");
+    for e in &j.entries {
+        m.apply(e);
+    }
+    m.question = question;
+    m.run.dir = Some("/var/lib/validator-failover/runs/20270115T080000Z-abc123".into());
+    m.now = T0 + 95.0;
+    let clock = ChainClock::new(T0 as u64 - 1300 * 8 * 12, 12, 8).unwrap();
+    m.apply_world(WorldMsg::Chain {
+        clock,
+        head_slot: 10_407,
+        at: T0 + 94.0,
+    });
+    let primary_down = state == State::LivenessWait;
+    for role in [Role::Primary, Role::Backup] {
+        if role == Role::Primary && primary_down {
+            m.apply_world(WorldMsg::Asking(role, T0 + 80.0));
+            m.apply_world(WorldMsg::TailDown(
+                role,
+                "unreachable: ssh: connect to host primary.example port 22: Connection timed out"
+                    .into(),
+            ));
+            continue;
+        }
+        let syncing = role == Role::Backup && state == State::GateBlocked;
+        m.apply_world(WorldMsg::Sync {
+            role,
+            at: T0 + 93.0,
+            beacon: if syncing {
+                Probed::Ok {
+                    ready: false,
+                    text: "syncing, sync_distance 40".into(),
+                }
+            } else {
+                Probed::Ok {
+                    ready: true,
+                    text: "synced, head 10407, 12 peers".into(),
+                }
+            },
+            execution: Probed::Ok {
+                ready: true,
+                text: "synced, 25 peers".into(),
+            },
+        });
+        let name = m.host_name(role).to_string();
+        let lines = (0..40)
+            .map(|i| {
+                format!(
+                    "2027-01-15T08:0{}:{:02}+0000 {name} qrysm-validator[1207]: level=info msg=\"Submitted new attestations\" slot={}",
+                    i / 60,
+                    i % 60,
+                    10_360 + i
+                )
+            })
+            .collect();
+        m.apply_world(WorldMsg::Tail(role, lines));
+    }
+    m
+}
+
+fn text(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| views::draw(f, app)).unwrap();
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy)]
+enum View {
+    Wizard,
+    Logs,
+    Rollback,
+    Notes,
+    Export,
+    Help,
+    Confirm,
+    Fenced,
+    StopAll,
+    Quit,
+}
+
+fn app(state: State, view: View) -> App {
+    let mut a = App::new(model(state), Theme::MONO);
+    match view {
+        View::Wizard => {}
+        View::Logs => a.screen = Screen::Logs,
+        View::Rollback => {
+            a.screen = Screen::Rollback;
+            a.rollback_input = "prim".into();
+        }
+        View::Notes => {
+            a.screen = Screen::Notes;
+            for c in "08:02 UTC, PSU".chars() {
+                a.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+            }
+        }
+        View::Export => {
+            a.screen = Screen::Export;
+            a.export_result = Some(Ok(
+                "/var/lib/validator-failover/runs/20270115T080000Z-abc123/audit.md".into(),
+            ));
+        }
+        View::Help => a.help = true,
+        View::Confirm => {
+            let q = a.model.question.clone().expect("a question");
+            a.dialog = Some(Dialog::Confirm {
+                question: q,
+                input: "primary.ex".into(),
+            });
+        }
+        View::Fenced => {
+            a.dialog = Some(Dialog::Fenced {
+                input: "powered off at the provider, ticket 4411".into(),
+            })
+        }
+        View::StopAll => a.dialog = Some(Dialog::StopAll),
+        View::Quit => a.dialog = Some(Dialog::Quit),
+    }
+    a
+}
+
+fn views_of(state: State) -> Vec<View> {
+    let mut v = vec![
+        View::Wizard,
+        View::Logs,
+        View::Rollback,
+        View::Notes,
+        View::Export,
+        View::Help,
+        View::StopAll,
+        View::Quit,
+    ];
+    match state {
+        State::Normal => v.push(View::Confirm),
+        State::LivenessWait => v.push(View::Fenced),
+        _ => {}
+    }
+    v
+}
+
+#[test]
+fn every_screen_in_every_state_at_both_sizes() {
+    for state in STATES {
+        for view in views_of(state) {
+            for (w, h) in [(80, 24), (120, 40)] {
+                let a = app(state, view);
+                let name = format!("{state:?}-{view:?}-{w}x{h}").to_lowercase();
+                insta::assert_snapshot!(name, text(&a, w, h));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_terminal_too_small_says_so() {
+    let a = app(State::Normal, View::Wizard);
+    let s = text(&a, 79, 24);
+    assert!(
+        s.contains("terminal too small: need 80×24, have 79×24"),
+        "{s}"
+    );
+    let s = text(&a, 40, 10);
+    let words = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("need 80×24, have 40×10"), "{s}");
+    insta::assert_snapshot!("too-small-60x20", text(&a, 60, 20));
+    // And back to normal when it grows.
+    assert!(text(&a, 80, 24).contains("Checklist (runbook)"));
+}
+
+#[test]
+fn the_start_action_is_always_on_screen_and_says_what_it_waits_for() {
+    for state in STATES {
+        for (w, h) in [(80, 24), (120, 40)] {
+            let s = text(&app(state, View::Wizard), w, h);
+            assert!(s.contains("[ Start backup ]"), "{state:?} {w}x{h}\n{s}");
+            assert!(s.contains("disabled"), "{state:?} {w}x{h}\n{s}");
+        }
+    }
+    let s = text(&app(State::GateBlocked, View::Wizard), 120, 40);
+    assert!(
+        s.contains("waits for: 4. Backup beacon synced: syncing"),
+        "{s}"
+    );
+    let mut a = app(State::GateBlocked, View::Wizard);
+    a.model.question = Some(Confirm::StartBackup {
+        expect: "backup.example".into(),
+    });
+    let s = text(&a, 80, 24);
+    assert!(s.contains("▶ [ Start backup ] ready"), "{s}");
+}
+
+#[test]
+fn liveness_wait_shows_countdown_and_cost() {
+    let s = text(&app(State::LivenessWait, View::Wizard), 120, 40);
+    assert!(s.contains("[~] Liveness wait:"), "{s}");
+    assert!(s.contains("opens at the earliest in 412s"), "{s}");
+    assert!(s.contains("missed duties so far: 8"), "{s}");
+}
+
+#[test]
+fn a_dead_host_shows_as_such() {
+    let s = text(&app(State::LivenessWait, View::Wizard), 120, 40);
+    assert!(s.contains("[✗] primary.example: no answer for 15s"), "{s}");
+    let s = text(&app(State::LivenessWait, View::Logs), 120, 40);
+    assert!(s.contains("[✗] tail not running: unreachable"), "{s}");
+}
+
+#[test]
+fn no_color_leaves_no_colour_and_marks_the_selection_with_a_symbol_and_bold() {
+    let a = app(State::RedItem, View::Wizard);
+    let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    t.draw(|f| views::draw(f, &a)).unwrap();
+    let buf = t.backend().buffer();
+    let mut marks = 0;
+    for y in 0..40 {
+        for x in 0..120 {
+            let c = &buf[(x, y)];
+            assert!(matches!(c.fg, Color::Reset), "{x},{y}: {:?}", c.fg);
+            assert!(matches!(c.bg, Color::Reset), "{x},{y}: {:?}", c.bg);
+            assert!(!c.modifier.contains(Modifier::REVERSED));
+            if c.symbol() == "▶" {
+                assert!(c.modifier.contains(Modifier::BOLD));
+                marks += 1;
+            }
+        }
+    }
+    assert!(marks >= 1, "the focused log pane is marked");
+    // With colour, a red item is red.
+    let mut a = app(State::RedItem, View::Wizard);
+    a.theme = Theme::COLOR;
+    t.draw(|f| views::draw(f, &a)).unwrap();
+    let buf = t.backend().buffer();
+    let row = (0..40)
+        .find(|y| {
+            (0..120)
+                .map(|x| buf[(x, *y)].symbol().to_string())
+                .collect::<String>()
+                .contains("Slashing protection transferred")
+        })
+        .unwrap();
+    assert_eq!(buf[(1, row)].fg, Color::Red);
+}
+
+/// A tiny deterministic generator (no dependency for one test).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn no_key_sequence_answers_when_the_engine_asks_nothing() {
+    // The gate is shut and the engine asks nothing: whatever is typed, the wizard
+    // never sends an answer (and so can never start the backup).
+    let mut codes: Vec<KeyEvent> = "sSbackup.exmpl ?qrnelfjkGy"
+        .chars()
+        .map(|c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+        .collect();
+    for c in [
+        KeyCode::Enter,
+        KeyCode::Esc,
+        KeyCode::Tab,
+        KeyCode::BackTab,
+        KeyCode::Backspace,
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::End,
+        KeyCode::PageUp,
+    ] {
+        codes.push(KeyEvent::new(c, KeyModifiers::NONE));
+    }
+    for c in ['s', 'c', 'x', 'm'] {
+        codes.push(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    }
+    for state in [State::GateBlocked, State::LivenessWait, State::RedItem] {
+        let mut a = app(state, View::Wizard);
+        assert!(a.model.question.is_none());
+        let mut rng = Lcg(state as u64 + 7);
+        for _ in 0..50_000 {
+            let k = codes[(rng.next() % codes.len() as u64) as usize];
+            for o in a.on_key(k) {
+                assert!(
+                    !matches!(o, Out::Answer(_)),
+                    "{state:?}: {k:?} answered with nothing asked"
+                );
+            }
+        }
+        // `s` says why it is disabled, in the engine's words.
+        a.dialog = None;
+        a.help = false;
+        a.screen = Screen::Wizard;
+        a.on_key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE));
+        assert!(
+            a.flash
+                .as_deref()
+                .is_some_and(|f| f.starts_with("Start backup is disabled: waits for")),
+            "{:?}",
+            a.flash
+        );
+        assert!(a.dialog.is_none());
+    }
+}
+
+#[test]
+fn the_answer_is_what_was_typed_into_the_dialog_of_the_question_asked() {
+    let mut a = app(State::GateBlocked, View::Wizard);
+    a.model.question = Some(Confirm::StartBackup {
+        expect: "backup.example".into(),
+    });
+    let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    assert!(a.on_key(key(KeyCode::Char('s'))).is_empty());
+    assert!(matches!(a.dialog, Some(Dialog::Confirm { .. })));
+    // Empty: nothing sent.
+    assert!(a.on_key(key(KeyCode::Enter)).is_empty());
+    for c in "backup.example".chars() {
+        assert!(a.on_key(key(KeyCode::Char(c))).is_empty());
+    }
+    assert_eq!(
+        a.on_key(key(KeyCode::Enter)),
+        vec![Out::Answer(Answer::Typed("backup.example".into()))]
+    );
+    assert!(a.model.question.is_none());
+    assert!(a.dialog.is_none());
+}
+
+#[test]
+fn stop_all_is_one_key_from_every_screen_and_asks_first() {
+    let ctrl_x = KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL);
+    for view in [
+        View::Wizard,
+        View::Logs,
+        View::Rollback,
+        View::Notes,
+        View::Export,
+        View::Help,
+        View::Confirm,
+        View::Quit,
+    ] {
+        let mut a = app(State::Normal, view);
+        assert!(a.on_key(ctrl_x).is_empty(), "{view:?}: asks first");
+        assert_eq!(a.dialog, Some(Dialog::StopAll), "{view:?}");
+        assert_eq!(
+            a.on_key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)),
+            vec![Out::StopAll],
+            "{view:?}"
+        );
+        // Any other key cancels.
+        let mut a = app(State::Normal, view);
+        a.on_key(ctrl_x);
+        assert!(
+            a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+                .is_empty()
+        );
+        assert_eq!(a.dialog, None);
+    }
+}
+
+#[test]
+fn quit_asks_while_a_step_runs_and_not_after() {
+    let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    let mut a = app(State::GateBlocked, View::Wizard);
+    assert!(a.on_key(q).is_empty());
+    assert_eq!(a.dialog, Some(Dialog::Quit));
+    assert!(
+        a.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE))
+            .is_empty()
+    );
+    assert_eq!(a.dialog, None);
+    let mut a = app(State::RedItem, View::Wizard);
+    assert_eq!(a.on_key(q), vec![Out::Quit]);
+}
+
+#[test]
+fn rollback_needs_the_primarys_name() {
+    let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    let mut a = app(State::GateBlocked, View::Wizard);
+    a.on_key(key(KeyCode::Char('r')));
+    assert_eq!(a.screen, Screen::Rollback);
+    for c in "backup.example".chars() {
+        a.on_key(key(KeyCode::Char(c)));
+    }
+    assert!(a.on_key(key(KeyCode::Enter)).is_empty());
+    a.rollback_input.clear();
+    for c in "primary.example".chars() {
+        a.on_key(key(KeyCode::Char(c)));
+    }
+    assert_eq!(a.on_key(key(KeyCode::Enter)), vec![Out::Rollback]);
+    assert_eq!(a.screen, Screen::Wizard);
+}
