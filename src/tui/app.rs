@@ -110,6 +110,8 @@ pub struct App {
     pub export_result: Option<Result<String, String>>,
     /// The loop should redraw.
     pub dirty: bool,
+    /// Keys handled so far (benches measure a key's way to the screen by it).
+    pub keys: u64,
     pub quit: bool,
     /// Why the drive ended and the exit code, once it has.
     pub finished: Option<(String, i32)>,
@@ -140,6 +142,7 @@ impl App {
             notes_queued: false,
             export_result: None,
             dirty: true,
+            keys: 0,
             quit: false,
             finished: None,
         }
@@ -174,6 +177,7 @@ impl App {
             return Vec::new();
         }
         self.dirty = true;
+        self.keys += 1;
         self.flash = None;
         let mut out = Vec::new();
         let global = keymap::global_action_for(&key);
@@ -443,8 +447,8 @@ pub struct Inputs {
     pub world: mpsc::Receiver<WorldMsg>,
     /// Catch SIGHUP and SIGTERM (off in benches).
     pub signals: bool,
-    /// Told after every frame (benches).
-    pub frames: Option<mpsc::UnboundedSender<std::time::Instant>>,
+    /// Told after every frame, with the keys handled before it (benches).
+    pub frames: Option<mpsc::UnboundedSender<(std::time::Instant, u64)>>,
     /// The clock the screen is drawn for.
     pub now: fn() -> f64,
 }
@@ -464,7 +468,7 @@ pub async fn run_loop<B, S>(
     app: &mut App,
     mut events: S,
     mut inputs: Inputs,
-    fx: &mut dyn Effects,
+    fx: &mut (dyn Effects + Send),
 ) -> io::Result<Exit>
 where
     B: Backend,
@@ -497,7 +501,7 @@ where
         if app.dirty {
             draw(terminal, app, (inputs.now)())?;
             if let Some(f) = &inputs.frames {
-                let _ = f.send(std::time::Instant::now());
+                let _ = f.send((std::time::Instant::now(), app.keys));
             }
         }
         let clock = app.shows_clock();
