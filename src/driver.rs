@@ -98,7 +98,7 @@ pub const RUN_LOCK: &str = "/run/validator-failover.lock";
 
 /// Called with every journal entry as it is written (the non-interactive runner
 /// prints the checklist from it; the wizard will render it).
-pub type Listener = Box<dyn FnMut(&crate::engine::journal::Entry) + Send>;
+pub type Listener = Box<dyn FnMut(&crate::engine::journal::Entry) + Send + Sync>;
 
 pub struct Driver {
     /// The hosts whose run lock this run holds.
@@ -267,6 +267,33 @@ impl Driver {
                         .map(|b| String::from_utf8_lossy(&b).into_owned())
                         .unwrap_or_else(|e| format!("(unreadable: {})", e.detail));
                     let stale = stale_hint(&holder, &from);
+                    // This very run, resumed: its own lock, left by a process of this
+                    // machine that no longer runs, is taken over (and journaled).
+                    let v: serde_json::Value = serde_json::from_str(&holder).unwrap_or_default();
+                    let pid = v.get("pid").and_then(serde_json::Value::as_u64);
+                    if v.get("run").and_then(serde_json::Value::as_str) == Some(&self.run_id)
+                        && (!stale.is_empty() || pid == Some(std::process::id() as u64))
+                    {
+                        let w = self
+                            .host(role)
+                            .write_file(RUN_LOCK, content.as_bytes(), 0o644, t)
+                            .await;
+                        self.record(Record::Command {
+                            host: role,
+                            command: format!(
+                                "write {RUN_LOCK} (taking over this run's own lock{stale})"
+                            ),
+                            status: w.as_ref().ok().map(|_| 0),
+                            excerpt: match &w {
+                                Ok(()) => "taken over".into(),
+                                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
+                            },
+                        })?;
+                        if w.is_ok() {
+                            self.locks.push(role);
+                            continue;
+                        }
+                    }
                     self.release_run_locks().await?;
                     return Ok(Err(format!(
                         "another failover holds the run lock {RUN_LOCK} on the {role}: {holder}{stale}"

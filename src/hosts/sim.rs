@@ -410,6 +410,7 @@ impl World {
                 "/etc/quantapool",
                 "/var/lib/qrysm",
                 "/tmp",
+                "/run",
                 "/opt/quantapool",
             ] {
                 n.files.insert(dir.to_string(), dir_entry("root:root", now));

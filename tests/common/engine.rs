@@ -897,6 +897,119 @@ pub fn stop_all_stops_and_fences_both(pair: &dyn Pair) {
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
+/// A run killed when its journal shows a command starting with `marker` (its task
+/// aborted at the next await: the run lock and the journal left as a crash leaves
+/// them), then resumed from its journal by a new driver and machine.
+fn killed_then_resumed(pair: &dyn Pair, marker: &'static str) -> (Run, usize) {
+    let cfg = pair.config();
+    let (p, b) = pair.hosts();
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
+    let dir = journal.dir().to_path_buf();
+    let mut driver = Driver::new(
+        cfg.clone(),
+        "test-run".into(),
+        p.clone(),
+        b.clone(),
+        pair.clock(),
+        journal,
+    );
+    // The kill: the run dies right after the marked command is journaled, wherever
+    // it is (a panic unwinds the driver's task, as a SIGKILL would end the program).
+    driver.listener = Some(Box::new(move |e: &Entry| {
+        if matches!(&e.record, Record::Command { command, .. } if command.starts_with(marker)) {
+            panic!("killed after {marker:?}");
+        }
+    }));
+    let mut machine = Failover::new(Plan::from_config(&cfg));
+    let mut op = Scripted {
+        answers: both_names(pair).into(),
+        asked: Vec::new(),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let killed = rt
+        .block_on(async move {
+            tokio::spawn(async move { driver.failover(&mut machine, "tester", &mut op).await })
+                .await
+        })
+        .is_err_and(|e| e.is_panic());
+    assert!(killed);
+    let before = read_journal(&dir)
+        .expect("the journal verifies after the kill")
+        .len();
+    let (primary_touched, backup_touched) =
+        validator_failover::engine::machine::resume_facts(&read_journal(&dir).unwrap())
+            .expect("the run did not end");
+    let journal = JournalWriter::resume(&dir, "tester").unwrap();
+    let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
+    let mut machine = Failover::new(Plan::from_config(&cfg));
+    let mut op = Scripted {
+        answers: both_names(pair).into(),
+        asked: Vec::new(),
+    };
+    let now = pair.clock().now();
+    let ended = rt
+        .block_on(driver.run(
+            &mut machine,
+            "tester",
+            &mut op,
+            Event::Resume {
+                now,
+                primary_touched,
+                backup_touched,
+            },
+        ))
+        .expect("journal writes");
+    (
+        Run {
+            ended,
+            machine,
+            driver,
+            op,
+            _tmp: tmp,
+            rt,
+        },
+        before,
+    )
+}
+
+/// Killed during the transfer (the archive made on the primary, not yet moved):
+/// resumed, the fence asserted again, the stop verified again, the history taken
+/// afresh, and the failover finishes; nothing signs twice.
+pub fn killed_during_the_transfer_resumes_and_finishes(pair: &dyn Pair) {
+    let (run, before) = killed_then_resumed(pair, "tar -czf");
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    let journal = run.journal();
+    assert!(journal.len() > before, "one journal, carried on");
+    assert!(journal.iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "resume" && why.contains("transferring the history afresh"))));
+    assert!(backup_running(pair));
+    assert!(!primary_state(pair).0);
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// Killed during the start (the backup's lock removed, its validator not started):
+/// resumed, it rolls back: the backup re-locked, its history back on the primary,
+/// the primary signing; nothing signs twice.
+pub fn killed_during_the_start_resumes_and_rolls_back(pair: &dyn Pair) {
+    let (run, _) = killed_then_resumed(pair, "rm -f -- /etc/quantapool/VALIDATOR_LOCKED");
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::RolledBack),
+        "{}",
+        dump(&run)
+    );
+    assert!(!backup_running(pair));
+    assert!(primary_state(pair).0);
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
 /// One test per engine scenario, each on a fresh pair made by `$pair`, so that the
 /// simulated and the lab suites run exactly the same list.
 #[macro_export]
@@ -918,6 +1031,8 @@ macro_rules! engine_tests {
             rollback_after_the_backup_signed_brings_its_history_back,
             rollback_command_after_a_failover,
             stop_all_stops_and_fences_both,
+            killed_during_the_transfer_resumes_and_finishes,
+            killed_during_the_start_resumes_and_rolls_back,
         );
         $crate::engine_tests!(@blocked $pair,
             blocked_when_backup_validator_runs => BackupValidatorRunning, "the backup's validator is not stopped";
