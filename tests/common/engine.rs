@@ -83,6 +83,21 @@ pub fn start(pair: &dyn Pair, answers: Vec<Answer>) -> Run {
     )
 }
 
+/// A run whose driver calls `listener` with every journal entry.
+pub fn start_listening(
+    pair: &dyn Pair,
+    listener: validator_failover::driver::Listener,
+    answers: Vec<Answer>,
+) -> Run {
+    START_LISTENER.with(|l| *l.borrow_mut() = Some(listener));
+    start(pair, answers)
+}
+
+thread_local! {
+    static START_LISTENER: std::cell::RefCell<Option<validator_failover::driver::Listener>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// A run with this configuration and plan, begun with `first` (`now` is filled in).
 pub fn start_with(
     pair: &dyn Pair,
@@ -95,6 +110,7 @@ pub fn start_with(
     let tmp = tempfile::tempdir().unwrap();
     let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
     let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
+    driver.listener = START_LISTENER.with(|l| l.borrow_mut().take());
     let mut plan = Plan::from_config(&cfg);
     edit(&mut plan);
     let mut machine = Failover::new(plan);
@@ -897,6 +913,76 @@ pub fn stop_all_stops_and_fences_both(pair: &dyn Pair) {
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
+/// The backup's beacon node falls behind right after the stop was confirmed: the
+/// Start gate holds (item 4 red, the reason said), and opens once it has caught up.
+pub fn backup_syncing_after_the_stop_is_held_at_the_gate(pair: &dyn Pair) {
+    let switch = pair.beacon_syncing_switch();
+    let mut seen = 0;
+    let listener: validator_failover::driver::Listener =
+        Box::new(move |e: &Entry| match &e.record {
+            Record::Confirmation { action, typed }
+                if action == "stop the primary" && !typed.is_empty() =>
+            {
+                switch(true)
+            }
+            Record::Probe {
+                host: Some(Role::Backup),
+                observed,
+                ..
+            } if observed.contains("is_syncing=true") => {
+                seen += 1;
+                if seen == 3 {
+                    switch(false);
+                }
+            }
+            _ => {}
+        });
+    let run = start_listening(pair, listener, both_names(pair));
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    let journal = run.journal();
+    let held = journal
+        .iter()
+        .position(|e| matches!(&e.record, Record::Gate { gate, open: false, why } if gate == "start" && why.contains("syncing")))
+        .unwrap_or_else(|| panic!("held at the gate for the sync\n{}", dump(&run)));
+    let opened = journal
+        .iter()
+        .position(|e| matches!(&e.record, Record::Gate { gate, open: true, .. } if gate == "start"))
+        .expect("the gate opened");
+    assert!(held < opened, "held first, then open");
+    let unlocked = journal
+        .iter()
+        .position(|e| {
+            matches!(
+                &e.record,
+                Record::Item {
+                    number: 6,
+                    state: ItemState::Running,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(
+        opened < unlocked,
+        "the lock came off only after the gate opened"
+    );
+    assert!(journal[held..opened].iter().any(|e| matches!(
+        &e.record,
+        Record::Item {
+            number: 4,
+            state: ItemState::Red(_),
+            ..
+        }
+    )));
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
 /// A run killed when its journal shows a command starting with `marker` (its task
 /// aborted at the next await: the run lock and the journal left as a crash leaves
 /// them), then resumed from its journal by a new driver and machine.
@@ -1032,6 +1118,7 @@ macro_rules! engine_tests {
             rollback_command_after_a_failover,
             stop_all_stops_and_fences_both,
             killed_during_the_transfer_resumes_and_finishes,
+            backup_syncing_after_the_stop_is_held_at_the_gate,
             killed_during_the_start_resumes_and_rolls_back,
         );
         $crate::engine_tests!(@blocked $pair,
