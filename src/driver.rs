@@ -462,7 +462,51 @@ impl Driver {
                         }
                     },
                     Effect::Transfer { from, to } => {
-                        let (result, evidence) = self.transfer_archive(from, to).await?;
+                        // The backup's readiness (items 4-5) is watched while the
+                        // history moves; the Start gate re-probes it anyway.
+                        let done = tokio::sync::watch::channel(false);
+                        let watch = watch_readiness(
+                            self.backup.clone(),
+                            self.cfg.clone(),
+                            self.beacon_flavour[slot(Role::Backup)].unwrap_or(BeaconFlavour::Zond),
+                            self.execution_flavour[slot(Role::Backup)],
+                            done.1,
+                        );
+                        let transfer = async {
+                            let r = self.transfer_archive(from, to).await;
+                            let _ = done.0.send(true);
+                            r
+                        };
+                        let (r, seen) = tokio::join!(transfer, watch);
+                        let (result, evidence) = r?;
+                        let mut slipped = Vec::new();
+                        for (via, verdict) in seen {
+                            let (ok, observed) = match &verdict {
+                                Ok(Some(p)) => {
+                                    slipped.push(p.clone());
+                                    (true, format!("during the transfer: not ready: {p}"))
+                                }
+                                Ok(None) => (true, "during the transfer: ready".to_string()),
+                                Err(e) => (false, format!("during the transfer: {e}")),
+                            };
+                            self.record(Record::Probe {
+                                host: Some(Role::Backup),
+                                via,
+                                ok,
+                                observed,
+                            })?;
+                        }
+                        if !slipped.is_empty() {
+                            slipped.dedup();
+                            self.record(Record::Gate {
+                                gate: "backup readiness".into(),
+                                open: false,
+                                why: format!(
+                                    "slipped while the history moved: {}; the Start gate holds until it is ready again",
+                                    slipped.join("; ")
+                                ),
+                            })?;
+                        }
                         next = Some(Event::Transferred {
                             now: self.clock.now(),
                             result,
@@ -1161,6 +1205,53 @@ impl Driver {
             set_aside,
             local_copy: local.display().to_string(),
         }))
+    }
+}
+
+/// Items 4-5 on the backup, looked at every `verify_interval` until `done`: (what
+/// was asked, Ok(None) ready / Ok(Some(why not)) / Err(could not tell)).
+async fn watch_readiness(
+    backup: Arc<dyn Host>,
+    cfg: Config,
+    flavour: BeaconFlavour,
+    exec: Option<ExecutionFlavour>,
+    mut done: tokio::sync::watch::Receiver<bool>,
+) -> Vec<(String, Result<Option<String>, String>)> {
+    let t = cfg.ssh.command_timeout;
+    let mut seen = Vec::new();
+    loop {
+        let (b, e) = tokio::join!(
+            probes::beacon_sync(backup.as_ref(), &cfg.beacon.endpoint, flavour, t),
+            probes::execution_sync(backup.as_ref(), &cfg.execution.endpoint, exec, t)
+        );
+        match b {
+            Ok(o) => seen.push((
+                o.via,
+                Ok(o.value
+                    .problem(cfg.beacon.max_sync_distance)
+                    .map(|p| format!("the beacon node: {p}"))),
+            )),
+            Err(e) => seen.push((
+                e.what.clone(),
+                Err(format!("{}: {}", e.failure.as_str(), e.detail)),
+            )),
+        }
+        match e {
+            Ok(o) => seen.push((
+                o.via,
+                Ok(o.value
+                    .problem()
+                    .map(|p| format!("the execution node: {p}"))),
+            )),
+            Err(e) => seen.push((
+                e.what.clone(),
+                Err(format!("{}: {}", e.failure.as_str(), e.detail)),
+            )),
+        }
+        tokio::select! {
+            _ = done.wait_for(|d| *d) => return seen,
+            _ = tokio::time::sleep(cfg.failover.verify_interval) => {}
+        }
     }
 }
 

@@ -954,6 +954,11 @@ pub fn backup_syncing_after_the_stop_is_held_at_the_gate(pair: &dyn Pair) {
         .position(|e| matches!(&e.record, Record::Gate { gate, open: true, .. } if gate == "start"))
         .expect("the gate opened");
     assert!(held < opened, "held first, then open");
+    assert!(
+        journal.iter().any(|e| matches!(&e.record, Record::Gate { gate, open: false, why } if gate == "backup readiness" && why.contains("syncing"))),
+        "the slip was seen while the history moved\n{}",
+        dump(&run)
+    );
     let unlocked = journal
         .iter()
         .position(|e| {
