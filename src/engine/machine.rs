@@ -325,6 +325,8 @@ pub struct Transferred {
     pub set_aside: Option<String>,
     /// The archive's copy beside the run's journal.
     pub local_copy: String,
+    /// With the EIP-3076 method: each key's (public key's) last signed target epoch.
+    pub last_target: std::collections::BTreeMap<String, Option<u64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -988,6 +988,89 @@ pub fn backup_syncing_after_the_stop_is_held_at_the_gate(pair: &dyn Pair) {
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
+/// Item 3 by the client's EIP-3076 export on the primary and import on the backup:
+/// validated (each key's last signed target epoch read), sha256 on both ends, the
+/// backup's history copied aside first, imported, owned; the backup signs nothing
+/// the primary signed.
+pub fn eip3076_method_exports_and_imports(pair: &dyn Pair) {
+    let mut cfg = pair.config();
+    cfg.failover.method = validator_failover::config::TransferMethod::Eip3076;
+    let run = start_with(
+        pair,
+        cfg.clone(),
+        |_| {},
+        Event::Begin { now: 0.0 },
+        both_names(pair),
+    );
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    let cmds = run.commands();
+    let export = cmds
+        .iter()
+        .position(|c| c.contains("slashing-protection-history export"))
+        .expect("exported");
+    let import = cmds
+        .iter()
+        .position(|c| c.contains("slashing-protection-history import"))
+        .expect("imported");
+    let aside = cmds
+        .iter()
+        .position(|c| c.starts_with("cp -a -T --"))
+        .expect("copied aside");
+    assert!(export < aside && aside < import, "{cmds:?}");
+    assert!(
+        !cmds.iter().any(|c| c.contains("tar -czf")),
+        "not the archive: {cmds:?}"
+    );
+    let item3 = run.machine.checklist.item(3);
+    assert_eq!(item3.state, ItemState::Green);
+    assert!(
+        item3
+            .evidence
+            .iter()
+            .any(|e| e.observed.contains("EIP-3076 v5: 4 key(s)")
+                && e.observed.contains("last signed target epoch")),
+        "{:?}",
+        item3.evidence
+    );
+    let sp = cfg.validator.slashing_protection_dir();
+    let owner = stat(pair, Role::Backup, &format!("{sp}/validator.db"));
+    assert_eq!(
+        format!("{}:{}", owner.user, owner.group),
+        cfg.validator.owner
+    );
+    assert!(
+        listing(pair, Role::Backup, &cfg.validator.data_dir)
+            .iter()
+            .any(|p| p.contains("slashing-protection.old-")),
+        "the backup's own history kept"
+    );
+    // Every (key, target epoch) the primary signed is in the backup's history now.
+    let records = |role| -> Vec<(u64, u64)> {
+        let db = read(pair, role, &format!("{sp}/validator.db"));
+        String::from_utf8_lossy(&db[4096.min(db.len())..])
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|r| Some((r["index"].as_u64()?, r["target_epoch"].as_u64()?)))
+            .collect()
+    };
+    let on_primary = records(Role::Primary);
+    let on_backup = records(Role::Backup);
+    assert!(!on_primary.is_empty());
+    for r in &on_primary {
+        assert!(
+            on_backup.contains(r),
+            "{r:?} signed by the primary is not in the backup's history"
+        );
+    }
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
 /// A run killed when its journal shows a command starting with `marker` (its task
 /// aborted at the next await: the run lock and the journal left as a crash leaves
 /// them), then resumed from its journal by a new driver and machine.
@@ -1123,6 +1206,7 @@ macro_rules! engine_tests {
             rollback_command_after_a_failover,
             stop_all_stops_and_fences_both,
             killed_during_the_transfer_resumes_and_finishes,
+            eip3076_method_exports_and_imports,
             backup_syncing_after_the_stop_is_held_at_the_gate,
             killed_during_the_start_resumes_and_rolls_back,
         );
