@@ -1259,6 +1259,50 @@ impl Driver {
             via: format!("find {target}; stat"),
             observed: format!("{}; owned by {}", hist.summary(), v.owner),
         });
+        // Each key's last signed target epoch, by validator index, for the liveness
+        // gate: the beacon node says which index each public key has.
+        let pubkeys: Vec<String> = report.last_target.keys().cloned().collect();
+        let mut last_signed = std::collections::BTreeMap::new();
+        match probes::validator_indices(
+            dest.as_ref(),
+            &self.cfg.beacon.endpoint,
+            self.beacon_flavour[slot(to)].unwrap_or(BeaconFlavour::Zond),
+            &pubkeys,
+            t,
+        )
+        .await
+        {
+            Ok(o) => {
+                for (pk, last) in &report.last_target {
+                    if let (Some(i), Some(e)) = (o.value.get(pk), last) {
+                        last_signed.insert(*i, *e);
+                    }
+                }
+                self.record(Record::Probe {
+                    host: Some(to),
+                    via: o.via.clone(),
+                    ok: true,
+                    observed: format!(
+                        "{} of {} key(s) known to the chain; last signed target epoch by index: {last_signed:?}",
+                        o.value.len(),
+                        pubkeys.len()
+                    ),
+                })?;
+            }
+            Err(e) => {
+                // Not a failure of item 3: the gate then judges from the stop epoch.
+                self.record(Record::Probe {
+                    host: Some(to),
+                    via: e.what.clone(),
+                    ok: false,
+                    observed: format!(
+                        "the indices of the exported keys are unknown ({}: {}); the liveness gate judges from the stop's epoch",
+                        e.failure.as_str(),
+                        e.detail
+                    ),
+                })?;
+            }
+        }
         Ok(Ok(Transferred {
             archive_sha256: sha_l,
             bytes,
@@ -1271,6 +1315,7 @@ impl Driver {
             set_aside,
             local_copy: local.display().to_string(),
             last_target: report.last_target,
+            last_signed,
         }))
     }
 
@@ -1488,6 +1533,7 @@ impl Driver {
             set_aside,
             local_copy: local.display().to_string(),
             last_target: Default::default(),
+            last_signed: Default::default(),
         }))
     }
 }

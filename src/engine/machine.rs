@@ -327,6 +327,9 @@ pub struct Transferred {
     pub local_copy: String,
     /// With the EIP-3076 method: each key's (public key's) last signed target epoch.
     pub last_target: std::collections::BTreeMap<String, Option<u64>>,
+    /// The same by validator index, as the beacon node maps the keys: the liveness
+    /// gate's threshold per key.
+    pub last_signed: std::collections::BTreeMap<u64, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -908,6 +911,21 @@ impl Failover {
                 },
             ) => match result {
                 Ok(t) => {
+                    if !t.last_signed.is_empty()
+                        && let Some(g) = &mut self.liveness
+                        && let Some(super::gate::LivenessPath::VerifiedStop { last_signed, .. }) =
+                            &mut g.path
+                    {
+                        *last_signed = t.last_signed.clone();
+                        out.push(Effect::Record(Record::Gate {
+                            gate: "liveness".into(),
+                            open: true,
+                            why: format!(
+                                "judged per key from the history's last signed target epoch by index {:?}: a key live on chain after its epoch means something else signs with it",
+                                t.last_signed
+                            ),
+                        }));
+                    }
                     self.set_item(3, ItemState::Green, now, evidence, &mut out);
                     out.push(self.gate(
                         "slashing protection",

@@ -1647,6 +1647,32 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
                     .collect();
                 json_resp(200, json!({"data": data}))
             }
+            (Method::Post, "/beacon/states/head/validators") => {
+                let body: Result<Value, _> =
+                    serde_json::from_slice(req.body.as_deref().unwrap_or(b""));
+                let Some(ids) = body
+                    .ok()
+                    .and_then(|b| b.get("ids").and_then(Value::as_array).cloned())
+                else {
+                    return Ok(json_resp(
+                        400,
+                        json!({"code": 400, "message": "could not decode request body"}),
+                    ));
+                };
+                let data: Vec<Value> = ids
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|id| {
+                        let k = if id.starts_with("0x") {
+                            w.indices.iter().copied().find(|k| sim_pubkey(*k) == id)
+                        } else {
+                            id.parse().ok().filter(|k| w.indices.contains(k))
+                        }?;
+                        Some(json!({"index": k.to_string(), "status": "active_ongoing", "validator": {"pubkey": sim_pubkey(k)}}))
+                    })
+                    .collect();
+                json_resp(200, json!({"data": data}))
+            }
             (Method::Get, "/beacon/pool/attester_slashings") => {
                 let data: Vec<Value> = slashable_pairs(&w.chain)
                     .into_iter()

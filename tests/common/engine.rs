@@ -1037,6 +1037,11 @@ pub fn eip3076_method_exports_and_imports(pair: &dyn Pair) {
         "{:?}",
         item3.evidence
     );
+    assert!(
+        run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "liveness" && why.contains("by index {0: "))),
+        "the liveness gate judges each key from its last signed epoch\n{}",
+        dump(&run)
+    );
     let sp = cfg.validator.slashing_protection_dir();
     let owner = stat(pair, Role::Backup, &format!("{sp}/validator.db"));
     assert_eq!(
