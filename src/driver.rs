@@ -98,7 +98,7 @@ pub const RUN_LOCK: &str = "/run/validator-failover.lock";
 
 /// Called with every journal entry as it is written (the non-interactive runner
 /// prints the checklist from it; the wizard will render it).
-pub type Listener = Box<dyn FnMut(&crate::engine::journal::Entry) + Send>;
+pub type Listener = Box<dyn FnMut(&crate::engine::journal::Entry) + Send + Sync>;
 
 pub struct Driver {
     /// The hosts whose run lock this run holds.
@@ -267,6 +267,33 @@ impl Driver {
                         .map(|b| String::from_utf8_lossy(&b).into_owned())
                         .unwrap_or_else(|e| format!("(unreadable: {})", e.detail));
                     let stale = stale_hint(&holder, &from);
+                    // This very run, resumed: its own lock, left by a process of this
+                    // machine that no longer runs, is taken over (and journaled).
+                    let v: serde_json::Value = serde_json::from_str(&holder).unwrap_or_default();
+                    let pid = v.get("pid").and_then(serde_json::Value::as_u64);
+                    if v.get("run").and_then(serde_json::Value::as_str) == Some(&self.run_id)
+                        && (!stale.is_empty() || pid == Some(std::process::id() as u64))
+                    {
+                        let w = self
+                            .host(role)
+                            .write_file(RUN_LOCK, content.as_bytes(), 0o644, t)
+                            .await;
+                        self.record(Record::Command {
+                            host: role,
+                            command: format!(
+                                "write {RUN_LOCK} (taking over this run's own lock{stale})"
+                            ),
+                            status: w.as_ref().ok().map(|_| 0),
+                            excerpt: match &w {
+                                Ok(()) => "taken over".into(),
+                                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
+                            },
+                        })?;
+                        if w.is_ok() {
+                            self.locks.push(role);
+                            continue;
+                        }
+                    }
                     self.release_run_locks().await?;
                     return Ok(Err(format!(
                         "another failover holds the run lock {RUN_LOCK} on the {role}: {holder}{stale}"
@@ -435,7 +462,51 @@ impl Driver {
                         }
                     },
                     Effect::Transfer { from, to } => {
-                        let (result, evidence) = self.transfer_archive(from, to).await?;
+                        // The backup's readiness (items 4-5) is watched while the
+                        // history moves; the Start gate re-probes it anyway.
+                        let done = tokio::sync::watch::channel(false);
+                        let watch = watch_readiness(
+                            self.backup.clone(),
+                            self.cfg.clone(),
+                            self.beacon_flavour[slot(Role::Backup)].unwrap_or(BeaconFlavour::Zond),
+                            self.execution_flavour[slot(Role::Backup)],
+                            done.1,
+                        );
+                        let transfer = async {
+                            let r = self.transfer_archive(from, to).await;
+                            let _ = done.0.send(true);
+                            r
+                        };
+                        let (r, seen) = tokio::join!(transfer, watch);
+                        let (result, evidence) = r?;
+                        let mut slipped = Vec::new();
+                        for (via, verdict) in seen {
+                            let (ok, observed) = match &verdict {
+                                Ok(Some(p)) => {
+                                    slipped.push(p.clone());
+                                    (true, format!("during the transfer: not ready: {p}"))
+                                }
+                                Ok(None) => (true, "during the transfer: ready".to_string()),
+                                Err(e) => (false, format!("during the transfer: {e}")),
+                            };
+                            self.record(Record::Probe {
+                                host: Some(Role::Backup),
+                                via,
+                                ok,
+                                observed,
+                            })?;
+                        }
+                        if !slipped.is_empty() {
+                            slipped.dedup();
+                            self.record(Record::Gate {
+                                gate: "backup readiness".into(),
+                                open: false,
+                                why: format!(
+                                    "slipped while the history moved: {}; the Start gate holds until it is ready again",
+                                    slipped.join("; ")
+                                ),
+                            })?;
+                        }
                         next = Some(Event::Transferred {
                             now: self.clock.now(),
                             result,
@@ -756,9 +827,17 @@ impl Driver {
     ) -> std::io::Result<(StepResult<Transferred>, Vec<Evidence>)> {
         let mut evidence = Vec::new();
         let mut temps: Vec<(Role, String)> = Vec::new();
-        let r = self
-            .transfer_steps(&from, to, &mut evidence, &mut temps)
-            .await?;
+        let r = match (&from, self.cfg.failover.method) {
+            // The client's own export and import, when the source can run it.
+            (Source::Live(role), crate::config::TransferMethod::Eip3076) => {
+                self.transfer_eip3076(*role, to, &mut evidence, &mut temps)
+                    .await?
+            }
+            _ => {
+                self.transfer_steps(&from, to, &mut evidence, &mut temps)
+                    .await?
+            }
+        };
         for (role, dir) in temps {
             if let Some(cmd) = xfer::remove_temp(&dir) {
                 // Best effort: a leftover temporary directory is harmless, and journaled.
@@ -918,6 +997,326 @@ impl Driver {
             },
         });
         Ok(Ok((local, sha_l, bytes)))
+    }
+
+    /// Item 3 by the client's EIP-3076 export on `from` (after the stop) and import on
+    /// `to`: the file streamed here (a copy kept), validated (version, chain, keys,
+    /// epochs), streamed on with sha256 on both ends, the destination's history copied
+    /// aside first (the import merges into it), imported, owned, synced, verified.
+    async fn transfer_eip3076(
+        &mut self,
+        from: Role,
+        to: Role,
+        evidence: &mut Vec<Evidence>,
+        temps: &mut Vec<(Role, String)>,
+    ) -> std::io::Result<StepResult<Transferred>> {
+        macro_rules! step {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(why) => return Ok(Err(why)),
+                }
+            };
+        }
+        let v = self.cfg.validator.clone();
+        let t = self.cfg.ssh.command_timeout;
+        let target = v.slashing_protection_dir();
+        const FILE: &str = "slashing_protection.json";
+
+        // The export, on the source, in a private directory.
+        let tmp_s = step!(self.remote(from, xfer::mktemp_dir("/tmp"), t).await?)
+            .stdout_text()
+            .trim()
+            .to_string();
+        temps.push((from, tmp_s.clone()));
+        let export = xfer::export_history(&v.binary, &v.data_dir, &tmp_s);
+        let export_via = export.display();
+        step!(self.remote(from, export, TRANSFER_TIMEOUT).await?);
+        let file_s = format!("{tmp_s}/{FILE}");
+        let sha_s = step!(
+            self.remote_sha256(from, std::slice::from_ref(&file_s))
+                .await?
+        )[0]
+        .0
+        .clone();
+
+        // Here: a copy beside the journal, hashed on the way in.
+        let local = self.journal.dir().join(format!(
+            "slashing_protection-{}-from-{from}.json",
+            self.run_id
+        ));
+        let file = match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&local)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("cannot create {}: {e}", local.display()))),
+        };
+        let mut sink = HashingWriter::new(file);
+        let got = self
+            .host_arc(from)
+            .download(&file_s, &mut sink, TRANSFER_TIMEOUT)
+            .await;
+        let (sha_l, bytes) = sink.finish();
+        self.record(Record::Command {
+            host: from,
+            command: format!("cat -- {file_s} > {}", local.display()),
+            status: got.as_ref().ok().map(|_| 0),
+            excerpt: match &got {
+                Ok(n) => format!("{n} bytes, sha256 {sha_l}"),
+                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
+            },
+        })?;
+        if let Err(e) = got {
+            return Ok(Err(format!(
+                "downloading the export from the {from}: {}: {}",
+                e.failure.as_str(),
+                e.detail
+            )));
+        }
+        if sha_l != sha_s {
+            return Ok(Err(format!(
+                "the export changed on the way: sha256 {sha_s} on the {from}, {sha_l} here"
+            )));
+        }
+        evidence.push(Evidence {
+            host: Some(from),
+            at: self.clock.now(),
+            via: export_via,
+            observed: format!(
+                "EIP-3076 export of {bytes} bytes, sha256 {sha_l}, made after the stop"
+            ),
+        });
+
+        // Validate, against the destination's chain.
+        let root = match probes::chain_info(
+            self.host(to),
+            &self.cfg.beacon.endpoint,
+            self.beacon_flavour[slot(to)].unwrap_or(BeaconFlavour::Zond),
+            t,
+        )
+        .await
+        {
+            Ok(o) => o.value.genesis_validators_root,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the {to}'s chain cannot be read to check the export against it: {}",
+                    e.detail
+                )));
+            }
+        };
+        let path = local.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            crate::interchange::validate(
+                std::io::BufReader::new(f),
+                crate::archive::Limits::default().max_total,
+                root.as_deref(),
+            )
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("validation crashed: {e}")));
+        self.record(Record::Probe {
+            host: None,
+            via: format!("validate {}", local.display()),
+            ok: report.is_ok(),
+            observed: match &report {
+                Ok(r) => r.summary(),
+                Err(e) => e.clone(),
+            },
+        })?;
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the {from}'s EIP-3076 export is refused: {e}; nothing on the {to} was changed"
+                )));
+            }
+        };
+        evidence.push(Evidence {
+            host: None,
+            at: self.clock.now(),
+            via: format!("validate {}", local.display()),
+            observed: report.summary(),
+        });
+
+        // To the destination, sha256 compared.
+        let dest = self.host_arc(to);
+        let tmp_d = step!(self.remote(to, xfer::mktemp_dir("/tmp"), t).await?)
+            .stdout_text()
+            .trim()
+            .to_string();
+        temps.push((to, tmp_d.clone()));
+        let file_d = format!("{tmp_d}/{FILE}");
+        let mut src = match tokio::fs::File::open(&local).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("{}: {e}", local.display()))),
+        };
+        let sent = dest
+            .upload(&file_d, &mut src, 0o600, TRANSFER_TIMEOUT)
+            .await;
+        self.record(Record::Command {
+            host: to,
+            command: format!("cat > {file_d} < {}", local.display()),
+            status: sent.as_ref().ok().map(|_| 0),
+            excerpt: match &sent {
+                Ok(n) => format!("{n} bytes"),
+                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
+            },
+        })?;
+        if let Err(e) = sent {
+            return Ok(Err(format!(
+                "uploading the export to the {to}: {}: {}",
+                e.failure.as_str(),
+                e.detail
+            )));
+        }
+        let sha_d = step!(
+            self.remote_sha256(to, std::slice::from_ref(&file_d))
+                .await?
+        )[0]
+        .0
+        .clone();
+        if sha_d != sha_l {
+            return Ok(Err(format!(
+                "the export changed on the way to the {to}: sha256 {sha_l} here, {sha_d} there"
+            )));
+        }
+
+        // The import merges: the history there is copied aside first, never deleted.
+        let old = match probes::stat(dest.as_ref(), &target, t).await {
+            Ok(o) => o.value,
+            Err(e) => return Ok(Err(format!("{to}: cannot look at {target}: {}", e.detail))),
+        };
+        let mut set_aside = None;
+        if old.is_some() {
+            let stamp = jiff::Timestamp::from_second(self.clock.now() as i64)
+                .map(|ts| ts.strftime("%Y%m%dT%H%M%SZ").to_string())
+                .unwrap_or_default();
+            let aside = format!("{target}.old-{stamp}");
+            step!(
+                self.remote(to, xfer::copy_aside(&target, &aside), TRANSFER_TIMEOUT)
+                    .await?
+            );
+            set_aside = Some(aside);
+        }
+        let import = xfer::import_history(&v.binary, &v.data_dir, &file_d);
+        let import_via = import.display();
+        step!(self.remote(to, import, TRANSFER_TIMEOUT).await?);
+        step!(
+            self.remote(to, xfer::chown_r(&v.owner, &target), TRANSFER_TIMEOUT)
+                .await?
+        );
+        step!(
+            self.remote(to, xfer::sync_fs(&target), TRANSFER_TIMEOUT)
+                .await?
+        );
+        evidence.push(Evidence {
+            host: Some(to),
+            at: self.clock.now(),
+            via: import_via,
+            observed: format!(
+                "imported (sha256 {sha_d} equal on both ends); {}",
+                match &set_aside {
+                    Some(a) => format!("the previous history copied aside to {a}"),
+                    None => "there was no previous history".into(),
+                }
+            ),
+        });
+
+        // Verify: the history in place, recognisable, owned.
+        let hist = match probes::slashing_history(dest.as_ref(), &target, t).await {
+            Ok(o) => o.value,
+            Err(e) => return Ok(Err(format!("{to}: {target}: {}", e.detail))),
+        };
+        if let Some(p) = hist.problem() {
+            return Ok(Err(format!(
+                "after the import, the {to}'s history is not usable: {p}"
+            )));
+        }
+        let (user, group) = v.owner.split_once(':').unwrap_or((&v.owner, &v.owner));
+        for f in std::iter::once(target.clone()).chain(hist.files.iter().map(|f| f.path.clone())) {
+            match probes::stat(dest.as_ref(), &f, t).await {
+                Ok(o) => match o.value {
+                    Some(fi) if fi.user == user && fi.group == group => {}
+                    Some(fi) => {
+                        return Ok(Err(format!(
+                            "{f} on the {to} is owned by {}:{}, not {}",
+                            fi.user, fi.group, v.owner
+                        )));
+                    }
+                    None => return Ok(Err(format!("{f} is missing on the {to} after the import"))),
+                },
+                Err(e) => return Ok(Err(format!("{to}: {f}: {}", e.detail))),
+            }
+        }
+        evidence.push(Evidence {
+            host: Some(to),
+            at: self.clock.now(),
+            via: format!("find {target}; stat"),
+            observed: format!("{}; owned by {}", hist.summary(), v.owner),
+        });
+        // Each key's last signed target epoch, by validator index, for the liveness
+        // gate: the beacon node says which index each public key has.
+        let pubkeys: Vec<String> = report.last_target.keys().cloned().collect();
+        let mut last_signed = std::collections::BTreeMap::new();
+        match probes::validator_indices(
+            dest.as_ref(),
+            &self.cfg.beacon.endpoint,
+            self.beacon_flavour[slot(to)].unwrap_or(BeaconFlavour::Zond),
+            &pubkeys,
+            t,
+        )
+        .await
+        {
+            Ok(o) => {
+                for (pk, last) in &report.last_target {
+                    if let (Some(i), Some(e)) = (o.value.get(pk), last) {
+                        last_signed.insert(*i, *e);
+                    }
+                }
+                self.record(Record::Probe {
+                    host: Some(to),
+                    via: o.via.clone(),
+                    ok: true,
+                    observed: format!(
+                        "{} of {} key(s) known to the chain; last signed target epoch by index: {last_signed:?}",
+                        o.value.len(),
+                        pubkeys.len()
+                    ),
+                })?;
+            }
+            Err(e) => {
+                // Not a failure of item 3: the gate then judges from the stop epoch.
+                self.record(Record::Probe {
+                    host: Some(to),
+                    via: e.what.clone(),
+                    ok: false,
+                    observed: format!(
+                        "the indices of the exported keys are unknown ({}: {}); the liveness gate judges from the stop's epoch",
+                        e.failure.as_str(),
+                        e.detail
+                    ),
+                })?;
+            }
+        }
+        Ok(Ok(Transferred {
+            archive_sha256: sha_l,
+            bytes,
+            files: vec![crate::archive::ArchivedFile {
+                path: FILE.into(),
+                size: bytes,
+                kind: probes::HistoryKind::Eip3076,
+                sha256: sha_d,
+            }],
+            set_aside,
+            local_copy: local.display().to_string(),
+            last_target: report.last_target,
+            last_signed,
+        }))
     }
 
     async fn transfer_steps(
@@ -1133,7 +1532,56 @@ impl Driver {
             files: report.files,
             set_aside,
             local_copy: local.display().to_string(),
+            last_target: Default::default(),
+            last_signed: Default::default(),
         }))
+    }
+}
+
+/// Items 4-5 on the backup, looked at every `verify_interval` until `done`: (what
+/// was asked, Ok(None) ready / Ok(Some(why not)) / Err(could not tell)).
+async fn watch_readiness(
+    backup: Arc<dyn Host>,
+    cfg: Config,
+    flavour: BeaconFlavour,
+    exec: Option<ExecutionFlavour>,
+    mut done: tokio::sync::watch::Receiver<bool>,
+) -> Vec<(String, Result<Option<String>, String>)> {
+    let t = cfg.ssh.command_timeout;
+    let mut seen = Vec::new();
+    loop {
+        let (b, e) = tokio::join!(
+            probes::beacon_sync(backup.as_ref(), &cfg.beacon.endpoint, flavour, t),
+            probes::execution_sync(backup.as_ref(), &cfg.execution.endpoint, exec, t)
+        );
+        match b {
+            Ok(o) => seen.push((
+                o.via,
+                Ok(o.value
+                    .problem(cfg.beacon.max_sync_distance)
+                    .map(|p| format!("the beacon node: {p}"))),
+            )),
+            Err(e) => seen.push((
+                e.what.clone(),
+                Err(format!("{}: {}", e.failure.as_str(), e.detail)),
+            )),
+        }
+        match e {
+            Ok(o) => seen.push((
+                o.via,
+                Ok(o.value
+                    .problem()
+                    .map(|p| format!("the execution node: {p}"))),
+            )),
+            Err(e) => seen.push((
+                e.what.clone(),
+                Err(format!("{}: {}", e.failure.as_str(), e.detail)),
+            )),
+        }
+        tokio::select! {
+            _ = done.wait_for(|d| *d) => return seen,
+            _ = tokio::time::sleep(cfg.failover.verify_interval) => {}
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod driver;
 pub mod engine;
 pub mod hosts;
+pub mod interchange;
 pub mod probes;
 pub mod runner;
 pub mod tui;

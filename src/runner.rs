@@ -203,6 +203,60 @@ pub async fn run_with(
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into());
     let now = crate::chain::unix_now();
+    // An interrupted failover of this pair is resumed, not begun again.
+    let resumed = match mode {
+        Mode::Failover => interrupted_run(&cfg),
+        Mode::Rollback => None,
+    };
+    if let Some((dir, id, primary_touched, backup_touched)) = resumed {
+        let mut journal = match JournalWriter::resume(&dir, &operator) {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!("error: cannot resume the run in {}: {e}", dir.display());
+                return EXIT_FAILED;
+            }
+        };
+        println!("RUN: {}", journal.dir().display());
+        println!(
+            "RESUMING the interrupted run {id} (primary touched: {}, backup unlocked: {}): the hosts are probed again",
+            if primary_touched { "yes" } else { "no" },
+            if backup_touched { "yes" } else { "no" }
+        );
+        let _ = std::io::stdout().flush();
+        if let Err(e) = journal.append(
+            now,
+            Record::Gate {
+                gate: "resume".into(),
+                open: true,
+                why: format!(
+                    "resumed by {operator} at {}",
+                    crate::engine::journal::rfc3339(now)
+                ),
+            },
+        ) {
+            eprintln!("error: cannot write the journal: {e}");
+            return EXIT_FAILED;
+        }
+        let first = Event::Resume {
+            now,
+            primary_touched,
+            backup_touched,
+        };
+        return drive_run(
+            cfg,
+            p,
+            b,
+            clock,
+            journal,
+            id,
+            operator,
+            mode,
+            allow_unreachable,
+            fenced_out_of_band,
+            first,
+        )
+        .await;
+    }
     let id = run_id(now);
     let mut journal = match JournalWriter::create(&cfg.failover.runs_dir, &id, &operator) {
         Ok(j) => j,
@@ -230,6 +284,78 @@ pub async fn run_with(
         eprintln!("error: cannot write the journal: {e}");
         return EXIT_FAILED;
     }
+    let first = match mode {
+        Mode::Failover => Event::Begin { now },
+        Mode::Rollback => Event::BeginRollback { now },
+    };
+    drive_run(
+        cfg,
+        p,
+        b,
+        clock,
+        journal,
+        id,
+        operator,
+        mode,
+        allow_unreachable,
+        fenced_out_of_band,
+        first,
+    )
+    .await
+}
+
+/// The newest interrupted failover of this pair under the runs directory: (its
+/// directory, its id, primary touched, backup unlocked).
+pub fn interrupted_run(cfg: &Config) -> Option<(std::path::PathBuf, String, bool, bool)> {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(&cfg.failover.runs_dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs.into_iter().rev() {
+        let Ok(entries) = crate::audit::read_journal(&dir) else {
+            continue;
+        };
+        let Some(Record::RunStarted {
+            run,
+            primary,
+            backup,
+            ..
+        }) = entries.first().map(|e| &e.record)
+        else {
+            continue;
+        };
+        if *primary != cfg.primary.display_destination()
+            || *backup != cfg.backup.display_destination()
+        {
+            continue;
+        }
+        if entries.iter().any(|e| matches!(&e.record, Record::Gate { gate, .. } if gate == "rollback" || gate == "emergency stop-all")) {
+            // A run that was rolling back or stopping all is not resumed as a failover.
+            return None;
+        }
+        return crate::engine::machine::resume_facts(&entries)
+            .map(|(p, b)| (dir, run.clone(), p, b));
+    }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive_run(
+    cfg: Config,
+    p: Arc<dyn Host>,
+    b: Arc<dyn Host>,
+    clock: Arc<dyn Clock>,
+    journal: JournalWriter,
+    id: String,
+    operator: String,
+    mode: Mode,
+    allow_unreachable: bool,
+    fenced_out_of_band: Option<String>,
+    first: Event,
+) -> i32 {
     let mut driver = Driver::new(cfg.clone(), id, p, b, clock, journal);
     driver.listener = Some(Box::new(|e: &Entry| {
         if let Some(l) = line(e) {
@@ -245,10 +371,6 @@ pub async fn run_with(
         backup: cfg.backup.name.clone(),
         allow_unreachable,
         declined: None,
-    };
-    let first = match mode {
-        Mode::Failover => Event::Begin { now },
-        Mode::Rollback => Event::BeginRollback { now },
     };
     let ended = match driver.run(&mut machine, &operator, &mut op, first).await {
         Ok(e) => e,

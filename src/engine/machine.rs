@@ -21,6 +21,32 @@ use crate::config::Role;
 use crate::hosts::{Failure, HostError};
 use crate::probes::{BeaconSync, ChainInfo, ExecutionSync, FileInfo, History, Metrics, UnitState};
 
+/// What an interrupted run's journal says was done: (the primary touched, the
+/// backup unlocked), for `Event::Resume`; None when the run ended.
+pub fn resume_facts(entries: &[super::journal::Entry]) -> Option<(bool, bool)> {
+    if entries
+        .iter()
+        .any(|e| matches!(e.record, Record::RunEnded { .. }))
+    {
+        return None;
+    }
+    let primary = entries.iter().any(|e| {
+        matches!(&e.record, Record::Command { host: Role::Primary, command, .. }
+            if !command.contains(crate::driver::RUN_LOCK))
+    });
+    let backup = entries.iter().any(|e| {
+        matches!(
+            &e.record,
+            Record::Item {
+                number: 6,
+                state: ItemState::Running | ItemState::Green,
+                ..
+            }
+        )
+    });
+    Some((primary, backup))
+}
+
 /// What the machine needs to know of the pair, from the configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -265,6 +291,13 @@ pub enum Event {
     Declined {
         now: f64,
     },
+    /// The same run again, after the program was killed: what its journal says was
+    /// done. The hosts are looked at again before anything else.
+    Resume {
+        now: f64,
+        primary_touched: bool,
+        backup_touched: bool,
+    },
     /// A rollback on its own (the `rollback` command): the hosts are looked at first,
     /// to learn what was done to them.
     BeginRollback {
@@ -292,12 +325,22 @@ pub struct Transferred {
     pub set_aside: Option<String>,
     /// The archive's copy beside the run's journal.
     pub local_copy: String,
+    /// With the EIP-3076 method: each key's (public key's) last signed target epoch.
+    pub last_target: std::collections::BTreeMap<String, Option<u64>>,
+    /// The same by validator index, as the beacon node maps the keys: the liveness
+    /// gate's threshold per key.
+    pub last_signed: std::collections::BTreeMap<u64, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Phase {
     New,
     Preflight,
+    /// Resumed after a kill: the backup and the chain looked at again first.
+    ResumeSurvey {
+        primary_touched: bool,
+        backup_touched: bool,
+    },
     /// The rollback command: looking at both hosts to learn what to undo.
     RollbackSurvey,
     AwaitRollbackConfirmation,
@@ -622,6 +665,100 @@ impl Failover {
                 want.push((Role::Backup, Observe::Archives));
                 out.push(Effect::Observe(want));
             }
+            (
+                Phase::New,
+                Event::Resume {
+                    now,
+                    primary_touched,
+                    backup_touched,
+                },
+            ) => {
+                if !primary_touched && !backup_touched {
+                    // Nothing was done: the run begins again with its preflight.
+                    out.push(self.gate(
+                        "resume",
+                        true,
+                        "nothing was done to either host before the interruption: starting again from the preflight".into(),
+                    ));
+                    let mut more = self.handle(Event::Begin { now });
+                    out.append(&mut more);
+                    return out;
+                }
+                self.phase = Phase::ResumeSurvey {
+                    primary_touched,
+                    backup_touched,
+                };
+                out.push(Effect::Observe(vec![
+                    (Role::Backup, Observe::Chain),
+                    (Role::Backup, Observe::Unit),
+                    (Role::Backup, Observe::Processes),
+                ]));
+            }
+            (
+                Phase::ResumeSurvey {
+                    primary_touched,
+                    backup_touched,
+                },
+                Event::Observed { now, observations },
+            ) => {
+                let b = Batch(&observations);
+                match value!(b, Role::Backup, Chain) {
+                    Ok((_, c)) => self.chain = Some(c.clock),
+                    Err(e) => {
+                        let why = format!(
+                            "resume: the chain's timing is unknown on the backup: {e}; nothing more was done"
+                        );
+                        out.push(self.gate("resume", false, why.clone()));
+                        self.phase = Phase::Failed(why.clone());
+                        out.push(Effect::Finished(Outcome::Failed(why)));
+                        return out;
+                    }
+                }
+                if primary_touched {
+                    self.touched_primary = Some(now);
+                }
+                if backup_touched {
+                    self.touched_backup = Some(now);
+                    let runs = matches!(value!(b, Role::Backup, Unit), Ok((_, u)) if u.is_running())
+                        && matches!(value!(b, Role::Backup, Processes), Ok((_, p)) if !p.is_empty());
+                    if runs {
+                        // It was started: verify it as the start step would have.
+                        out.push(self.gate(
+                            "resume",
+                            true,
+                            "the backup's lock was removed before the interruption and its validator runs: verifying the start (items 7-9)".into(),
+                        ));
+                        self.set_item(7, ItemState::Running, now, Vec::new(), &mut out);
+                        self.phase = Phase::VerifyingStart { attempts: 0 };
+                        out.push(Effect::Observe(vec![
+                            (Role::Backup, Observe::Unit),
+                            (Role::Backup, Observe::Processes),
+                        ]));
+                    } else {
+                        out.push(self.gate(
+                            "resume",
+                            true,
+                            "the backup's lock was removed before the interruption, but its validator does not run: rolling back (re-lock the backup, its history back to the primary, start the primary)".into(),
+                        ));
+                        let mut more = self.handle(Event::Rollback { now });
+                        out.append(&mut more);
+                    }
+                    return out;
+                }
+                // The primary was touched, the backup not: fence again (each step is
+                // idempotent), stop, verify twice, and take the history afresh.
+                out.push(self.gate(
+                    "resume",
+                    true,
+                    "the primary was touched before the interruption, the backup not: fencing and stopping again, verifying, and transferring the history afresh".into(),
+                ));
+                self.set_item(1, ItemState::Running, now, Vec::new(), &mut out);
+                self.phase = Phase::Fencing(0);
+                out.push(Effect::Act {
+                    action: FENCE[0](Role::Primary),
+                    timeout: OBSERVE_TIMEOUT,
+                });
+            }
             (Phase::New, Event::BeginRollback { .. }) => {
                 self.phase = Phase::RollbackSurvey;
                 let mut want = Vec::new();
@@ -774,6 +911,21 @@ impl Failover {
                 },
             ) => match result {
                 Ok(t) => {
+                    if !t.last_signed.is_empty()
+                        && let Some(g) = &mut self.liveness
+                        && let Some(super::gate::LivenessPath::VerifiedStop { last_signed, .. }) =
+                            &mut g.path
+                    {
+                        *last_signed = t.last_signed.clone();
+                        out.push(Effect::Record(Record::Gate {
+                            gate: "liveness".into(),
+                            open: true,
+                            why: format!(
+                                "judged per key from the history's last signed target epoch by index {:?}: a key live on chain after its epoch means something else signs with it",
+                                t.last_signed
+                            ),
+                        }));
+                    }
                     self.set_item(3, ItemState::Green, now, evidence, &mut out);
                     out.push(self.gate(
                         "slashing protection",

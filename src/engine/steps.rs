@@ -270,6 +270,35 @@ pub mod transfer {
             .arg(name)
     }
 
+    /// The client's EIP-3076 export of the validator's history into `out_dir`
+    /// (`slashing_protection.json`), made after the stop.
+    pub fn export_history(binary: &str, data_dir: &str, out_dir: &str) -> Cmd {
+        Cmd::new(binary)
+            .arg("slashing-protection-history")
+            .arg("export")
+            .arg(format!("--datadir={data_dir}"))
+            .arg(format!("--slashing-protection-export-dir={out_dir}"))
+    }
+
+    /// The client's EIP-3076 import: merged into the validator's history.
+    pub fn import_history(binary: &str, data_dir: &str, file: &str) -> Cmd {
+        Cmd::new(binary)
+            .arg("slashing-protection-history")
+            .arg("import")
+            .arg(format!("--datadir={data_dir}"))
+            .arg(format!("--slashing-protection-json-file={file}"))
+    }
+
+    /// A copy kept aside (owners, modes and times kept).
+    pub fn copy_aside(from: &str, to: &str) -> Cmd {
+        Cmd::new("cp")
+            .arg("-a")
+            .arg("-T")
+            .arg("--")
+            .arg(from)
+            .arg(to)
+    }
+
     pub fn sha256(paths: &[String]) -> Cmd {
         Cmd::new("sha256sum").arg("--").args(paths.iter().cloned())
     }

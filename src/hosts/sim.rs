@@ -137,6 +137,7 @@ struct World {
 #[derive(Debug, Clone)]
 struct Layout {
     service: String,
+    binary: String,
     process_name: String,
     sp_dir: String,
     db_path: String,
@@ -180,6 +181,7 @@ impl SimWorld {
         let (backups_dir, pattern) = cfg.backups.rsplit_once('/').unwrap_or(("/", &cfg.backups));
         let layout = Layout {
             service: cfg.validator.service.clone(),
+            binary: cfg.validator.binary.clone(),
             process_name: cfg.validator.process_name.clone(),
             sp_dir: cfg.validator.slashing_protection_dir(),
             db_path: format!("{}/validator.db", cfg.validator.slashing_protection_dir()),
@@ -359,6 +361,155 @@ pub fn slashable_pairs(chain: &[Attestation]) -> Vec<(Attestation, Attestation)>
 }
 
 /// A bbolt-shaped slashing-protection DB: a meta page with the magic, then JSON lines.
+/// The same fake Dilithium public key as the lab's (`labsim.pubkey`): 2592 bytes.
+pub fn sim_pubkey(index: u64) -> String {
+    let mut raw = Vec::with_capacity(2592);
+    for j in 0..81 {
+        raw.extend_from_slice(&Sha256::digest(
+            format!("vf-lab-key-{index}-{j}").as_bytes(),
+        ));
+    }
+    format!("0x{}", hex(&raw))
+}
+
+/// `qrysm-validator slashing-protection-history export|import`, on the DB at the
+/// configured place, as the client (and the lab's simulator) do it.
+fn history_command(w: &mut World, i: usize, sub: &str, arg: &str, now: f64) -> Output {
+    let l = w.layout.clone();
+    let gvr = format!("0x{}", "ab".repeat(32));
+    match (sub, arg.split_once('=')) {
+        ("export", Some(("--slashing-protection-export-dir", dir))) => {
+            let n = &mut w.nodes[i];
+            if n.unit.running {
+                return out(
+                    1,
+                    "",
+                    "cannot obtain database lock, database may be in use by another process\n",
+                );
+            }
+            let Some(db) = n.files.get(&l.db_path).map(|f| f.data.clone()) else {
+                return out(1, "", "error: no validator.db found\n");
+            };
+            if !n.files.get(dir).is_some_and(|f| f.dir) {
+                n.files.insert(dir.to_string(), dir_entry("root:root", now));
+            }
+            let mut per: std::collections::BTreeMap<u64, Vec<Value>> = Default::default();
+            for r in db_records(&db) {
+                if let Some(k) = r["index"].as_u64() {
+                    per.entry(k).or_default().push(json!({
+                        "source_epoch": r["source_epoch"].as_u64().unwrap_or(0).to_string(),
+                        "target_epoch": r["target_epoch"].as_u64().unwrap_or(0).to_string(),
+                    }));
+                }
+            }
+            let data: Vec<Value> = per
+                .into_iter()
+                .map(|(k, atts)| json!({"pubkey": sim_pubkey(k), "signed_blocks": [], "signed_attestations": atts}))
+                .collect();
+            let doc = json!({"metadata": {"interchange_format_version": "5", "genesis_validators_root": gvr}, "data": data});
+            n.files.insert(
+                format!("{dir}/slashing_protection.json"),
+                SimFile {
+                    data: doc.to_string().into_bytes(),
+                    mode: 0o600,
+                    owner: "root:root".into(),
+                    mtime: now,
+                    dir: false,
+                    link: None,
+                },
+            );
+            out(
+                0,
+                "level=info msg=\"Successfully wrote slashing protection JSON file\"\n",
+                "",
+            )
+        }
+        ("import", Some(("--slashing-protection-json-file", file))) => {
+            let n = &mut w.nodes[i];
+            if n.unit.running {
+                return out(
+                    1,
+                    "",
+                    "cannot obtain database lock, database may be in use by another process\n",
+                );
+            }
+            let Some(doc) = n
+                .files
+                .get(file)
+                .and_then(|f| serde_json::from_slice::<Value>(&f.data).ok())
+            else {
+                return out(
+                    1,
+                    "",
+                    format!("error: could not parse slashing protection JSON {file}\n"),
+                );
+            };
+            if doc["metadata"]["interchange_format_version"] != "5"
+                || doc["metadata"]["genesis_validators_root"] != gvr.as_str()
+            {
+                return out(
+                    1,
+                    "",
+                    "error: version or genesis validators root does not match\n",
+                );
+            }
+            let mut lines = Vec::new();
+            for e in doc["data"].as_array().cloned().unwrap_or_default() {
+                let Some(k) = (0..64).find(|k| e["pubkey"] == sim_pubkey(*k).as_str()) else {
+                    continue;
+                };
+                for a in e["signed_attestations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let s: u64 = a["source_epoch"]
+                        .as_str()
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(0);
+                    let t: u64 = a["target_epoch"]
+                        .as_str()
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(0);
+                    lines.push(
+                        json!({"index": k, "source_epoch": s, "target_epoch": t, "root": ""}),
+                    );
+                }
+            }
+            let dir = l.sp_dir.clone();
+            n.files
+                .entry(dir)
+                .or_insert_with(|| dir_entry("root:root", now));
+            let f = n.files.entry(l.db_path.clone()).or_insert_with(|| SimFile {
+                data: new_db(),
+                mode: 0o600,
+                owner: "root:root".into(),
+                mtime: now,
+                dir: false,
+                link: None,
+            });
+            for r in &lines {
+                f.data.extend_from_slice(r.to_string().as_bytes());
+                f.data.push(b'\n');
+            }
+            f.mtime = now;
+            out(
+                0,
+                format!(
+                    "level=info msg=\"Slashing protection JSON successfully imported\" imported={}\n",
+                    lines.len()
+                ),
+                "",
+            )
+        }
+        _ => out(
+            2,
+            "",
+            format!("error: unknown slashing-protection-history command {sub:?}\n"),
+        ),
+    }
+}
+
 /// A backup archive as the runbook makes it: `tar -czf … -C DATA slashing-protection`.
 fn archive_of(sp_dir: &str, db: Vec<u8>, mtime: f64) -> Vec<u8> {
     let name = sp_dir.rsplit('/').next().unwrap_or("slashing-protection");
@@ -410,6 +561,7 @@ impl World {
                 "/etc/quantapool",
                 "/var/lib/qrysm",
                 "/tmp",
+                "/run",
                 "/opt/quantapool",
             ] {
                 n.files.insert(dir.to_string(), dir_entry("root:root", now));
@@ -1251,6 +1403,30 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
                 out(0, "", "")
             }
         }
+        ("cp", ["-a", "-T", "--", from, to]) => {
+            let n = &mut w.nodes[i];
+            if !n.files.contains_key(*from) {
+                return out(
+                    1,
+                    "",
+                    format!("cp: cannot stat '{from}': No such file or directory\n"),
+                );
+            }
+            let prefix = format!("{from}/");
+            let copies: Vec<(String, SimFile)> = n
+                .files
+                .iter()
+                .filter(|(p, _)| *p == from || p.starts_with(&prefix))
+                .map(|(p, f)| (format!("{to}{}", &p[from.len()..]), f.clone()))
+                .collect();
+            n.files.extend(copies);
+            out(0, "", "")
+        }
+        (prog, ["slashing-protection-history", sub, datadir, arg])
+            if *prog == l.binary && datadir.starts_with("--datadir=") =>
+        {
+            history_command(w, i, sub, arg, now)
+        }
         ("chown", ["-R", "--", owner, path]) => {
             let n = &mut w.nodes[i];
             let prefix = format!("{path}/");
@@ -1467,6 +1643,32 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
                         let k: u64 = s.parse().unwrap_or(u64::MAX);
                         let live = w.chain.iter().any(|a| a.index == k && a.target_epoch == e);
                         json!({"index": s, "is_live": live})
+                    })
+                    .collect();
+                json_resp(200, json!({"data": data}))
+            }
+            (Method::Post, "/beacon/states/head/validators") => {
+                let body: Result<Value, _> =
+                    serde_json::from_slice(req.body.as_deref().unwrap_or(b""));
+                let Some(ids) = body
+                    .ok()
+                    .and_then(|b| b.get("ids").and_then(Value::as_array).cloned())
+                else {
+                    return Ok(json_resp(
+                        400,
+                        json!({"code": 400, "message": "could not decode request body"}),
+                    ));
+                };
+                let data: Vec<Value> = ids
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|id| {
+                        let k = if id.starts_with("0x") {
+                            w.indices.iter().copied().find(|k| sim_pubkey(*k) == id)
+                        } else {
+                            id.parse().ok().filter(|k| w.indices.contains(k))
+                        }?;
+                        Some(json!({"index": k.to_string(), "status": "active_ongoing", "validator": {"pubkey": sim_pubkey(k)}}))
                     })
                     .collect();
                 json_resp(200, json!({"data": data}))

@@ -749,6 +749,50 @@ pub async fn chain_info(
 }
 
 /// For each index, whether the chain saw it live in `epoch`.
+/// The validator index of each public key the beacon node knows
+/// (`POST …/beacon/states/head/validators` with `{"ids": [...]}`).
+pub async fn validator_indices(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    flavour: BeaconFlavour,
+    pubkeys: &[String],
+    timeout: Duration,
+) -> Probe<std::collections::BTreeMap<String, u64>> {
+    let body = json!({ "ids": pubkeys });
+    let req = HttpRequest::post_json(
+        endpoint,
+        format!("{}/beacon/states/head/validators", flavour.prefix()),
+        &body,
+    );
+    let via = req.display();
+    let r = host.http(&req, timeout).await?;
+    let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
+        unexpected(
+            host,
+            &via,
+            format!("HTTP {}: not JSON ({e}): {:?}", r.status, excerpt(&r.body)),
+        )
+    })?;
+    if r.status != 200 {
+        return Err(unexpected(host, &via, format!("HTTP {}: {v}", r.status)));
+    }
+    let data = v
+        .pointer("/data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| unexpected(host, &via, format!("no data array in {v}")))?;
+    let mut out = std::collections::BTreeMap::new();
+    for d in data {
+        let i = str_u64(d, "/index")
+            .ok_or_else(|| unexpected(host, &via, format!("no index in {d}")))?;
+        let pk = d
+            .pointer("/validator/pubkey")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unexpected(host, &via, format!("no validator.pubkey for index {i}")))?;
+        out.insert(pk.to_lowercase(), i);
+    }
+    Ok(Observed::new(host, via, out))
+}
+
 pub async fn liveness(
     host: &dyn Host,
     endpoint: &Endpoint,

@@ -83,6 +83,21 @@ pub fn start(pair: &dyn Pair, answers: Vec<Answer>) -> Run {
     )
 }
 
+/// A run whose driver calls `listener` with every journal entry.
+pub fn start_listening(
+    pair: &dyn Pair,
+    listener: validator_failover::driver::Listener,
+    answers: Vec<Answer>,
+) -> Run {
+    START_LISTENER.with(|l| *l.borrow_mut() = Some(listener));
+    start(pair, answers)
+}
+
+thread_local! {
+    static START_LISTENER: std::cell::RefCell<Option<validator_failover::driver::Listener>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// A run with this configuration and plan, begun with `first` (`now` is filled in).
 pub fn start_with(
     pair: &dyn Pair,
@@ -95,6 +110,7 @@ pub fn start_with(
     let tmp = tempfile::tempdir().unwrap();
     let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
     let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
+    driver.listener = START_LISTENER.with(|l| l.borrow_mut().take());
     let mut plan = Plan::from_config(&cfg);
     edit(&mut plan);
     let mut machine = Failover::new(plan);
@@ -586,6 +602,31 @@ pub fn rollback_at_the_confirmation_touches_nothing(pair: &dyn Pair) {
     assert!(primary_state(pair).0);
 }
 
+/// The (key, target epoch) records of a host's slashing-protection DB (the lab's and
+/// the simulated clients' format: a 4096-byte bbolt header, then JSON lines).
+pub fn history_records(pair: &dyn Pair, role: Role) -> Vec<(u64, u64)> {
+    let sp = pair.config().validator.slashing_protection_dir();
+    let db = read(pair, role, &format!("{sp}/validator.db"));
+    String::from_utf8_lossy(&db[4096.min(db.len())..])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|r| Some((r["index"].as_u64()?, r["target_epoch"].as_u64()?)))
+        .collect()
+}
+
+/// Everything `from` signed is in `to`'s history (which may have signed more since).
+pub fn assert_history_within(pair: &dyn Pair, from: Role, to: Role) {
+    let a = history_records(pair, from);
+    let b = history_records(pair, to);
+    assert!(!a.is_empty(), "{from} has signed something");
+    for r in &a {
+        assert!(
+            b.contains(r),
+            "{r:?} signed by the {from} is not in the {to}'s history"
+        );
+    }
+}
+
 /// The journal, one line an entry, for a failure message.
 pub fn dump(run: &Run) -> String {
     run.journal()
@@ -788,19 +829,15 @@ pub fn rollback_after_the_backup_signed_brings_its_history_back(pair: &dyn Pair)
     );
     assert!(!backup_running(pair));
     let cfg = pair.config();
-    let sp = cfg.validator.slashing_protection_dir();
-    let db = format!("{sp}/validator.db");
     assert!(
         listing(pair, Role::Backup, "/etc/quantapool")
             .iter()
             .any(|p| p.contains("VALIDATOR_LOCKED")),
         "the backup is locked again"
     );
-    // The primary has the backup's history, byte for byte; its own was set aside.
-    assert_eq!(
-        remote_sha256(pair, Role::Primary, &db),
-        remote_sha256(pair, Role::Backup, &db)
-    );
+    // The primary has the backup's history (it may have signed more since); its own
+    // was set aside.
+    assert_history_within(pair, Role::Backup, Role::Primary);
     assert!(
         listing(pair, Role::Primary, &cfg.validator.data_dir)
             .iter()
@@ -852,14 +889,7 @@ pub fn rollback_command_after_a_failover(pair: &dyn Pair) {
         running && file_state == "enabled" && !locked,
         "{running} {file_state} {locked}"
     );
-    let db = format!(
-        "{}/validator.db",
-        pair.config().validator.slashing_protection_dir()
-    );
-    assert_eq!(
-        remote_sha256(pair, Role::Primary, &db),
-        remote_sha256(pair, Role::Backup, &db)
-    );
+    assert_history_within(pair, Role::Backup, Role::Primary);
     pair.wait(9.0);
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
@@ -897,6 +927,266 @@ pub fn stop_all_stops_and_fences_both(pair: &dyn Pair) {
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
+/// The backup's beacon node falls behind right after the stop was confirmed: the
+/// Start gate holds (item 4 red, the reason said), and opens once it has caught up.
+pub fn backup_syncing_after_the_stop_is_held_at_the_gate(pair: &dyn Pair) {
+    let switch = pair.beacon_syncing_switch();
+    let mut seen = 0;
+    let listener: validator_failover::driver::Listener =
+        Box::new(move |e: &Entry| match &e.record {
+            Record::Confirmation { action, typed }
+                if action == "stop the primary" && !typed.is_empty() =>
+            {
+                switch(true)
+            }
+            Record::Probe {
+                host: Some(Role::Backup),
+                observed,
+                ..
+            } if observed.contains("is_syncing=true") => {
+                seen += 1;
+                if seen == 3 {
+                    switch(false);
+                }
+            }
+            _ => {}
+        });
+    let run = start_listening(pair, listener, both_names(pair));
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    let journal = run.journal();
+    let held = journal
+        .iter()
+        .position(|e| matches!(&e.record, Record::Gate { gate, open: false, why } if gate == "start" && why.contains("syncing")))
+        .unwrap_or_else(|| panic!("held at the gate for the sync\n{}", dump(&run)));
+    let opened = journal
+        .iter()
+        .position(|e| matches!(&e.record, Record::Gate { gate, open: true, .. } if gate == "start"))
+        .expect("the gate opened");
+    assert!(held < opened, "held first, then open");
+    assert!(
+        journal.iter().any(|e| matches!(&e.record, Record::Gate { gate, open: false, why } if gate == "backup readiness" && why.contains("syncing"))),
+        "the slip was seen while the history moved\n{}",
+        dump(&run)
+    );
+    let unlocked = journal
+        .iter()
+        .position(|e| {
+            matches!(
+                &e.record,
+                Record::Item {
+                    number: 6,
+                    state: ItemState::Running,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(
+        opened < unlocked,
+        "the lock came off only after the gate opened"
+    );
+    assert!(journal[held..opened].iter().any(|e| matches!(
+        &e.record,
+        Record::Item {
+            number: 4,
+            state: ItemState::Red(_),
+            ..
+        }
+    )));
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// Item 3 by the client's EIP-3076 export on the primary and import on the backup:
+/// validated (each key's last signed target epoch read), sha256 on both ends, the
+/// backup's history copied aside first, imported, owned; the backup signs nothing
+/// the primary signed.
+pub fn eip3076_method_exports_and_imports(pair: &dyn Pair) {
+    let mut cfg = pair.config();
+    cfg.failover.method = validator_failover::config::TransferMethod::Eip3076;
+    let run = start_with(
+        pair,
+        cfg.clone(),
+        |_| {},
+        Event::Begin { now: 0.0 },
+        both_names(pair),
+    );
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    let cmds = run.commands();
+    let export = cmds
+        .iter()
+        .position(|c| c.contains("slashing-protection-history export"))
+        .expect("exported");
+    let import = cmds
+        .iter()
+        .position(|c| c.contains("slashing-protection-history import"))
+        .expect("imported");
+    let aside = cmds
+        .iter()
+        .position(|c| c.starts_with("cp -a -T --"))
+        .expect("copied aside");
+    assert!(export < aside && aside < import, "{cmds:?}");
+    assert!(
+        !cmds.iter().any(|c| c.contains("tar -czf")),
+        "not the archive: {cmds:?}"
+    );
+    let item3 = run.machine.checklist.item(3);
+    assert_eq!(item3.state, ItemState::Green);
+    assert!(
+        item3
+            .evidence
+            .iter()
+            .any(|e| e.observed.contains("EIP-3076 v5: 4 key(s)")
+                && e.observed.contains("last signed target epoch")),
+        "{:?}",
+        item3.evidence
+    );
+    assert!(
+        run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "liveness" && why.contains("by index {0: "))),
+        "the liveness gate judges each key from its last signed epoch\n{}",
+        dump(&run)
+    );
+    let sp = cfg.validator.slashing_protection_dir();
+    let owner = stat(pair, Role::Backup, &format!("{sp}/validator.db"));
+    assert_eq!(
+        format!("{}:{}", owner.user, owner.group),
+        cfg.validator.owner
+    );
+    assert!(
+        listing(pair, Role::Backup, &cfg.validator.data_dir)
+            .iter()
+            .any(|p| p.contains("slashing-protection.old-")),
+        "the backup's own history kept"
+    );
+    // Every (key, target epoch) the primary signed is in the backup's history now.
+    assert_history_within(pair, Role::Primary, Role::Backup);
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// A run killed when its journal shows a command starting with `marker` (its task
+/// aborted at the next await: the run lock and the journal left as a crash leaves
+/// them), then resumed from its journal by a new driver and machine.
+fn killed_then_resumed(pair: &dyn Pair, marker: &'static str) -> (Run, usize) {
+    let cfg = pair.config();
+    let (p, b) = pair.hosts();
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
+    let dir = journal.dir().to_path_buf();
+    let mut driver = Driver::new(
+        cfg.clone(),
+        "test-run".into(),
+        p.clone(),
+        b.clone(),
+        pair.clock(),
+        journal,
+    );
+    // The kill: the run dies right after the marked command is journaled, wherever
+    // it is (a panic unwinds the driver's task, as a SIGKILL would end the program).
+    driver.listener = Some(Box::new(move |e: &Entry| {
+        if matches!(&e.record, Record::Command { command, .. } if command.starts_with(marker)) {
+            panic!("killed after {marker:?}");
+        }
+    }));
+    let mut machine = Failover::new(Plan::from_config(&cfg));
+    let mut op = Scripted {
+        answers: both_names(pair).into(),
+        asked: Vec::new(),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let killed = rt
+        .block_on(async move {
+            tokio::spawn(async move { driver.failover(&mut machine, "tester", &mut op).await })
+                .await
+        })
+        .is_err_and(|e| e.is_panic());
+    assert!(killed);
+    let before = read_journal(&dir)
+        .expect("the journal verifies after the kill")
+        .len();
+    let (primary_touched, backup_touched) =
+        validator_failover::engine::machine::resume_facts(&read_journal(&dir).unwrap())
+            .expect("the run did not end");
+    let journal = JournalWriter::resume(&dir, "tester").unwrap();
+    let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
+    let mut machine = Failover::new(Plan::from_config(&cfg));
+    let mut op = Scripted {
+        answers: both_names(pair).into(),
+        asked: Vec::new(),
+    };
+    let now = pair.clock().now();
+    let ended = rt
+        .block_on(driver.run(
+            &mut machine,
+            "tester",
+            &mut op,
+            Event::Resume {
+                now,
+                primary_touched,
+                backup_touched,
+            },
+        ))
+        .expect("journal writes");
+    (
+        Run {
+            ended,
+            machine,
+            driver,
+            op,
+            _tmp: tmp,
+            rt,
+        },
+        before,
+    )
+}
+
+/// Killed during the transfer (the archive made on the primary, not yet moved):
+/// resumed, the fence asserted again, the stop verified again, the history taken
+/// afresh, and the failover finishes; nothing signs twice.
+pub fn killed_during_the_transfer_resumes_and_finishes(pair: &dyn Pair) {
+    let (run, before) = killed_then_resumed(pair, "tar -czf");
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    let journal = run.journal();
+    assert!(journal.len() > before, "one journal, carried on");
+    assert!(journal.iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "resume" && why.contains("transferring the history afresh"))));
+    assert!(backup_running(pair));
+    assert!(!primary_state(pair).0);
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// Killed during the start (the backup's lock removed, its validator not started):
+/// resumed, it rolls back: the backup re-locked, its history back on the primary,
+/// the primary signing; nothing signs twice.
+pub fn killed_during_the_start_resumes_and_rolls_back(pair: &dyn Pair) {
+    let (run, _) = killed_then_resumed(pair, "rm -f -- /etc/quantapool/VALIDATOR_LOCKED");
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::RolledBack),
+        "{}",
+        dump(&run)
+    );
+    assert!(!backup_running(pair));
+    assert!(primary_state(pair).0);
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
 /// One test per engine scenario, each on a fresh pair made by `$pair`, so that the
 /// simulated and the lab suites run exactly the same list.
 #[macro_export]
@@ -918,6 +1208,10 @@ macro_rules! engine_tests {
             rollback_after_the_backup_signed_brings_its_history_back,
             rollback_command_after_a_failover,
             stop_all_stops_and_fences_both,
+            killed_during_the_transfer_resumes_and_finishes,
+            eip3076_method_exports_and_imports,
+            backup_syncing_after_the_stop_is_held_at_the_gate,
+            killed_during_the_start_resumes_and_rolls_back,
         );
         $crate::engine_tests!(@blocked $pair,
             blocked_when_backup_validator_runs => BackupValidatorRunning, "the backup's validator is not stopped";

@@ -177,6 +177,11 @@ impl Pair for LabPair {
         validator_failover::cli::ssh_hosts(&self.config()).expect("ssh hosts")
     }
 
+    fn beacon_syncing_switch(&self) -> Arc<dyn Fn(bool) + Send + Sync> {
+        let lab = self.lab;
+        Arc::new(move |on| lab.fault(Role::Backup, "beacon-syncing", on))
+    }
+
     fn apply(&self, fault: Fault) {
         let cfg = self.config();
         let v = &cfg.validator;

@@ -52,6 +52,8 @@ pub trait Pair {
     fn slashable(&self) -> Vec<String>;
     /// Let time pass (simulated, or really).
     fn wait(&self, secs: f64);
+    /// A switch for the backup's beacon node syncing, usable while a run goes on.
+    fn beacon_syncing_switch(&self) -> Arc<dyn Fn(bool) + Send + Sync>;
 }
 
 pub struct SimPair {
@@ -156,6 +158,11 @@ impl Pair for SimPair {
             .iter()
             .map(|p| format!("{p:?}"))
             .collect()
+    }
+
+    fn beacon_syncing_switch(&self) -> Arc<dyn Fn(bool) + Send + Sync> {
+        let w = self.world.clone();
+        Arc::new(move |on| w.set_faults(Role::Backup, |f| f.beacon_syncing = on))
     }
 
     fn wait(&self, secs: f64) {
