@@ -194,7 +194,10 @@ pub async fn run(cli: Cli) -> i32 {
             cfg.validator.indices = vec![0, 1, 2, 3];
             let world = SimWorld::new(&cfg, SimTime::Real);
             if !non_interactive && std::io::stdout().is_terminal() {
-                cfg.failover.runs_dir = std::env::temp_dir().join("validator-failover-demo/runs");
+                // Apart from the printed demo's runs: that one resumes an interrupted
+                // run, and a fresh simulated pair has nothing to resume.
+                cfg.failover.runs_dir =
+                    std::env::temp_dir().join("validator-failover-demo/wizard-runs");
                 cfg.failover.verify_interval = std::time::Duration::from_secs(2);
                 let clock: Arc<dyn crate::driver::Clock> = Arc::new(world.clone());
                 return crate::wizard::run(
@@ -204,6 +207,8 @@ pub async fn run(cli: Cli) -> i32 {
                     clock,
                     Some("demo".into()),
                     Some("demo".into()),
+                    // The simulated pair starts afresh each time: nothing to resume.
+                    false,
                 )
                 .await;
             }
@@ -381,7 +386,17 @@ pub async fn run(cli: Cli) -> i32 {
                     ),
                 }
             }
-            crate::wizard::run(cfg, p, b, Arc::new(crate::driver::RealClock), None, None).await
+            // An interrupted run of this pair is resumed (spec §3).
+            crate::wizard::run(
+                cfg,
+                p,
+                b,
+                Arc::new(crate::driver::RealClock),
+                None,
+                None,
+                true,
+            )
+            .await
         }
     }
 }

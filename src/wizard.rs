@@ -17,7 +17,7 @@ use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
 use crate::config::{Config, Role};
 use crate::driver::{Answer, Clock, Driver, Ended, Interrupt, Operator};
 use crate::engine::journal::{Entry, Record};
-use crate::engine::machine::{Confirm, Failover, Outcome, Plan};
+use crate::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
 use crate::hosts::Host;
 use crate::probes;
 use crate::tui::app::{self, App, EngineMsg, Exit, ExportFormat, Inputs};
@@ -343,44 +343,99 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     reason: Option<String>,
     operator: Option<String>,
+    resume: bool,
 ) -> i32 {
     let operator = operator
         .or_else(|| cfg.failover.operator.clone())
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into());
     let now = clock.now();
-    let id = run_id(now);
-    let mut journal = match JournalWriter::create(&cfg.failover.runs_dir, &id, &operator) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!(
-                "error: cannot create the run's journal under {}: {e}",
-                cfg.failover.runs_dir.display()
+    let (etx, erx) = mpsc::unbounded_channel();
+    // An interrupted failover of this pair is resumed, not begun again: its journal
+    // is shown as it stands, and the engine looks at the hosts afresh.
+    let resumed = if resume {
+        crate::runner::interrupted_run(&cfg)
+    } else {
+        None
+    };
+    let (id, journal, first) = match resumed {
+        Some((dir, id, primary_touched, backup_touched)) => {
+            let mut journal = match JournalWriter::resume(&dir, &operator) {
+                Ok(j) => j,
+                Err(e) => {
+                    eprintln!("error: cannot resume the run in {}: {e}", dir.display());
+                    return EXIT_FAILED;
+                }
+            };
+            println!(
+                "RESUMING the interrupted run {id} (primary touched: {}, backup unlocked: {})",
+                if primary_touched { "yes" } else { "no" },
+                if backup_touched { "yes" } else { "no" }
             );
-            return EXIT_FAILED;
+            if let Ok(entries) = crate::audit::read_journal(&dir) {
+                for e in entries {
+                    let _ = etx.send(EngineMsg::Entry(Box::new(e)));
+                }
+            }
+            let resumed = Record::Gate {
+                gate: "resume".into(),
+                open: true,
+                why: format!(
+                    "resumed by {operator} in the wizard at {}",
+                    crate::engine::journal::rfc3339(now)
+                ),
+            };
+            match journal.append(now, resumed) {
+                Ok(e) => {
+                    let _ = etx.send(EngineMsg::Entry(Box::new(e)));
+                }
+                Err(e) => {
+                    eprintln!("error: cannot write the journal: {e}");
+                    return EXIT_FAILED;
+                }
+            }
+            let first = Event::Resume {
+                now,
+                primary_touched,
+                backup_touched,
+            };
+            (id, journal, first)
+        }
+        None => {
+            let id = run_id(now);
+            let mut journal = match JournalWriter::create(&cfg.failover.runs_dir, &id, &operator) {
+                Ok(j) => j,
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot create the run's journal under {}: {e}",
+                        cfg.failover.runs_dir.display()
+                    );
+                    return EXIT_FAILED;
+                }
+            };
+            let started = Record::RunStarted {
+                run: id.clone(),
+                primary: cfg.primary.display_destination(),
+                backup: cfg.backup.display_destination(),
+                reason,
+                config: cfg.source.as_ref().map(|p| p.display().to_string()),
+                program: format!("validator-failover {}", env!("CARGO_PKG_VERSION")),
+            };
+            match journal.append(now, started) {
+                Ok(e) => {
+                    let _ = etx.send(EngineMsg::Entry(Box::new(e)));
+                }
+                Err(e) => {
+                    eprintln!("error: cannot write the journal: {e}");
+                    return EXIT_FAILED;
+                }
+            }
+            (id, journal, Event::Begin { now })
         }
     };
     let dir = journal.dir().display().to_string();
     println!("RUN: {dir}");
-    let (etx, erx) = mpsc::unbounded_channel();
     let _ = etx.send(EngineMsg::RunDir(dir.clone()));
-    let started = Record::RunStarted {
-        run: id.clone(),
-        primary: cfg.primary.display_destination(),
-        backup: cfg.backup.display_destination(),
-        reason,
-        config: cfg.source.as_ref().map(|p| p.display().to_string()),
-        program: format!("validator-failover {}", env!("CARGO_PKG_VERSION")),
-    };
-    match journal.append(now, started) {
-        Ok(e) => {
-            let _ = etx.send(EngineMsg::Entry(Box::new(e)));
-        }
-        Err(e) => {
-            eprintln!("error: cannot write the journal: {e}");
-            return EXIT_FAILED;
-        }
-    }
     let mut driver = Driver::new(cfg.clone(), id, p.clone(), b.clone(), clock, journal);
     let ltx = etx.clone();
     driver.listener = Some(Box::new(move |e: &Entry| {
@@ -397,7 +452,7 @@ pub async fn run(
     let drive = async move {
         let mut machine = Failover::new(plan);
         let mut op = UiOperator { tx: etx.clone() };
-        let ended = driver.failover(&mut machine, &operator, &mut op).await;
+        let ended = driver.run(&mut machine, &operator, &mut op, first).await;
         let (line, outcome, code) = summarize(&ended);
         let _ = driver.record(Record::RunEnded { outcome });
         over.store(true, Ordering::SeqCst);

@@ -650,3 +650,21 @@ fn rollback_needs_the_primarys_name() {
     assert_eq!(a.on_key(key(KeyCode::Enter)), vec![Out::Rollback]);
     assert_eq!(a.screen, Screen::Wizard);
 }
+
+#[test]
+fn every_dialog_shows_its_keys_at_80x24() {
+    for (state, view, keys) in [
+        (State::Normal, View::Quit, "y: quit"),
+        (State::Normal, View::StopAll, "y: stop all"),
+        (State::Normal, View::Confirm, "> primary.ex_"),
+        (
+            State::LivenessWait,
+            View::Fenced,
+            "> powered off at the provider",
+        ),
+        (State::GateBlocked, View::Help, "Any key closes this help."),
+    ] {
+        let s = text(&app(state, view), 80, 24);
+        assert!(s.contains(keys), "{view:?}:\n{s}");
+    }
+}

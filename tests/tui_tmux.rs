@@ -88,7 +88,7 @@ impl Tmux {
     }
 
     fn runs(&self) -> PathBuf {
-        self.dir.path().join("validator-failover-demo/runs")
+        self.dir.path().join("validator-failover-demo/wizard-runs")
     }
 }
 
@@ -280,4 +280,31 @@ fn demo_rollback_from_the_start_question() {
     assert!(!journal.contains(r#""typed":"backup.demo""#));
     t.keys(&["q"]);
     t.wait_for("EXIT=1", 10);
+}
+
+#[test]
+fn resizes_and_sigterm_leave_a_clean_terminal() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let t = Tmux::start("signal", "demo");
+    t.wait_for("Confirm: stop the primary", 30);
+    t.tmux(&["resize-window", "-t", &t.session, "-x", "60", "-y", "20"]);
+    t.wait_for("terminal too small: need 80×24, have 60×20", 5);
+    t.tmux(&["resize-window", "-t", &t.session, "-x", "80", "-y", "24"]);
+    let s = t.wait_for("Checklist (runbook)", 5);
+    assert!(s.contains("[ Start backup ] disabled"), "{s}");
+    t.tmux(&["resize-window", "-t", &t.session, "-x", "120", "-y", "40"]);
+    t.wait_for("Tab: other host", 5);
+    // SIGTERM to the wizard (the pane's shell's child, which this test started).
+    let shell = t.tmux(&["display-message", "-p", "-t", &t.session, "#{pane_pid}"]);
+    let shell = shell.trim();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    let pid = children.split_whitespace().next().expect("the wizard runs");
+    let ok = Command::new("kill").args(["-TERM", pid]).status().unwrap();
+    assert!(ok.success());
+    let s = t.wait_for("EXIT=143", 10);
+    assert!(!s.contains("Checklist (runbook)"), "{s}");
+    assert!(s.contains("signal received, the terminal restored"), "{s}");
 }

@@ -23,14 +23,14 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 fn popup(f: &mut Frame, area: Rect, title: Span<'static>, lines: Vec<Line<'static>>) {
-    let w = (area.width * 4 / 5).max(70);
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, w, h + 2);
+    let w = (area.width * 4 / 5).max(70).min(area.width);
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // The rows the wrapped text takes (ratatui's own count), and the border.
+    let rows = p.line_count(w.saturating_sub(2)) as u16;
+    let r = centered(area, w, rows + 2);
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(title)),
+        p.block(Block::default().borders(Borders::ALL).title(title)),
         r,
     );
 }
@@ -111,6 +111,9 @@ pub fn dialog(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
                     "the journal stays in {}; the hosts keep their run locks.",
                     m.run.dir.as_deref().unwrap_or("the runs directory")
                 )),
+                Line::from(
+                    "Started again with the same configuration, the wizard resumes the run.",
+                ),
                 Line::from(""),
                 Line::from(vec![
                     Span::styled("y", t.key()),
@@ -138,12 +141,10 @@ pub fn help(f: &mut Frame, app: &App, area: Rect) {
     ));
     lines.push(Line::from("Any key closes this help."));
     let w = area.width.min(120);
-    let inner_w = w.saturating_sub(2).max(1) as usize;
     // Wrapped when it fits, one line a key (cut at the edge) when it does not.
-    let wrapped: usize = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner_w).max(1))
-        .sum();
+    let wrapped = Paragraph::new(lines.clone())
+        .wrap(Wrap { trim: false })
+        .line_count(w.saturating_sub(2));
     let fits = wrapped + 2 <= area.height as usize;
     let h = if fits { wrapped } else { lines.len() } as u16 + 2;
     let r = centered(area, w, h.min(area.height));
