@@ -174,8 +174,13 @@ impl Model {
                 ..
             } => {
                 self.run.id = run.clone();
-                self.run.primary = short_host(primary);
-                self.run.backup = short_host(backup);
+                // The configuration's names (the ones typed to confirm) stay.
+                if self.run.primary.is_empty() {
+                    self.run.primary = short_host(primary);
+                }
+                if self.run.backup.is_empty() {
+                    self.run.backup = short_host(backup);
+                }
                 self.run.started_at = e.at;
                 self.steps.push(format!("{t} run {run} started"));
             }
@@ -392,7 +397,7 @@ mod tests {
 
     #[test]
     fn items_gates_and_start_waits_come_from_entries() {
-        let mut m = Model::new("p", "b");
+        let mut m = Model::new("", "");
         let e0 = entry(
             None,
             Record::RunStarted {

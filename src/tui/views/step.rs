@@ -105,6 +105,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             "emergency stop-all" => {
                 "both validators are stopped and fenced: nothing signs; n for the notes, e to export the audit"
             }
+            o if o.starts_with("blocked") => {
+                "nothing was touched: put right what the gate says, then start again; e to export the audit"
+            }
             _ => "next: read the red item and the log (l); n for the notes; e to export the audit",
         };
         lines.push(Line::from(next));
