@@ -77,6 +77,12 @@ pub enum Interrupt {
     StopAll,
     /// The typed statement that the primary is fenced out of band.
     FencedOutOfBand(String),
+    /// An incident note (runbook "Post-Failover Actions"): journaled at once, not a
+    /// matter for the engine.
+    Note {
+        field: String,
+        text: String,
+    },
 }
 
 /// Whoever answers the engine's questions: the wizard, or the non-interactive runner.
@@ -154,19 +160,30 @@ impl Driver {
         }
     }
 
-    /// An interrupt waiting, if any.
-    fn pending_interrupt(&mut self) -> Option<Event> {
-        let i = self.interrupts.as_mut()?.try_recv().ok()?;
-        Some(self.interrupt_event(i))
+    /// An interrupt waiting for the engine, if any (notes are journaled on the way).
+    fn pending_interrupt(&mut self) -> std::io::Result<Option<Event>> {
+        loop {
+            let Some(i) = self.interrupts.as_mut().and_then(|rx| rx.try_recv().ok()) else {
+                return Ok(None);
+            };
+            if let Some(e) = self.interrupt_event(i)? {
+                return Ok(Some(e));
+            }
+        }
     }
 
-    fn interrupt_event(&self, i: Interrupt) -> Event {
+    /// The engine's event for an interrupt; None for a note, which is journaled here.
+    fn interrupt_event(&mut self, i: Interrupt) -> std::io::Result<Option<Event>> {
         let now = self.clock.now();
-        match i {
+        Ok(Some(match i {
             Interrupt::Rollback => Event::Rollback { now },
             Interrupt::StopAll => Event::StopAll { now },
             Interrupt::FencedOutOfBand(statement) => Event::FencedOutOfBand { now, statement },
-        }
+            Interrupt::Note { field, text } => {
+                self.record(Record::Note { field, text })?;
+                return Ok(None);
+            }
+        }))
     }
 
     /// The next interrupt; pending for ever when there is no channel.
@@ -357,7 +374,7 @@ impl Driver {
         loop {
             // An interrupt waiting goes first, if the machine acts on it: then only
             // the journal records of what it asked before are kept.
-            if let Some(event) = self.pending_interrupt() {
+            if let Some(event) = self.pending_interrupt()? {
                 let answer = machine.handle(event);
                 if actionable(&answer) {
                     for effect in std::mem::replace(&mut effects, answer) {
@@ -427,7 +444,10 @@ impl Driver {
                                 break;
                             }
                             Err(i) => {
-                                let answer = machine.handle(self.interrupt_event(i));
+                                let Some(event) = self.interrupt_event(i)? else {
+                                    continue;
+                                };
+                                let answer = machine.handle(event);
                                 if actionable(&answer) {
                                     instead = Some(answer);
                                     break;
@@ -452,7 +472,10 @@ impl Driver {
                                 break;
                             }
                             Some(i) => {
-                                let answer = machine.handle(self.interrupt_event(i));
+                                let Some(event) = self.interrupt_event(i)? else {
+                                    continue;
+                                };
+                                let answer = machine.handle(event);
                                 if actionable(&answer) {
                                     instead = Some(answer);
                                     break;

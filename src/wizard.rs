@@ -90,15 +90,16 @@ pub fn summarize(ended: &std::io::Result<Ended>) -> (String, String, i32) {
 
 /// The loop's side effects on the world.
 struct WizardFx {
-    notes: mpsc::UnboundedSender<(String, String)>,
     interrupts: mpsc::UnboundedSender<Interrupt>,
     drive_over: Arc<AtomicBool>,
 }
 
 impl WizardFx {
+    /// To the engine: during the drive at its next wait or question; after the end a
+    /// rollback or a stop-all starts it again on the same run.
     fn interrupt(&mut self, i: Interrupt) -> Result<(), String> {
-        if self.drive_over.load(Ordering::SeqCst) {
-            return Err("the run has ended: the engine takes no more interrupts".into());
+        if self.drive_over.load(Ordering::SeqCst) && matches!(i, Interrupt::FencedOutOfBand(_)) {
+            return Err("the run has ended: the statement changes nothing now".into());
         }
         self.interrupts
             .send(i)
@@ -117,12 +118,13 @@ impl app::Effects for WizardFx {
         self.interrupt(Interrupt::FencedOutOfBand(statement))
     }
     fn save_notes(&mut self, notes: Vec<(String, String)>) -> Result<bool, String> {
-        for n in notes {
-            self.notes
-                .send(n)
+        for (field, text) in notes {
+            self.interrupts
+                .send(Interrupt::Note { field, text })
                 .map_err(|_| "the journal is closed".to_string())?;
         }
-        Ok(self.drive_over.load(Ordering::SeqCst))
+        // Journaled by the driver as soon as it takes them (between two steps).
+        Ok(true)
     }
     fn export(&mut self, dir: Option<&str>, f: ExportFormat) -> Result<String, String> {
         export(dir, f)
@@ -443,26 +445,44 @@ pub async fn run(
     }));
     let (itx, irx) = mpsc::unbounded_channel();
     driver.interrupts = Some(irx);
-    let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<(String, String)>();
     let drive_over = Arc::new(AtomicBool::new(false));
     let over = drive_over.clone();
     let plan = Plan::from_config(&cfg);
-    // The drive runs beside the interface in this task (the driver is not `Sync`):
-    // every host operation awaits, so neither blocks the other.
-    let drive = async move {
+    // The drive runs in its own task: a journal's fsync or a slow host never holds
+    // up the interface.
+    let drive = tokio::spawn(async move {
         let mut machine = Failover::new(plan);
         let mut op = UiOperator { tx: etx.clone() };
-        let ended = driver.run(&mut machine, &operator, &mut op, first).await;
-        let (line, outcome, code) = summarize(&ended);
-        let _ = driver.record(Record::RunEnded { outcome });
-        over.store(true, Ordering::SeqCst);
-        let _ = etx.send(EngineMsg::Ended(line, code));
-        // The incident notes, written into the journal as they are saved.
-        while let Some((field, text)) = notes_rx.recv().await {
-            let _ = driver.record(Record::Note { field, text });
+        let mut first = first;
+        loop {
+            over.store(false, Ordering::SeqCst);
+            let ended = driver.run(&mut machine, &operator, &mut op, first).await;
+            let (line, outcome, code) = summarize(&ended);
+            let _ = driver.record(Record::RunEnded { outcome });
+            over.store(true, Ordering::SeqCst);
+            let _ = etx.send(EngineMsg::Ended(line, code));
+            // After the end: incident notes are journaled; a rollback or a stop-all
+            // starts the engine again on the same run (its run lock taken again).
+            let mut rx = driver.interrupts.take();
+            let next = loop {
+                let Some(rx) = rx.as_mut() else {
+                    return;
+                };
+                match rx.recv().await {
+                    None => return,
+                    Some(Interrupt::Note { field, text }) => {
+                        let _ = driver.record(Record::Note { field, text });
+                    }
+                    Some(Interrupt::Rollback) => break Event::Rollback { now: unix_now() },
+                    Some(Interrupt::StopAll) => break Event::StopAll { now: unix_now() },
+                    Some(Interrupt::FencedOutOfBand(_)) => {}
+                }
+            };
+            driver.interrupts = rx;
+            let _ = etx.send(EngineMsg::Restarted);
+            first = next;
         }
-        std::future::pending::<()>().await
-    };
+    });
     let (wtx, wrx) = mpsc::channel(1024);
     let mut tasks = Vec::new();
     for (h, chain) in [(p, false), (b, true)] {
@@ -485,7 +505,6 @@ pub async fn run(
         Theme::from_env(),
     );
     let mut fx = WizardFx {
-        notes: notes_tx,
         interrupts: itx,
         drive_over,
     };
@@ -512,11 +531,10 @@ pub async fn run(
             inputs,
             &mut fx,
         );
-        tokio::select! {
-            e = ui => e,
-            _ = drive => unreachable!("the drive never returns"),
-        }
+        ui.await
     };
+    // Quitting mid-step (confirmed) leaves the run as a kill would: resumable.
+    drive.abort();
     for t in tasks {
         t.abort();
     }

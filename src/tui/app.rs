@@ -35,6 +35,8 @@ pub enum EngineMsg {
     RunDir(String),
     /// The drive is over: one line for the screen, and the exit code.
     Ended(String, i32),
+    /// The engine works again on the same run (a rollback or stop-all after the end).
+    Restarted,
 }
 
 /// The screens (the help is an overlay, the dialogs are modal).
@@ -405,6 +407,11 @@ impl App {
                     self.dialog = None;
                 }
                 self.finished = Some((why, code));
+            }
+            EngineMsg::Restarted => {
+                self.model.ended = None;
+                self.model.ended_at = None;
+                self.finished = None;
             }
         }
         None

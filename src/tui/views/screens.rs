@@ -43,7 +43,7 @@ pub fn rollback(f: &mut Frame, app: &App, area: Rect) {
         )));
     } else if m.ended.is_some() {
         lines.push(Line::from(Span::styled(
-            "The run has ended: the engine takes no rollback now; use `validator-failover rollback` or the runbook.",
+            "The run has ended: a rollback starts the engine again on this run (its run lock taken again).",
             t.warn(),
         )));
     } else {
