@@ -176,7 +176,7 @@ pub fn render_checklist() -> String {
 async fn run_check(cfg: &Config, primary: Arc<dyn Host>, backup: Arc<dyn Host>, json: bool) -> i32 {
     let p = check::preflight(cfg, primary, backup).await;
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&check::render_json(cfg, &p)).expect("JSON renders")
         );
@@ -212,7 +212,7 @@ pub async fn run(cli: Cli) -> i32 {
                 )
                 .await;
             }
-            println!(
+            say!(
                 "validator-failover demo: a simulated primary/backup pair (2 s slots, 4 slots per epoch)\n"
             );
             let code = run_check(
@@ -225,8 +225,8 @@ pub async fn run(cli: Cli) -> i32 {
             if code != EXIT_OK {
                 return code;
             }
-            println!("\n{}", render_checklist());
-            println!(
+            say!("\n{}", render_checklist());
+            say!(
                 "Here is the whole failover on the simulated pair, as `failover --non-interactive --confirm {}`\nruns it on real hosts (`validator-failover demo` in a terminal opens the wizard):\n",
                 cfg.backup.name
             );
@@ -243,7 +243,7 @@ pub async fn run(cli: Cli) -> i32 {
                 false,
             )
             .await;
-            println!(
+            say!(
                 "\nThe run's journal is in the RUN: directory above; `validator-failover audit export <RUN> --format md` renders it.\n{} attestations on the simulated chain, {} slashable.",
                 world.attestations().len(),
                 world.slashable().len()
@@ -294,6 +294,7 @@ pub async fn run(cli: Cli) -> i32 {
                     operator,
                     allow_unreachable: allow_unreachable_primary,
                     fenced_out_of_band,
+                    resume: true,
                 },
             )
             .await
@@ -332,6 +333,7 @@ pub async fn run(cli: Cli) -> i32 {
                     operator,
                     allow_unreachable: false,
                     fenced_out_of_band: None,
+                    resume: false,
                 },
             )
             .await
@@ -451,7 +453,7 @@ fn audit_export(
         }
         Some(f) => match std::fs::write(f, text) {
             Ok(()) => {
-                println!("{}", f.display());
+                say!("{}", f.display());
                 EXIT_OK
             }
             Err(e) => {

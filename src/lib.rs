@@ -4,6 +4,15 @@
 //! Layers, each calling only downwards: [`engine`] (the runbook, no I/O), [`probes`]
 //! (typed observations), [`hosts`] (the world: SSH or simulated), and the commands.
 
+/// `println!` that does not panic when standard output is closed (`… | head`): a
+/// failover goes on whatever happens to its printout; the journal keeps everything.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 pub mod archive;
 pub mod audit;
 pub mod chain;

@@ -62,6 +62,9 @@ pub struct Options {
     pub operator: Option<String>,
     pub allow_unreachable: bool,
     pub fenced_out_of_band: Option<String>,
+    /// Resume an interrupted failover of the pair found under the runs directory
+    /// (not for the demo, whose simulated pair is new each time).
+    pub resume: bool,
 }
 
 /// One line of the checklist for an entry worth printing.
@@ -140,6 +143,7 @@ pub async fn failover(
             operator,
             allow_unreachable,
             fenced_out_of_band: None,
+            resume: true,
         },
     )
     .await
@@ -178,6 +182,7 @@ pub async fn run(
             operator,
             allow_unreachable,
             fenced_out_of_band: None,
+            resume: false,
         },
     )
     .await
@@ -197,6 +202,7 @@ pub async fn run_with(
         operator,
         allow_unreachable,
         fenced_out_of_band,
+        resume,
     } = opts;
     let operator = operator
         .or_else(|| cfg.failover.operator.clone())
@@ -205,7 +211,8 @@ pub async fn run_with(
     let now = crate::chain::unix_now();
     // An interrupted failover of this pair is resumed, not begun again.
     let resumed = match mode {
-        Mode::Failover => interrupted_run(&cfg),
+        Mode::Failover if resume => interrupted_run(&cfg),
+        Mode::Failover => None,
         Mode::Rollback => None,
     };
     if let Some((dir, id, primary_touched, backup_touched)) = resumed {
@@ -216,8 +223,8 @@ pub async fn run_with(
                 return EXIT_FAILED;
             }
         };
-        println!("RUN: {}", journal.dir().display());
-        println!(
+        say!("RUN: {}", journal.dir().display());
+        say!(
             "RESUMING the interrupted run {id} (primary touched: {}, backup unlocked: {}): the hosts are probed again",
             if primary_touched { "yes" } else { "no" },
             if backup_touched { "yes" } else { "no" }
@@ -268,7 +275,7 @@ pub async fn run_with(
             return EXIT_FAILED;
         }
     };
-    println!("RUN: {}", journal.dir().display());
+    say!("RUN: {}", journal.dir().display());
     let _ = std::io::stdout().flush();
     if let Err(e) = journal.append(
         now,
@@ -359,7 +366,7 @@ async fn drive_run(
     let mut driver = Driver::new(cfg.clone(), id, p, b, clock, journal);
     driver.listener = Some(Box::new(|e: &Entry| {
         if let Some(l) = line(e) {
-            println!("{l}");
+            say!("{l}");
             let _ = std::io::stdout().flush();
         }
     }));
@@ -392,28 +399,28 @@ async fn drive_run(
                 ),
                 _ => why.clone(),
             };
-            println!("BLOCKED: {why}");
+            say!("BLOCKED: {why}");
             (EXIT_BLOCKED, format!("blocked: {why}"))
         }
         Ended::Finished(Outcome::Completed) => {
-            println!(
+            say!(
                 "DONE: the backup signs; items 1-9 are done (10: document the incident, then `audit export`)"
             );
             (EXIT_OK, "completed".to_string())
         }
         Ended::Finished(Outcome::RolledBack) => {
-            println!("ROLLED BACK: the primary signs; the backup is stopped and locked");
+            say!("ROLLED BACK: the primary signs; the backup is stopped and locked");
             match mode {
                 Mode::Rollback => (EXIT_OK, "rolled back".to_string()),
                 Mode::Failover => (EXIT_FAILED, "rolled back".to_string()),
             }
         }
         Ended::Finished(Outcome::StoppedAll) => {
-            println!("STOPPED ALL: both validators are stopped and fenced");
+            say!("STOPPED ALL: both validators are stopped and fenced");
             (EXIT_FAILED, "emergency stop-all".to_string())
         }
         Ended::Finished(Outcome::Failed(why)) => {
-            println!("FAILED: {why}");
+            say!("FAILED: {why}");
             (EXIT_FAILED, format!("failed: {why}"))
         }
     };
