@@ -3,102 +3,13 @@
 //! exported audit, and the Start action not reachable by keys while its gate is
 //! unmet. Skipped (with a note) where tmux is not installed; `.ci/run` installs it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Tmux {
-    socket: PathBuf,
-    session: String,
-    dir: tempfile::TempDir,
-}
-
-fn have_tmux() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-impl Tmux {
-    fn start(name: &str, args: &str) -> Tmux {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("tmux.sock");
-        let session = format!("vf-{name}-{}", std::process::id());
-        let bin = env!("CARGO_BIN_EXE_validator-failover");
-        let t = Tmux {
-            socket,
-            session,
-            dir,
-        };
-        let ok = Command::new("tmux")
-            .arg("-S")
-            .arg(&t.socket)
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", &t.session])
-            .args(["-x", "100", "-y", "30"])
-            // The shell reports the exit status on the screen when the wizard ends.
-            .arg(format!("{bin} {args}; echo EXIT=$?; sleep 600"))
-            .env("TMPDIR", t.dir.path())
-            .env("TERM", "xterm-256color")
-            .env_remove("NO_COLOR")
-            .status()
-            .unwrap();
-        assert!(ok.success(), "tmux new-session");
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", &self.session])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", "-t", &self.session, k]);
-            std::thread::sleep(Duration::from_millis(60));
-        }
-    }
-
-    fn type_text(&self, s: &str) {
-        self.tmux(&["send-keys", "-t", &self.session, "-l", s]);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-
-    fn wait_for(&self, needle: &str, secs: u64) -> String {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            if Instant::now() > end {
-                panic!("no {needle:?} on screen after {secs}s:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn runs(&self) -> PathBuf {
-        self.dir.path().join("validator-failover-demo/wizard-runs")
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Only our own server, on our own socket.
-        self.tmux(&["kill-session", "-t", &self.session]);
-        self.tmux(&["kill-server"]);
-    }
-}
+use common::tmux::{Tmux, have_tmux};
 
 fn only_run(runs: &Path) -> PathBuf {
     let v: Vec<_> = std::fs::read_dir(runs)

@@ -459,6 +459,24 @@ impl Host for SshHost {
     }
 
     async fn http(&self, req: &HttpRequest, timeout: Duration) -> Result<HttpResponse, HostError> {
+        // Every request sent is read-only: one that fails on the way (a connection
+        // closed or refused through the tunnel) is sent once more before it counts.
+        match self.http_once(req, timeout).await {
+            Err(e) if e.failure == Failure::Refused => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                self.http_once(req, timeout).await
+            }
+            r => r,
+        }
+    }
+}
+
+impl SshHost {
+    async fn http_once(
+        &self,
+        req: &HttpRequest,
+        timeout: Duration,
+    ) -> Result<HttpResponse, HostError> {
         let what = req.display();
         let client = self.tunnel(&req.endpoint, timeout).await?;
         let url = format!("http://{}{}", req.endpoint, req.path);

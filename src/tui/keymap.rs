@@ -80,7 +80,7 @@ pub const KEYS: &[Binding] = &[
         action: Action::Rollback,
         scope: Scope::Screens,
         bar: Some("rollback"),
-        help: "the rollback screen: what will happen, in order; confirm by typing the primary's name",
+        help: "the rollback screen: what will happen, in order; confirm by typing the primary's name (after the run ended too: the engine starts again on the same run)",
     },
     Binding {
         keys: &[(KeyCode::Char('f'), N)],
@@ -104,7 +104,7 @@ pub const KEYS: &[Binding] = &[
         action: Action::Notes,
         scope: Scope::Screens,
         bar: Some("notes"),
-        help: "incident notes (time of failure, cause, issues met); Ctrl-S saves them into the journal",
+        help: "incident notes (time of failure, cause, issues met); Ctrl-S saves them into the journal at once",
     },
     Binding {
         keys: &[(KeyCode::Char('e'), N)],

@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod lab;
+pub mod tmux;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
