@@ -95,6 +95,23 @@ fn line(e: &Entry) -> Option<String> {
             "{t}     gate {gate}: {} — {why}",
             if *open { "open" } else { "shut" }
         )),
+        Record::Liveness {
+            verdict:
+                crate::engine::gate::LivenessVerdict::Waiting {
+                    why,
+                    earliest,
+                    missed_duties,
+                    ..
+                },
+        } => Some(format!(
+            "{t}     liveness wait: {why}{}; missed duties so far: {missed_duties}",
+            earliest
+                .map(|e| format!(
+                    "; opens at {} at the earliest",
+                    crate::engine::journal::rfc3339(e)
+                ))
+                .unwrap_or_default()
+        )),
         Record::Confirmation { action, typed } if action.contains("fenced out of band") => {
             Some(format!("{t}     stated: {typed:?}"))
         }

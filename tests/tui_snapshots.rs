@@ -239,6 +239,18 @@ fn model(state: State) -> Model {
                     "unreachable; keys not live since epoch 1300 (1 of 2 quiet epochs); opens at the earliest in 412s; missed duties so far: 8",
                 );
             }
+            j.add(
+                30.0,
+                Record::Liveness {
+                    verdict: validator_failover::engine::gate::LivenessVerdict::Waiting {
+                        why: "waiting for 2 whole epochs with no key live (1 so far)".into(),
+                        quiet_epochs: 1,
+                        required: 2,
+                        earliest: Some(T0 + 30.0 + 412.0),
+                        missed_duties: 8,
+                    },
+                },
+            );
             j.gate(
                 30.0,
                 "start",
@@ -451,8 +463,14 @@ fn the_start_action_is_always_on_screen_and_says_what_it_waits_for() {
 fn liveness_wait_shows_countdown_and_cost() {
     let s = text(&app(State::LivenessWait, View::Wizard), 120, 40);
     assert!(s.contains("[~] Liveness wait:"), "{s}");
-    assert!(s.contains("opens at the earliest in 412s"), "{s}");
-    assert!(s.contains("missed duties so far: 8"), "{s}");
+    // Counted down here, second by second, from the engine's earliest time: drawn at
+    // T0+95 for an earliest of T0+442, 347 s remain.
+    assert!(s.contains("in 5:47;"), "{s}");
+    let mut a = app(State::LivenessWait, View::Wizard);
+    a.model.now += 60.0;
+    let s = text(&a, 120, 40);
+    assert!(s.contains("in 4:47;"), "{s}");
+    assert!(s.contains("so far: 8"), "{s}");
 }
 
 #[test]

@@ -191,6 +191,21 @@ fn describe(r: &Record) -> String {
             format!("note {field}: {}", text.lines().next().unwrap_or(""))
         }
         Record::RunEnded { outcome } => format!("run ended: {outcome}"),
+        Record::Liveness { verdict } => match verdict {
+            crate::engine::gate::LivenessVerdict::Waiting {
+                why,
+                quiet_epochs,
+                required,
+                missed_duties,
+                ..
+            } => format!(
+                "liveness wait: {why} ({quiet_epochs} of {required} quiet epochs; missed duties so far {missed_duties})"
+            ),
+            crate::engine::gate::LivenessVerdict::Open { why } => format!("liveness: open ({why})"),
+            crate::engine::gate::LivenessVerdict::Alarm { why } => {
+                format!("liveness: ALARM ({why})")
+            }
+        },
     }
 }
 

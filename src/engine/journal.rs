@@ -64,6 +64,11 @@ pub enum Record {
     RunEnded {
         outcome: String,
     },
+    /// The liveness gate's verdict while it waits (recorded when it changes): the
+    /// countdown and the cost in missed duties, as data.
+    Liveness {
+        verdict: super::gate::LivenessVerdict,
+    },
 }
 
 /// The most of a command's output an entry keeps.

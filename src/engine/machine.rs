@@ -485,6 +485,8 @@ pub struct Failover {
     last_gate: String,
     /// The stop-all's SIGKILLs still to send.
     pending_kills: Vec<Role>,
+    /// The liveness verdict last recorded while waiting.
+    last_liveness: Option<super::gate::LivenessVerdict>,
 }
 
 fn ev(o: &Observation, observed: String) -> Evidence {
@@ -520,6 +522,39 @@ macro_rules! value {
             None => Err("not observed".to_string()),
         }
     };
+}
+
+/// The same wait, give or take the clock: only a change is journaled.
+fn same_wait(a: &super::gate::LivenessVerdict, b: &super::gate::LivenessVerdict) -> bool {
+    use super::gate::LivenessVerdict::Waiting;
+    match (a, b) {
+        (
+            Waiting {
+                why: w1,
+                quiet_epochs: q1,
+                required: r1,
+                earliest: e1,
+                missed_duties: m1,
+            },
+            Waiting {
+                why: w2,
+                quiet_epochs: q2,
+                required: r2,
+                earliest: e2,
+                missed_duties: m2,
+            },
+        ) => {
+            w1 == w2
+                && q1 == q2
+                && r1 == r2
+                && m1 == m2
+                && match (e1, e2) {
+                    (Some(x), Some(y)) => (x - y).abs() < 2.0,
+                    (x, y) => x == y,
+                }
+        }
+        _ => false,
+    }
 }
 
 /// On the path without a verified stop: the primary answers again. Why that ends
@@ -599,6 +634,7 @@ impl Failover {
             gate_entered: 0.0,
             last_gate: String::new(),
             pending_kills: Vec::new(),
+            last_liveness: None,
         }
     }
 
@@ -1817,6 +1853,18 @@ impl Failover {
             self.phase = Phase::Failed(why.clone());
             out.push(Effect::Finished(Outcome::Failed(why)));
             return;
+        }
+        if let super::gate::LivenessVerdict::Waiting { .. } = &verdict
+            && self.is_unverified()
+            && self
+                .last_liveness
+                .as_ref()
+                .is_none_or(|last| !same_wait(last, &verdict))
+        {
+            self.last_liveness = Some(verdict.clone());
+            out.push(Effect::Record(Record::Liveness {
+                verdict: verdict.clone(),
+            }));
         }
         if self.is_unverified() {
             // Items 1-2 without SSH: the chain's evidence (or the operator's statement)

@@ -100,6 +100,8 @@ pub struct Model {
     pub ended: Option<String>,
     /// Unix seconds of the run's end.
     pub ended_at: Option<f64>,
+    /// The liveness gate's verdict while it waits, as the engine last recorded it.
+    pub liveness: Option<crate::engine::gate::LivenessVerdict>,
     pub notes: BTreeMap<String, String>,
     pub tails: [LogBuf; 2],
     pub tail_down: [Option<String>; 2],
@@ -145,6 +147,7 @@ impl Model {
             question: None,
             ended: None,
             ended_at: None,
+            liveness: None,
             notes: BTreeMap::new(),
             tails: [LogBuf::new(TAIL_LINES), LogBuf::new(TAIL_LINES)],
             tail_down: [None, None],
@@ -258,6 +261,9 @@ impl Model {
                 self.notes.insert(field.clone(), text.clone());
                 self.steps.push(format!("{t} note {field} saved"));
             }
+            Record::Liveness { verdict } => {
+                self.liveness = Some(verdict.clone());
+            }
             Record::RunEnded { outcome } => {
                 self.ended = Some(outcome.clone());
                 self.ended_at = Some(e.at);
@@ -355,15 +361,42 @@ impl Model {
     /// The liveness wait, as the engine last judged it: while the primary cannot be
     /// reached, items 1-2 run on the chain's evidence, and their evidence says how
     /// many quiet epochs, how long at the earliest, and the missed duties so far.
-    pub fn liveness_wait(&self) -> Option<&str> {
+    /// With the engine's verdict recorded, the countdown is counted here, second by
+    /// second, from the earliest time the gate could open.
+    pub fn liveness_wait(&self) -> Option<String> {
         let row = &self.items[0];
-        (row.state == ItemState::Running
+        let waiting = row.state == ItemState::Running
             && row
                 .via
                 .as_deref()
-                .is_some_and(|v| v.contains("/validator/liveness")))
-        .then_some(row.evidence.as_deref())
-        .flatten()
+                .is_some_and(|v| v.contains("/validator/liveness"));
+        if !waiting {
+            return None;
+        }
+        if let Some(crate::engine::gate::LivenessVerdict::Waiting {
+            why,
+            quiet_epochs,
+            required,
+            earliest,
+            missed_duties,
+        }) = &self.liveness
+        {
+            let countdown = match earliest {
+                Some(t) if *t > self.now => {
+                    let s = (*t - self.now).ceil() as u64;
+                    format!("; opens at the earliest in {}:{:02}", s / 60, s % 60)
+                }
+                Some(_) => "; could open at the next look".into(),
+                None => String::new(),
+            };
+            let _ = (quiet_epochs, required);
+            return Some(format!(
+                "{why}{countdown}; missed duties so far: {missed_duties}"
+            ));
+        }
+        row.evidence
+            .as_deref()
+            .map(|w| w.split_once(": ").map(|(_, r)| r).unwrap_or(w).to_string())
     }
 
     /// The first item that is red, if any.

@@ -725,6 +725,10 @@ pub fn powered_off_primary_goes_through_the_liveness_wait(pair: &dyn Pair) {
         journal.iter().any(|e| matches!(&e.record, Record::Item { number: 1, state: ItemState::Running, evidence } if evidence.iter().any(|v| v.observed.contains("quiet epochs") && v.observed.contains("missed duties")))),
         "the countdown and its cost were shown"
     );
+    assert!(
+        journal.iter().any(|e| matches!(&e.record, Record::Liveness { verdict: validator_failover::engine::gate::LivenessVerdict::Waiting { earliest: Some(_), required, .. } } if *required == cfg.failover.liveness_epochs)),
+        "the wait journaled as data, with the earliest time it can open"
+    );
     assert!(backup_running(pair));
     pair.wait(9.0);
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());

@@ -127,7 +127,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     if let Some(w) = m.liveness_wait() {
-        let w = w.split_once(": ").map(|(_, r)| r).unwrap_or(w);
         lines.push(Line::from(vec![
             Span::styled("[~] Liveness wait: ", t.warn()),
             Span::raw(w.to_string()),
