@@ -92,6 +92,10 @@ pub fn summarize(ended: &std::io::Result<Ended>) -> (String, String, i32) {
 struct WizardFx {
     interrupts: mpsc::UnboundedSender<Interrupt>,
     drive_over: Arc<AtomicBool>,
+    /// For the read-only preflight, run in the background on demand.
+    cfg: Config,
+    hosts: (Arc<dyn Host>, Arc<dyn Host>),
+    world: mpsc::Sender<WorldMsg>,
 }
 
 impl WizardFx {
@@ -128,6 +132,13 @@ impl app::Effects for WizardFx {
     }
     fn export(&mut self, dir: Option<&str>, f: ExportFormat) -> Result<String, String> {
         export(dir, f)
+    }
+    fn preflight(&mut self) {
+        let (cfg, (p, b), world) = (self.cfg.clone(), self.hosts.clone(), self.world.clone());
+        tokio::spawn(async move {
+            let pf = crate::check::preflight(&cfg, p, b).await;
+            let _ = world.send(WorldMsg::Preflight(Box::new(pf))).await;
+        });
     }
 }
 
@@ -485,6 +496,7 @@ pub async fn run(
     });
     let (wtx, wrx) = mpsc::channel(1024);
     let mut tasks = Vec::new();
+    let hosts = (p.clone(), b.clone());
     for (h, chain) in [(p, false), (b, true)] {
         tasks.push(tokio::spawn(sync_loop(
             h.clone(),
@@ -498,6 +510,7 @@ pub async fn run(
             wtx.clone(),
         )));
     }
+    let world = wtx.clone();
     drop(wtx);
 
     let mut app = App::new(
@@ -507,7 +520,12 @@ pub async fn run(
     let mut fx = WizardFx {
         interrupts: itx,
         drive_over,
+        cfg: cfg.clone(),
+        hosts,
+        world,
     };
+    // The preflight, read-only, beside the engine's own first gate: its screen (p).
+    app::Effects::preflight(&mut fx);
     let exit = {
         let mut terminal = match ratatui::try_init() {
             Ok(t) => t,

@@ -347,6 +347,77 @@ enum View {
     Fenced,
     StopAll,
     Quit,
+    Preflight,
+}
+
+/// A preflight as `check` judges it: the backup's lock file missing (an alarm), a
+/// clock warning, the rest green.
+fn preflight(state: State) -> validator_failover::engine::preflight::Preflight {
+    use validator_failover::engine::preflight::{CheckItem, Evidence, Preflight, Verdict};
+    let item =
+        |id: &str, host: Role, title: &str, verdict: Verdict, summary: &str, via: &str| CheckItem {
+            id: id.into(),
+            host: Some(host),
+            title: title.into(),
+            verdict,
+            summary: summary.into(),
+            evidence: vec![Evidence {
+                host,
+                at: T0 + 1.0,
+                via: via.into(),
+            }],
+        };
+    let mut items = vec![
+        item(
+            "primary.validator.unit",
+            Role::Primary,
+            "Validator service",
+            Verdict::Green,
+            "active/running MainPID=812 enabled",
+            "systemctl show … -- qrysm-validator",
+        ),
+        item(
+            "backup.validator.unit",
+            Role::Backup,
+            "Validator service",
+            Verdict::Green,
+            "stopped: inactive/dead MainPID=0 disabled",
+            "systemctl show … -- qrysm-validator",
+        ),
+        item(
+            "backup.clock",
+            Role::Backup,
+            "Clock",
+            Verdict::Warn,
+            "0.9 s ahead of this machine; NTP synchronised",
+            "date -u +%s.%N",
+        ),
+        item(
+            "backup.beacon",
+            Role::Backup,
+            "Beacon node synced",
+            Verdict::Green,
+            "is_syncing=false sync_distance=0 peers=12 (/zond/v1)",
+            "GET /zond/v1/node/syncing",
+        ),
+    ];
+    if state == State::LivenessWait {
+        items.push(item(
+            "primary.ssh",
+            Role::Primary,
+            "SSH",
+            Verdict::Red,
+            "unreachable: connection timed out",
+            "ssh primary.example",
+        ));
+    } else {
+        items.push(item("backup.validator.lock", Role::Backup, "Lock file", Verdict::Red, "ALARM: /etc/quantapool/VALIDATOR_LOCKED is gone: nothing stops the backup's validator from starting", "stat -c … -- /etc/quantapool/VALIDATOR_LOCKED"));
+    }
+    Preflight {
+        items,
+        chain: None,
+        at: T0 + 2.0,
+    }
 }
 
 fn app(state: State, view: View) -> App {
@@ -385,6 +456,11 @@ fn app(state: State, view: View) -> App {
         }
         View::StopAll => a.dialog = Some(Dialog::StopAll),
         View::Quit => a.dialog = Some(Dialog::Quit),
+        View::Preflight => {
+            a.screen = Screen::Preflight;
+            a.model
+                .apply_world(WorldMsg::Preflight(Box::new(preflight(state))));
+        }
     }
     a
 }
@@ -399,6 +475,7 @@ fn views_of(state: State) -> Vec<View> {
         View::Help,
         View::StopAll,
         View::Quit,
+        View::Preflight,
     ];
     match state {
         State::Normal => v.push(View::Confirm),

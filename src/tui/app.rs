@@ -47,6 +47,7 @@ pub enum Screen {
     Rollback,
     Notes,
     Export,
+    Preflight,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +82,8 @@ pub enum Out {
     FencedOutOfBand(String),
     SaveNotes(Vec<(String, String)>),
     Export(ExportFormat),
+    /// Look at both hosts again (the read-only preflight).
+    Preflight,
     Quit,
 }
 
@@ -365,6 +368,14 @@ impl App {
                 self.export_result = None;
                 self.screen = Screen::Export;
             }
+            Action::Preflight => {
+                if self.screen == Screen::Preflight {
+                    self.screen = Screen::Wizard;
+                } else {
+                    self.screen = Screen::Preflight;
+                    out.push(Out::Preflight);
+                }
+            }
             Action::Logs => {
                 self.screen = if self.screen == Screen::Logs {
                     Screen::Wizard
@@ -446,6 +457,8 @@ pub trait Effects {
     fn fenced_out_of_band(&mut self, statement: String) -> Result<(), String>;
     fn save_notes(&mut self, notes: Vec<(String, String)>) -> Result<bool, String>;
     fn export(&mut self, dir: Option<&str>, f: ExportFormat) -> Result<String, String>;
+    /// Run the read-only preflight again; its result comes back as a world message.
+    fn preflight(&mut self) {}
 }
 
 /// The loop's inputs other than the terminal.
@@ -603,6 +616,10 @@ where
                 },
                 Out::Export(f) => {
                     app.export_result = Some(fx.export(app.model.run.dir.as_deref(), f));
+                }
+                Out::Preflight => {
+                    app.model.preflight_running = true;
+                    fx.preflight();
                 }
                 Out::Quit => app.quit = true,
             }

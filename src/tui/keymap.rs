@@ -14,6 +14,8 @@ pub enum Action {
     /// The Start backup action (enabled only when the engine asks to start).
     StartBackup,
     Rollback,
+    /// The preflight screen (every read-only check, refreshed on opening).
+    Preflight,
     /// The typed statement that the primary is fenced out of band.
     FencedOutOfBand,
     /// The emergency stop-all: reachable from every screen, even while typing.
@@ -113,6 +115,14 @@ pub const KEYS: &[Binding] = &[
         scope: Scope::Screens,
         bar: Some("export"),
         help: "export the run's audit: m for Markdown, j for JSON; shows where it was written",
+    },
+    Binding {
+        keys: &[(KeyCode::Char('p'), N)],
+        label: "p",
+        action: Action::Preflight,
+        scope: Scope::Screens,
+        bar: None,
+        help: "the preflight: every read-only check of both hosts with its evidence, red first (looked at again on opening; p again or Esc: back)",
     },
     Binding {
         keys: &[(KeyCode::Char('l'), N)],

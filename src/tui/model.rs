@@ -82,6 +82,8 @@ pub enum WorldMsg {
         head_slot: u64,
         at: f64,
     },
+    /// The read-only preflight of both hosts, judged.
+    Preflight(Box<crate::engine::preflight::Preflight>),
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +102,9 @@ pub struct Model {
     pub ended: Option<String>,
     /// Unix seconds of the run's end.
     pub ended_at: Option<f64>,
+    /// The newest read-only preflight of both hosts, and whether one is under way.
+    pub preflight: Option<Box<crate::engine::preflight::Preflight>>,
+    pub preflight_running: bool,
     /// The liveness gate's verdict while it waits, as the engine last recorded it.
     pub liveness: Option<crate::engine::gate::LivenessVerdict>,
     pub notes: BTreeMap<String, String>,
@@ -148,6 +153,8 @@ impl Model {
             ended: None,
             ended_at: None,
             liveness: None,
+            preflight: None,
+            preflight_running: true,
             notes: BTreeMap::new(),
             tails: [LogBuf::new(TAIL_LINES), LogBuf::new(TAIL_LINES)],
             tail_down: [None, None],
@@ -285,6 +292,10 @@ impl Model {
                 self.tails[idx(r)].extend(lines);
             }
             WorldMsg::TailDown(r, why) => self.tail_down[idx(r)] = Some(why),
+            WorldMsg::Preflight(p) => {
+                self.preflight = Some(p);
+                self.preflight_running = false;
+            }
             WorldMsg::Asking(r, at) => {
                 let s = &mut self.sync[idx(r)];
                 if s.asking_since.is_none() {

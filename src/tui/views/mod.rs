@@ -39,6 +39,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Rollback => screens::rollback(f, app, body),
         Screen::Notes => screens::notes(f, app, body),
         Screen::Export => screens::export(f, app, body),
+        Screen::Preflight => screens::preflight(f, app, body),
     }
     status_bar(f, app, status);
     if app.help {

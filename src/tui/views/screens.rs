@@ -157,3 +157,87 @@ pub fn export(f: &mut Frame, app: &App, area: Rect) {
         area,
     );
 }
+
+/// The read-only preflight of both hosts: red and unknown first (with where it was
+/// seen), then the warnings, then the green checks, as many as fit.
+pub fn preflight(f: &mut Frame, app: &App, area: Rect) {
+    use crate::engine::preflight::Verdict;
+    let t = &app.theme;
+    let m = &app.model;
+    let mut lines = Vec::new();
+    let Some(p) = &m.preflight else {
+        lines.push(Line::from(Span::styled(
+            "[~] looking at both hosts (read-only)…",
+            t.running(),
+        )));
+        f.render_widget(
+            Paragraph::new(lines)
+                .block(Block::default().borders(Borders::ALL).title(" Preflight ")),
+            area,
+        );
+        return;
+    };
+    let red = p.items.iter().filter(|i| i.verdict.fails()).count();
+    let head = if red == 0 {
+        Span::styled(format!("[✓] all {} checks green", p.items.len()), t.ok())
+    } else {
+        Span::styled(
+            format!("[✗] {red} of {} checks red", p.items.len()),
+            t.bad(),
+        )
+    };
+    lines.push(Line::from(vec![
+        head,
+        Span::raw(format!(
+            "  at {}{}",
+            crate::engine::journal::rfc3339(p.at)
+                .get(11..19)
+                .unwrap_or(""),
+            if m.preflight_running {
+                "  (looking again…)"
+            } else {
+                ""
+            }
+        )),
+    ]));
+    let mut items: Vec<&crate::engine::preflight::CheckItem> = p.items.iter().collect();
+    items.sort_by_key(|i| std::cmp::Reverse(i.verdict));
+    for i in items {
+        let style = match i.verdict {
+            Verdict::Green => t.ok(),
+            Verdict::Warn => t.warn(),
+            Verdict::Red | Verdict::Unknown => t.bad(),
+        };
+        let host = i
+            .host
+            .map(|h| m.host_name(h).to_string())
+            .unwrap_or_else(|| "pair".into());
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} ", i.verdict.symbol()), style),
+            Span::raw(format!("{host}: {}: {}", i.title, i.summary)),
+        ]));
+        if i.verdict.fails()
+            && let Some(e) = i.evidence.first()
+        {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "      ↳ {} {} {}",
+                    crate::engine::journal::rfc3339(e.at)
+                        .get(11..19)
+                        .unwrap_or(""),
+                    m.host_name(e.host),
+                    e.via
+                ),
+                t.dim(),
+            )));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Preflight (read-only; p or Esc: back) "),
+        ),
+        area,
+    );
+}
