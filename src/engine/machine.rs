@@ -487,6 +487,9 @@ pub struct Failover {
     pending_kills: Vec<Role>,
     /// The liveness verdict last recorded while waiting.
     last_liveness: Option<super::gate::LivenessVerdict>,
+    /// Resumed after this run removed the backup's lock and was killed before the
+    /// start: the lock may be gone at the Start gate.
+    resumed_unlocked: bool,
 }
 
 fn ev(o: &Observation, observed: String) -> Evidence {
@@ -589,6 +592,12 @@ fn primary_answers_again(b: &Batch<'_>) -> Option<(String, bool)> {
 /// start: its validator stopped, no process, the metrics port closed, the lock file
 /// in place.
 fn backup_idle_problems(b: &Batch<'_>) -> Vec<String> {
+    backup_problems(b, false)
+}
+
+/// As [`backup_idle_problems`]; with `unlocked_by_us`, the lock file this run removed
+/// before it was interrupted may be gone.
+fn backup_problems(b: &Batch<'_>, unlocked_by_us: bool) -> Vec<String> {
     let mut p = Vec::new();
     match value!(b, Role::Backup, Unit) {
         Ok((_, u)) if u.is_stopped() => {}
@@ -614,6 +623,7 @@ fn backup_idle_problems(b: &Batch<'_>) -> Vec<String> {
     }
     match value!(b, Role::Backup, Lock) {
         Ok((_, Some(_))) => {}
+        Ok((_, None)) if unlocked_by_us => {}
         Ok((_, None)) => p.push("the backup's lock file is gone: it is not a locked backup".into()),
         Err(e) => p.push(format!("the backup's lock file is unknown: {e}")),
     }
@@ -635,6 +645,7 @@ impl Failover {
             last_gate: String::new(),
             pending_kills: Vec::new(),
             last_liveness: None,
+            resumed_unlocked: false,
         }
     }
 
@@ -770,6 +781,28 @@ impl Failover {
                             (Role::Backup, Observe::Unit),
                             (Role::Backup, Observe::Processes),
                         ]));
+                    } else if !primary_touched {
+                        // The path without a verified stop (the primary could not be
+                        // reached, so nothing was done to it): a rollback could not
+                        // reach it either. The gate again, the liveness wait afresh.
+                        out.push(self.gate(
+                            "resume",
+                            true,
+                            "the backup's lock was removed before the interruption and the primary was never reached: the Start gate again, with a fresh liveness wait, then the start asked again".into(),
+                        ));
+                        let clock = self.chain.expect("read above");
+                        let mut g =
+                            super::gate::LivenessGate::new(clock, self.plan.indices.clone());
+                        g.path = Some(super::gate::LivenessPath::Unverified {
+                            since_epoch: clock.epoch_at(now),
+                            required: self.plan.liveness_epochs,
+                        });
+                        self.liveness = Some(g);
+                        self.resumed_unlocked = true;
+                        for n in [1, 2, 3] {
+                            self.set_item(n, ItemState::Running, now, Vec::new(), &mut out);
+                        }
+                        self.enter_gate(now, &mut out);
                     } else {
                         out.push(self.gate(
                             "resume",
@@ -1784,7 +1817,7 @@ impl Failover {
     fn judge_gate(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
         let b = Batch(obs);
         // The backup must still be the stopped, locked backup it was; items 4-5 again.
-        let mut alarm = backup_idle_problems(&b);
+        let mut alarm = backup_problems(&b, self.resumed_unlocked);
         self.judge_sync(&b, now, out);
         for o in obs {
             if let (Observe::Liveness(epoch), Ok(Value::Liveness(l))) = (o.what, &o.value)

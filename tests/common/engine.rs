@@ -1082,6 +1082,15 @@ pub fn eip3076_method_exports_and_imports(pair: &dyn Pair) {
 /// aborted at the next await: the run lock and the journal left as a crash leaves
 /// them), then resumed from its journal by a new driver and machine.
 fn killed_then_resumed(pair: &dyn Pair, marker: &'static str) -> (Run, usize) {
+    killed_then_resumed_with(pair, marker, both_names(pair), both_names(pair))
+}
+
+fn killed_then_resumed_with(
+    pair: &dyn Pair,
+    marker: &'static str,
+    first: Vec<Answer>,
+    then: Vec<Answer>,
+) -> (Run, usize) {
     let cfg = pair.config();
     let (p, b) = pair.hosts();
     let tmp = tempfile::tempdir().unwrap();
@@ -1104,7 +1113,7 @@ fn killed_then_resumed(pair: &dyn Pair, marker: &'static str) -> (Run, usize) {
     }));
     let mut machine = Failover::new(Plan::from_config(&cfg));
     let mut op = Scripted {
-        answers: both_names(pair).into(),
+        answers: first.into(),
         asked: Vec::new(),
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -1125,7 +1134,7 @@ fn killed_then_resumed(pair: &dyn Pair, marker: &'static str) -> (Run, usize) {
     let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
     let mut machine = Failover::new(Plan::from_config(&cfg));
     let mut op = Scripted {
-        answers: both_names(pair).into(),
+        answers: then.into(),
         asked: Vec::new(),
     };
     let now = pair.clock().now();
@@ -1191,6 +1200,50 @@ pub fn killed_during_the_start_resumes_and_rolls_back(pair: &dyn Pair) {
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
+/// The primary powered off, the run killed right after it removed the backup's lock:
+/// resumed, a rollback could not reach the primary, so the Start gate is judged
+/// again with a fresh liveness wait, the start asked again, and the backup started.
+pub fn killed_during_an_unverified_start_resumes_through_the_gate(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryPoweredOff);
+    let cfg = pair.config();
+    let backup = Answer::Typed(cfg.backup.name.clone());
+    let (run, _) = killed_then_resumed_with(
+        pair,
+        "rm -f -- /etc/quantapool/VALIDATOR_LOCKED",
+        both_names(pair),
+        vec![backup],
+    );
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    assert!(
+        matches!(run.op.asked.as_slice(), [Confirm::StartBackup { .. }]),
+        "only the start is asked again: {:?}",
+        run.op.asked
+    );
+    let journal = run.journal();
+    let resumed = journal
+        .iter()
+        .position(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "resume" && why.contains("fresh liveness wait")))
+        .expect("resumed through the gate");
+    assert!(
+        journal[resumed..]
+            .iter()
+            .any(|e| matches!(&e.record, Record::Liveness { .. })),
+        "the liveness wait again"
+    );
+    assert!(
+        primary_commands(&run).is_empty(),
+        "nothing is sent to the primary"
+    );
+    assert!(backup_running(pair));
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
 /// One test per engine scenario, each on a fresh pair made by `$pair`, so that the
 /// simulated and the lab suites run exactly the same list.
 #[macro_export]
@@ -1213,6 +1266,7 @@ macro_rules! engine_tests {
             rollback_command_after_a_failover,
             stop_all_stops_and_fences_both,
             killed_during_the_transfer_resumes_and_finishes,
+            killed_during_an_unverified_start_resumes_through_the_gate,
             eip3076_method_exports_and_imports,
             backup_syncing_after_the_stop_is_held_at_the_gate,
             killed_during_the_start_resumes_and_rolls_back,
