@@ -870,6 +870,105 @@ impl Driver {
         Ok((r, evidence))
     }
 
+    /// A file on a host streamed into a new private file here (mode 0600), hashed on
+    /// the way and compared with the host's own sha256; journaled. (sha256, bytes)
+    async fn download_checked(
+        &mut self,
+        role: Role,
+        remote_path: &str,
+        local: &std::path::Path,
+        what: &str,
+    ) -> std::io::Result<StepResult<(String, u64)>> {
+        let sha_remote = match self.remote_sha256(role, &[remote_path.to_string()]).await? {
+            Ok(v) => v[0].0.clone(),
+            Err(why) => return Ok(Err(why)),
+        };
+        let file = match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(local)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("cannot create {}: {e}", local.display()))),
+        };
+        let mut sink = HashingWriter::new(file);
+        let got = self
+            .host_arc(role)
+            .download(remote_path, &mut sink, TRANSFER_TIMEOUT)
+            .await;
+        let (sha_l, bytes) = sink.finish();
+        self.record(Record::Command {
+            host: role,
+            command: format!("cat -- {remote_path} > {}", local.display()),
+            status: got.as_ref().ok().map(|_| 0),
+            excerpt: match &got {
+                Ok(n) => format!("{n} bytes, sha256 {sha_l}"),
+                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
+            },
+        })?;
+        if let Err(e) = got {
+            return Ok(Err(format!(
+                "downloading the {what} from the {role}: {}: {}",
+                e.failure.as_str(),
+                e.detail
+            )));
+        }
+        if sha_l != sha_remote {
+            return Ok(Err(format!(
+                "the {what} changed on the way: sha256 {sha_remote} on the {role}, {sha_l} here"
+            )));
+        }
+        Ok(Ok((sha_l, bytes)))
+    }
+
+    /// A file here streamed to a new file on a host (mode 0600), whose sha256 there
+    /// must equal `sha`; journaled.
+    async fn upload_checked(
+        &mut self,
+        to: Role,
+        local: &std::path::Path,
+        remote_path: &str,
+        sha: &str,
+        what: &str,
+    ) -> std::io::Result<StepResult<()>> {
+        let mut src = match tokio::fs::File::open(local).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("{}: {e}", local.display()))),
+        };
+        let sent = self
+            .host_arc(to)
+            .upload(remote_path, &mut src, 0o600, TRANSFER_TIMEOUT)
+            .await;
+        self.record(Record::Command {
+            host: to,
+            command: format!("cat > {remote_path} < {}", local.display()),
+            status: sent.as_ref().ok().map(|_| 0),
+            excerpt: match &sent {
+                Ok(n) => format!("{n} bytes"),
+                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
+            },
+        })?;
+        if let Err(e) = sent {
+            return Ok(Err(format!(
+                "uploading the {what} to the {to}: {}: {}",
+                e.failure.as_str(),
+                e.detail
+            )));
+        }
+        let there = match self.remote_sha256(to, &[remote_path.to_string()]).await? {
+            Ok(v) => v[0].0.clone(),
+            Err(why) => return Ok(Err(why)),
+        };
+        if there != sha {
+            return Ok(Err(format!(
+                "the {what} changed on the way to the {to}: sha256 {sha} here, {there} there"
+            )));
+        }
+        Ok(Ok(()))
+    }
+
     /// The archive to move, here: a copy beside the journal, hashed on the way in,
     /// equal to the source's sha256. (local path, sha256, bytes)
     async fn fetch_archive(
@@ -908,17 +1007,6 @@ impl Driver {
                 .dir()
                 .join(format!("{name}-{}-from-{label}-{n}.tar.gz", self.run_id));
         }
-        let file = match tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&local)
-            .await
-        {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(format!("cannot create {}: {e}", local.display()))),
-        };
-        let mut sink = HashingWriter::new(file);
         // Where the archive is, on a host: made now from the live history (after the
         // stop), or a backup archive made earlier.
         let (role, remote_path, made_via) = match from {
@@ -939,12 +1027,27 @@ impl Driver {
                 None => {
                     // On this machine: copied beside the journal, hashed on the way.
                     let src = a.path.clone();
-                    let copied = async {
-                        let mut f = tokio::fs::File::open(&src).await?;
-                        tokio::io::copy(&mut f, &mut sink).await
-                    }
-                    .await;
-                    let (sha, bytes) = sink.finish();
+                    let (copied, sha, bytes) = {
+                        let file = tokio::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o600)
+                            .open(&local)
+                            .await;
+                        match file {
+                            Err(e) => (Err(e), String::new(), 0),
+                            Ok(file) => {
+                                let mut sink = HashingWriter::new(file);
+                                let copied = async {
+                                    let mut f = tokio::fs::File::open(&src).await?;
+                                    tokio::io::copy(&mut f, &mut sink).await
+                                }
+                                .await;
+                                let (sha, bytes) = sink.finish();
+                                (copied, sha, bytes)
+                            }
+                        }
+                    };
                     self.record(Record::Command {
                         host: Role::Backup,
                         command: format!("(here) cp -- {src} {}", local.display()),
@@ -970,38 +1073,10 @@ impl Driver {
                 }
             },
         };
-        let sha_remote = step!(
-            self.remote_sha256(role, std::slice::from_ref(&remote_path))
+        let (sha_l, bytes) = step!(
+            self.download_checked(role, &remote_path, &local, "archive")
                 .await?
-        )[0]
-        .0
-        .clone();
-        let got = self
-            .host_arc(role)
-            .download(&remote_path, &mut sink, TRANSFER_TIMEOUT)
-            .await;
-        let (sha_l, bytes) = sink.finish();
-        self.record(Record::Command {
-            host: role,
-            command: format!("cat -- {remote_path} > {}", local.display()),
-            status: got.as_ref().ok().map(|_| 0),
-            excerpt: match &got {
-                Ok(n) => format!("{n} bytes, sha256 {sha_l}"),
-                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
-            },
-        })?;
-        if let Err(e) = got {
-            return Ok(Err(format!(
-                "downloading the archive from the {role}: {}: {}",
-                e.failure.as_str(),
-                e.detail
-            )));
-        }
-        if sha_l != sha_remote {
-            return Ok(Err(format!(
-                "the archive changed on the way: sha256 {sha_remote} on the {role}, {sha_l} here"
-            )));
-        }
+        );
         evidence.push(Evidence {
             host: Some(role),
             at: self.clock.now(),
@@ -1056,55 +1131,15 @@ impl Driver {
         let export_via = export.display();
         step!(self.remote(from, export, TRANSFER_TIMEOUT).await?);
         let file_s = format!("{tmp_s}/{FILE}");
-        let sha_s = step!(
-            self.remote_sha256(from, std::slice::from_ref(&file_s))
-                .await?
-        )[0]
-        .0
-        .clone();
-
         // Here: a copy beside the journal, hashed on the way in.
         let local = self.journal.dir().join(format!(
             "slashing_protection-{}-from-{from}.json",
             self.run_id
         ));
-        let file = match tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&local)
-            .await
-        {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(format!("cannot create {}: {e}", local.display()))),
-        };
-        let mut sink = HashingWriter::new(file);
-        let got = self
-            .host_arc(from)
-            .download(&file_s, &mut sink, TRANSFER_TIMEOUT)
-            .await;
-        let (sha_l, bytes) = sink.finish();
-        self.record(Record::Command {
-            host: from,
-            command: format!("cat -- {file_s} > {}", local.display()),
-            status: got.as_ref().ok().map(|_| 0),
-            excerpt: match &got {
-                Ok(n) => format!("{n} bytes, sha256 {sha_l}"),
-                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
-            },
-        })?;
-        if let Err(e) = got {
-            return Ok(Err(format!(
-                "downloading the export from the {from}: {}: {}",
-                e.failure.as_str(),
-                e.detail
-            )));
-        }
-        if sha_l != sha_s {
-            return Ok(Err(format!(
-                "the export changed on the way: sha256 {sha_s} on the {from}, {sha_l} here"
-            )));
-        }
+        let (sha_l, bytes) = step!(
+            self.download_checked(from, &file_s, &local, "export")
+                .await?
+        );
         evidence.push(Evidence {
             host: Some(from),
             at: self.clock.now(),
@@ -1174,40 +1209,11 @@ impl Driver {
             .to_string();
         temps.push((to, tmp_d.clone()));
         let file_d = format!("{tmp_d}/{FILE}");
-        let mut src = match tokio::fs::File::open(&local).await {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(format!("{}: {e}", local.display()))),
-        };
-        let sent = dest
-            .upload(&file_d, &mut src, 0o600, TRANSFER_TIMEOUT)
-            .await;
-        self.record(Record::Command {
-            host: to,
-            command: format!("cat > {file_d} < {}", local.display()),
-            status: sent.as_ref().ok().map(|_| 0),
-            excerpt: match &sent {
-                Ok(n) => format!("{n} bytes"),
-                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
-            },
-        })?;
-        if let Err(e) = sent {
-            return Ok(Err(format!(
-                "uploading the export to the {to}: {}: {}",
-                e.failure.as_str(),
-                e.detail
-            )));
-        }
-        let sha_d = step!(
-            self.remote_sha256(to, std::slice::from_ref(&file_d))
+        step!(
+            self.upload_checked(to, &local, &file_d, &sha_l, "export")
                 .await?
-        )[0]
-        .0
-        .clone();
-        if sha_d != sha_l {
-            return Ok(Err(format!(
-                "the export changed on the way to the {to}: sha256 {sha_l} here, {sha_d} there"
-            )));
-        }
+        );
+        let sha_d = sha_l.clone();
 
         // The import merges: the history there is copied aside first, never deleted.
         let old = match probes::stat(dest.as_ref(), &target, t).await {
@@ -1409,40 +1415,11 @@ impl Driver {
             .to_string();
         temps.push((to, tmp_b.clone()));
         let archive_b = format!("{tmp_b}/{name}.tar.gz");
-        let mut src = match tokio::fs::File::open(&local).await {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(format!("{}: {e}", local.display()))),
-        };
-        let sent = dest
-            .upload(&archive_b, &mut src, 0o600, TRANSFER_TIMEOUT)
-            .await;
-        self.record(Record::Command {
-            host: to,
-            command: format!("cat > {archive_b} < {}", local.display()),
-            status: sent.as_ref().ok().map(|_| 0),
-            excerpt: match &sent {
-                Ok(n) => format!("{n} bytes"),
-                Err(e) => format!("{}: {}", e.failure.as_str(), e.detail),
-            },
-        })?;
-        if let Err(e) = sent {
-            return Ok(Err(format!(
-                "uploading the archive to the {to}: {}: {}",
-                e.failure.as_str(),
-                e.detail
-            )));
-        }
-        let sha_b = step!(
-            self.remote_sha256(to, std::slice::from_ref(&archive_b))
+        step!(
+            self.upload_checked(to, &local, &archive_b, &sha_l, "archive")
                 .await?
-        )[0]
-        .0
-        .clone();
-        if sha_b != sha_l {
-            return Ok(Err(format!(
-                "the archive changed on the way to the {to}: sha256 {sha_l} here, {sha_b} there"
-            )));
-        }
+        );
+        let sha_b = sha_l.clone();
         evidence.push(Evidence {
             host: Some(to),
             at: self.clock.now(),
