@@ -226,92 +226,26 @@ pub async fn run_with(
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into());
     let now = crate::chain::unix_now();
-    // An interrupted failover of this pair is resumed, not begun again.
-    let resumed = match mode {
-        Mode::Failover if resume => interrupted_run(&cfg),
-        Mode::Failover => None,
-        Mode::Rollback => None,
-    };
-    if let Some((dir, id, primary_touched, backup_touched)) = resumed {
-        let mut journal = match JournalWriter::resume(&dir, &operator) {
-            Ok(j) => j,
-            Err(e) => {
-                eprintln!("error: cannot resume the run in {}: {e}", dir.display());
-                return EXIT_FAILED;
-            }
-        };
-        say!("RUN: {}", journal.dir().display());
-        say!(
-            "RESUMING the interrupted run {id} (primary touched: {}, backup unlocked: {}): the hosts are probed again",
-            if primary_touched { "yes" } else { "no" },
-            if backup_touched { "yes" } else { "no" }
-        );
-        let _ = std::io::stdout().flush();
-        if let Err(e) = journal.append(
-            now,
-            Record::Gate {
-                gate: "resume".into(),
-                open: true,
-                why: format!(
-                    "resumed by {operator} at {}",
-                    crate::engine::journal::rfc3339(now)
-                ),
-            },
-        ) {
-            eprintln!("error: cannot write the journal: {e}");
-            return EXIT_FAILED;
-        }
-        let first = Event::Resume {
-            now,
-            primary_touched,
-            backup_touched,
-        };
-        return drive_run(
-            cfg,
-            p,
-            b,
-            clock,
-            journal,
-            id,
-            operator,
-            mode,
-            allow_unreachable,
-            fenced_out_of_band,
-            first,
-        )
-        .await;
-    }
-    let id = run_id(now);
-    let mut journal = match JournalWriter::create(&cfg.failover.runs_dir, &id, &operator) {
-        Ok(j) => j,
+    let opened = match open_run(&cfg, &operator, mode, resume, reason, now, "") {
+        Ok(o) => o,
         Err(e) => {
-            eprintln!(
-                "error: cannot create the run's journal under {}: {e}",
-                cfg.failover.runs_dir.display()
-            );
+            eprintln!("error: {e}");
             return EXIT_FAILED;
         }
     };
-    say!("RUN: {}", journal.dir().display());
-    let _ = std::io::stdout().flush();
-    if let Err(e) = journal.append(
-        now,
-        Record::RunStarted {
-            run: id.clone(),
-            primary: cfg.primary.display_destination(),
-            backup: cfg.backup.display_destination(),
-            reason,
-            config: cfg.source.as_ref().map(|p| p.display().to_string()),
-            program: format!("validator-failover {}", env!("CARGO_PKG_VERSION")),
-        },
-    ) {
-        eprintln!("error: cannot write the journal: {e}");
-        return EXIT_FAILED;
+    say!("RUN: {}", opened.journal.dir().display());
+    if let Some((p, b)) = opened.resumed {
+        say!(
+            "RESUMING the interrupted run {} (primary touched: {}, backup unlocked: {}): the hosts are probed again",
+            opened.id,
+            if p { "yes" } else { "no" },
+            if b { "yes" } else { "no" }
+        );
     }
-    let first = match mode {
-        Mode::Failover => Event::Begin { now },
-        Mode::Rollback => Event::BeginRollback { now },
-    };
+    let _ = std::io::stdout().flush();
+    let OpenedRun {
+        id, journal, first, ..
+    } = opened;
     drive_run(
         cfg,
         p,
@@ -326,6 +260,95 @@ pub async fn run_with(
         first,
     )
     .await
+}
+
+/// A run's journal, opened: a new run, or an interrupted failover of the pair
+/// resumed (its journal carried on).
+pub struct OpenedRun {
+    pub id: String,
+    pub journal: JournalWriter,
+    /// The engine's first event: begin, begin the rollback, or resume.
+    pub first: Event,
+    /// Resumed: (the primary touched, the backup unlocked).
+    pub resumed: Option<(bool, bool)>,
+    /// The journal's entries so far (all of them when resumed).
+    pub entries: Vec<Entry>,
+}
+
+/// Open the run's journal: with `resume`, an interrupted failover of this pair is
+/// carried on (a `resume` gate recorded, saying where: `place`); otherwise a new run
+/// begins with its `RunStarted` record.
+pub fn open_run(
+    cfg: &Config,
+    operator: &str,
+    mode: Mode,
+    resume: bool,
+    reason: Option<String>,
+    now: f64,
+    place: &str,
+) -> Result<OpenedRun, String> {
+    let resumed = match mode {
+        Mode::Failover if resume => interrupted_run(cfg),
+        _ => None,
+    };
+    if let Some((dir, id, primary_touched, backup_touched)) = resumed {
+        let mut journal = JournalWriter::resume(&dir, operator)
+            .map_err(|e| format!("cannot resume the run in {}: {e}", dir.display()))?;
+        let mut entries = crate::audit::read_journal(&dir).unwrap_or_default();
+        let gate = Record::Gate {
+            gate: "resume".into(),
+            open: true,
+            why: format!(
+                "resumed by {operator}{place} at {}",
+                crate::engine::journal::rfc3339(now)
+            ),
+        };
+        entries.push(
+            journal
+                .append(now, gate)
+                .map_err(|e| format!("cannot write the journal: {e}"))?,
+        );
+        return Ok(OpenedRun {
+            id,
+            journal,
+            first: Event::Resume {
+                now,
+                primary_touched,
+                backup_touched,
+            },
+            resumed: Some((primary_touched, backup_touched)),
+            entries,
+        });
+    }
+    let id = run_id(now);
+    let mut journal =
+        JournalWriter::create(&cfg.failover.runs_dir, &id, operator).map_err(|e| {
+            format!(
+                "cannot create the run's journal under {}: {e}",
+                cfg.failover.runs_dir.display()
+            )
+        })?;
+    let started = Record::RunStarted {
+        run: id.clone(),
+        primary: cfg.primary.display_destination(),
+        backup: cfg.backup.display_destination(),
+        reason,
+        config: cfg.source.as_ref().map(|p| p.display().to_string()),
+        program: format!("validator-failover {}", env!("CARGO_PKG_VERSION")),
+    };
+    let entry = journal
+        .append(now, started)
+        .map_err(|e| format!("cannot write the journal: {e}"))?;
+    Ok(OpenedRun {
+        id,
+        journal,
+        first: match mode {
+            Mode::Failover => Event::Begin { now },
+            Mode::Rollback => Event::BeginRollback { now },
+        },
+        resumed: None,
+        entries: vec![entry],
+    })
 }
 
 /// The newest interrupted failover of this pair under the runs directory: (its

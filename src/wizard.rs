@@ -10,8 +10,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::audit::JournalWriter;
-use crate::audit::writer::run_id;
 use crate::chain::unix_now;
 use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
 use crate::config::{Config, Role};
@@ -366,86 +364,35 @@ pub async fn run(
     let (etx, erx) = mpsc::unbounded_channel();
     // An interrupted failover of this pair is resumed, not begun again: its journal
     // is shown as it stands, and the engine looks at the hosts afresh.
-    let resumed = if resume {
-        crate::runner::interrupted_run(&cfg)
-    } else {
-        None
-    };
-    let (id, journal, first) = match resumed {
-        Some((dir, id, primary_touched, backup_touched)) => {
-            let mut journal = match JournalWriter::resume(&dir, &operator) {
-                Ok(j) => j,
-                Err(e) => {
-                    eprintln!("error: cannot resume the run in {}: {e}", dir.display());
-                    return EXIT_FAILED;
-                }
-            };
-            println!(
-                "RESUMING the interrupted run {id} (primary touched: {}, backup unlocked: {})",
-                if primary_touched { "yes" } else { "no" },
-                if backup_touched { "yes" } else { "no" }
-            );
-            if let Ok(entries) = crate::audit::read_journal(&dir) {
-                for e in entries {
-                    let _ = etx.send(EngineMsg::Entry(Box::new(e)));
-                }
-            }
-            let resumed = Record::Gate {
-                gate: "resume".into(),
-                open: true,
-                why: format!(
-                    "resumed by {operator} in the wizard at {}",
-                    crate::engine::journal::rfc3339(now)
-                ),
-            };
-            match journal.append(now, resumed) {
-                Ok(e) => {
-                    let _ = etx.send(EngineMsg::Entry(Box::new(e)));
-                }
-                Err(e) => {
-                    eprintln!("error: cannot write the journal: {e}");
-                    return EXIT_FAILED;
-                }
-            }
-            let first = Event::Resume {
-                now,
-                primary_touched,
-                backup_touched,
-            };
-            (id, journal, first)
-        }
-        None => {
-            let id = run_id(now);
-            let mut journal = match JournalWriter::create(&cfg.failover.runs_dir, &id, &operator) {
-                Ok(j) => j,
-                Err(e) => {
-                    eprintln!(
-                        "error: cannot create the run's journal under {}: {e}",
-                        cfg.failover.runs_dir.display()
-                    );
-                    return EXIT_FAILED;
-                }
-            };
-            let started = Record::RunStarted {
-                run: id.clone(),
-                primary: cfg.primary.display_destination(),
-                backup: cfg.backup.display_destination(),
-                reason,
-                config: cfg.source.as_ref().map(|p| p.display().to_string()),
-                program: format!("validator-failover {}", env!("CARGO_PKG_VERSION")),
-            };
-            match journal.append(now, started) {
-                Ok(e) => {
-                    let _ = etx.send(EngineMsg::Entry(Box::new(e)));
-                }
-                Err(e) => {
-                    eprintln!("error: cannot write the journal: {e}");
-                    return EXIT_FAILED;
-                }
-            }
-            (id, journal, Event::Begin { now })
+    let opened = match crate::runner::open_run(
+        &cfg,
+        &operator,
+        crate::runner::Mode::Failover,
+        resume,
+        reason,
+        now,
+        " in the wizard",
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
         }
     };
+    if let Some((p, b)) = opened.resumed {
+        println!(
+            "RESUMING the interrupted run {} (primary touched: {}, backup unlocked: {})",
+            opened.id,
+            if p { "yes" } else { "no" },
+            if b { "yes" } else { "no" }
+        );
+    }
+    for e in &opened.entries {
+        let _ = etx.send(EngineMsg::Entry(Box::new(e.clone())));
+    }
+    let crate::runner::OpenedRun {
+        id, journal, first, ..
+    } = opened;
     let dir = journal.dir().display().to_string();
     println!("RUN: {dir}");
     let _ = etx.send(EngineMsg::RunDir(dir.clone()));

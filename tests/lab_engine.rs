@@ -10,25 +10,10 @@ use common::lab::Lab;
 engine_tests!(Lab::get().scenario());
 
 fn failover_cmd(pair: &common::lab::LabPair) -> (Option<i32>, String) {
-    let out = assert_cmd::Command::cargo_bin("validator-failover")
-        .unwrap()
-        .args([
-            "failover",
-            "--non-interactive",
-            "--confirm",
-            "backup",
-            "--config",
-        ])
-        .arg(pair.config_file())
-        .timeout(std::time::Duration::from_secs(300))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
+    cmd(
+        pair,
+        &["failover", "--non-interactive", "--confirm", "backup"],
+    )
 }
 
 #[test]
