@@ -923,6 +923,35 @@ impl Driver {
         Ok(Ok((sha_l, bytes)))
     }
 
+    /// Journal the validation of the copy here; keep its summary as evidence.
+    fn record_validation<R>(
+        &mut self,
+        local: &std::path::Path,
+        report: Result<R, String>,
+        summary: impl Fn(&R) -> String,
+        evidence: &mut Vec<Evidence>,
+    ) -> std::io::Result<Result<R, String>> {
+        let via = format!("validate {}", local.display());
+        self.record(Record::Probe {
+            host: None,
+            via: via.clone(),
+            ok: report.is_ok(),
+            observed: match &report {
+                Ok(r) => summary(r),
+                Err(e) => e.clone(),
+            },
+        })?;
+        if let Ok(r) = &report {
+            evidence.push(Evidence {
+                host: None,
+                at: self.clock.now(),
+                via,
+                observed: summary(r),
+            });
+        }
+        Ok(report)
+    }
+
     /// A file here streamed to a new file on a host (mode 0600), whose sha256 there
     /// must equal `sha`; journaled.
     async fn upload_checked(
@@ -1177,16 +1206,7 @@ impl Driver {
         })
         .await
         .unwrap_or_else(|e| Err(format!("validation crashed: {e}")));
-        self.record(Record::Probe {
-            host: None,
-            via: format!("validate {}", local.display()),
-            ok: report.is_ok(),
-            observed: match &report {
-                Ok(r) => r.summary(),
-                Err(e) => e.clone(),
-            },
-        })?;
-        let report = match report {
+        let report = match self.record_validation(&local, report, |r| r.summary(), evidence)? {
             Ok(r) => r,
             Err(e) => {
                 return Ok(Err(format!(
@@ -1194,12 +1214,6 @@ impl Driver {
                 )));
             }
         };
-        evidence.push(Evidence {
-            host: None,
-            at: self.clock.now(),
-            via: format!("validate {}", local.display()),
-            observed: report.summary(),
-        });
 
         // To the destination, sha256 compared.
         let dest = self.host_arc(to);
@@ -1384,16 +1398,7 @@ impl Driver {
         })
         .await
         .unwrap_or_else(|e| Err(format!("validation crashed: {e}")));
-        self.record(Record::Probe {
-            host: None,
-            via: format!("validate {}", local.display()),
-            ok: report.is_ok(),
-            observed: match &report {
-                Ok(r) => r.summary(),
-                Err(e) => e.clone(),
-            },
-        })?;
-        let report = match report {
+        let report = match self.record_validation(&local, report, |r| r.summary(), evidence)? {
             Ok(r) => r,
             Err(e) => {
                 return Ok(Err(format!(
@@ -1401,12 +1406,6 @@ impl Driver {
                 )));
             }
         };
-        evidence.push(Evidence {
-            host: None,
-            at: self.clock.now(),
-            via: format!("validate {}", local.display()),
-            observed: report.summary(),
-        });
 
         // To the backup, beside the history it replaces (same filesystem).
         let tmp_b = step!(self.remote(to, xfer::mktemp_dir(&v.data_dir), t).await?)
