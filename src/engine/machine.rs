@@ -755,9 +755,7 @@ impl Failover {
                         let why = format!(
                             "resume: the chain's timing is unknown on the backup: {e}; nothing more was done"
                         );
-                        out.push(self.gate("resume", false, why.clone()));
-                        self.phase = Phase::Failed(why.clone());
-                        out.push(Effect::Finished(Outcome::Failed(why)));
+                        self.stop_at("resume", why, &mut out);
                         return out;
                     }
                 }
@@ -1295,9 +1293,7 @@ impl Failover {
                         "ALARM: the backup is not verified stopped and locked: {}; the primary stays fenced",
                         problems.join("; ")
                     );
-                    out.push(self.gate("rollback", false, why.clone()));
-                    self.phase = Phase::Failed(why.clone());
-                    out.push(Effect::Finished(Outcome::Failed(why)));
+                    self.stop_at("rollback", why, &mut out);
                 }
             }
             (Phase::VerifyingBackupStopped { .. }, Event::Tick { .. }) => {
@@ -1322,9 +1318,7 @@ impl Failover {
                     let why = format!(
                         "bringing the backup's history back to the primary failed: {why}; both validators are stopped (the primary fenced, the backup locked): the primary must not sign before it has the backup's history"
                     );
-                    out.push(self.gate("rollback", false, why.clone()));
-                    self.phase = Phase::Failed(why.clone());
-                    out.push(Effect::Finished(Outcome::Failed(why)));
+                    self.stop_at("rollback", why, &mut out);
                 }
             },
             (Phase::ReverseGate { since }, Event::Observed { now, observations }) => {
@@ -1335,9 +1329,7 @@ impl Failover {
                         "ALARM: the backup is no longer stopped and locked: {}; the primary stays fenced",
                         alarm.join("; ")
                     );
-                    out.push(self.gate("rollback start", false, why.clone()));
-                    self.phase = Phase::Failed(why.clone());
-                    out.push(Effect::Finished(Outcome::Failed(why)));
+                    self.stop_at("rollback start", why, &mut out);
                     return out;
                 }
                 let mut waits = Vec::new();
@@ -1368,9 +1360,7 @@ impl Failover {
                         self.plan.gate_timeout,
                         waits.join("; ")
                     );
-                    out.push(self.gate("rollback start", false, why.clone()));
-                    self.phase = Phase::Failed(why.clone());
-                    out.push(Effect::Finished(Outcome::Failed(why)));
+                    self.stop_at("rollback start", why, &mut out);
                 } else {
                     let why = waits.join("; ");
                     if why != self.last_gate {
@@ -1482,9 +1472,7 @@ impl Failover {
                 } else {
                     let why =
                         "the primary's validator did not come back after the rollback".to_string();
-                    out.push(self.gate("rollback", false, why.clone()));
-                    self.phase = Phase::Failed(why.clone());
-                    out.push(Effect::Finished(Outcome::Failed(why)));
+                    self.stop_at("rollback", why, &mut out);
                 }
             }
             (Phase::VerifyingRollback { .. }, Event::Tick { .. }) => {
@@ -1767,9 +1755,7 @@ impl Failover {
             let why = format!(
                 "ALARM: the emergency stop-all is not verified: {why}; stop it by hand or at the provider"
             );
-            out.push(self.gate("emergency stop-all", false, why.clone()));
-            self.phase = Phase::Failed(why.clone());
-            out.push(Effect::Finished(Outcome::Failed(why)));
+            self.stop_at("emergency stop-all", why, out);
             return;
         }
         self.phase = Phase::VerifyingStopAll {
@@ -1865,9 +1851,7 @@ impl Failover {
         }
         if !alarm.is_empty() {
             let why = format!("ALARM: {}", alarm.join("; "));
-            out.push(self.gate("start", false, why.clone()));
-            self.phase = Phase::Failed(why.clone());
-            out.push(Effect::Finished(Outcome::Failed(why)));
+            self.stop_at("start", why, out);
             return;
         }
         let verdict = match &self.liveness {
@@ -1882,9 +1866,7 @@ impl Failover {
         };
         if let super::gate::LivenessVerdict::Alarm { why } = &verdict {
             let why = format!("ALARM: {why}");
-            out.push(self.gate("liveness", false, why.clone()));
-            self.phase = Phase::Failed(why.clone());
-            out.push(Effect::Finished(Outcome::Failed(why)));
+            self.stop_at("liveness", why, out);
             return;
         }
         if let super::gate::LivenessVerdict::Waiting { .. } = &verdict
@@ -1973,9 +1955,7 @@ impl Failover {
                 now - self.gate_entered,
                 self.plan.gate_timeout
             );
-            out.push(self.gate("start", false, why.clone()));
-            self.phase = Phase::Failed(why.clone());
-            out.push(Effect::Finished(Outcome::Failed(why)));
+            self.stop_at("start", why, out);
             return;
         }
         if why != self.last_gate {
@@ -2156,6 +2136,13 @@ impl Failover {
                 OBSERVE_TIMEOUT
             },
         });
+    }
+
+    /// A gate that ends the run: said, and finished as failed.
+    fn stop_at(&mut self, gate: &str, why: String, out: &mut Vec<Effect>) {
+        out.push(self.gate(gate, false, why.clone()));
+        self.phase = Phase::Failed(why.clone());
+        out.push(Effect::Finished(Outcome::Failed(why)));
     }
 
     fn fail(&mut self, now: f64, item: u8, why: String, out: &mut Vec<Effect>) {
