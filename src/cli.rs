@@ -123,6 +123,12 @@ pub enum ExportFormat {
     Json,
 }
 
+/// A configuration that cannot be used: said, exit 2.
+fn usage(e: ConfigError) -> i32 {
+    eprintln!("error: {e}");
+    EXIT_USAGE
+}
+
 /// Load the configuration from `--config` and/or `--inventory`.
 pub fn load_config(config: Option<&Path>, inventory: Option<&Path>) -> Result<Config, ConfigError> {
     match (config, inventory) {
@@ -268,10 +274,7 @@ pub async fn run(cli: Cli) -> i32 {
         }) => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_USAGE;
-                }
+                Err(e) => return usage(e),
             };
             if !non_interactive {
                 eprintln!(
@@ -307,10 +310,7 @@ pub async fn run(cli: Cli) -> i32 {
         }) => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_USAGE;
-                }
+                Err(e) => return usage(e),
             };
             if !non_interactive {
                 eprintln!(
@@ -341,10 +341,7 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Check { json }) => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_USAGE;
-                }
+                Err(e) => return usage(e),
             };
             let (p, b) = match ssh_hosts(&cfg) {
                 Ok(h) => h,
@@ -358,10 +355,7 @@ pub async fn run(cli: Cli) -> i32 {
         None => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_USAGE;
-                }
+                Err(e) => return usage(e),
             };
             let (p, b) = match ssh_hosts(&cfg) {
                 Ok(h) => h,
