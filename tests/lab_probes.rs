@@ -406,3 +406,56 @@ fn a_host_that_stops_answering_mid_session_is_reported_within_the_deadline() {
         assert!(started.elapsed() < Duration::from_secs(60), "it ended");
     });
 }
+
+/// Many requests to the same services at once on a new connection (the engine's
+/// first look and the wizard's panes start together): one tunnel per endpoint is set
+/// up, and every request is answered. (Two callers setting up the same tunnel at
+/// once once unlinked each other's socket: "No such file or directory".)
+#[test]
+fn concurrent_requests_on_a_new_connection_share_one_tunnel() {
+    let pair = Lab::get().scenario();
+    let cfg = pair.config();
+    for round in 0..3 {
+        let (_, b) = pair.hosts();
+        let results = rt().block_on(async {
+            let mut futs = Vec::new();
+            for _ in 0..8 {
+                let b = b.clone();
+                let cfg = cfg.clone();
+                futs.push(tokio::spawn(async move {
+                    let (s, c, e) = tokio::join!(
+                        probes::beacon_sync(
+                            b.as_ref(),
+                            &cfg.beacon.endpoint,
+                            BeaconFlavour::Zond,
+                            T
+                        ),
+                        probes::chain_info(
+                            b.as_ref(),
+                            &cfg.beacon.endpoint,
+                            BeaconFlavour::Zond,
+                            T
+                        ),
+                        probes::execution_sync(b.as_ref(), &cfg.execution.endpoint, None, T),
+                    );
+                    (
+                        s.map(|_| ()).map_err(|e| e.detail),
+                        c.map(|_| ()).map_err(|e| e.detail),
+                        e.map(|_| ()).map_err(|e| e.detail),
+                    )
+                }));
+            }
+            let mut out = Vec::new();
+            for f in futs {
+                out.push(f.await.unwrap());
+            }
+            out
+        });
+        for r in results {
+            assert!(
+                r.0.is_ok() && r.1.is_ok() && r.2.is_ok(),
+                "round {round}: {r:?}"
+            );
+        }
+    }
+}

@@ -30,7 +30,11 @@ pub struct SshHost {
     /// Private (0700) directory for the control socket and the tunnels' sockets.
     dir: tempfile::TempDir,
     session: Mutex<Option<Arc<Session>>>,
-    tunnels: Mutex<HashMap<(String, u16), reqwest::Client>>,
+    tunnels: Mutex<HashMap<(String, u16), (reqwest::Client, PathBuf)>>,
+    /// Held while a tunnel is set up: concurrent probes of one endpoint (the engine's
+    /// and the wizard's panes) must not each set up a forward on the same socket, the
+    /// second unlinking the first's.
+    tunnel_setup: Mutex<()>,
 }
 
 impl SshHost {
@@ -42,6 +46,7 @@ impl SshHost {
             dir,
             session: Mutex::new(None),
             tunnels: Mutex::new(HashMap::new()),
+            tunnel_setup: Mutex::new(()),
         })
     }
 
@@ -144,7 +149,12 @@ impl SshHost {
         timeout: Duration,
     ) -> Result<reqwest::Client, HostError> {
         let key = (endpoint.host.clone(), endpoint.port);
-        if let Some(c) = self.tunnels.lock().await.get(&key) {
+        if let Some((c, _)) = self.tunnels.lock().await.get(&key) {
+            return Ok(c.clone());
+        }
+        let _setup = self.tunnel_setup.lock().await;
+        // Set up meanwhile by another caller?
+        if let Some((c, _)) = self.tunnels.lock().await.get(&key) {
             return Ok(c.clone());
         }
         let session = self.session(timeout).await?;
@@ -173,11 +183,14 @@ impl SshHost {
             Ok(Ok(())) => {}
         }
         let client = reqwest::Client::builder()
-            .unix_socket(sock)
+            .unix_socket(sock.clone())
             .no_proxy()
             .build()
             .map_err(|e| self.err(Failure::Local, what, e.to_string()))?;
-        self.tunnels.lock().await.insert(key, client.clone());
+        self.tunnels
+            .lock()
+            .await
+            .insert(key, (client.clone(), sock));
         Ok(client)
     }
 }
@@ -463,6 +476,14 @@ impl Host for SshHost {
         // closed or refused through the tunnel) is sent once more before it counts.
         match self.http_once(req, timeout).await {
             Err(e) if e.failure == Failure::Refused => {
+                // A tunnel whose local socket is gone is set up again (never one that
+                // is there: a service that is down must not pile up forwards).
+                let key = (req.endpoint.host.clone(), req.endpoint.port);
+                let mut tunnels = self.tunnels.lock().await;
+                if tunnels.get(&key).is_some_and(|(_, sock)| !sock.exists()) {
+                    tunnels.remove(&key);
+                }
+                drop(tunnels);
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 self.http_once(req, timeout).await
             }
