@@ -74,9 +74,17 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     println!("validator-failover failover benchmarks on the lab (2 s slots, 4 slots per epoch)");
 
-    // --- a whole failover, three times
-    for round in 1..=3 {
+    // --- a whole failover, three times by the runbook's archive, once by the client's
+    // EIP-3076 export and import
+    for round in 1..=4 {
         lab(&["reset"]);
+        let mut cfg = cfg.clone();
+        let method = if round == 4 {
+            cfg.failover.method = validator_failover::config::TransferMethod::Eip3076;
+            "EIP-3076"
+        } else {
+            "archive"
+        };
         let (p, b) = ssh_hosts(&cfg).unwrap();
         let journal = JournalWriter::create(tmp.path(), &format!("run{round}"), "bench").unwrap();
         let mut driver = Driver::new(
@@ -126,7 +134,7 @@ fn main() {
             .map(|e| e.at - t0)
             .unwrap_or(f64::NAN);
         println!(
-            "failover #{round}: backup started after {started:.2}s (of which {verify:.0}s the runbook's two stop checks apart: {:.2}s of the program's own work); done after {total:.2}s (the rest waits for the backup's first epoch to attest); {gate_polls} gate poll(s); downtime {} slot(s) between the primary's last (slot {last_primary}) and the backup's first attestation (slot {first_backup})",
+            "failover #{round} ({method}): backup started after {started:.2}s (of which {verify:.0}s the runbook's two stop checks apart: {:.2}s of the program's own work); done after {total:.2}s (the rest waits for the backup's first epoch to attest); {gate_polls} gate poll(s); downtime {} slot(s) between the primary's last (slot {last_primary}) and the backup's first attestation (slot {first_backup})",
             started - verify,
             first_backup.saturating_sub(last_primary)
         );
