@@ -769,6 +769,16 @@ impl Driver {
     }
 }
 
+/// A transfer step's result: its value, or the transfer ends with why (item 3 red).
+macro_rules! step {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(why) => return Ok(Err(why)),
+        }
+    };
+}
+
 /// How long one step of the transfer may take (archiving or moving a history of
 /// gigabytes takes a while).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -1006,14 +1016,6 @@ impl Driver {
         evidence: &mut Vec<Evidence>,
         temps: &mut Vec<(Role, String)>,
     ) -> std::io::Result<StepResult<(std::path::PathBuf, String, u64)>> {
-        macro_rules! step {
-            ($e:expr) => {
-                match $e {
-                    Ok(v) => v,
-                    Err(why) => return Ok(Err(why)),
-                }
-            };
-        }
         let v = self.cfg.validator.clone();
         let t = self.cfg.ssh.command_timeout;
         let name = v.slashing_protection.clone();
@@ -1137,14 +1139,6 @@ impl Driver {
         evidence: &mut Vec<Evidence>,
         temps: &mut Vec<(Role, String)>,
     ) -> std::io::Result<StepResult<Transferred>> {
-        macro_rules! step {
-            ($e:expr) => {
-                match $e {
-                    Ok(v) => v,
-                    Err(why) => return Ok(Err(why)),
-                }
-            };
-        }
         let v = self.cfg.validator.clone();
         let t = self.cfg.ssh.command_timeout;
         let target = v.slashing_protection_dir();
@@ -1369,14 +1363,6 @@ impl Driver {
         evidence: &mut Vec<Evidence>,
         temps: &mut Vec<(Role, String)>,
     ) -> std::io::Result<StepResult<Transferred>> {
-        macro_rules! step {
-            ($e:expr) => {
-                match $e {
-                    Ok(v) => v,
-                    Err(why) => return Ok(Err(why)),
-                }
-            };
-        }
         let v = self.cfg.validator.clone();
         let t = self.cfg.ssh.command_timeout;
         let name = v.slashing_protection.clone();

@@ -99,27 +99,19 @@ fn tail(f: &mut Frame, app: &App, role: Role, focused: bool, hint: bool, area: R
     );
 }
 
+/// Both hosts' journals in `a` and `b`, the focused one marked.
+fn both(f: &mut Frame, app: &App, a: Rect, b: Rect) {
+    for (role, area) in [(Role::Primary, a), (Role::Backup, b)] {
+        tail(f, app, role, app.tail_focus == role, false, area);
+    }
+}
+
 /// The wizard's log pane: both hosts side by side when there is room, else the
 /// focused one (Tab switches).
 pub fn pane(f: &mut Frame, app: &App, area: Rect) {
     if area.width >= 100 {
         let [a, b] = Layout::horizontal([Constraint::Percentage(50); 2]).areas(area);
-        tail(
-            f,
-            app,
-            Role::Primary,
-            app.tail_focus == Role::Primary,
-            false,
-            a,
-        );
-        tail(
-            f,
-            app,
-            Role::Backup,
-            app.tail_focus == Role::Backup,
-            false,
-            b,
-        );
+        both(f, app, a, b);
     } else {
         tail(f, app, app.tail_focus, true, true, area);
     }
@@ -144,43 +136,12 @@ pub fn full(f: &mut Frame, app: &App, area: Rect) {
         ),
         top,
     );
-    if bottom.width >= 100 {
-        let [a, b] = Layout::horizontal([Constraint::Percentage(50); 2]).areas(bottom);
-        tail(
-            f,
-            app,
-            Role::Primary,
-            app.tail_focus == Role::Primary,
-            false,
-            a,
-        );
-        tail(
-            f,
-            app,
-            Role::Backup,
-            app.tail_focus == Role::Backup,
-            false,
-            b,
-        );
+    let [a, b] = if bottom.width >= 100 {
+        Layout::horizontal([Constraint::Percentage(50); 2]).areas(bottom)
     } else {
-        let [a, b] = Layout::vertical([Constraint::Percentage(50); 2]).areas(bottom);
-        tail(
-            f,
-            app,
-            Role::Primary,
-            app.tail_focus == Role::Primary,
-            false,
-            a,
-        );
-        tail(
-            f,
-            app,
-            Role::Backup,
-            app.tail_focus == Role::Backup,
-            false,
-            b,
-        );
-    }
+        Layout::vertical([Constraint::Percentage(50); 2]).areas(bottom)
+    };
+    both(f, app, a, b);
 }
 
 #[cfg(test)]
