@@ -763,3 +763,51 @@ fn every_dialog_shows_its_keys_at_80x24() {
         assert!(s.contains(keys), "{view:?}:\n{s}");
     }
 }
+
+#[test]
+fn the_reason_is_chosen_from_the_runbook_on_the_preflight_screen() {
+    let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    let mut a = app(State::Normal, View::Preflight);
+    // The command line's --reason, from the run's first record.
+    let s = text(&a, 80, 24);
+    assert!(
+        s.contains("reason for the failover: Primary node has hardware failure"),
+        "{s}"
+    );
+    a.model.run.reason = None;
+    let s = text(&a, 80, 24);
+    assert!(s.contains("reason for the failover: not given"), "{s}");
+    // Elsewhere, w only says where it works.
+    let mut w = app(State::Normal, View::Wizard);
+    assert!(w.on_key(key(KeyCode::Char('w'))).is_empty());
+    assert!(w.dialog.is_none());
+    // On the preflight screen: the runbook's four, 2 chosen, saved into the journal.
+    assert!(a.on_key(key(KeyCode::Char('w'))).is_empty());
+    let s = text(&a, 80, 24);
+    assert!(s.contains("2 Primary node has hardware failure"), "{s}");
+    assert!(a.on_key(key(KeyCode::Char('2'))).is_empty());
+    assert_eq!(
+        a.on_key(key(KeyCode::Enter)),
+        vec![Out::SaveNotes(vec![(
+            "reason".into(),
+            "Primary node has hardware failure".into()
+        )])]
+    );
+    assert!(a.dialog.is_none());
+    // Journaled, the preflight screen says so.
+    a.model
+        .apply(&validator_failover::engine::journal::Entry::next(
+            None,
+            T0 + 5.0,
+            "tester",
+            Record::Note {
+                field: "reason".into(),
+                text: "Primary node has hardware failure".into(),
+            },
+        ));
+    let s = text(&a, 120, 40);
+    assert!(
+        s.contains("[✓] reason for the failover: Primary node has hardware failure"),
+        "{s}"
+    );
+}

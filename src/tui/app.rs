@@ -61,6 +61,10 @@ pub enum Dialog {
     Fenced {
         input: String,
     },
+    /// Why this failover: one of the runbook's four criteria, or own words.
+    Reason {
+        input: String,
+    },
     StopAll,
     Quit,
 }
@@ -86,6 +90,14 @@ pub enum Out {
     Preflight,
     Quit,
 }
+
+/// The runbook's four reasons to fail over ("When to Perform Failover").
+pub const RUNBOOK_REASONS: [&str; 4] = [
+    "Primary node is unresponsive for >15 minutes",
+    "Primary node has hardware failure",
+    "Planned maintenance requiring >1 hour downtime",
+    "Primary node software is critically corrupted",
+];
 
 /// The runbook's incident fields, as the journal's `Note` records name them.
 pub const NOTE_FIELDS: [(&str, &str); 4] = [
@@ -157,7 +169,7 @@ impl App {
     pub fn typing(&self) -> bool {
         matches!(
             self.dialog,
-            Some(Dialog::Confirm { .. } | Dialog::Fenced { .. })
+            Some(Dialog::Confirm { .. } | Dialog::Fenced { .. } | Dialog::Reason { .. })
         ) || (self.dialog.is_none() && matches!(self.screen, Screen::Rollback | Screen::Notes))
     }
 
@@ -227,6 +239,35 @@ impl App {
                         let s = std::mem::take(input);
                         self.dialog = None;
                         out.push(Out::FencedOutOfBand(s.trim().to_string()));
+                    }
+                    KeyCode::Backspace => {
+                        input.pop();
+                    }
+                    KeyCode::Char(c)
+                        if !key
+                            .modifiers
+                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                            && input.chars().count() < 500 =>
+                    {
+                        input.push(c);
+                    }
+                    _ => {}
+                },
+                Dialog::Reason { input } => match key.code {
+                    KeyCode::Esc => self.dialog = None,
+                    KeyCode::Char(c @ '1'..='4') if input.is_empty() => {
+                        *input = RUNBOOK_REASONS[(c as u8 - b'1') as usize].to_string();
+                    }
+                    KeyCode::Enter if input.trim().is_empty() => {
+                        self.flash = Some("choose 1-4 or write the reason first".into());
+                    }
+                    KeyCode::Enter => {
+                        let s = std::mem::take(input);
+                        self.dialog = None;
+                        out.push(Out::SaveNotes(vec![(
+                            "reason".into(),
+                            s.trim().to_string(),
+                        )]));
                     }
                     KeyCode::Backspace => {
                         input.pop();
@@ -367,6 +408,15 @@ impl App {
             Action::Export => {
                 self.export_result = None;
                 self.screen = Screen::Export;
+            }
+            Action::Reason => {
+                if self.screen == Screen::Preflight {
+                    self.dialog = Some(Dialog::Reason {
+                        input: String::new(),
+                    });
+                } else {
+                    self.flash = Some("w: on the preflight screen (p)".into());
+                }
             }
             Action::Preflight => {
                 if self.screen == Screen::Preflight {

@@ -16,6 +16,8 @@ pub enum Action {
     Rollback,
     /// The preflight screen (every read-only check, refreshed on opening).
     Preflight,
+    /// On the preflight screen: why this failover (the runbook's four criteria).
+    Reason,
     /// The typed statement that the primary is fenced out of band.
     FencedOutOfBand,
     /// The emergency stop-all: reachable from every screen, even while typing.
@@ -123,6 +125,14 @@ pub const KEYS: &[Binding] = &[
         scope: Scope::Screens,
         bar: None,
         help: "the preflight: every read-only check of both hosts with its evidence, red first (looked at again on opening; p again or Esc: back)",
+    },
+    Binding {
+        keys: &[(KeyCode::Char('w'), N)],
+        label: "w",
+        action: Action::Reason,
+        scope: Scope::Screens,
+        bar: None,
+        help: "on the preflight screen: why this failover, one of the runbook's four reasons (1-4) or your own words; saved into the journal",
     },
     Binding {
         keys: &[(KeyCode::Char('l'), N)],

@@ -45,6 +45,8 @@ pub struct RunInfo {
     pub primary: String,
     pub backup: String,
     pub started_at: f64,
+    /// Why this failover (the command line's `--reason`, or the `w` dialog's).
+    pub reason: Option<String>,
 }
 
 /// One probe's answer for a sync pane.
@@ -181,9 +183,13 @@ impl Model {
                 run,
                 primary,
                 backup,
+                reason,
                 ..
             } => {
                 self.run.id = run.clone();
+                if let Some(r) = reason {
+                    self.run.reason = Some(r.clone());
+                }
                 // The configuration's names (the ones typed to confirm) stay.
                 if self.run.primary.is_empty() {
                     self.run.primary = short_host(primary);
@@ -263,6 +269,11 @@ impl Model {
                     "{t} {} {on}: {via} → {observed}",
                     if *ok { "·" } else { "✗" }
                 ));
+            }
+            Record::Note { field, text } if field == "reason" => {
+                self.run.reason = Some(text.clone());
+                self.steps
+                    .push(format!("{t} reason for the failover: {text}"));
             }
             Record::Note { field, text } => {
                 self.notes.insert(field.clone(), text.clone());

@@ -85,6 +85,29 @@ pub fn dialog(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
                 lines,
             );
         }
+        Dialog::Reason { input } => {
+            let mut lines = vec![Line::from("Why fail over now? The runbook's reasons:")];
+            for (i, r) in crate::tui::app::RUNBOOK_REASONS.iter().enumerate() {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{} ", i + 1), t.key()),
+                    Span::raw(r.to_string()),
+                ]));
+            }
+            lines.push(Line::from(
+                "1-4 to choose, or write your own words; Enter saves it into the journal; Esc: cancel.",
+            ));
+            lines.push(Line::from(vec![
+                Span::styled("> ", t.key()),
+                Span::raw(input.clone()),
+                Span::styled("_", t.key()),
+            ]));
+            popup(
+                f,
+                area,
+                Span::styled(" Reason for the failover ", t.title()),
+                lines,
+            );
+        }
         Dialog::StopAll => {
             let lines = vec![
                 Line::from(Span::styled(
@@ -139,7 +162,6 @@ pub fn help(f: &mut Frame, app: &App, area: Rect) {
     lines.push(Line::from(
         "Symbols: [✓] green  [✗] red  [!] waived/warning  [~] running  [ ] pending",
     ));
-    lines.push(Line::from("Any key closes this help."));
     let w = area.width.min(120);
     // Wrapped when it fits, one line a key (cut at the edge) when it does not.
     let wrapped = Paragraph::new(lines.clone())
@@ -149,8 +171,11 @@ pub fn help(f: &mut Frame, app: &App, area: Rect) {
     let h = if fits { wrapped } else { lines.len() } as u16 + 2;
     let r = centered(area, w, h.min(area.height));
     f.render_widget(Clear, r);
-    let mut p =
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Keys (?) "));
+    let mut p = Paragraph::new(lines).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" Keys (?) · Any key closes this help. "),
+    );
     if fits {
         p = p.wrap(Wrap { trim: false });
     }

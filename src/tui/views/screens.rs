@@ -200,6 +200,18 @@ pub fn preflight(f: &mut Frame, app: &App, area: Rect) {
             }
         )),
     ]));
+    lines.push(match &m.run.reason {
+        Some(r) => Line::from(vec![
+            Span::styled("[✓] ", t.ok()),
+            Span::raw(format!("reason for the failover: {r}  (w: change)")),
+        ]),
+        None => Line::from(vec![
+            Span::styled("[!] ", t.warn()),
+            Span::raw("reason for the failover: not given; "),
+            Span::styled("w", t.key()),
+            Span::raw(": choose one of the runbook's four, or write it"),
+        ]),
+    });
     let mut items: Vec<&crate::engine::preflight::CheckItem> = p.items.iter().collect();
     items.sort_by_key(|i| std::cmp::Reverse(i.verdict));
     for i in items {
