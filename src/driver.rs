@@ -933,6 +933,29 @@ impl Driver {
         Ok(Ok((sha_l, bytes)))
     }
 
+    /// Every path present on the host and owned as the configuration says (after
+    /// `what`).
+    async fn owned_as_configured(&self, to: Role, paths: &[String], what: &str) -> StepResult<()> {
+        let v = &self.cfg.validator;
+        let (user, group) = v.owner.split_once(':').unwrap_or((&v.owner, &v.owner));
+        for p in paths {
+            match probes::stat(self.host(to), p, self.cfg.ssh.command_timeout).await {
+                Ok(o) => match o.value {
+                    Some(fi) if fi.user == user && fi.group == group => {}
+                    Some(fi) => {
+                        return Err(format!(
+                            "{p} on the {to} is owned by {}:{}, not {}",
+                            fi.user, fi.group, v.owner
+                        ));
+                    }
+                    None => return Err(format!("{p} is missing on the {to} after {what}")),
+                },
+                Err(e) => return Err(format!("{to}: {p}: {}", e.detail)),
+            }
+        }
+        Ok(())
+    }
+
     /// Journal the validation of the copy here; keep its summary as evidence.
     fn record_validation<R>(
         &mut self,
@@ -1274,22 +1297,10 @@ impl Driver {
                 "after the import, the {to}'s history is not usable: {p}"
             )));
         }
-        let (user, group) = v.owner.split_once(':').unwrap_or((&v.owner, &v.owner));
-        for f in std::iter::once(target.clone()).chain(hist.files.iter().map(|f| f.path.clone())) {
-            match probes::stat(dest.as_ref(), &f, t).await {
-                Ok(o) => match o.value {
-                    Some(fi) if fi.user == user && fi.group == group => {}
-                    Some(fi) => {
-                        return Ok(Err(format!(
-                            "{f} on the {to} is owned by {}:{}, not {}",
-                            fi.user, fi.group, v.owner
-                        )));
-                    }
-                    None => return Ok(Err(format!("{f} is missing on the {to} after the import"))),
-                },
-                Err(e) => return Ok(Err(format!("{to}: {f}: {}", e.detail))),
-            }
-        }
+        let owned: Vec<String> = std::iter::once(target.clone())
+            .chain(hist.files.iter().map(|f| f.path.clone()))
+            .collect();
+        step!(self.owned_as_configured(to, &owned, "the import").await);
         evidence.push(Evidence {
             host: Some(to),
             at: self.clock.now(),
@@ -1485,22 +1496,10 @@ impl Driver {
                 )));
             }
         }
-        let (user, group) = v.owner.split_once(':').unwrap_or((&v.owner, &v.owner));
-        for p in std::iter::once(&target).chain(paths.iter()) {
-            match probes::stat(dest.as_ref(), p, t).await {
-                Ok(o) => match o.value {
-                    Some(fi) if fi.user == user && fi.group == group => {}
-                    Some(fi) => {
-                        return Ok(Err(format!(
-                            "{p} on the {to} is owned by {}:{}, not {}",
-                            fi.user, fi.group, v.owner
-                        )));
-                    }
-                    None => return Ok(Err(format!("{p} is missing on the {to} after the swap"))),
-                },
-                Err(e) => return Ok(Err(format!("{to}: {p}: {}", e.detail))),
-            }
-        }
+        let owned: Vec<String> = std::iter::once(target.clone())
+            .chain(paths.iter().cloned())
+            .collect();
+        step!(self.owned_as_configured(to, &owned, "the swap").await);
         evidence.push(Evidence {
             host: Some(to),
             at: self.clock.now(),

@@ -221,10 +221,7 @@ pub async fn run_with(
         fenced_out_of_band,
         resume,
     } = opts;
-    let operator = operator
-        .or_else(|| cfg.failover.operator.clone())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into());
+    let operator = operator_name(&cfg, operator);
     let now = crate::chain::unix_now();
     let opened = match open_run(&cfg, &operator, mode, resume, reason, now, "") {
         Ok(o) => o,
@@ -260,6 +257,14 @@ pub async fn run_with(
         first,
     )
     .await
+}
+
+/// Who runs it: as given, else the configuration's operator, else `$USER`.
+pub fn operator_name(cfg: &Config, given: Option<String>) -> String {
+    given
+        .or_else(|| cfg.failover.operator.clone())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// A run's journal, opened: a new run, or an interrupted failover of the pair

@@ -356,10 +356,7 @@ pub async fn run(
     operator: Option<String>,
     resume: bool,
 ) -> i32 {
-    let operator = operator
-        .or_else(|| cfg.failover.operator.clone())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into());
+    let operator = crate::runner::operator_name(&cfg, operator);
     let now = clock.now();
     let (etx, erx) = mpsc::unbounded_channel();
     // An interrupted failover of this pair is resumed, not begun again: its journal

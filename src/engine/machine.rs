@@ -857,9 +857,7 @@ impl Failover {
             }
             (Phase::AwaitRollbackConfirmation, Event::Declined { .. }) => {
                 let why = "the operator declined the rollback: nothing was touched".to_string();
-                out.push(self.gate("rollback confirmation", false, why.clone()));
-                self.phase = Phase::Blocked(why.clone());
-                out.push(Effect::Blocked(why));
+                self.block_at("rollback confirmation", why, &mut out);
             }
             (Phase::Preflight, Event::Observed { now, observations }) => {
                 self.first_gate(now, &observations, &mut out);
@@ -1222,9 +1220,7 @@ impl Failover {
                 Event::Declined { .. },
             ) => {
                 let why = "the operator declined: nothing was touched".to_string();
-                out.push(self.gate("confirmation", false, why.clone()));
-                self.phase = Phase::Blocked(why.clone());
-                out.push(Effect::Blocked(why));
+                self.block_at("confirmation", why, &mut out);
             }
             (phase, Event::StopAll { now }) => {
                 out.push(self.gate(
@@ -1523,9 +1519,7 @@ impl Failover {
     fn survey_for_rollback(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
         let b = Batch(obs);
         let block = |this: &mut Failover, why: String, out: &mut Vec<Effect>| {
-            out.push(this.gate("rollback", false, why.clone()));
-            this.phase = Phase::Blocked(why.clone());
-            out.push(Effect::Blocked(why));
+            this.block_at("rollback", why, out)
         };
         if let Some(e) = b
             .failed(Role::Primary)
@@ -2138,6 +2132,13 @@ impl Failover {
         });
     }
 
+    /// A gate that stops the run before anything is touched: said, exit 3.
+    fn block_at(&mut self, gate: &str, why: String, out: &mut Vec<Effect>) {
+        out.push(self.gate(gate, false, why.clone()));
+        self.phase = Phase::Blocked(why.clone());
+        out.push(Effect::Blocked(why));
+    }
+
     /// A gate that ends the run: said, and finished as failed.
     fn stop_at(&mut self, gate: &str, why: String, out: &mut Vec<Effect>) {
         out.push(self.gate(gate, false, why.clone()));
@@ -2226,13 +2227,7 @@ impl Failover {
 
         if !refuse.is_empty() {
             let why = refuse.join("; ");
-            out.push(self.gate(
-                "nothing is touched that cannot be finished",
-                false,
-                why.clone(),
-            ));
-            self.phase = Phase::Blocked(why.clone());
-            out.push(Effect::Blocked(why));
+            self.block_at("nothing is touched that cannot be finished", why, out);
             return;
         }
         if primary_down {
@@ -2246,13 +2241,7 @@ impl Failover {
                 let why = format!(
                     "the primary cannot be reached ({cause}) and no backup archive of its slashing-protection history was found, on the backup or here: the backup cannot be given a history"
                 );
-                out.push(self.gate(
-                    "nothing is touched that cannot be finished",
-                    false,
-                    why.clone(),
-                ));
-                self.phase = Phase::Blocked(why.clone());
-                out.push(Effect::Blocked(why));
+                self.block_at("nothing is touched that cannot be finished", why, out);
                 return;
             };
             let clock = self

@@ -91,6 +91,24 @@ pub enum Out {
     Quit,
 }
 
+/// A one-line text field: Backspace, and printable characters up to `max`.
+fn edit_line(input: &mut String, key: &KeyEvent, max: usize) {
+    match key.code {
+        KeyCode::Backspace => {
+            input.pop();
+        }
+        KeyCode::Char(c)
+            if !key
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                && input.chars().count() < max =>
+        {
+            input.push(c);
+        }
+        _ => {}
+    }
+}
+
 /// The runbook's four reasons to fail over ("When to Perform Failover").
 pub const RUNBOOK_REASONS: [&str; 4] = [
     "Primary node is unresponsive for >15 minutes",
@@ -217,18 +235,7 @@ impl App {
                         self.model.question = None;
                         out.push(Out::Answer(Answer::Typed(typed)));
                     }
-                    KeyCode::Backspace => {
-                        input.pop();
-                    }
-                    KeyCode::Char(c)
-                        if !key
-                            .modifiers
-                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
-                            && input.chars().count() < 253 =>
-                    {
-                        input.push(c);
-                    }
-                    _ => {}
+                    _ => edit_line(input, &key, 253),
                 },
                 Dialog::Fenced { input } => match key.code {
                     KeyCode::Esc => self.dialog = None,
@@ -240,18 +247,7 @@ impl App {
                         self.dialog = None;
                         out.push(Out::FencedOutOfBand(s.trim().to_string()));
                     }
-                    KeyCode::Backspace => {
-                        input.pop();
-                    }
-                    KeyCode::Char(c)
-                        if !key
-                            .modifiers
-                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
-                            && input.chars().count() < 500 =>
-                    {
-                        input.push(c);
-                    }
-                    _ => {}
+                    _ => edit_line(input, &key, 500),
                 },
                 Dialog::Reason { input } => match key.code {
                     KeyCode::Esc => self.dialog = None,
@@ -269,18 +265,7 @@ impl App {
                             s.trim().to_string(),
                         )]));
                     }
-                    KeyCode::Backspace => {
-                        input.pop();
-                    }
-                    KeyCode::Char(c)
-                        if !key
-                            .modifiers
-                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
-                            && input.chars().count() < 500 =>
-                    {
-                        input.push(c);
-                    }
-                    _ => {}
+                    _ => edit_line(input, &key, 500),
                 },
                 Dialog::StopAll => match key.code {
                     KeyCode::Char('y') | KeyCode::Char('Y') => {
