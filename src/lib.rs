@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod driver;
 pub mod engine;
+pub mod history;
 pub mod hosts;
 pub mod interchange;
 pub mod probes;
