@@ -385,9 +385,12 @@ boot_host() {
 wait_ssh() {
     # wait until every given host answers over ssh (bounded)
     local deadline=$((SECONDS + BOOT_TIMEOUT)) h pending
+    local -A pid=()
     while :; do
         pending=()
-        for h in "$@"; do ssh_ok "$h" || pending+=("$h"); done
+        # the hosts in parallel: one round costs one ssh connection, not one per host
+        for h in "$@"; do ssh_ok "$h" & pid[$h]=$!; done
+        for h in "$@"; do wait "${pid[$h]}" || pending+=("$h"); done
         [ ${#pending[@]} -eq 0 ] && return 0
         if [ $SECONDS -ge $deadline ]; then
             for h in "${pending[@]}"; do
