@@ -5,6 +5,7 @@
 # See tests/lab/README.md. Must run as root.
 #
 #   lab.sh up | reset | down | status | chain-check
+#   lab.sh layout [reference|runbook]
 #   lab.sh ctl HOST CMD...
 #   lab.sh fault HOST NAME on|off
 set -euo pipefail
@@ -13,6 +14,7 @@ export LC_ALL=C
 LAB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SIM_SRC=$LAB_SRC/sim
 UNIT_SRC=$LAB_SRC/units
+BOLT_SRC=$LAB_SRC/bolt
 LAB=${VF_LAB_DIR:-/tmp/vf-lab}
 CACHE=${VF_LAB_CACHE:-/var/cache/validator-failover/lab}
 SUITE=bookworm
@@ -23,7 +25,7 @@ HOST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Packages of the host rootfs (debootstrap --variant=minbase --include=...).
 PACKAGES=systemd,systemd-sysv,dbus,openssh-server,openssh-sftp-server,procps,iproute2,tar,gzip,sudo,python3,util-linux,curl
 
-SIM_FAULT_NAMES="beacon-syncing beacon-el-offline beacon-no-peers beacon-api-qrl beacon-api-eth beacon-garbage exec-syncing exec-no-peers exec-api-qrl exec-api-eth validator-ignore-sigterm"
+SIM_FAULT_NAMES="beacon-syncing beacon-el-offline beacon-no-peers beacon-api-qrl beacon-api-eth beacon-garbage exec-syncing exec-no-peers exec-api-qrl exec-api-eth validator-ignore-sigterm validator-real-duties"
 HOST_FAULT_NAMES="sshd-down sshd-hang power-off"
 
 case "$LAB" in
@@ -70,6 +72,16 @@ check_deps() {
             case " ${pkgs[*]-} " in *" $p "*) ;; *) pkgs+=("$p") ;; esac
         fi
     done
+    # vf-bolt (the hosts' validator.db through the real bbolt library) is built
+    # here, offline, from Debian's Go and bbolt source
+    if ! command -v go >/dev/null 2>&1; then
+        missing+=(go)
+        pkgs+=(golang-go)
+    fi
+    if [ ! -f /usr/share/gocode/src/go.etcd.io/bbolt/db.go ]; then
+        missing+=("bbolt source (/usr/share/gocode/src/go.etcd.io/bbolt)")
+        pkgs+=(golang-github-coreos-bbolt-dev)
+    fi
     if [ ${#missing[@]} -gt 0 ]; then
         echo "lab: missing commands: ${missing[*]}" >&2
         echo "lab: install them with: apt-get install -y ${pkgs[*]}" >&2
@@ -232,18 +244,57 @@ write_known_hosts() {
 
 # ------------------------------------------------------------------ host files
 
-# copy the simulators and units into a host's root; prints what changed
+# ------------------------------------------------------------------ layout and vf-bolt
+
+# The hosts' layout: "reference" (the reference role: --datadir=/var/lib/qrysm/validator,
+# the DB beside wallet/, slashing-protection/ empty) or "runbook" (--datadir is the
+# runbook's slashing-protection/ directory). Persisted in $LAB/layout, applied by reset.
+current_layout() {
+    local l
+    l=$(cat "$LAB/layout" 2>/dev/null || true)
+    case "$l" in reference|runbook) echo "$l" ;; *) echo reference ;; esac
+}
+
+layout_datadir() {
+    case "$1" in
+    runbook) echo /var/lib/qrysm/validator/slashing-protection ;;
+    *) echo /var/lib/qrysm/validator ;;
+    esac
+}
+
+# the validator unit for the current layout, rendered into $LAB (unchanged file: no write)
+render_unit() {
+    local out=$LAB/qrysm-validator.service tmp
+    tmp=$out.tmp.$$
+    sed "s|@DATADIR@|$(layout_datadir "$(current_layout)")|g" "$UNIT_SRC/qrysm-validator.service" >"$tmp"
+    if cmp -s "$tmp" "$out"; then rm -f "$tmp"; else mv "$tmp" "$out"; fi
+}
+
+# build (cached by its source's hash: a few ms when built) the static vf-bolt
+ensure_vf_bolt() {
+    VF_BOLT_BIN=$(bash "$BOLT_SRC/build.sh") || die "could not build vf-bolt (tests/lab/bolt/build.sh)"
+    [ -x "$VF_BOLT_BIN" ] || die "tests/lab/bolt/build.sh printed '$VF_BOLT_BIN', not an executable"
+}
+
+prepare_host_files() {
+    ensure_vf_bolt
+    render_unit
+}
+
+# copy the simulators, vf-bolt and units into a host's root; prints what changed
 install_sims() {
     local r=$1 src dst changed=()
     install -d -m 0755 "$r/usr/local/bin" "$r/usr/local/sbin" "$r/usr/local/lib/vf-lab" "$r/var/lib/lab"
     for pair in \
         "$SIM_SRC/qrysm-validator:/usr/local/bin/qrysm-validator:755" \
+        "$SIM_SRC/backup-slashing-protection:/usr/local/bin/backup-slashing-protection:755" \
+        "$VF_BOLT_BIN:/usr/local/lib/vf-lab/vf-bolt:755" \
         "$SIM_SRC/qrysm-validator-precheck:/usr/local/bin/qrysm-validator-precheck:755" \
         "$SIM_SRC/qrysm-beacon:/usr/local/bin/qrysm-beacon:755" \
         "$SIM_SRC/gzond:/usr/local/bin/gzond:755" \
         "$SIM_SRC/labsim.py:/usr/local/lib/vf-lab/labsim.py:644" \
         "$SIM_SRC/vf-lab-host:/usr/local/sbin/vf-lab-host:755" \
-        "$UNIT_SRC/qrysm-validator.service:/etc/systemd/system/qrysm-validator.service:644" \
+        "$LAB/qrysm-validator.service:/etc/systemd/system/qrysm-validator.service:644" \
         "$UNIT_SRC/qrysm-beacon.service:/etc/systemd/system/qrysm-beacon.service:644" \
         "$UNIT_SRC/gzond.service:/etc/systemd/system/gzond.service:644"; do
         IFS=: read -r src dst mode <<<"$pair"
@@ -334,9 +385,12 @@ boot_host() {
 wait_ssh() {
     # wait until every given host answers over ssh (bounded)
     local deadline=$((SECONDS + BOOT_TIMEOUT)) h pending
+    local -A pid=()
     while :; do
         pending=()
-        for h in "$@"; do ssh_ok "$h" || pending+=("$h"); done
+        # the hosts in parallel: one round costs one ssh connection, not one per host
+        for h in "$@"; do ssh_ok "$h" & pid[$h]=$!; done
+        for h in "$@"; do wait "${pid[$h]}" || pending+=("$h"); done
         [ ${#pending[@]} -eq 0 ] && return 0
         if [ $SECONDS -ge $deadline ]; then
             for h in "${pending[@]}"; do
@@ -440,11 +494,12 @@ reset_quiesce() {
     in_host "$h" vf-lab-host quiesce
 }
 
-reset_baseline() { in_host "$1" vf-lab-host baseline "$1"; }
+reset_baseline() { in_host "$1" vf-lab-host baseline "$1" "$(current_layout)"; }
 
 do_reset() {
     local h down=() t0
     t0=$(date +%s%3N)
+    prepare_host_files
     for h in "${HOSTS[@]}"; do host_up "$h" || down+=("$h"); done
     if [ ${#down[@]} -gt 0 ]; then
         for h in "${down[@]}"; do boot_host "$h"; done
@@ -465,7 +520,7 @@ do_reset() {
     wait_ssh "${HOSTS[@]}" || die "reset: hosts do not answer over ssh"
     write_ssh_config
     write_env
-    log "reset done in $(( $(date +%s%3N) - t0 )) ms"
+    log "reset done in $(( $(date +%s%3N) - t0 )) ms (layout $(current_layout))"
 }
 
 # ------------------------------------------------------------------ commands
@@ -482,6 +537,7 @@ cmd_up() {
     fi
     check_deps
     ensure_rootfs_tar
+    prepare_host_files
     local h running=() stopped=()
     for h in "${HOSTS[@]}"; do
         if host_up "$h"; then running+=("$h"); else stopped+=("$h"); fi
@@ -585,6 +641,23 @@ cmd_status() {
         faults=$(labsim list-faults "$(root_of "$h")/var/lib/lab/state.json" 2>/dev/null || true)
         printf '%-8s leader=%-8s ssh=%-4s validator=%-12s faults=%s\n' "$h" "$l" "$ssh" "$val" "${faults:--}"
     done
+    echo "layout: $(current_layout) (validator --datadir=$(layout_datadir "$(current_layout)"))"
+}
+
+cmd_layout() {
+    local l=${1:-}
+    if [ -z "$l" ]; then
+        current_layout
+        return 0
+    fi
+    case "$l" in
+    reference|runbook) ;;
+    *) echo "usage: $0 layout [reference|runbook]" >&2; exit 2 ;;
+    esac
+    take_lock
+    echo "$l" >"$LAB/layout.tmp"
+    mv "$LAB/layout.tmp" "$LAB/layout"
+    log "layout $l: applied by the next reset"
 }
 
 cmd_chain_check() {
@@ -594,6 +667,7 @@ cmd_chain_check() {
 usage() {
     cat >&2 <<EOF
 usage: $0 up | reset | down | status | chain-check
+       $0 layout [reference|runbook]      (persisted in the lab dir, applied by reset)
        $0 ctl primary|backup CMD...
        $0 fault primary|backup NAME on|off
 faults: $HOST_FAULT_NAMES
@@ -613,5 +687,6 @@ ctl) cmd_ctl "$@" ;;
 fault) cmd_fault "$@" ;;
 status) cmd_status ;;
 chain-check) cmd_chain_check ;;
+layout) cmd_layout "$@" ;;
 *) usage ;;
 esac

@@ -8,11 +8,10 @@ from tests/lab/lab.sh, as a small command line tool:
     python3 -B labsim.py set-fault STATE_JSON NAME on|off
     python3 -B labsim.py clear-faults STATE_JSON
     python3 -B labsim.py list-faults STATE_JSON
-    python3 -B labsim.py db-init PATH
+    python3 -B labsim.py db-init PATH [--genesis-root 0xHEX64]   (through vf-bolt)
 """
 
 import datetime
-import fcntl
 import hashlib
 import json
 import os
@@ -38,6 +37,7 @@ SIM_FAULTS = {
     "exec-api-qrl",
     "exec-api-eth",
     "validator-ignore-sigterm",
+    "validator-real-duties",
 }
 HOST_FAULTS = {"sshd-down", "sshd-hang", "power-off"}
 ALL_FAULTS = SIM_FAULTS | HOST_FAULTS
@@ -49,17 +49,14 @@ EXCLUSIVE = {
     "exec-api-eth": {"exec-api-qrl"},
 }
 
-# ---------------------------------------------------------------- bbolt-ish DB
+# ---------------------------------------------------------------- validator.db (real bbolt)
 
-BBOLT_MAGIC = 0xED0CDAED
-PAGE_SIZE = 4096
-
-
-def db_header():
-    """A 4096-byte header page: bbolt magic (LE u32) at offset 16, rest zeros."""
-    page = bytearray(PAGE_SIZE)
-    page[16:20] = BBOLT_MAGIC.to_bytes(4, "little")
-    return bytes(page)
+# The DB is qrysm's bbolt file, read and written only through vf-bolt (the real
+# bbolt library, tests/lab/bolt/): `hold` (bbolt's flock, 1 s timeout, qrysm's
+# schema), `dump` (JSON), `write`. Installed into each host by lab.sh.
+VF_BOLT = os.environ.get("VF_BOLT", "/usr/local/lib/vf-lab/vf-bolt")
+DB_FILE_NAME = "validator.db"  # kv.ProtectionDbFileName
+LOCK_MESSAGE = "cannot obtain database lock, database may be in use by another process"
 
 
 class DBError(Exception):
@@ -70,88 +67,91 @@ class DBLockError(DBError):
     pass
 
 
-def db_open(path, exclusive=True, create=True, timeout=1.0):
-    """Open the fake bbolt file, take a flock (retrying up to `timeout` s) and
-    check/create the header. Returns an fd opened O_RDWR (or O_RDONLY)."""
-    flags = os.O_RDWR if exclusive or create else os.O_RDONLY
-    if create:
-        flags |= os.O_CREAT
-    fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        op = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-        while True:
-            try:
-                fcntl.flock(fd, op)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise DBLockError(
-                        "cannot obtain database lock, database may be in use by another process"
-                    )
-                time.sleep(0.05)
-        size = os.fstat(fd).st_size
-        if size == 0:
-            if not (flags & os.O_RDWR):
-                raise DBError("invalid database: empty file")
-            os.write(fd, db_header())
-            os.fsync(fd)
-        else:
-            os.lseek(fd, 0, os.SEEK_SET)
-            head = os.read(fd, PAGE_SIZE)
-            if len(head) < PAGE_SIZE or int.from_bytes(head[16:20], "little") != BBOLT_MAGIC:
-                raise DBError("invalid database")
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
+class DBGenesisMismatch(DBError):
+    pass
 
 
-def db_records(fd):
-    """All records after the header page (a torn last line is ignored)."""
-    os.lseek(fd, PAGE_SIZE, os.SEEK_SET)
-    chunks = []
-    while True:
-        b = os.read(fd, 1 << 20)
-        if not b:
-            break
-        chunks.append(b)
-    out = []
-    for line in b"".join(chunks).splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rec = json.loads(line)
-            out.append(
-                {
-                    "index": int(rec["index"]),
-                    "source_epoch": int(rec["source_epoch"]),
-                    "target_epoch": int(rec["target_epoch"]),
-                    "root": str(rec.get("root", "")),
-                }
-            )
-        except (ValueError, KeyError, TypeError):
-            continue
+def _bolt_error(rc, err):
+    err = (err or "").strip()
+    if rc == 3:
+        return DBLockError(LOCK_MESSAGE)
+    if rc == 4:
+        return DBGenesisMismatch(err)
+    return DBError(err or "vf-bolt exited %d" % rc)
+
+
+def db_dump(path):
+    """The DB as vf-bolt's dump JSON; DBLockError while another process holds it."""
+    import subprocess
+
+    p = subprocess.run([VF_BOLT, "dump", path], stdin=subprocess.DEVNULL, capture_output=True)
+    if p.returncode != 0:
+        raise _bolt_error(p.returncode, p.stderr.decode(errors="replace"))
+    return json.loads(p.stdout)
+
+
+def db_highest_targets(dump):
+    """{pubkey: highest signed target epoch} from a dump (the last key of each target bucket)."""
+    out = {}
+    for pk, k in (dump.get("keys") or {}).items():
+        ts = [int(a["target"]) for a in k.get("attestations") or []]
+        if ts:
+            out[pk.lower()] = max(ts)
     return out
 
 
-def db_append(fd, records):
-    if not records:
-        return
-    data = b"".join(
-        (json.dumps(r, separators=(",", ":"), sort_keys=False) + "\n").encode() for r in records
-    )
-    os.lseek(fd, 0, os.SEEK_END)
-    # make sure a torn previous line does not swallow this record
-    size = os.fstat(fd).st_size
-    if size > PAGE_SIZE:
-        os.lseek(fd, size - 1, os.SEEK_SET)
-        if os.read(fd, 1) != b"\n":
-            data = b"\n" + data
-        os.lseek(fd, 0, os.SEEK_END)
-    os.write(fd, data)
-    os.fsync(fd)
+class DBHold:
+    """`vf-bolt hold PATH`: a child that holds the DB open and locked (bbolt's
+    flock, as qrysm) and applies one JSON op per line. It ignores SIGTERM; it
+    closes the DB when its stdin ends (our exit, even by SIGKILL)."""
+
+    def __init__(self, path, genesis_root=None):
+        import subprocess
+
+        args = [VF_BOLT, "hold", path]
+        if genesis_root:
+            args += ["--genesis-root", genesis_root]
+        self.p = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True
+        )
+        line = self.p.stdout.readline().decode(errors="replace").strip()
+        if line != "ready":
+            err = self.p.stderr.read().decode(errors="replace")
+            rc = self.p.wait()
+            raise _bolt_error(rc, err)
+
+    def op(self, obj):
+        self.p.stdin.write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
+        self.p.stdin.flush()
+        ans = self.p.stdout.readline().decode(errors="replace").strip()
+        if ans == "ok":
+            return
+        if not ans:
+            raise DBError("vf-bolt hold ended: %s" % self.p.stderr.read().decode(errors="replace").strip())
+        raise DBError(ans[4:] if ans.startswith("err ") else ans)
+
+    def attest(self, pk, source, target, root):
+        self.op({"op": "attest", "pubkey": pk, "source": int(source), "target": int(target), "root": root})
+
+    def propose(self, pk, slot, root):
+        self.op({"op": "propose", "pubkey": pk, "slot": int(slot), "root": root})
+
+    def genesis(self, root):
+        self.op({"op": "genesis", "root": root})
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        rc = self.p.wait()
+        if rc != 0:
+            raise _bolt_error(rc, self.p.stderr.read().decode(errors="replace"))
+
+
+def db_init(path, genesis_root=None):
+    """Create (or open) the DB as qrysm's NewKVStore does, optionally with a genesis root."""
+    DBHold(path, genesis_root).close()
 
 
 # ---------------------------------------------------------------- keys
@@ -171,6 +171,19 @@ def pubkey(index):
         k = "0x" + raw.hex()
         _PUBKEYS[index] = k
     return k
+
+
+def attester_slot(index, epoch, slots_per_epoch):
+    """The slot of a key's attester duty in an epoch: deterministic per key and
+    epoch (the beacon's duties/attester answers it, the validator acts on it)."""
+    h = hashlib.sha256(("vf-lab-duty-%d-%d" % (index, epoch)).encode()).digest()
+    return epoch * slots_per_epoch + int.from_bytes(h[:8], "big") % slots_per_epoch
+
+
+def proposer_index(slot, validators):
+    """The proposer of a slot (the same as the block headers' proposer_index)."""
+    vals = sorted(validators) or [0]
+    return vals[slot % len(vals)]
 
 
 def index_for_pubkey(pk, candidates):
@@ -320,7 +333,8 @@ def find_slashings(records):
 
 def logrus(level, msg, **fields):
     """One logrus text-formatter line on stdout (journald picks it up)."""
-    ts = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # qrysm's prefixed text formatter: TimestampFormat "2006-01-02 15:04:05", FullTimestamp
+    ts = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     parts = ['time="%s"' % ts, "level=%s" % level, "msg=%s" % _q(msg)]
     prefix = fields.pop("prefix", None)
     for k in sorted(fields):
@@ -334,7 +348,7 @@ def _q(s):
     s = str(s)
     if s and all(c.isalnum() or c in "-._/:+" for c in s):
         return s
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 
 # ---------------------------------------------------------------- CLI
@@ -385,9 +399,12 @@ def main(argv):
     if cmd == "list-faults" and len(argv) == 3:
         print(" ".join(sorted(read_faults(argv[2]))))
         return 0
-    if cmd == "db-init" and len(argv) == 3:
-        fd = db_open(argv[2], exclusive=True, create=True)
-        os.close(fd)
+    if cmd == "db-init" and len(argv) in (3, 5) and (len(argv) == 3 or argv[3] == "--genesis-root"):
+        try:
+            db_init(argv[2], argv[4] if len(argv) == 5 else None)
+        except DBError as e:
+            print("db-init: %s" % e, file=sys.stderr)
+            return 3 if isinstance(e, DBLockError) else 1
         return 0
     print(__doc__, file=sys.stderr)
     return 2
