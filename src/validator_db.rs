@@ -1,0 +1,1 @@
+//! qrysm's slashing-protection schema (`validator/db/kv`), read with [`crate::bolt`].
