@@ -15,6 +15,7 @@ macro_rules! say {
 
 pub mod archive;
 pub mod audit;
+pub mod bolt;
 pub mod chain;
 pub mod check;
 pub mod cli;
@@ -27,4 +28,5 @@ pub mod interchange;
 pub mod probes;
 pub mod runner;
 pub mod tui;
+pub mod validator_db;
 pub mod wizard;

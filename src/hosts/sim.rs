@@ -20,11 +20,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{Cmd, Failure, Host, HostError, HttpRequest, HttpResponse, LineStream, Method, Output};
+use crate::bolt::BBOLT_MAGIC;
 use crate::chain::{ChainClock, unix_now};
 use crate::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
 
-/// The bbolt meta-page magic, little-endian at byte 16 (domain.md).
-pub const BBOLT_MAGIC: u32 = 0xED0C_DAED;
 const PAGE: usize = 4096;
 
 /// Where the simulated time comes from.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::bolt::BBOLT_MAGIC;
 use crate::chain::{ChainClock, unix_now};
 use crate::config::{BeaconFlavour, Config, Endpoint, ExecutionFlavour, Role};
-use crate::hosts::sim::BBOLT_MAGIC;
 use crate::hosts::{Cmd, Failure, Host, HostError, HostExt, HttpRequest, LineStream};
 
 /// A value observed on a host.
