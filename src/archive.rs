@@ -109,6 +109,19 @@ pub fn validate(
     top: &str,
     limits: Limits,
 ) -> Result<ArchiveReport, ArchiveError> {
+    validate_into(reader, Some(top), limits, None)
+}
+
+/// [`validate`], with any one top-level name when `top` is None, and every file that
+/// holds slashing-protection data also written into `extract` (flat: its path's `/`
+/// become `%`), so that it can be read here. Nothing is written outside `extract`.
+pub fn validate_into(
+    reader: impl Read,
+    top: Option<&str>,
+    limits: Limits,
+    extract: Option<&Path>,
+) -> Result<ArchiveReport, ArchiveError> {
+    let mut top_seen: Option<String> = top.map(str::to_string);
     let mut archive = tar::Archive::new(GzDecoder::new(reader));
     let entries = archive
         .entries()
@@ -144,8 +157,13 @@ pub fn validate(
             // `./` itself.
             continue;
         }
-        if path.split('/').next() != Some(top) {
-            return Err(hostile(&format!("is outside {top}/")));
+        let first = path.split('/').next().unwrap_or("").to_string();
+        match &top_seen {
+            Some(top) if &first != top => {
+                return Err(hostile(&format!("is outside {top}/")));
+            }
+            Some(_) => {}
+            None => top_seen = Some(first),
         }
         if !seen.insert(path.clone()) {
             return Err(hostile(
@@ -185,6 +203,14 @@ pub fn validate(
         let mut hasher = Sha256::new();
         let mut head = Vec::with_capacity(4096);
         let mut read = 0u64;
+        let local_err =
+            |e: std::io::Error| ArchiveError::Unreadable(format!("writing {shown} here: {e}"));
+        let mut out = match extract {
+            Some(dir) => {
+                Some(std::fs::File::create(dir.join(path.replace('/', "%"))).map_err(local_err)?)
+            }
+            None => None,
+        };
         loop {
             let n = entry
                 .read(&mut buf)
@@ -197,7 +223,13 @@ pub fn validate(
                 head.extend_from_slice(&buf[..take]);
             }
             hasher.update(&buf[..n]);
+            if let Some(f) = out.as_mut() {
+                std::io::Write::write_all(f, &buf[..n]).map_err(local_err)?;
+            }
             read += n as u64;
+        }
+        if let Some(f) = out {
+            f.sync_all().map_err(local_err)?;
         }
         if read != size {
             return Err(ArchiveError::Unreadable(format!(
@@ -235,6 +267,68 @@ pub fn validate(
         )));
     }
     Ok(report)
+}
+
+/// Where an extracted file was written by [`validate_into`].
+pub fn extracted(dir: &Path, path_in_archive: &str) -> std::path::PathBuf {
+    dir.join(path_in_archive.replace('/', "%"))
+}
+
+/// The history in an archive of it: exactly one bbolt file named `validator.db` (at
+/// the top, as the failover's own archive holds it, or in one directory, as the
+/// runbook's backups hold `slashing-protection/validator.db`), validated, written into
+/// `dir` and read as qrysm's DB. Err says, in the operator's words, why there is none.
+pub fn open_history(
+    archive: &Path,
+    dir: &Path,
+) -> Result<
+    (
+        ArchiveReport,
+        crate::validator_db::DbSummary,
+        std::path::PathBuf,
+    ),
+    String,
+> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let f = std::fs::File::open(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
+    let report = validate_into(
+        std::io::BufReader::new(f),
+        None,
+        Limits::default(),
+        Some(dir),
+    )
+    .map_err(|e| e.to_string())?;
+    let dbs: Vec<&ArchivedFile> = report
+        .files
+        .iter()
+        .filter(|f| {
+            f.kind == HistoryKind::Bbolt
+                && f.path.rsplit('/').next() == Some(crate::history::PROTECTION_DB_FILE)
+        })
+        .collect();
+    let db = match dbs.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(format!(
+                "no {} in it ({})",
+                crate::history::PROTECTION_DB_FILE,
+                report.summary()
+            ));
+        }
+        many => {
+            return Err(format!(
+                "{} files named {}: which one is the history cannot be told",
+                many.len(),
+                crate::history::PROTECTION_DB_FILE
+            ));
+        }
+    };
+    let path = extracted(dir, &db.path);
+    let summary = crate::validator_db::summarise(&path).map_err(|e| format!("{}: {e}", db.path))?;
+    if summary.keys.is_empty() {
+        return Err(format!("{} holds no key", db.path));
+    }
+    Ok((report.clone(), summary, path))
 }
 
 /// A relative path with `.` removed; refuses absolute and `..` paths.

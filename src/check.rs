@@ -10,6 +10,17 @@ use crate::engine::preflight::{self, HostObservations, Preflight, Verdict};
 use crate::hosts::Host;
 use crate::probes;
 
+/// The backup archives on a host, the newest opened: does it hold a history?
+async fn archives_opened(host: &dyn Host, cfg: &Config) -> probes::Probe<Vec<probes::Archive>> {
+    let t = cfg.ssh.command_timeout;
+    let mut o = probes::archives(host, &cfg.backups, t).await?;
+    if let Some(newest) = o.value.first_mut() {
+        newest.holds = Some(probes::archive_contents(host, newest, t).await);
+        o.via = format!("{}; cat -- {} (opened here)", o.via, newest.path);
+    }
+    Ok(o)
+}
+
 /// Observe one host: connect, then every probe at once.
 pub async fn observe(cfg: &Config, host: &dyn Host) -> HostObservations {
     let role = host.role();
@@ -19,7 +30,6 @@ pub async fn observe(cfg: &Config, host: &dyn Host) -> HostObservations {
     }
     let t = cfg.ssh.command_timeout;
     let v = &cfg.validator;
-    let sp_dir = v.slashing_protection_dir();
     let beacon = async {
         let flavour = probes::beacon_flavour(host, &cfg.beacon.endpoint, cfg.beacon.api, t).await?;
         let f = flavour.value;
@@ -49,8 +59,8 @@ pub async fn observe(cfg: &Config, host: &dyn Host) -> HostObservations {
         beacon,
         probes::execution_sync(host, &cfg.execution.endpoint, cfg.execution.api, t),
         probes::clock(host, t),
-        probes::slashing_history(host, &sp_dir, t),
-        probes::archives(host, &cfg.backups, t),
+        probes::history(host, v, probes::HISTORY_READ_LIMIT, t),
+        archives_opened(host, cfg),
     );
     let (beacon, chain, liveness) = match beacon {
         Ok((s, c, l)) => (s, c, l),

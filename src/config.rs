@@ -157,6 +157,9 @@ pub struct ValidatorSettings {
     pub owner: String,
     pub indices: Vec<u64>,
     pub binary: String,
+    /// `validator.history`: pins the history (a file, or a directory holding
+    /// `validator.db`). Unset: where the client keeps it, read from the unit.
+    pub history: Option<crate::history::HistoryPin>,
 }
 
 impl ValidatorSettings {
@@ -349,6 +352,7 @@ struct RawValidator {
     process_name: Option<S<String>>,
     data_dir: Option<S<String>>,
     slashing_protection: Option<S<String>>,
+    history: Option<S<String>>,
     lock_file: Option<S<String>>,
     owner: Option<S<String>>,
     indices: Option<S<Vec<u64>>>,
@@ -673,6 +677,13 @@ impl RawConfig {
             owner,
             indices,
             binary: v.name(&rv.binary, "validator.binary", &service)?,
+            history: match &rv.history {
+                None => None,
+                Some(_) => Some(crate::history::HistoryPin {
+                    key: "validator.history".into(),
+                    path: v.abs_path(&rv.history, "validator.history", "")?,
+                }),
+            },
             service,
         };
 

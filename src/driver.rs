@@ -669,7 +669,7 @@ impl Driver {
             Observe::Metrics => pack(probes::metrics(host, &cfg.metrics, t).await, Value::Metrics),
             Observe::Lock => pack(probes::lock_file(host, &v.lock_file, t).await, Value::Lock),
             Observe::History => pack(
-                probes::slashing_history(host, &v.slashing_protection_dir(), t).await,
+                probes::history(host, v, probes::HISTORY_READ_LIMIT, t).await,
                 Value::History,
             ),
             Observe::Beacon => pack(
@@ -714,6 +714,7 @@ impl Driver {
                                 path: a.path,
                                 size: a.size,
                                 mtime: a.mtime,
+                                holds: None,
                             })
                             .collect();
                         let mut via = o.via;
@@ -724,6 +725,36 @@ impl Driver {
                             via.push_str(&format!("; (here) ls {}", cfg.backups));
                         }
                         v.sort_by(|a, b| b.mtime.total_cmp(&a.mtime));
+                        // Opened, newest first, until one holds a history: only such an
+                        // archive can stand in for the primary's.
+                        for a in v.iter_mut().take(ARCHIVES_OPENED) {
+                            a.holds = Some(match a.host {
+                                Some(r) => {
+                                    let remote = probes::Archive {
+                                        path: a.path.clone(),
+                                        size: a.size,
+                                        mtime: a.mtime,
+                                        holds: None,
+                                    };
+                                    probes::archive_contents(self.host(r), &remote, t).await
+                                }
+                                None => {
+                                    let path = std::path::PathBuf::from(&a.path);
+                                    tokio::task::spawn_blocking(move || {
+                                        let dir = tempfile::tempdir()
+                                            .map_err(|e| format!("a temporary directory: {e}"))?;
+                                        crate::archive::open_history(&path, dir.path())
+                                            .map(|(_, s, _)| s.summary())
+                                    })
+                                    .await
+                                    .unwrap_or_else(|e| Err(format!("the reader crashed: {e}")))
+                                }
+                            });
+                            via.push_str(&format!("; opened {}", a.place()));
+                            if a.holds_history() {
+                                break;
+                            }
+                        }
                         (via, o.at, Ok(Value::Archives(v)))
                     }
                     Err(e) => (e.what.clone(), unix_now(), Err(e)),
@@ -935,17 +966,22 @@ impl Driver {
 
     /// Every path present on the host and owned as the configuration says (after
     /// `what`).
-    async fn owned_as_configured(&self, to: Role, paths: &[String], what: &str) -> StepResult<()> {
-        let v = &self.cfg.validator;
-        let (user, group) = v.owner.split_once(':').unwrap_or((&v.owner, &v.owner));
+    async fn owned_as_configured(
+        &self,
+        to: Role,
+        owner: &str,
+        paths: &[String],
+        what: &str,
+    ) -> StepResult<()> {
+        let (user, group) = owner.split_once(':').unwrap_or((owner, owner));
         for p in paths {
             match probes::stat(self.host(to), p, self.cfg.ssh.command_timeout).await {
                 Ok(o) => match o.value {
                     Some(fi) if fi.user == user && fi.group == group => {}
                     Some(fi) => {
                         return Err(format!(
-                            "{p} on the {to} is owned by {}:{}, not {}",
-                            fi.user, fi.group, v.owner
+                            "{p} on the {to} is owned by {}:{}, not {owner} as the unit runs",
+                            fi.user, fi.group
                         ));
                     }
                     None => return Err(format!("{p} is missing on the {to} after {what}")),
@@ -954,6 +990,52 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Where `role` keeps its history, found as the client finds it (the unit's
+    /// `ExecStart`, qrysm's rule, a configured pin), journaled; and the owner the unit
+    /// runs as (`User=`/`Group=`; the configured owner where the unit names none).
+    async fn locate(
+        &mut self,
+        role: Role,
+    ) -> std::io::Result<StepResult<(crate::history::HistoryLocation, String)>> {
+        let v = self.cfg.validator.clone();
+        let t = self.cfg.ssh.command_timeout;
+        let unit = match probes::unit_state(self.host(role), &v.service, t).await {
+            Ok(u) => u,
+            Err(e) => return Ok(Err(format!("{role}: cannot read the unit: {}", e.detail))),
+        };
+        let found =
+            probes::history_location(self.host(role), v.history.as_ref(), &unit.value, t).await;
+        let (via, loc) = match found {
+            Ok(o) => (o.via, o.value),
+            Err(e) => (e.what.clone(), Err(e.detail)),
+        };
+        self.record(Record::Probe {
+            host: Some(role),
+            via,
+            ok: loc.is_ok(),
+            observed: match &loc {
+                Ok(l) => format!("the history is {} ({})", l.file, l.how()),
+                Err(e) => e.clone(),
+            },
+        })?;
+        let (cu, cg) = v.owner.split_once(':').unwrap_or((&v.owner, &v.owner));
+        let user = if unit.value.user.is_empty() {
+            cu.to_string()
+        } else {
+            unit.value.user.clone()
+        };
+        let group = if unit.value.group.is_empty() {
+            if unit.value.user.is_empty() {
+                cg.to_string()
+            } else {
+                user.clone()
+            }
+        } else {
+            unit.value.group.clone()
+        };
+        Ok(loc.map(|l| (l, format!("{user}:{group}"))))
     }
 
     /// Journal the validation of the copy here; keep its summary as evidence.
@@ -1039,9 +1121,8 @@ impl Driver {
         evidence: &mut Vec<Evidence>,
         temps: &mut Vec<(Role, String)>,
     ) -> std::io::Result<StepResult<(std::path::PathBuf, String, u64)>> {
-        let v = self.cfg.validator.clone();
         let t = self.cfg.ssh.command_timeout;
-        let name = v.slashing_protection.clone();
+        let name = crate::history::PROTECTION_DB_FILE;
         let label = match from {
             Source::Live(r) => r.to_string(),
             Source::Archive(a) => match a.host {
@@ -1065,13 +1146,14 @@ impl Driver {
         // stop), or a backup archive made earlier.
         let (role, remote_path, made_via) = match from {
             Source::Live(role) => {
+                let (loc, _) = step!(self.locate(*role).await?);
                 let tmp = step!(self.remote(*role, xfer::mktemp_dir("/tmp"), t).await?)
                     .stdout_text()
                     .trim()
                     .to_string();
                 temps.push((*role, tmp.clone()));
                 let archive = format!("{tmp}/{name}.tar.gz");
-                let make = xfer::tar_create(&archive, &v.data_dir, &name);
+                let make = xfer::tar_create(&archive, &loc.datadir, name);
                 let via = make.display();
                 step!(self.remote(*role, make, TRANSFER_TIMEOUT).await?);
                 (*role, archive, Some(via))
@@ -1164,8 +1246,8 @@ impl Driver {
     ) -> std::io::Result<StepResult<Transferred>> {
         let v = self.cfg.validator.clone();
         let t = self.cfg.ssh.command_timeout;
-        let target = v.slashing_protection_dir();
         const FILE: &str = "slashing_protection.json";
+        let (src_loc, _) = step!(self.locate(from).await?);
 
         // The export, on the source, in a private directory.
         let tmp_s = step!(self.remote(from, xfer::mktemp_dir("/tmp"), t).await?)
@@ -1173,7 +1255,7 @@ impl Driver {
             .trim()
             .to_string();
         temps.push((from, tmp_s.clone()));
-        let export = xfer::export_history(&v.binary, &v.data_dir, &tmp_s);
+        let export = xfer::export_history(&v.binary, &src_loc.datadir, &tmp_s);
         let export_via = export.display();
         step!(self.remote(from, export, TRANSFER_TIMEOUT).await?);
         let file_s = format!("{tmp_s}/{FILE}");
@@ -1246,30 +1328,21 @@ impl Driver {
         );
         let sha_d = sha_l.clone();
 
-        // The import merges: the history there is copied aside first, never deleted.
-        let old = match probes::stat(dest.as_ref(), &target, t).await {
-            Ok(o) => o.value,
-            Err(e) => return Ok(Err(format!("{to}: cannot look at {target}: {}", e.detail))),
-        };
-        let mut set_aside = None;
-        if old.is_some() {
-            let stamp = jiff::Timestamp::from_second(self.clock.now() as i64)
-                .map(|ts| ts.strftime("%Y%m%dT%H%M%SZ").to_string())
-                .unwrap_or_default();
-            let aside = format!("{target}.old-{stamp}");
-            step!(
-                self.remote(to, xfer::copy_aside(&target, &aside), TRANSFER_TIMEOUT)
-                    .await?
-            );
-            set_aside = Some(aside);
-        }
-        let import = xfer::import_history(&v.binary, &v.data_dir, &file_d);
+        // The previous history set aside first (never deleted): the import then makes
+        // the destination's DB from the primary's history alone, as the archive does.
+        let (loc, owner) = step!(self.locate(to).await?);
+        let target = loc.file.clone();
+        let set_aside = step!(self.set_aside(to, &target).await?);
+        let import = xfer::import_history(&v.binary, &loc.datadir, &file_d);
         let import_via = import.display();
-        step!(self.remote(to, import, TRANSFER_TIMEOUT).await?);
-        step!(
-            self.remote(to, xfer::chown_r(&v.owner, &target), TRANSFER_TIMEOUT)
-                .await?
-        );
+        if let Err(why) = self.remote(to, import, TRANSFER_TIMEOUT).await? {
+            if let Some(aside) = &set_aside {
+                let _ = self.remote(to, xfer::rename(aside, &target), t).await?;
+            }
+            return Ok(Err(why));
+        }
+        step!(self.remote(to, xfer::chown(&owner, &target), t).await?);
+        step!(self.remote(to, xfer::chmod("0600", &target), t).await?);
         step!(
             self.remote(to, xfer::sync_fs(&target), TRANSFER_TIMEOUT)
                 .await?
@@ -1281,76 +1354,40 @@ impl Driver {
             observed: format!(
                 "imported (sha256 {sha_d} equal on both ends); {}",
                 match &set_aside {
-                    Some(a) => format!("the previous history copied aside to {a}"),
+                    Some(a) => format!("the previous history set aside at {a}"),
                     None => "there was no previous history".into(),
                 }
             ),
         });
 
-        // Verify: the history in place, recognisable, owned.
-        let hist = match probes::slashing_history(dest.as_ref(), &target, t).await {
+        // Verify: the history in place, read as the client's DB, owned as the unit runs.
+        let hist = match probes::history_state(dest.as_ref(), loc.clone(), u64::MAX, t).await {
             Ok(o) => o.value,
             Err(e) => return Ok(Err(format!("{to}: {target}: {}", e.detail))),
         };
         if let Some(p) = hist.problem() {
+            // The client may exit 0 without importing (its terms-of-use refusal does):
+            // never leave the destination with no history where it had one.
+            if hist.file.is_none()
+                && let Some(aside) = &set_aside
+            {
+                let _ = self.remote(to, xfer::rename(aside, &target), t).await?;
+            }
             return Ok(Err(format!(
                 "after the import, the {to}'s history is not usable: {p}"
             )));
         }
-        let owned: Vec<String> = std::iter::once(target.clone())
-            .chain(hist.files.iter().map(|f| f.path.clone()))
-            .collect();
-        step!(self.owned_as_configured(to, &owned, "the import").await);
+        step!(
+            self.owned_as_configured(to, &owner, std::slice::from_ref(&target), "the import")
+                .await
+        );
         evidence.push(Evidence {
             host: Some(to),
             at: self.clock.now(),
-            via: format!("find {target}; stat"),
-            observed: format!("{}; owned by {}", hist.summary(), v.owner),
+            via: format!("stat {target}; read here as bbolt"),
+            observed: format!("{}; owned by {owner}", hist.summary()),
         });
-        // Each key's last signed target epoch, by validator index, for the liveness
-        // gate: the beacon node says which index each public key has.
-        let pubkeys: Vec<String> = report.last_target.keys().cloned().collect();
-        let mut last_signed = std::collections::BTreeMap::new();
-        match probes::validator_indices(
-            dest.as_ref(),
-            &self.cfg.beacon.endpoint,
-            self.beacon_flavour[slot(to)].unwrap_or(BeaconFlavour::Zond),
-            &pubkeys,
-            t,
-        )
-        .await
-        {
-            Ok(o) => {
-                for (pk, last) in &report.last_target {
-                    if let (Some(i), Some(e)) = (o.value.get(pk), last) {
-                        last_signed.insert(*i, *e);
-                    }
-                }
-                self.record(Record::Probe {
-                    host: Some(to),
-                    via: o.via.clone(),
-                    ok: true,
-                    observed: format!(
-                        "{} of {} key(s) known to the chain; last signed target epoch by index: {last_signed:?}",
-                        o.value.len(),
-                        pubkeys.len()
-                    ),
-                })?;
-            }
-            Err(e) => {
-                // Not a failure of item 3: the gate then judges from the stop epoch.
-                self.record(Record::Probe {
-                    host: Some(to),
-                    via: e.what.clone(),
-                    ok: false,
-                    observed: format!(
-                        "the indices of the exported keys are unknown ({}: {}); the liveness gate judges from the stop's epoch",
-                        e.failure.as_str(),
-                        e.detail
-                    ),
-                })?;
-            }
-        }
+        let last_signed = self.last_signed_by_index(to, &report.last_target).await?;
         Ok(Ok(Transferred {
             archive_sha256: sha_l,
             bytes,
@@ -1367,6 +1404,14 @@ impl Driver {
         }))
     }
 
+    /// Item 3 by archive: the history file (`<datadir>/validator.db`, where the client
+    /// keeps it) archived on the source after the stop (or a backup archive that holds
+    /// one), streamed here with sha256 on both ends, validated and read here as qrysm's
+    /// DB (its genesis root the destination chain's), the DB file streamed to a private
+    /// directory beside the destination's history (sha256 compared), owned and moded as
+    /// the unit runs, flushed, the previous DB set aside with a timestamp (never
+    /// deleted) and the new one renamed in (atomic), then verified by sha256 and owner.
+    /// The wallet and keystores are never touched.
     async fn transfer_steps(
         &mut self,
         from: &Source,
@@ -1374,94 +1419,73 @@ impl Driver {
         evidence: &mut Vec<Evidence>,
         temps: &mut Vec<(Role, String)>,
     ) -> std::io::Result<StepResult<Transferred>> {
-        let v = self.cfg.validator.clone();
         let t = self.cfg.ssh.command_timeout;
-        let name = v.slashing_protection.clone();
-        let target = v.slashing_protection_dir();
         let (local, sha_l, bytes) = step!(self.fetch_archive(from, evidence, temps).await?);
 
-        // Validate before anything reaches the destination.
-        let dest = self.host_arc(to);
-        let path = local.clone();
-        let top = name.clone();
-        let report = tokio::task::spawn_blocking(move || {
-            let f = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            crate::archive::validate(
-                std::io::BufReader::new(f),
-                &top,
-                crate::archive::Limits::default(),
-            )
-            .map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("validation crashed: {e}")));
-        let report = match self.record_validation(&local, report, |r| r.summary(), evidence)? {
-            Ok(r) => r,
+        // Validate and read the history here before anything reaches the destination.
+        let dir = local.with_extension("d");
+        let (archive, out) = (local.clone(), dir.clone());
+        let opened =
+            tokio::task::spawn_blocking(move || crate::archive::open_history(&archive, &out))
+                .await
+                .unwrap_or_else(|e| Err(format!("validation crashed: {e}")));
+        let opened = self.record_validation(
+            &local,
+            opened,
+            |(r, db, _)| format!("{}; {}", r.summary(), db.summary()),
+            evidence,
+        )?;
+        let (report, db, db_local) = match opened {
+            Ok(o) => o,
             Err(e) => {
                 return Ok(Err(format!(
-                    "the archive was {e}; nothing on the {to} was changed"
+                    "the archive is refused: {e}; nothing on the {to} was changed"
                 )));
             }
         };
+        step!(self.same_chain(to, &db).await?);
+        let db_sha = match report
+            .files
+            .iter()
+            .find(|f| crate::archive::extracted(&dir, &f.path) == db_local)
+        {
+            Some(f) => f.sha256.clone(),
+            None => return Ok(Err("the history's checksum was lost".into())),
+        };
 
-        // To the backup, beside the history it replaces (same filesystem).
-        let tmp_b = step!(self.remote(to, xfer::mktemp_dir(&v.data_dir), t).await?)
+        // To the destination, beside the history it replaces (same filesystem).
+        let (loc, owner) = step!(self.locate(to).await?);
+        let target = loc.file.clone();
+        let tmp_b = step!(self.remote(to, xfer::mktemp_dir(&loc.datadir), t).await?)
             .stdout_text()
             .trim()
             .to_string();
         temps.push((to, tmp_b.clone()));
-        let archive_b = format!("{tmp_b}/{name}.tar.gz");
+        let staged = format!("{tmp_b}/{}", crate::history::PROTECTION_DB_FILE);
         step!(
-            self.upload_checked(to, &local, &archive_b, &sha_l, "archive")
+            self.upload_checked(to, &db_local, &staged, &db_sha, "history")
                 .await?
         );
-        let sha_b = sha_l.clone();
-        evidence.push(Evidence {
-            host: Some(to),
-            at: self.clock.now(),
-            via: format!("sha256sum -- {archive_b}"),
-            observed: format!("sha256 {sha_b}: equal at the source, here and on the {to}"),
-        });
-
-        // Extract to staging, own, flush.
-        let staging = format!("{tmp_b}/staging");
-        step!(self.remote(to, xfer::mkdir(&staging), t).await?);
-        step!(
-            self.remote(
-                to,
-                xfer::tar_extract(&archive_b, &staging),
-                TRANSFER_TIMEOUT
-            )
-            .await?
-        );
-        let staged = format!("{staging}/{name}");
-        step!(
-            self.remote(to, xfer::chown_r(&v.owner, &staged), TRANSFER_TIMEOUT)
-                .await?
-        );
+        step!(self.remote(to, xfer::chown(&owner, &staged), t).await?);
+        step!(self.remote(to, xfer::chmod("0600", &staged), t).await?);
         step!(
             self.remote(to, xfer::sync_fs(&staged), TRANSFER_TIMEOUT)
                 .await?
         );
+        evidence.push(Evidence {
+            host: Some(to),
+            at: self.clock.now(),
+            via: format!("sha256sum -- {staged}"),
+            observed: format!(
+                "the history ({}) staged beside {target}: sha256 {db_sha} equal here and on the {to}",
+                crate::probes::human_bytes(std::fs::metadata(&db_local).map(|m| m.len()).unwrap_or(0))
+            ),
+        });
 
-        // Swap: the old history set aside (never deleted), the new one renamed in.
-        let old = match probes::stat(dest.as_ref(), &target, t).await {
-            Ok(o) => o.value,
-            Err(e) => {
-                return Ok(Err(format!("{to}: cannot look at {target}: {}", e.detail)));
-            }
-        };
-        let mut set_aside = None;
-        if old.is_some() {
-            let stamp = jiff::Timestamp::from_second(self.clock.now() as i64)
-                .map(|ts| ts.strftime("%Y%m%dT%H%M%SZ").to_string())
-                .unwrap_or_default();
-            let aside = format!("{target}.old-{stamp}");
-            step!(self.remote(to, xfer::rename(&target, &aside), t).await?);
-            set_aside = Some(aside);
-        }
+        // Swap: the previous DB set aside (never deleted), the new one renamed in.
+        let set_aside = step!(self.set_aside(to, &target).await?);
         if let Err(why) = self.remote(to, xfer::rename(&staged, &target), t).await? {
-            // Put the old history back where it was rather than leave none.
+            // Put the previous history back where it was rather than leave none.
             if let Some(aside) = &set_aside {
                 let _ = self.remote(to, xfer::rename(aside, &target), t).await?;
             }
@@ -1481,44 +1505,149 @@ impl Driver {
             },
         });
 
-        // Verify what is in place: every file's sha256 and owner.
-        let paths: Vec<String> = report
-            .files
-            .iter()
-            .map(|f| format!("{}/{}", v.data_dir.trim_end_matches('/'), f.path))
-            .collect();
-        let sums = step!(self.remote_sha256(to, &paths).await?);
-        for (f, (sum, p)) in report.files.iter().zip(sums.iter()) {
-            if &f.sha256 != sum {
-                return Ok(Err(format!(
-                    "{p} on the {to} differs from the archive (sha256 {sum}, expected {})",
-                    f.sha256
-                )));
-            }
+        // Verify what is in place: its sha256 and owner.
+        let sums = step!(
+            self.remote_sha256(to, std::slice::from_ref(&target))
+                .await?
+        );
+        if sums.first().map(|(sum, _)| sum) != Some(&db_sha) {
+            return Ok(Err(format!(
+                "{target} on the {to} differs from the history sent (sha256 {:?}, expected {db_sha})",
+                sums.first().map(|(s, _)| s)
+            )));
         }
-        let owned: Vec<String> = std::iter::once(target.clone())
-            .chain(paths.iter().cloned())
-            .collect();
-        step!(self.owned_as_configured(to, &owned, "the swap").await);
+        step!(
+            self.owned_as_configured(to, &owner, std::slice::from_ref(&target), "the swap")
+                .await
+        );
         evidence.push(Evidence {
             host: Some(to),
             at: self.clock.now(),
-            via: format!("sha256sum -- {target}/…; stat"),
-            observed: format!(
-                "{} file(s) equal to the archive, owned by {}",
-                paths.len(),
-                v.owner
-            ),
+            via: format!("sha256sum -- {target}; stat"),
+            observed: format!("{target} equal to the history sent, owned by {owner}"),
         });
+        let last_target: std::collections::BTreeMap<String, Option<u64>> = db
+            .keys
+            .iter()
+            .map(|k| (k.pubkey.to_lowercase(), k.last_target))
+            .collect();
+        let last_signed = self.last_signed_by_index(to, &last_target).await?;
+        let _ = std::fs::remove_dir_all(&dir);
         Ok(Ok(Transferred {
             archive_sha256: sha_l,
             bytes,
             files: report.files,
             set_aside,
             local_copy: local.display().to_string(),
-            last_target: Default::default(),
-            last_signed: Default::default(),
+            last_target,
+            last_signed,
         }))
+    }
+
+    /// The history read here must have been signed on the destination's chain.
+    async fn same_chain(
+        &mut self,
+        to: Role,
+        db: &crate::validator_db::DbSummary,
+    ) -> std::io::Result<StepResult<()>> {
+        let root = match probes::chain_info(
+            self.host(to),
+            &self.cfg.beacon.endpoint,
+            self.beacon_flavour[slot(to)].unwrap_or(BeaconFlavour::Zond),
+            self.cfg.ssh.command_timeout,
+        )
+        .await
+        {
+            Ok(o) => o.value.genesis_validators_root,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the {to}'s chain cannot be read to check the history against it: {}",
+                    e.detail
+                )));
+            }
+        };
+        Ok(match (&db.genesis_validators_root, root) {
+            (Some(h), Some(c)) if !h.eq_ignore_ascii_case(&c) => Err(format!(
+                "the history was signed on another chain (genesis validators root {h}, the {to}'s chain {c}); nothing on the {to} was changed"
+            )),
+            _ => Ok(()),
+        })
+    }
+
+    /// Rename the history at `target` aside to `<target>.old-<UTC stamp>` if there is
+    /// one; the name it got.
+    async fn set_aside(
+        &mut self,
+        to: Role,
+        target: &str,
+    ) -> std::io::Result<StepResult<Option<String>>> {
+        let t = self.cfg.ssh.command_timeout;
+        let old = match probes::stat(self.host(to), target, t).await {
+            Ok(o) => o.value,
+            Err(e) => return Ok(Err(format!("{to}: cannot look at {target}: {}", e.detail))),
+        };
+        if old.is_none() {
+            return Ok(Ok(None));
+        }
+        let stamp = jiff::Timestamp::from_second(self.clock.now() as i64)
+            .map(|ts| ts.strftime("%Y%m%dT%H%M%SZ").to_string())
+            .unwrap_or_default();
+        let aside = format!("{target}.old-{stamp}");
+        step!(self.remote(to, xfer::rename(target, &aside), t).await?);
+        Ok(Ok(Some(aside)))
+    }
+
+    /// Each key's last signed target epoch, by validator index, for the liveness gate:
+    /// the beacon node says which index each public key has. A node that cannot say
+    /// leaves the map empty (journaled): the gate then judges from the stop's epoch.
+    async fn last_signed_by_index(
+        &mut self,
+        to: Role,
+        last_target: &std::collections::BTreeMap<String, Option<u64>>,
+    ) -> std::io::Result<std::collections::BTreeMap<u64, u64>> {
+        let pubkeys: Vec<String> = last_target.keys().cloned().collect();
+        let mut last_signed = std::collections::BTreeMap::new();
+        match probes::validator_indices(
+            self.host(to),
+            &self.cfg.beacon.endpoint,
+            self.beacon_flavour[slot(to)].unwrap_or(BeaconFlavour::Zond),
+            &self.cfg.validator.indices,
+            &pubkeys,
+            self.cfg.ssh.command_timeout,
+        )
+        .await
+        {
+            Ok(o) => {
+                for (pk, last) in last_target {
+                    if let (Some(i), Some(e)) = (o.value.get(pk), last) {
+                        last_signed.insert(*i, *e);
+                    }
+                }
+                self.record(Record::Probe {
+                    host: Some(to),
+                    via: o.via.clone(),
+                    ok: true,
+                    observed: format!(
+                        "{} of {} key(s) known to the chain; last signed target epoch by index: {last_signed:?}",
+                        o.value.len(),
+                        pubkeys.len()
+                    ),
+                })?;
+            }
+            Err(e) => {
+                self.record(Record::Probe {
+                    host: Some(to),
+                    via: e.what.clone(),
+                    ok: false,
+                    observed: format!(
+                        "the indices of the history's keys are unknown ({}: {}); the liveness gate judges from the stop's epoch",
+                        e.failure.as_str(),
+                        e.detail
+                    ),
+                })?;
+            }
+        }
+        Ok(last_signed)
     }
 }
 
@@ -1570,6 +1699,9 @@ async fn watch_readiness(
 }
 
 /// The backup archives on this machine matching the configured pattern.
+/// How many backup archives, newest first, are opened to find one with a history.
+const ARCHIVES_OPENED: usize = 8;
+
 fn local_archives(pattern: &str) -> Vec<ArchiveAt> {
     let Ok(paths) = glob::glob(pattern) else {
         return Vec::new();
@@ -1592,6 +1724,7 @@ fn local_archives(pattern: &str) -> Vec<ArchiveAt> {
                 path: p.display().to_string(),
                 size: m.len(),
                 mtime,
+                holds: None,
             })
         })
         .collect()

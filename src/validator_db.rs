@@ -76,7 +76,7 @@ pub enum ValidatorDbError {
 }
 
 /// One key's history, in short.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct KeySummary {
     /// `0x` and the raw key's hex.
     pub pubkey: String,
@@ -92,7 +92,7 @@ pub struct KeySummary {
 }
 
 /// A history, in short.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DbSummary {
     /// `0x` and hex, when stored.
     pub genesis_validators_root: Option<String>,

@@ -104,6 +104,7 @@ fn cmd(pair: &common::lab::LabPair, args: &[&str]) -> (Option<i32>, String) {
 fn failover_command_with_an_unreachable_primary_needs_the_flag() {
     use common::Pair;
     let pair = Lab::get().scenario();
+    pair.apply(Fault::PrimaryHistoryArchived);
     pair.apply(Fault::PrimaryPoweredOff);
     let (code, text) = failover_cmd(&pair);
     assert_eq!(code, Some(3), "{text}");

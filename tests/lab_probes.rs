@@ -10,7 +10,7 @@ use common::lab::Lab;
 use sha2::{Digest, Sha256};
 use validator_failover::config::{BeaconFlavour, ExecutionFlavour, Role};
 use validator_failover::hosts::{Cmd, Failure, HostExt, relay};
-use validator_failover::probes::{self, HistoryKind};
+use validator_failover::probes;
 
 const T: Duration = Duration::from_secs(15);
 
@@ -83,23 +83,47 @@ fn every_probe_answers_with_typed_evidence() {
             .value;
         assert!(!m.answering, "nothing listens on the backup's metrics port");
 
-        let h = probes::slashing_history(p.as_ref(), &v.slashing_protection_dir(), T)
+        // The history where the client keeps it: found from the unit's ExecStart, read
+        // here as the bbolt DB the real library wrote (the lab's validator holds it).
+        let h = probes::history(p.as_ref(), v, probes::HISTORY_READ_LIMIT, T)
             .await
             .unwrap()
             .value;
         assert!(h.problem().is_none(), "{h:?}");
+        assert_eq!(h.location.file, "/var/lib/qrysm/validator/validator.db");
         assert!(
-            h.files
-                .iter()
-                .any(|f| f.path.ends_with("/validator.db") && f.kind == HistoryKind::Bbolt)
+            h.location
+                .how()
+                .contains("--datadir=/var/lib/qrysm/validator")
         );
+        let db = h.db().expect("read");
+        assert_eq!(db.keys.len(), 4, "{db:?}");
+        assert!(
+            db.keys
+                .iter()
+                .all(|k| k.pubkey.len() == 2 + 2 * 2592 && k.last_target.is_some()),
+            "{db:?}"
+        );
+        let chain = probes::chain_info(b.as_ref(), &cfg.beacon.endpoint, BeaconFlavour::Zond, T)
+            .await
+            .unwrap()
+            .value;
+        assert_eq!(db.genesis_validators_root, chain.genesis_validators_root);
 
+        // The role's backups archive its empty slashing-protection/: no history in them.
         let a = probes::archives(b.as_ref(), &cfg.backups, T)
             .await
             .unwrap()
             .value;
         assert_eq!(a.len(), 2, "{a:?}");
         assert!(a[0].mtime > a[1].mtime, "newest first");
+        let holds = probes::archive_contents(b.as_ref(), &a[0], T).await;
+        assert!(
+            holds
+                .as_ref()
+                .is_err_and(|e| e.contains("holds no file with data")),
+            "{holds:?}"
+        );
 
         let f = probes::beacon_flavour(b.as_ref(), &cfg.beacon.endpoint, None, T)
             .await

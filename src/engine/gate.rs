@@ -232,16 +232,40 @@ impl LivenessGate {
         }
     }
 
-    /// Which epochs to ask the chain about now (the liveness endpoint answers for the
-    /// current and the previous epoch only).
+    /// Which epochs to ask the chain about now: every epoch the verdict needs that has
+    /// no final, complete answer yet (the beacon node answers older epochs from the
+    /// state at their end), so that a slow round never leaves a gap in the streak.
+    /// The verified-stop path asks from just after the oldest key's last signed epoch
+    /// (a stale history shows there), at most `MAX_EPOCHS_ASKED` back.
     pub fn epochs_to_ask(&self, now: f64) -> Vec<u64> {
+        const MAX_EPOCHS_ASKED: u64 = 8;
         let c = self.clock.epoch_at(now);
-        let mut v = Vec::new();
-        if c > 0 {
-            v.push(c - 1);
-        }
-        v.push(c);
-        v
+        let from = match &self.path {
+            Some(LivenessPath::Unverified {
+                since_epoch,
+                required,
+            }) => since_epoch
+                .saturating_sub(1)
+                .max(c.saturating_sub(required + MAX_EPOCHS_ASKED)),
+            Some(LivenessPath::VerifiedStop {
+                stop_epoch,
+                last_signed,
+                ..
+            }) => {
+                let oldest = last_signed.values().min().copied().unwrap_or(*stop_epoch);
+                (oldest + 1)
+                    .min(stop_epoch.saturating_sub(1))
+                    .max(c.saturating_sub(MAX_EPOCHS_ASKED))
+            }
+            _ => c.saturating_sub(1),
+        };
+        (from..=c)
+            .filter(|e| {
+                self.observations
+                    .get(e)
+                    .is_none_or(|o| !(self.is_final(o) && self.asked_all(o)))
+            })
+            .collect()
     }
 
     /// Is the observation of `epoch` final: made late enough in the next epoch?
@@ -285,12 +309,14 @@ impl LivenessGate {
                         if e > &threshold {
                             return LivenessVerdict::Alarm {
                                 why: format!(
-                                    "key {k} was live in epoch {e}, after {}: something else signs with it",
+                                    "key {k} was live in epoch {e}, after {}",
                                     if last_signed.contains_key(k) {
-                                        format!("its history's last signed epoch {threshold}")
+                                        format!(
+                                            "its history's last signed target epoch {threshold}: the history is older than what the chain shows the key signed (stale), or something else signs with it"
+                                        )
                                     } else {
                                         format!(
-                                            "epoch {threshold} in which the primary was verified stopped"
+                                            "epoch {threshold} in which the primary was verified stopped: something else signs with it"
                                         )
                                     }
                                 ),

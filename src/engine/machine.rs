@@ -19,7 +19,9 @@ use super::journal::Record;
 use super::steps::Action;
 use crate::config::Role;
 use crate::hosts::{Failure, HostError};
-use crate::probes::{BeaconSync, ChainInfo, ExecutionSync, FileInfo, History, Metrics, UnitState};
+use crate::probes::{
+    BeaconSync, ChainInfo, ExecutionSync, FileInfo, HistoryState, Metrics, UnitState,
+};
 
 /// What an interrupted run's journal says was done: (the primary touched, the
 /// backup unlocked), for `Event::Resume`; None when the run ended.
@@ -129,7 +131,7 @@ pub enum Value {
     Processes(Vec<u32>),
     Metrics(Metrics),
     Lock(Option<FileInfo>),
-    History(History),
+    History(HistoryState),
     Beacon(BeaconSync),
     Execution(ExecutionSync),
     Chain(ChainInfo),
@@ -145,9 +147,18 @@ pub struct ArchiveAt {
     pub path: String,
     pub size: u64,
     pub mtime: f64,
+    /// What it holds, once opened: the history's summary, or why it holds none.
+    /// None: not opened. Only an archive that holds a history can stand in for the
+    /// primary's.
+    #[serde(default)]
+    pub holds: Option<Result<String, String>>,
 }
 
 impl ArchiveAt {
+    pub fn holds_history(&self) -> bool {
+        matches!(self.holds, Some(Ok(_)))
+    }
+
     pub fn place(&self) -> String {
         match self.host {
             Some(r) => format!("{r}:{}", self.path),
@@ -2233,13 +2244,28 @@ impl Failover {
         if primary_down {
             let e = b.failed(Role::Primary).expect("down has a cause");
             let cause = format!("{}: {}", e.failure.as_str(), e.detail);
-            let newest = match value!(b, Role::Backup, Archives) {
-                Ok((_, v)) => v.first().cloned(),
-                Err(_) => None,
+            let archives = match value!(b, Role::Backup, Archives) {
+                Ok((_, v)) => v.clone(),
+                Err(_) => Vec::new(),
             };
-            let Some(archive) = newest else {
+            // The newest archive that holds a history; one that holds none (the
+            // reference role's script archives an empty directory) is never offered.
+            let Some(archive) = archives.iter().find(|a| a.holds_history()).cloned() else {
+                let found = match archives.first() {
+                    None => "no backup archive was found, on the backup or here".to_string(),
+                    Some(a) => format!(
+                        "none of the {} backup archive(s) holds a history (the newest, {}, {})",
+                        archives.len(),
+                        a.place(),
+                        match &a.holds {
+                            Some(Err(why)) => format!("holds none: {why}"),
+                            _ => "could not be opened".into(),
+                        }
+                    ),
+                };
                 let why = format!(
-                    "the primary cannot be reached ({cause}) and no backup archive of its slashing-protection history was found, on the backup or here: the backup cannot be given a history"
+                    "the primary cannot be reached ({cause}) and {found}: the backup cannot be given a history, and starting it without one could sign what the primary signed. The way forward: the primary's {} from its disk (or a copy of it), archived (`tar -czf NAME.tar.gz -C DATADIR validator.db`) where backups.pattern finds it on this machine or on the backup, then run again; nothing was touched",
+                    crate::history::PROTECTION_DB_FILE
                 );
                 self.block_at("nothing is touched that cannot be finished", why, out);
                 return;

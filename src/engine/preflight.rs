@@ -7,7 +7,7 @@ use crate::chain::ChainClock;
 use crate::config::{Config, Role};
 use crate::hosts::HostError;
 use crate::probes::{
-    Archive, BeaconSync, ChainInfo, ClockState, ExecutionSync, FileInfo, History, Metrics,
+    Archive, BeaconSync, ChainInfo, ClockState, ExecutionSync, FileInfo, HistoryState, Metrics,
     Observed, Probe, UnitState,
 };
 
@@ -76,7 +76,7 @@ pub struct HostObservations {
     pub execution: Option<Probe<ExecutionSync>>,
     pub chain: Option<Probe<ChainInfo>>,
     pub clock: Option<Probe<ClockState>>,
-    pub history: Option<Probe<History>>,
+    pub history: Option<Probe<HistoryState>>,
     pub archives: Option<Probe<Vec<Archive>>>,
     pub liveness: Option<Probe<Liveness>>,
 }
@@ -501,9 +501,23 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
         } else {
             Verdict::Warn
         };
+        // The newest epoch in which the chain saw one of our keys live, if asked.
+        let liveness_seen = h
+            .liveness
+            .as_ref()
+            .and_then(|l| l.as_ref().ok())
+            .and_then(|o| {
+                let (epoch, live) = &o.value;
+                live.iter().any(|(_, l)| *l).then_some(*epoch)
+            });
+        let chain_root = h
+            .chain
+            .as_ref()
+            .and_then(|c| c.as_ref().ok())
+            .and_then(|c| c.value.genesis_validators_root.clone());
         j.probe(
             "history",
-            "Slashing-protection data",
+            "Slashing-protection history",
             &h.history,
             history_error,
             |hist| {
@@ -511,7 +525,30 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
                     .newest_mtime()
                     .map(|m| age_text(clock.as_ref(), m, now))
                     .unwrap_or_default();
-                match (role, hist.problem()) {
+                // The chain saw every key live in an epoch after the newest target in
+                // the history on disk: the file no longer covers what the validator
+                // signed (replaced under it, or not the DB it writes).
+                let stale = match (role, hist.db(), liveness_seen) {
+                    (Role::Primary, Some(db), Some(epoch)) => {
+                        let newest = db.keys.iter().filter_map(|k| k.last_target).max();
+                        match newest {
+                            Some(t) if t < epoch => Some(format!(
+                                "{} is older than what the chain shows: its newest signed target is epoch {t}, the chain saw the keys live in epoch {epoch}",
+                                hist.location.file
+                            )),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let wrong_chain = match (hist.db().and_then(|d| d.genesis_validators_root.clone()), &chain_root) {
+                    (Some(db), Some(chain)) if !db.eq_ignore_ascii_case(chain) => Some(format!(
+                        "{} was signed on another chain: its genesis validators root is {db}, the chain's {chain}",
+                        hist.location.file
+                    )),
+                    _ => None,
+                };
+                match (role, hist.problem().or(wrong_chain).or(stale)) {
                     (Role::Primary, Some(p)) => {
                         (Verdict::Red, format!("{p}: nothing valid to transfer"))
                     }
@@ -540,16 +577,25 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
                     },
                     format!("none matching {}", cfg.backups),
                 ),
-                Some(newest) => (
-                    Verdict::Green,
-                    format!(
+                Some(newest) => {
+                    let text = format!(
                         "{} archive(s); newest {} ({}, {})",
                         a.len(),
                         newest.path,
                         crate::probes::human_bytes(newest.size),
                         age_text(clock.as_ref(), newest.mtime, now)
-                    ),
-                ),
+                    );
+                    match &newest.holds {
+                        Some(Ok(holds)) => (Verdict::Green, format!("{text}: holds {holds}")),
+                        Some(Err(why)) => (
+                            Verdict::Warn,
+                            format!(
+                                "{text} holds no history ({why}); if the primary dies, no archive can stand in for it"
+                            ),
+                        ),
+                        None => (Verdict::Green, format!("{text}: not opened")),
+                    }
+                }
             },
         );
         if !cfg.validator.indices.is_empty()

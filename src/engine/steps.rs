@@ -276,6 +276,7 @@ pub mod transfer {
         Cmd::new(binary)
             .arg("slashing-protection-history")
             .arg("export")
+            .arg("--accept-terms-of-use")
             .arg(format!("--datadir={data_dir}"))
             .arg(format!("--slashing-protection-export-dir={out_dir}"))
     }
@@ -285,6 +286,7 @@ pub mod transfer {
         Cmd::new(binary)
             .arg("slashing-protection-history")
             .arg("import")
+            .arg("--accept-terms-of-use")
             .arg(format!("--datadir={data_dir}"))
             .arg(format!("--slashing-protection-json-file={file}"))
     }
@@ -315,6 +317,14 @@ pub mod transfer {
             .arg("-C")
             .arg(dest)
             .arg("--no-same-owner")
+    }
+
+    pub fn chown(owner: &str, path: &str) -> Cmd {
+        Cmd::new("chown").arg("--").arg(owner).arg(path)
+    }
+
+    pub fn chmod(mode: &str, path: &str) -> Cmd {
+        Cmd::new("chmod").arg("--").arg(mode).arg(path)
     }
 
     pub fn chown_r(owner: &str, path: &str) -> Cmd {

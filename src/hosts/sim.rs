@@ -20,11 +20,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{Cmd, Failure, Host, HostError, HttpRequest, HttpResponse, LineStream, Method, Output};
-use crate::bolt::BBOLT_MAGIC;
 use crate::chain::{ChainClock, unix_now};
 use crate::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
-
-const PAGE: usize = 4096;
 
 /// Where the simulated time comes from.
 #[derive(Debug, Clone)]
@@ -110,6 +107,9 @@ struct Node {
     faults: Faults,
     next_pid: u32,
     last_heartbeat_slot: u64,
+    /// The DB the running validator has open when its file was replaced under it (as
+    /// bbolt keeps writing to the old inode): it signs into this, not into the path.
+    detached_db: Option<Vec<u8>>,
 }
 
 /// One attestation as the chain saw it.
@@ -138,8 +138,12 @@ struct Layout {
     service: String,
     binary: String,
     process_name: String,
+    /// The runbook's `slashing-protection/` directory.
     sp_dir: String,
+    /// The unit's `--datadir`: the history is `<datadir>/validator.db` there.
+    datadir: String,
     db_path: String,
+    wallet_dir: String,
     lock_file: String,
     fence_dropin: String,
     owner: String,
@@ -163,6 +167,21 @@ pub struct SimWorld {
     inner: Arc<Mutex<World>>,
 }
 
+/// Where the simulated hosts keep the validator's history (as the lab's `layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimLayout {
+    /// The reference deployment: `--datadir=/var/lib/qrysm/validator`, the DB there,
+    /// `wallet/` beside it, the runbook's `slashing-protection/` created empty, and
+    /// the backup script's archives of that empty directory.
+    Reference,
+    /// The runbook's: the unit's datadir is the `slashing-protection/` directory, so
+    /// the DB lives there and the backups hold it.
+    Runbook,
+}
+
+/// The chain's genesis validators root (also stored in every DB the sim writes).
+pub const SIM_GENESIS_ROOT: [u8; 32] = [0xab; 32];
+
 /// Timing of the simulated chain: 2 s slots, 4 slots per epoch, as the lab.
 pub const SIM_SECONDS_PER_SLOT: u64 = 2;
 pub const SIM_SLOTS_PER_EPOCH: u64 = 4;
@@ -172,6 +191,11 @@ impl SimWorld {
     /// the backup stopped, disabled and locked, both nodes synced, older archives on
     /// the backup.
     pub fn new(cfg: &Config, time: SimTime) -> SimWorld {
+        SimWorld::with_layout(cfg, time, SimLayout::Reference)
+    }
+
+    /// A healthy pair laid out as `layout` says (`new`: the reference deployment's).
+    pub fn with_layout(cfg: &Config, time: SimTime, layout: SimLayout) -> SimWorld {
         let now = time.now();
         let genesis =
             (now as u64).saturating_sub(10 * SIM_SECONDS_PER_SLOT * SIM_SLOTS_PER_EPOCH + 1);
@@ -183,7 +207,17 @@ impl SimWorld {
             binary: cfg.validator.binary.clone(),
             process_name: cfg.validator.process_name.clone(),
             sp_dir: cfg.validator.slashing_protection_dir(),
-            db_path: format!("{}/validator.db", cfg.validator.slashing_protection_dir()),
+            datadir: match layout {
+                SimLayout::Reference => cfg.validator.data_dir.clone(),
+                SimLayout::Runbook => cfg.validator.slashing_protection_dir(),
+            },
+            db_path: match layout {
+                SimLayout::Reference => format!("{}/validator.db", cfg.validator.data_dir),
+                SimLayout::Runbook => {
+                    format!("{}/validator.db", cfg.validator.slashing_protection_dir())
+                }
+            },
+            wallet_dir: format!("{}/wallet", cfg.validator.data_dir),
             lock_file: cfg.validator.lock_file.clone(),
             fence_dropin: crate::engine::steps::fence_dropin(cfg),
             owner: cfg.validator.owner.clone(),
@@ -210,6 +244,7 @@ impl SimWorld {
             faults: Faults::default(),
             next_pid: 1200,
             last_heartbeat_slot: 0,
+            detached_db: None,
         };
         let mut w = World {
             clock,
@@ -275,6 +310,77 @@ impl SimWorld {
     }
 
     /// Start the validator on a host behind the tool's back (a scenario's fault).
+    /// Replace the history file under the running validator with an older copy (only
+    /// what it signed up to `epochs_back` epochs ago), while the validator keeps
+    /// signing into the DB it has open: the file on disk no longer covers the chain.
+    pub fn replace_history_with_older(&self, role: Role, epochs_back: u64) {
+        self.with(|w| {
+            let cutoff = w.clock.epoch_at(w.time.now()).saturating_sub(epochs_back);
+            let path = w.layout.db_path.clone();
+            let n = &mut w.nodes[idx(role)];
+            let Some(f) = n.files.get_mut(&path) else {
+                return;
+            };
+            let old: Vec<Value> = db_records(&f.data)
+                .into_iter()
+                .filter(|r| r["target_epoch"].as_u64().is_some_and(|t| t <= cutoff))
+                .collect();
+            n.detached_db = Some(f.data.clone());
+            f.data = db_append(&new_db(), &old);
+        });
+    }
+
+    /// An archive of the primary's history file as it is now (`tar -czf … -C DATADIR
+    /// validator.db`), put on the backup as the newest of its backups: what an
+    /// operator who backs up the real history has.
+    pub fn archive_primary_history(&self) {
+        self.with(|w| {
+            let now = w.time.now();
+            let l = w.layout.clone();
+            let Some(db) = w.nodes[0].files.get(&l.db_path).map(|f| f.data.clone()) else {
+                return;
+            };
+            let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::fast(),
+            ));
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o600);
+            h.set_size(db.len() as u64);
+            h.set_mtime(now as u64);
+            b.append_data(&mut h, "validator.db", &db[..])
+                .expect("in memory");
+            let data = b
+                .into_inner()
+                .and_then(|gz| gz.finish())
+                .expect("in memory");
+            let name = format!(
+                "{}/{}{}.tar.gz",
+                l.backups_dir,
+                l.backups_prefix,
+                jiff::Timestamp::from_second(now as i64)
+                    .map(|ts| ts.strftime("%Y%m%d_%H%M%S").to_string())
+                    .unwrap_or_default()
+            );
+            w.nodes[1].files.insert(
+                name,
+                SimFile {
+                    data,
+                    mode: 0o600,
+                    owner: "root:root".into(),
+                    mtime: now,
+                    dir: false,
+                    link: None,
+                },
+            );
+        });
+    }
+
+    /// Where the simulated hosts keep the validator's history.
+    pub fn history_file(&self) -> String {
+        self.with(|w| w.layout.db_path.clone())
+    }
+
     pub fn force_start_validator(&self, role: Role) {
         self.with(|w| {
             let now = w.time.now();
@@ -291,6 +397,7 @@ impl SimWorld {
     /// Put a symbolic link on a host (a scenario's fault: a hostile history).
     pub fn add_symlink(&self, role: Role, path: &str, target: &str) {
         self.with(|w| {
+            w.detach_history(idx(role), path);
             let now = w.time.now();
             w.nodes[idx(role)].files.insert(
                 path.to_string(),
@@ -331,8 +438,29 @@ impl SimWorld {
     }
 
     /// Remove a file or directory tree on a host (a scenario's fault).
+    /// Write a file (owned as the validator, 0600), replacing what is there.
+    pub fn put_file(&self, role: Role, path: &str, data: Vec<u8>) {
+        self.with(|w| {
+            w.detach_history(idx(role), path);
+            let now = w.time.now();
+            let owner = w.layout.owner.clone();
+            w.nodes[idx(role)].files.insert(
+                path.to_string(),
+                SimFile {
+                    data,
+                    mode: 0o600,
+                    owner,
+                    mtime: now,
+                    dir: false,
+                    link: None,
+                },
+            );
+        });
+    }
+
     pub fn remove_path(&self, role: Role, path: &str) {
         self.with(|w| {
+            w.detach_history(idx(role), path);
             let n = &mut w.nodes[idx(role)];
             let prefix = format!("{}/", path.trim_end_matches('/'));
             n.files.retain(|p, _| p != path && !p.starts_with(&prefix));
@@ -373,9 +501,16 @@ pub fn sim_pubkey(index: u64) -> String {
 
 /// `qrysm-validator slashing-protection-history export|import`, on the DB at the
 /// configured place, as the client (and the lab's simulator) do it.
-fn history_command(w: &mut World, i: usize, sub: &str, arg: &str, now: f64) -> Output {
-    let l = w.layout.clone();
-    let gvr = format!("0x{}", "ab".repeat(32));
+fn history_command(
+    w: &mut World,
+    i: usize,
+    sub: &str,
+    datadir: &str,
+    arg: &str,
+    now: f64,
+) -> Output {
+    let db_path = format!("{datadir}/validator.db");
+    let gvr = format!("0x{}", hex(&SIM_GENESIS_ROOT));
     match (sub, arg.split_once('=')) {
         ("export", Some(("--slashing-protection-export-dir", dir))) => {
             let n = &mut w.nodes[i];
@@ -386,9 +521,11 @@ fn history_command(w: &mut World, i: usize, sub: &str, arg: &str, now: f64) -> O
                     "cannot obtain database lock, database may be in use by another process\n",
                 );
             }
-            let Some(db) = n.files.get(&l.db_path).map(|f| f.data.clone()) else {
-                return out(1, "", "error: no validator.db found\n");
-            };
+            let db = n
+                .files
+                .get(&db_path)
+                .map(|f| f.data.clone())
+                .unwrap_or_default();
             if !n.files.get(dir).is_some_and(|f| f.dir) {
                 n.files.insert(dir.to_string(), dir_entry("root:root", now));
             }
@@ -400,6 +537,14 @@ fn history_command(w: &mut World, i: usize, sub: &str, arg: &str, now: f64) -> O
                         "target_epoch": r["target_epoch"].as_u64().unwrap_or(0).to_string(),
                     }));
                 }
+            }
+            if per.is_empty() {
+                // qrysm: log.Fatal, exit 1.
+                return out(
+                    1,
+                    "",
+                    "level=fatal msg=\"No slashing protection data was found in your database. This is likely because an older version of Qrysm would place your validator database in your wallet directory as a validator.db file.\"\n",
+                );
             }
             let data: Vec<Value> = per
                 .into_iter()
@@ -471,15 +616,15 @@ fn history_command(w: &mut World, i: usize, sub: &str, arg: &str, now: f64) -> O
                         .and_then(|x| x.parse().ok())
                         .unwrap_or(0);
                     lines.push(
-                        json!({"index": k, "source_epoch": s, "target_epoch": t, "root": ""}),
+                        json!({"index": k, "source_epoch": s, "target_epoch": t, "root": "00".repeat(32)}),
                     );
                 }
             }
-            let dir = l.sp_dir.clone();
             n.files
-                .entry(dir)
+                .entry(datadir.to_string())
                 .or_insert_with(|| dir_entry("root:root", now));
-            let f = n.files.entry(l.db_path.clone()).or_insert_with(|| SimFile {
+            // Created (root, 0600) when absent, as the client does; merged otherwise.
+            let f = n.files.entry(db_path.clone()).or_insert_with(|| SimFile {
                 data: new_db(),
                 mode: 0o600,
                 owner: "root:root".into(),
@@ -487,10 +632,7 @@ fn history_command(w: &mut World, i: usize, sub: &str, arg: &str, now: f64) -> O
                 dir: false,
                 link: None,
             });
-            for r in &lines {
-                f.data.extend_from_slice(r.to_string().as_bytes());
-                f.data.push(b'\n');
-            }
+            f.data = db_append(&f.data, &lines);
             f.mtime = now;
             out(
                 0,
@@ -509,8 +651,9 @@ fn history_command(w: &mut World, i: usize, sub: &str, arg: &str, now: f64) -> O
     }
 }
 
-/// A backup archive as the runbook makes it: `tar -czf … -C DATA slashing-protection`.
-fn archive_of(sp_dir: &str, db: Vec<u8>, mtime: f64) -> Vec<u8> {
+/// A backup archive as the role's script makes it: `tar -czf … -C DATA
+/// slashing-protection` (holding the DB only where it lives there, `db` Some).
+fn archive_of(sp_dir: &str, db: Option<Vec<u8>>, mtime: f64) -> Vec<u8> {
     let name = sp_dir.rsplit('/').next().unwrap_or("slashing-protection");
     let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
         Vec::new(),
@@ -523,34 +666,109 @@ fn archive_of(sp_dir: &str, db: Vec<u8>, mtime: f64) -> Vec<u8> {
     h.set_mtime(mtime as u64);
     b.append_data(&mut h, format!("{name}/"), std::io::empty())
         .expect("in memory");
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o600);
-    h.set_size(db.len() as u64);
-    h.set_mtime(mtime as u64);
-    b.append_data(&mut h, format!("{name}/validator.db"), &db[..])
-        .expect("in memory");
+    if let Some(db) = db {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o600);
+        h.set_size(db.len() as u64);
+        h.set_mtime(mtime as u64);
+        b.append_data(&mut h, format!("{name}/validator.db"), &db[..])
+            .expect("in memory");
+    }
     b.into_inner()
         .and_then(|gz| gz.finish())
         .expect("in memory")
 }
 
+/// A new, empty validator.db as qrysm creates it: a real bbolt file in its schema
+/// (the chain's genesis validators root stored), written by `validator_db`.
 pub fn new_db() -> Vec<u8> {
-    let mut page = vec![0u8; PAGE];
-    page[16..20].copy_from_slice(&BBOLT_MAGIC.to_le_bytes());
-    page
+    crate::validator_db::write_history(&crate::validator_db::QrysmHistory {
+        genesis_root: Some(SIM_GENESIS_ROOT),
+        ..Default::default()
+    })
 }
 
-fn db_records(data: &[u8]) -> Vec<Value> {
-    if data.len() <= PAGE {
-        return Vec::new();
+fn raw_pubkey(index: u64) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(2592);
+    for j in 0..81 {
+        raw.extend_from_slice(&Sha256::digest(
+            format!("vf-lab-key-{index}-{j}").as_bytes(),
+        ));
     }
-    String::from_utf8_lossy(&data[PAGE..])
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    raw
+}
+
+/// The attestations in a DB, as `{index, source_epoch, target_epoch, root}` (keys
+/// mapped back to the simulator's indices; keys it does not know are left out). A
+/// file that is not a DB holds none.
+fn db_records(data: &[u8]) -> Vec<Value> {
+    let Ok(h) = crate::validator_db::read_history_bytes(data, "validator.db") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (pk, kh) in &h.keys {
+        let Some(index) = (0..64).find(|i| &raw_pubkey(*i) == pk) else {
+            continue;
+        };
+        for (target, (sources, root)) in &kh.attestations {
+            for source in sources {
+                out.push(json!({"index": index, "source_epoch": source, "target_epoch": target, "root": hex(root)}));
+            }
+        }
+    }
+    out
+}
+
+/// The DB with these attestations added (as the client's SaveAttestationForPubKey).
+fn db_append(data: &[u8], records: &[Value]) -> Vec<u8> {
+    let mut h = crate::validator_db::read_history_bytes(data, "validator.db").unwrap_or_default();
+    if h.genesis_root.is_none() {
+        h.genesis_root = Some(SIM_GENESIS_ROOT);
+    }
+    for r in records {
+        let (Some(index), Some(source), Some(target)) = (
+            r["index"].as_u64(),
+            r["source_epoch"].as_u64(),
+            r["target_epoch"].as_u64(),
+        ) else {
+            continue;
+        };
+        let mut root = [0u8; 32];
+        let rh = r["root"].as_str().unwrap_or("");
+        for (k, b) in root.iter_mut().enumerate() {
+            *b = rh
+                .get(2 * k..2 * k + 2)
+                .and_then(|x| u8::from_str_radix(x, 16).ok())
+                .unwrap_or(0);
+        }
+        let kh = h.keys.entry(raw_pubkey(index)).or_default();
+        if !kh
+            .attestations
+            .get(&target)
+            .is_some_and(|(sources, _)| sources.contains(&source))
+        {
+            kh.attest(source, target, root);
+        }
+    }
+    crate::validator_db::write_history(&h)
 }
 
 impl World {
+    /// The path of the history is about to stop naming the DB the running validator
+    /// has open (replaced, removed, renamed): bbolt keeps writing to the open file,
+    /// so the validator signs on into its own copy, not into whatever the path names.
+    fn detach_history(&mut self, i: usize, path: &str) {
+        let n = &mut self.nodes[i];
+        if path == self.layout.db_path && n.unit.running && n.detached_db.is_none() {
+            n.detached_db = Some(
+                n.files
+                    .get(path)
+                    .map(|f| f.data.clone())
+                    .unwrap_or_else(new_db),
+            );
+        }
+    }
+
     fn baseline(&mut self, now: f64) {
         let l = self.layout.clone();
         for i in 0..2 {
@@ -571,7 +789,18 @@ impl World {
                 .map(|(d, _)| d.to_string())
                 .unwrap_or_default();
             n.files.insert(data_dir, dir_entry(&l.owner, now));
-            n.files.insert(l.sp_dir.clone(), dir_entry(&l.owner, now));
+            n.files.insert(l.datadir.clone(), dir_entry(&l.owner, now));
+            // The role's empty slashing-protection/ (0750), and the wallet (keystores).
+            let mut sp = dir_entry(&l.owner, now);
+            sp.mode = 0o750;
+            n.files.insert(l.sp_dir.clone(), sp);
+            let mut wallet = dir_entry(&l.owner, now);
+            wallet.mode = 0o700;
+            n.files.insert(l.wallet_dir.clone(), wallet.clone());
+            n.files
+                .insert(format!("{}/direct", l.wallet_dir), wallet.clone());
+            n.files
+                .insert(format!("{}/direct/accounts", l.wallet_dir), wallet);
             n.files
                 .insert(l.backups_dir.clone(), dir_entry("root:root", now));
             n.files.insert(
@@ -605,14 +834,19 @@ impl World {
                 "{}/{}{}.tar.gz",
                 l.backups_dir,
                 l.backups_prefix,
+                // As the role's script names them: `date +%Y%m%d_%H%M%S`.
                 jiff::Timestamp::from_second(t as i64)
-                    .map(|ts| ts.strftime("%Y%m%dT%H%M%SZ").to_string())
+                    .map(|ts| ts.strftime("%Y%m%d_%H%M%S").to_string())
                     .unwrap_or_else(|_| stamp.to_string())
             );
             b.files.insert(
                 name,
                 SimFile {
-                    data: archive_of(&l.sp_dir, new_db(), t),
+                    data: archive_of(
+                        &l.sp_dir,
+                        (l.db_path.starts_with(&format!("{}/", l.sp_dir))).then(new_db),
+                        t,
+                    ),
                     mode: 0o600,
                     owner: "root:root".into(),
                     mtime: t,
@@ -663,7 +897,9 @@ impl World {
         }
         if !n.files.contains_key(&l.db_path) {
             // A real client opens an empty history when none is there.
-            n.files.insert(l.sp_dir.clone(), dir_entry(&l.owner, now));
+            n.files
+                .entry(l.datadir.clone())
+                .or_insert_with(|| dir_entry(&l.owner, now));
             n.files.insert(
                 l.db_path.clone(),
                 SimFile {
@@ -676,6 +912,7 @@ impl World {
                 },
             );
         }
+        n.detached_db = None;
         n.next_pid += 7;
         n.unit.running = true;
         n.unit.failed = false;
@@ -769,7 +1006,11 @@ impl World {
             let role = if i == 0 { Role::Primary } else { Role::Backup };
             let start_epoch = self.clock.epoch_at(self.nodes[i].unit.started_at);
             let db_path = self.layout.db_path.clone();
-            let Some(db) = self.nodes[i].files.get(&db_path).map(|f| f.data.clone()) else {
+            let open = self.nodes[i]
+                .detached_db
+                .clone()
+                .or_else(|| self.nodes[i].files.get(&db_path).map(|f| f.data.clone()));
+            let Some(db) = open else {
                 continue;
             };
             let records = db_records(&db);
@@ -812,12 +1053,13 @@ impl World {
             }
             let n = &mut self.nodes[i];
             if !appended.is_empty() {
-                let f = n.files.get_mut(&db_path).expect("db present");
-                for r in &appended {
-                    f.data.extend_from_slice(r.to_string().as_bytes());
-                    f.data.push(b'\n');
+                if let Some(d) = n.detached_db.as_mut() {
+                    *d = db_append(d, &appended);
+                } else {
+                    let f = n.files.get_mut(&db_path).expect("db present");
+                    f.data = db_append(&f.data, &appended);
+                    f.mtime = now;
                 }
-                f.mtime = now;
             }
             for e in signed {
                 let when = (self.clock.epoch_start(e) as f64).max(n.unit.started_at) + 0.5;
@@ -974,6 +1216,15 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
                         }
                     }
                     "ExecMainStartTimestamp" => "".to_string(),
+                    "ExecStart" if ours => format!(
+                        "{{ path={b} ; argv[]={b} --datadir={d} --wallet-dir={w} --beacon-rpc-provider=127.0.0.1:4000 --monitoring-host=127.0.0.1 --monitoring-port={m} --accept-terms-of-use ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }}",
+                        b = format!("/usr/local/bin/{}", l.binary),
+                        d = l.datadir,
+                        w = l.wallet_dir,
+                        m = l.metrics_port
+                    ),
+                    "User" if ours => l.owner.split(':').next().unwrap_or("").to_string(),
+                    "Group" if ours => l.owner.split(':').nth(1).unwrap_or("").to_string(),
                     _ => "".to_string(),
                 };
                 s.push_str(&format!("{p}={v}\n"));
@@ -1054,7 +1305,16 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
         ("stat", ["-c", _fmt, "--", path]) => match w.nodes[i].files.get(*path) {
             Some(f) => {
                 let (user, group) = f.owner.split_once(':').unwrap_or((&f.owner, &f.owner));
-                let kind = if f.dir { "directory" } else { "regular file" };
+                // As GNU stat's %F.
+                let kind = if f.dir {
+                    "directory"
+                } else if f.link.is_some() {
+                    "symbolic link"
+                } else if f.data.is_empty() {
+                    "regular empty file"
+                } else {
+                    "regular file"
+                };
                 out(
                     0,
                     format!(
@@ -1421,10 +1681,76 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
             n.files.extend(copies);
             out(0, "", "")
         }
-        (prog, ["slashing-protection-history", sub, datadir, arg])
-            if *prog == l.binary && datadir.starts_with("--datadir=") =>
-        {
-            history_command(w, i, sub, arg, now)
+        (prog, ["slashing-protection-history", sub, flags @ ..]) if *prog == l.binary => {
+            let flag = |name: &str| {
+                flags
+                    .iter()
+                    .find_map(|f| f.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+            };
+            let datadir = flag("--datadir")
+                .unwrap_or("/root/.eth2")
+                .trim_end_matches('/');
+            let tos = flags.contains(&"--accept-terms-of-use")
+                || w.nodes[i]
+                    .files
+                    .contains_key(&format!("{datadir}/tosaccepted"));
+            if !tos {
+                // qrysm prompts on standard input, which is null here.
+                return out(
+                    1,
+                    "",
+                    "could not scan text input, if you are trying to run in non-interactive environment, you\ncan use the --accept-terms-of-use flag after reading the terms and conditions here: \n",
+                );
+            }
+            let arg = match *sub {
+                "export" => flag("--slashing-protection-export-dir")
+                    .map(|d| format!("--slashing-protection-export-dir={d}")),
+                _ => flag("--slashing-protection-json-file")
+                    .map(|f| format!("--slashing-protection-json-file={f}")),
+            }
+            .unwrap_or_default();
+            let datadir = datadir.to_string();
+            history_command(w, i, sub, &datadir, &arg, now)
+        }
+        ("chown", ["--", owner, path]) => match w.nodes[i].files.get_mut(*path) {
+            Some(f) => {
+                f.owner = owner.to_string();
+                out(0, "", "")
+            }
+            None => out(
+                1,
+                "",
+                format!("chown: cannot access '{path}': No such file or directory\n"),
+            ),
+        },
+        ("chmod", ["--", mode, path]) => match (
+            w.nodes[i].files.get_mut(*path),
+            u32::from_str_radix(mode, 8),
+        ) {
+            (Some(f), Ok(m)) => {
+                f.mode = m;
+                out(0, "", "")
+            }
+            (None, _) => out(
+                1,
+                "",
+                format!("chmod: cannot access '{path}': No such file or directory\n"),
+            ),
+            (_, Err(_)) => out(1, "", format!("chmod: invalid mode: '{mode}'\n")),
+        },
+        ("getent", ["passwd", "--", user]) => {
+            let owner = l.owner.split(':').next().unwrap_or("");
+            if *user == owner {
+                out(
+                    0,
+                    format!("{user}:x:999:999::/var/lib/qrysm:/usr/sbin/nologin\n"),
+                    "",
+                )
+            } else if *user == "root" {
+                out(0, "root:x:0:0:root:/root:/bin/bash\n", "")
+            } else {
+                out(2, "", "")
+            }
         }
         ("chown", ["-R", "--", owner, path]) => {
             let n = &mut w.nodes[i];
@@ -1458,6 +1784,8 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
             }
         }
         ("mv", ["-T", "--", from, to]) => {
+            w.detach_history(i, from);
+            w.detach_history(i, to);
             let n = &mut w.nodes[i];
             if !n.files.contains_key(*from) {
                 return out(
@@ -1586,6 +1914,7 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
         let Some(rest) = req.path.strip_prefix(flavour.prefix()) else {
             return Ok(json_resp(404, json!({"code": 404, "message": "Not Found"})));
         };
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
         let slot = w.clock.slot_at(now);
         let epoch = w.clock.epoch_of_slot(slot);
         let sync_distance = if f.beacon_syncing { 120 } else { 0 };
@@ -1622,10 +1951,11 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
                         json!({"code": 400, "message": "invalid epoch"}),
                     ));
                 };
-                if e > epoch || e + 1 < epoch {
+                if e > epoch {
+                    // Older epochs are answered from the state at their end.
                     return Ok(json_resp(
                         400,
-                        json!({"code": 400, "message": format!("epoch {e} is not the current or previous epoch")}),
+                        json!({"code": 400, "message": "Requested epoch cannot be in the future"}),
                     ));
                 }
                 let body: Result<Vec<String>, _> =
@@ -1646,28 +1976,33 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
                     .collect();
                 json_resp(200, json!({"data": data}))
             }
-            (Method::Post, "/beacon/states/head/validators") => {
-                let body: Result<Value, _> =
-                    serde_json::from_slice(req.body.as_deref().unwrap_or(b""));
-                let Some(ids) = body
-                    .ok()
-                    .and_then(|b| b.get("ids").and_then(Value::as_array).cloned())
-                else {
-                    return Ok(json_resp(
-                        400,
-                        json!({"code": 400, "message": "could not decode request body"}),
-                    ));
-                };
+            (Method::Post, p) if p.starts_with("/beacon/states/") && p.ends_with("/validators") => {
+                json_resp(405, json!({"code": 405, "message": "Method Not Allowed"}))
+            }
+            (Method::Get, "/beacon/states/head/validators") => {
+                // ids by index or 0x pubkey, repeated `id=` and/or comma separated.
+                let ids: Vec<&str> = query
+                    .split('&')
+                    .filter_map(|kv| kv.strip_prefix("id="))
+                    .flat_map(|v| v.split(','))
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                let slashed: Vec<u64> = slashable_pairs(&w.chain)
+                    .into_iter()
+                    .map(|(a, _)| a.index)
+                    .collect();
                 let data: Vec<Value> = ids
                     .iter()
-                    .filter_map(Value::as_str)
                     .filter_map(|id| {
                         let k = if id.starts_with("0x") {
-                            w.indices.iter().copied().find(|k| sim_pubkey(*k) == id)
+                            w.indices.iter().copied().find(|k| sim_pubkey(*k) == *id)
                         } else {
                             id.parse().ok().filter(|k| w.indices.contains(k))
                         }?;
-                        Some(json!({"index": k.to_string(), "status": "active_ongoing", "validator": {"pubkey": sim_pubkey(k)}}))
+                        let s = slashed.contains(&k);
+                        Some(json!({"index": k.to_string(), "balance": "40000000000",
+                            "status": if s { "active_slashed" } else { "active_ongoing" },
+                            "validator": {"pubkey": sim_pubkey(k), "slashed": s}}))
                     })
                     .collect();
                 json_resp(200, json!({"data": data}))

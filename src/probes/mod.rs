@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::bolt::BBOLT_MAGIC;
 use crate::chain::{ChainClock, unix_now};
 use crate::config::{BeaconFlavour, Config, Endpoint, ExecutionFlavour, Role};
-use crate::hosts::{Cmd, Failure, Host, HostError, HostExt, HttpRequest, LineStream};
+use crate::hosts::{Cmd, Failure, Host, HostError, HttpRequest, LineStream};
 
 /// A value observed on a host.
 #[derive(Debug, Clone, Serialize)]
@@ -63,6 +63,12 @@ pub struct UnitState {
     pub n_restarts: u32,
     /// The drop-in files systemd loaded for the unit.
     pub drop_in_paths: Vec<String>,
+    /// `ExecStart` as systemd prints it (`{ path=… ; argv[]=… ; … }`).
+    pub exec_start: String,
+    /// `User=`, `Group=` (empty: root) and `Environment=` of the unit.
+    pub user: String,
+    pub group: String,
+    pub environment: String,
 }
 
 impl UnitState {
@@ -103,7 +109,7 @@ pub async fn unit_state(host: &dyn Host, unit: &str, timeout: Duration) -> Probe
     let cmd = Cmd::new("systemctl")
         .arg("show")
         .arg(
-            "--property=LoadState,ActiveState,SubState,MainPID,UnitFileState,NRestarts,DropInPaths",
+            "--property=LoadState,ActiveState,SubState,MainPID,UnitFileState,NRestarts,DropInPaths,ExecStart,User,Group,Environment",
         )
         .arg("--")
         .arg(unit);
@@ -140,6 +146,10 @@ pub async fn unit_state(host: &dyn Host, unit: &str, timeout: Duration) -> Probe
         drop_in_paths: get("DropInPaths")
             .map(|v| v.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
+        exec_start: get("ExecStart").unwrap_or_default(),
+        user: get("User").unwrap_or_default(),
+        group: get("Group").unwrap_or_default(),
+        environment: get("Environment").unwrap_or_default(),
     };
     if state.load_state == "not-found" {
         return Err(unexpected(
@@ -326,123 +336,15 @@ pub fn history_kind(head: &[u8]) -> HistoryKind {
     HistoryKind::Unknown
 }
 
-/// The slashing-protection data found on a host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct History {
-    pub dir: String,
-    /// False when the directory itself is missing.
-    pub present: bool,
-    pub files: Vec<HistoryFile>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HistoryFile {
-    pub path: String,
-    pub size: u64,
-    pub mtime: f64,
-    pub kind: HistoryKind,
-}
-
-impl History {
-    pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
-    }
-    pub fn newest_mtime(&self) -> Option<f64> {
-        self.files.iter().map(|f| f.mtime).reduce(f64::max)
-    }
-    /// Files that are recognisably slashing-protection data and not empty.
-    pub fn valid_files(&self) -> impl Iterator<Item = &HistoryFile> {
-        self.files
-            .iter()
-            .filter(|f| f.kind != HistoryKind::Unknown && f.size > 0)
-    }
-    /// Why this is not usable history, or None when it is.
-    pub fn problem(&self) -> Option<String> {
-        if !self.present {
-            return Some(format!("{} does not exist", self.dir));
-        }
-        if self.files.is_empty() {
-            return Some(format!("{} is empty", self.dir));
-        }
-        if self.valid_files().next().is_none() {
-            return Some(format!(
-                "no bbolt database or EIP-3076 file in {} ({} file(s), {} bytes)",
-                self.dir,
-                self.files.len(),
-                self.total_size()
-            ));
-        }
-        None
-    }
-    pub fn summary(&self) -> String {
-        if let Some(p) = self.problem() {
-            return p;
-        }
-        let kinds: Vec<String> = self
-            .valid_files()
-            .map(|f| {
-                format!(
-                    "{} ({}, {})",
-                    f.path.rsplit('/').next().unwrap_or(&f.path),
-                    match f.kind {
-                        HistoryKind::Bbolt => "bbolt",
-                        HistoryKind::Eip3076 => "EIP-3076",
-                        HistoryKind::Unknown => "?",
-                    },
-                    human_bytes(f.size)
-                )
-            })
-            .collect();
-        kinds.join(", ")
-    }
-}
-
-/// The slashing-protection directory: its files, their sizes, ages and kinds.
-pub async fn slashing_history(host: &dyn Host, dir: &str, timeout: Duration) -> Probe<History> {
-    let listing = list(host, dir, 2, None, timeout).await?;
-    let via = listing.via.clone();
-    let Some(entries) = listing.value else {
-        return Ok(Observed::new(
-            host,
-            via,
-            History {
-                dir: dir.to_string(),
-                present: false,
-                files: Vec::new(),
-            },
-        ));
-    };
-    let mut files = Vec::new();
-    for e in entries.into_iter().filter(|e| !e.dir) {
-        let kind = if e.size == 0 {
-            HistoryKind::Unknown
-        } else {
-            history_kind(&host.read_file(&e.path, 4096, timeout).await?)
-        };
-        files.push(HistoryFile {
-            path: e.path,
-            size: e.size,
-            mtime: e.mtime,
-            kind,
-        });
-    }
-    Ok(Observed::new(
-        host,
-        format!("{via}; head -c 4096 of each file"),
-        History {
-            dir: dir.to_string(),
-            present: true,
-            files,
-        },
-    ))
-}
-
 /// A backup archive of the slashing-protection directory.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Archive {
     pub path: String,
     pub size: u64,
     pub mtime: f64,
+    /// What it holds, once opened (`archive_contents`): the history's summary, or why
+    /// it holds none. None: not opened.
+    pub holds: Option<Result<String, String>>,
 }
 
 /// The runbook's backup archives matching `pattern` (`/dir/name-*.tar.gz`), newest first.
@@ -458,11 +360,301 @@ pub async fn archives(host: &dyn Host, pattern: &str, timeout: Duration) -> Prob
                 path: e.path,
                 size: e.size,
                 mtime: e.mtime,
+                holds: None,
             })
             .collect();
         v.sort_by(|a, b| b.mtime.total_cmp(&a.mtime));
         v
     }))
+}
+
+// ---------------------------------------------------------------------------
+// The slashing-protection history, where the client keeps it
+
+/// Where the client keeps its history on this host: the unit's `ExecStart` read and
+/// qrysm's own rule applied (`crate::history`), checked against a configured pin.
+/// `Err` (inside the observation) when it cannot be told: the text says why.
+pub async fn history_location(
+    host: &dyn Host,
+    pin: Option<&crate::history::HistoryPin>,
+    unit: &UnitState,
+    timeout: Duration,
+) -> Probe<Result<crate::history::HistoryLocation, String>> {
+    use crate::history::{self, LocateError, UnitLaunch};
+    let mut vias = vec![format!(
+        "systemctl show --property=ExecStart,User,Group,Environment"
+    )];
+    let client: Result<history::HistoryLocation, LocateError> = async {
+        let argv = history::parse_exec_start(&unit.exec_start)?;
+        let mut launch = UnitLaunch {
+            argv,
+            home: history::home_from_environment(&unit.environment),
+            user: unit.user.clone(),
+            group: unit.group.clone(),
+            wallet_kinds_present: Vec::new(),
+        };
+        // The datadir flag alone decides, unless it is missing, the default, or `~/…`:
+        // then the service's home and the wallet's accounts directories are needed.
+        match history::locate(&launch) {
+            Ok(l) if matches!(l.rule, history::Rule::DataDirFlag { .. }) => return Ok(l),
+            _ => {}
+        }
+        if launch.home.is_none() {
+            let user = if unit.user.is_empty() {
+                "root"
+            } else {
+                unit.user.as_str()
+            };
+            let cmd = Cmd::new("getent").arg("passwd").arg("--").arg(user);
+            vias.push(cmd.display());
+            if let Ok(out) = host.run(&cmd, timeout).await
+                && out.success()
+            {
+                launch.home = out
+                    .stdout_text()
+                    .lines()
+                    .next()
+                    .and_then(|l| l.split(':').nth(5))
+                    .filter(|h| h.starts_with('/'))
+                    .map(str::to_string);
+            }
+        }
+        match history::locate(&launch) {
+            Ok(l) => return Ok(l),
+            Err(LocateError::WalletKind { wallet_dir, .. }) => {
+                vias.push(format!("find {wallet_dir} -maxdepth 1"));
+                if let Ok(o) = list(host, &wallet_dir, 1, None, timeout).await {
+                    launch.wallet_kinds_present = o
+                        .value
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|e| e.dir)
+                        .filter_map(|e| e.path.rsplit('/').next().map(str::to_string))
+                        .collect();
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        history::locate(&launch)
+    }
+    .await;
+    let mut pin_is_dir = false;
+    if let Some(p) = pin {
+        let o = stat(host, &p.path, timeout).await?;
+        vias.push(o.via);
+        pin_is_dir = o.value.is_some_and(|f| f.kind == "directory");
+    }
+    let decided = history::decide(client, pin, pin_is_dir);
+    Ok(Observed::new(host, vias.join("; "), decided))
+}
+
+/// What the history on a host holds, read as the client wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryState {
+    pub location: crate::history::HistoryLocation,
+    /// None: no file there.
+    pub file: Option<FileInfo>,
+    /// The DB read (a copy brought here): its keys and their last signed epochs.
+    /// None when it was not read (no file, or larger than the limit asked).
+    pub read: Option<Result<crate::validator_db::DbSummary, String>>,
+}
+
+impl HistoryState {
+    /// Why this history cannot be transferred, or None when it can.
+    pub fn problem(&self) -> Option<String> {
+        let l = &self.location;
+        let Some(f) = &self.file else {
+            return Some(format!("no history at {} ({})", l.file, l.how()));
+        };
+        if f.kind != "regular file" && f.kind != "regular empty file" {
+            return Some(format!(
+                "{} is a {}, not the client's DB file",
+                l.file, f.kind
+            ));
+        }
+        if f.size == 0 {
+            return Some(format!("{} is empty", l.file));
+        }
+        match &self.read {
+            None => None,
+            Some(Err(e)) => Some(format!("{} cannot be read as qrysm's DB: {e}", l.file)),
+            Some(Ok(s)) if s.keys.is_empty() => Some(format!("{} holds no key", l.file)),
+            Some(Ok(_)) => None,
+        }
+    }
+
+    /// The file's size (0 when absent).
+    pub fn total_size(&self) -> u64 {
+        self.file.as_ref().map(|f| f.size).unwrap_or(0)
+    }
+
+    /// The file's modification time, unix seconds.
+    pub fn newest_mtime(&self) -> Option<f64> {
+        self.file.as_ref().map(|f| f.mtime as f64)
+    }
+
+    /// The DB as read, when it was read and is one.
+    pub fn db(&self) -> Option<&crate::validator_db::DbSummary> {
+        self.read.as_ref().and_then(|r| r.as_ref().ok())
+    }
+
+    pub fn summary(&self) -> String {
+        if let Some(p) = self.problem() {
+            return p;
+        }
+        let l = &self.location;
+        let size = self.file.as_ref().map(|f| f.size).unwrap_or(0);
+        match &self.read {
+            Some(Ok(s)) => format!(
+                "{} ({}, {}): {}",
+                l.file,
+                human_bytes(size),
+                l.how(),
+                s.summary()
+            ),
+            _ => format!("{} ({}, {}): not read", l.file, human_bytes(size), l.how()),
+        }
+    }
+}
+
+/// Largest history that a look (preflight, gates) reads whole; the transfer reads any size.
+pub const HISTORY_READ_LIMIT: u64 = 256 << 20;
+
+/// The history of a host, found and read as the client keeps it: the unit read
+/// (`ExecStart`), the location decided (`crate::history`), the file read here. A copy
+/// taken while the validator writes the DB may be torn: read again, twice at most.
+pub async fn history(
+    host: &dyn Host,
+    v: &crate::config::ValidatorSettings,
+    read_limit: u64,
+    timeout: Duration,
+) -> Probe<HistoryState> {
+    let unit = unit_state(host, &v.service, timeout).await?;
+    let loc = history_location(host, v.history.as_ref(), &unit.value, timeout).await?;
+    let location = loc.value.map_err(|why| unexpected(host, &loc.via, why))?;
+    let mut tries = 0;
+    loop {
+        let o = history_state(host, location.clone(), read_limit, timeout).await?;
+        tries += 1;
+        let torn = matches!(o.value.read, Some(Err(_))) && unit.value.is_running();
+        if !torn || tries >= 3 {
+            return Ok(Observed {
+                via: format!("{}; {}", loc.via, o.via),
+                ..o
+            });
+        }
+    }
+}
+
+/// The history file at `location`: its stat and, when it is at most `read_limit`
+/// bytes, its contents read here (a copy streamed into a private temporary file,
+/// then read as bbolt in qrysm's schema). Read while the validator writes it, the
+/// copy may be torn: the caller says so.
+pub async fn history_state(
+    host: &dyn Host,
+    location: crate::history::HistoryLocation,
+    read_limit: u64,
+    timeout: Duration,
+) -> Probe<HistoryState> {
+    let st = stat(host, &location.file, timeout).await?;
+    let mut via = st.via.clone();
+    let file = st.value;
+    let mut read = None;
+    if let Some(f) = &file
+        && f.size > 0
+        && f.size <= read_limit
+        && f.kind.starts_with("regular")
+    {
+        let tmp = tempfile::Builder::new()
+            .prefix("validator-failover-history-")
+            .tempfile()
+            .map_err(|e| {
+                HostError::new(
+                    host.role(),
+                    Failure::Local,
+                    "a temporary file",
+                    e.to_string(),
+                )
+            })?;
+        let path = tmp.path().to_path_buf();
+        let mut sink = tokio::fs::File::create(&path).await.map_err(|e| {
+            HostError::new(
+                host.role(),
+                Failure::Local,
+                path.display().to_string(),
+                e.to_string(),
+            )
+        })?;
+        host.download(
+            &location.file,
+            &mut sink,
+            timeout.max(Duration::from_secs(60)),
+        )
+        .await?;
+        tokio::io::AsyncWriteExt::flush(&mut sink).await.ok();
+        drop(sink);
+        via = format!("{via}; cat -- {} (read here as bbolt)", location.file);
+        let summary = tokio::task::spawn_blocking(move || {
+            let r = crate::validator_db::summarise(&path).map_err(|e| e.to_string());
+            drop(tmp);
+            r
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the reader crashed: {e}")));
+        read = Some(summary);
+    }
+    Ok(Observed::new(
+        host,
+        via,
+        HistoryState {
+            location,
+            file,
+            read,
+        },
+    ))
+}
+
+/// Largest archive `archive_contents` opens.
+pub const ARCHIVE_OPEN_LIMIT: u64 = 256 << 20;
+
+/// Open a backup archive (streamed here into a private temporary file): is there a
+/// history in it that could stand in for the primary's, and what does it hold?
+pub async fn archive_contents(
+    host: &dyn Host,
+    archive: &Archive,
+    timeout: Duration,
+) -> Result<String, String> {
+    if archive.size > ARCHIVE_OPEN_LIMIT {
+        return Err(format!(
+            "not opened: larger than {}",
+            human_bytes(ARCHIVE_OPEN_LIMIT)
+        ));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("validator-failover-archive-")
+        .tempdir()
+        .map_err(|e| format!("a temporary directory: {e}"))?;
+    let local = tmp.path().join("archive.tar.gz");
+    let mut sink = tokio::fs::File::create(&local)
+        .await
+        .map_err(|e| format!("{}: {e}", local.display()))?;
+    host.download(
+        &archive.path,
+        &mut sink,
+        timeout.max(Duration::from_secs(60)),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tokio::io::AsyncWriteExt::flush(&mut sink).await.ok();
+    drop(sink);
+    let out = tmp.path().join("history");
+    tokio::task::spawn_blocking(move || {
+        let r = crate::archive::open_history(&local, &out).map(|(_, s, _)| s.summary());
+        drop(tmp);
+        r
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the reader crashed: {e}")))
 }
 
 // ---------------------------------------------------------------------------
@@ -748,49 +940,127 @@ pub async fn chain_info(
     ))
 }
 
-/// For each index, whether the chain saw it live in `epoch`.
-/// The validator index of each public key the beacon node knows
-/// (`POST …/beacon/states/head/validators` with `{"ids": [...]}`).
+/// One validator as the beacon state holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidatorState {
+    pub index: u64,
+    /// `0x` hex, lower case.
+    pub pubkey: String,
+    pub status: String,
+    pub slashed: bool,
+    pub balance: Option<u64>,
+}
+
+/// Validators of the head state by index or public key
+/// (`GET …/beacon/states/head/validators?id=…`, the only form qrysm serves: POST is
+/// 405). Asked in batches, so that a URL stays short with 2,592-byte keys.
+pub async fn validators(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    flavour: BeaconFlavour,
+    ids: &[String],
+    timeout: Duration,
+) -> Probe<Vec<ValidatorState>> {
+    let mut out = Vec::new();
+    let mut vias = Vec::new();
+    let batch = if ids.iter().any(|i| i.len() > 64) {
+        4
+    } else {
+        64
+    };
+    for chunk in ids.chunks(batch) {
+        let query: Vec<String> = chunk.iter().map(|i| format!("id={i}")).collect();
+        let req = HttpRequest::get(
+            endpoint,
+            format!(
+                "{}/beacon/states/head/validators?{}",
+                flavour.prefix(),
+                query.join("&")
+            ),
+        );
+        let via = format!(
+            "GET {}/beacon/states/head/validators?id=… ({} id(s))",
+            flavour.prefix(),
+            chunk.len()
+        );
+        let r = host.http(&req, timeout).await?;
+        let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
+            unexpected(
+                host,
+                &via,
+                format!("HTTP {}: not JSON ({e}): {:?}", r.status, excerpt(&r.body)),
+            )
+        })?;
+        if r.status != 200 {
+            return Err(unexpected(host, &via, format!("HTTP {}: {v}", r.status)));
+        }
+        let data = v
+            .pointer("/data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| unexpected(host, &via, format!("no data array in {v}")))?;
+        for d in data {
+            let index = str_u64(d, "/index")
+                .ok_or_else(|| unexpected(host, &via, format!("no index in {d}")))?;
+            let pubkey = d
+                .pointer("/validator/pubkey")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    unexpected(host, &via, format!("no validator.pubkey for index {index}"))
+                })?
+                .to_lowercase();
+            let slashed = match d.pointer("/validator/slashed") {
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
+                other => {
+                    return Err(unexpected(
+                        host,
+                        &via,
+                        format!("validator.slashed of index {index} is {other:?}, not a boolean"),
+                    ));
+                }
+            };
+            out.push(ValidatorState {
+                index,
+                pubkey,
+                status: d
+                    .pointer("/status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                slashed,
+                balance: str_u64(d, "/balance"),
+            });
+        }
+        vias.push(via);
+    }
+    vias.dedup();
+    Ok(Observed::new(host, vias.join("; "), out))
+}
+
+/// The validator index of each public key the beacon node knows: asked by the
+/// configured indices when there are any (short URLs), else by the keys themselves.
 pub async fn validator_indices(
     host: &dyn Host,
     endpoint: &Endpoint,
     flavour: BeaconFlavour,
+    indices: &[u64],
     pubkeys: &[String],
     timeout: Duration,
 ) -> Probe<std::collections::BTreeMap<String, u64>> {
-    let body = json!({ "ids": pubkeys });
-    let req = HttpRequest::post_json(
-        endpoint,
-        format!("{}/beacon/states/head/validators", flavour.prefix()),
-        &body,
-    );
-    let via = req.display();
-    let r = host.http(&req, timeout).await?;
-    let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
-        unexpected(
-            host,
-            &via,
-            format!("HTTP {}: not JSON ({e}): {:?}", r.status, excerpt(&r.body)),
-        )
-    })?;
-    if r.status != 200 {
-        return Err(unexpected(host, &via, format!("HTTP {}: {v}", r.status)));
-    }
-    let data = v
-        .pointer("/data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| unexpected(host, &via, format!("no data array in {v}")))?;
-    let mut out = std::collections::BTreeMap::new();
-    for d in data {
-        let i = str_u64(d, "/index")
-            .ok_or_else(|| unexpected(host, &via, format!("no index in {d}")))?;
-        let pk = d
-            .pointer("/validator/pubkey")
-            .and_then(Value::as_str)
-            .ok_or_else(|| unexpected(host, &via, format!("no validator.pubkey for index {i}")))?;
-        out.insert(pk.to_lowercase(), i);
-    }
-    Ok(Observed::new(host, via, out))
+    let ids: Vec<String> = if indices.is_empty() {
+        pubkeys.to_vec()
+    } else {
+        indices.iter().map(u64::to_string).collect()
+    };
+    let o = validators(host, endpoint, flavour, &ids, timeout).await?;
+    Ok(o.map(|v| {
+        v.into_iter()
+            .filter(|s| {
+                pubkeys.is_empty() || pubkeys.iter().any(|p| p.eq_ignore_ascii_case(&s.pubkey))
+            })
+            .map(|s| (s.pubkey, s.index))
+            .collect()
+    }))
 }
 
 pub async fn liveness(
@@ -1202,6 +1472,10 @@ mod tests {
             unit_file_state: "disabled".into(),
             n_restarts: 0,
             drop_in_paths: Vec::new(),
+            exec_start: String::new(),
+            user: String::new(),
+            group: String::new(),
+            environment: String::new(),
         };
         assert!(u.is_stopped() && !u.is_running());
         u.main_pid = 42;

@@ -196,7 +196,7 @@ pub fn read(pair: &dyn Pair, role: Role, path: &str) -> Vec<u8> {
     use validator_failover::hosts::HostExt;
     let (p, b) = pair.hosts();
     let h = if role == Role::Primary { p } else { b };
-    rt().block_on(h.read_file(path, 16 << 20, Duration::from_secs(15)))
+    rt().block_on(h.read_file(path, 64 << 20, Duration::from_secs(15)))
         .unwrap()
 }
 
@@ -229,32 +229,38 @@ pub fn stat(pair: &dyn Pair, role: Role, path: &str) -> probes::FileInfo {
         .unwrap_or_else(|| panic!("{role}: {path} is missing"))
 }
 
-/// A hostile history on the primary (a symbolic link in it): the archive is refused
-/// before anything reaches the backup, which is left exactly as it was.
-pub fn hostile_archive_is_refused_and_the_backup_unchanged(pair: &dyn Pair) {
-    let cfg = pair.config();
-    pair.apply(Fault::PrimaryHistorySymlink);
-    let before = listing(pair, Role::Backup, &cfg.validator.data_dir);
+/// The primary's history file replaced by an older copy while its validator kept
+/// signing into the DB it has open (the file on disk no longer covers the chain): the
+/// transferred history's last signed targets are older than what the chain shows the
+/// keys signed, and the backup is never started on it; the refusal names the key and
+/// both epochs. Nothing slashable follows.
+pub fn stale_history_is_refused_before_the_backup_starts(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryHistoryStale);
     let run = start(pair, both_names(pair));
     match &run.ended {
         Ended::Finished(Outcome::Failed(why)) => assert!(
-            why.contains("symbolic link") && why.contains("nothing on the backup was changed"),
-            "{why}"
+            why.contains("ALARM")
+                && why.contains("key ")
+                && why.contains("was live in epoch")
+                && why.contains("history's last signed target epoch")
+                && why.contains("stale"),
+            "{why}\n{}",
+            dump(&run)
         ),
-        other => panic!("{other:?}"),
+        other => panic!("{other:?}\n{}", dump(&run)),
     }
-    assert!(matches!(
-        run.machine.checklist.item(3).state,
-        ItemState::Red(_)
-    ));
-    assert_eq!(
-        listing(pair, Role::Backup, &cfg.validator.data_dir),
-        before,
-        "the backup is unchanged"
+    assert!(!backup_running(pair), "the backup was never started");
+    assert!(
+        !run.commands().iter().any(|c| c.contains("systemctl start")),
+        "{:?}",
+        run.commands()
     );
-    // The primary stays fenced and stopped: no validator runs anywhere.
-    assert!(!primary_state(pair).0);
-    assert!(pair.slashable().is_empty());
+    assert!(
+        !primary_state(pair).0,
+        "the primary stays fenced and stopped"
+    );
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
 /// Remove the lock file and `systemctl start` on the primary, as a well-meaning
@@ -346,24 +352,26 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
         !running && locked && file_state == "disabled",
         "{running} {file_state} {locked}"
     );
-    // Item 3: the primary's history is on the backup, byte for byte; the backup's
-    // own is set aside, not deleted; no temporary directory is left behind.
-    let cfg = pair.config();
-    let db = format!("{}/validator.db", cfg.validator.slashing_protection_dir());
-    // (The backup has signed since, so its copy has grown: the primary's is its start.)
-    let primary_db = read(pair, Role::Primary, &db);
-    let backup_db = read(pair, Role::Backup, &db);
+    // Item 3: the primary's history is on the backup, record for record; the
+    // backup's own is set aside, not deleted; no temporary directory is left behind.
+    let db = pair.history_file();
+    // (The backup has signed since: its history is the primary's and more.)
+    assert_history_within(pair, Role::Primary, Role::Backup);
     assert!(
-        primary_db.len() > 4096
-            && backup_db.starts_with(&primary_db)
-            && backup_db.len() > primary_db.len(),
-        "the primary's history, then the backup's own signatures"
+        history_records(pair, Role::Backup).len() > history_records(pair, Role::Primary).len(),
+        "the backup signed on the primary's history"
     );
-    let backup_files = listing(pair, Role::Backup, &cfg.validator.data_dir);
+    let datadir = db.rsplit_once('/').unwrap().0.to_string();
+    let backup_files = listing(pair, Role::Backup, &datadir);
     assert!(
         backup_files
             .iter()
-            .any(|p| p.contains("/slashing-protection.old-") && p.contains("/validator.db ")),
+            .any(|p| p.contains("/validator.db.old-")),
+        "the backup's own history set aside: {backup_files:?}"
+    );
+    // The wallet (keystores) is never moved, archived or swapped.
+    assert!(
+        backup_files.iter().any(|p| p.contains("/wallet/direct")),
         "{backup_files:?}"
     );
     assert!(
@@ -374,6 +382,12 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
     );
     let st = stat(pair, Role::Backup, &db);
     assert_eq!((st.user.as_str(), st.group.as_str()), ("qrysm", "qrysm"));
+    assert_eq!(st.mode, 0o600, "the history moded as the client keeps it");
+    assert!(
+        run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "liveness" && why.contains("by index {0: "))),
+        "the liveness gate judges each key from the history's last signed target epoch\n{}",
+        dump(&run)
+    );
     let validated = run
         .journal()
         .iter()
@@ -602,16 +616,25 @@ pub fn rollback_at_the_confirmation_touches_nothing(pair: &dyn Pair) {
     assert!(primary_state(pair).0);
 }
 
-/// The (key, target epoch) records of a host's slashing-protection DB (the lab's and
-/// the simulated clients' format: a 4096-byte bbolt header, then JSON lines).
+/// The (key index, target epoch) records of a host's history: its validator.db read
+/// as qrysm's bbolt DB (the lab's is written by the real bbolt library, the
+/// simulator's by ours), each 2,592-byte key mapped back to its index.
 pub fn history_records(pair: &dyn Pair, role: Role) -> Vec<(u64, u64)> {
-    let sp = pair.config().validator.slashing_protection_dir();
-    let db = read(pair, role, &format!("{sp}/validator.db"));
-    String::from_utf8_lossy(&db[4096.min(db.len())..])
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|r| Some((r["index"].as_u64()?, r["target_epoch"].as_u64()?)))
-        .collect()
+    let db = read(pair, role, &pair.history_file());
+    let h = validator_failover::validator_db::read_history_bytes(&db, "validator.db")
+        .unwrap_or_else(|e| panic!("{role}'s history is not qrysm's DB: {e}"));
+    let mut out = Vec::new();
+    for (pk, kh) in &h.keys {
+        let hex: String = pk.iter().map(|b| format!("{b:02x}")).collect();
+        let index = (0..64u64)
+            .find(|i| validator_failover::hosts::sim::sim_pubkey(*i) == format!("0x{hex}"))
+            .unwrap_or_else(|| panic!("{role}'s history holds a key the lab does not have"));
+        for target in kh.attestations.keys() {
+            out.push((index, *target));
+        }
+    }
+    out.sort_unstable();
+    out
 }
 
 /// Everything `from` signed is in `to`'s history (which may have signed more since).
@@ -654,6 +677,7 @@ fn primary_commands(run: &Run) -> Vec<String> {
 /// archive goes to the backup, the liveness gate waits the configured quiet epochs,
 /// then the backup starts; nothing signs twice.
 pub fn powered_off_primary_goes_through_the_liveness_wait(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryHistoryArchived);
     pair.apply(Fault::PrimaryPoweredOff);
     let cfg = pair.config();
     let run = start(pair, both_names(pair));
@@ -677,7 +701,7 @@ pub fn powered_off_primary_goes_through_the_liveness_wait(pair: &dyn Pair) {
         }
         other => panic!("asked {other:?} first"),
     }
-    // The newest of the backup's two archives (10 minutes and 1 hour old).
+    // The newest of the backup's archives: the one that holds the history.
     let newest = listing(pair, Role::Backup, "/opt/quantapool/backups")
         .into_iter()
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
@@ -737,6 +761,7 @@ pub fn powered_off_primary_goes_through_the_liveness_wait(pair: &dyn Pair) {
 /// The primary cannot be reached but still signs (sshd down, validator running):
 /// the liveness gate never opens, the backup is never unlocked.
 pub fn primary_alive_behind_a_cut_never_opens_the_gate(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryHistoryArchived);
     pair.apply(Fault::PrimarySshdDown);
     let mut cfg = pair.config();
     cfg.failover.gate_timeout = Duration::from_secs(40);
@@ -773,9 +798,33 @@ pub fn primary_alive_behind_a_cut_never_opens_the_gate(pair: &dyn Pair) {
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
+/// The primary powered off, and only the reference role's backups, which archive its
+/// empty slashing-protection/ directory: no archive can stand in for the history.
+/// The run stops before anything is touched and names the way forward; it never
+/// starts the backup without a history, nor fails halfway with no validator.
+pub fn powered_off_primary_with_only_empty_archives_names_the_way_forward(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryPoweredOff);
+    let run = start(pair, both_names(pair));
+    match &run.ended {
+        Ended::Blocked(why) => assert!(
+            why.contains("holds a history")
+                && why.contains("holds none")
+                && why.contains("The way forward")
+                && why.contains("validator.db")
+                && why.contains("nothing was touched"),
+            "{why}"
+        ),
+        other => panic!("{other:?}\n{}", dump(&run)),
+    }
+    assert!(run.op.asked.is_empty(), "nothing asked: {:?}", run.op.asked);
+    assert!(run.commands().is_empty(), "{:?}", run.commands());
+    assert!(!backup_running(pair));
+}
+
 /// Without an answer for the unverified path (automation without the flag): blocked,
 /// nothing touched.
 pub fn unreachable_primary_declined_touches_nothing(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryHistoryArchived);
     pair.apply(Fault::PrimaryPoweredOff);
     let run = start(pair, vec![Answer::Decline]);
     assert!(matches!(run.ended, Ended::Blocked(_)), "{:?}", run.ended);
@@ -785,6 +834,7 @@ pub fn unreachable_primary_declined_touches_nothing(pair: &dyn Pair) {
 /// The typed statement that the primary is fenced out of band opens the gate without
 /// the wait; it is recorded.
 pub fn fenced_out_of_band_statement_skips_the_wait(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryHistoryArchived);
     pair.apply(Fault::PrimaryPoweredOff);
     let name = primary_name(pair);
     let statement = format!("{name} powered off at the provider, console shows it halted");
@@ -832,7 +882,6 @@ pub fn rollback_after_the_backup_signed_brings_its_history_back(pair: &dyn Pair)
         dump(&run)
     );
     assert!(!backup_running(pair));
-    let cfg = pair.config();
     assert!(
         listing(pair, Role::Backup, "/etc/quantapool")
             .iter()
@@ -842,10 +891,11 @@ pub fn rollback_after_the_backup_signed_brings_its_history_back(pair: &dyn Pair)
     // The primary has the backup's history (it may have signed more since); its own
     // was set aside.
     assert_history_within(pair, Role::Backup, Role::Primary);
+    let db = pair.history_file();
     assert!(
-        listing(pair, Role::Primary, &cfg.validator.data_dir)
+        listing(pair, Role::Primary, db.rsplit_once('/').unwrap().0)
             .iter()
-            .any(|p| p.contains("slashing-protection.old-")),
+            .any(|p| p.contains("/validator.db.old-")),
         "the primary's previous history is kept"
     );
     let (running, file_state, locked) = primary_state(pair);
@@ -1037,9 +1087,14 @@ pub fn eip3076_method_exports_and_imports(pair: &dyn Pair) {
         .expect("imported");
     let aside = cmds
         .iter()
-        .position(|c| c.starts_with("cp -a -T --"))
-        .expect("copied aside");
+        .position(|c| c.starts_with("mv -T --") && c.contains("validator.db.old-"))
+        .expect("the backup's previous history set aside before the import");
     assert!(export < aside && aside < import, "{cmds:?}");
+    assert!(
+        cmds[export].contains("--accept-terms-of-use")
+            && cmds[import].contains("--accept-terms-of-use"),
+        "the client's terms of use accepted on the command line (its prompt reads a null stdin): {cmds:?}"
+    );
     assert!(
         !cmds.iter().any(|c| c.contains("tar -czf")),
         "not the archive: {cmds:?}"
@@ -1060,17 +1115,19 @@ pub fn eip3076_method_exports_and_imports(pair: &dyn Pair) {
         "the liveness gate judges each key from its last signed epoch\n{}",
         dump(&run)
     );
-    let sp = cfg.validator.slashing_protection_dir();
-    let owner = stat(pair, Role::Backup, &format!("{sp}/validator.db"));
+    let db = pair.history_file();
+    let owner = stat(pair, Role::Backup, &db);
     assert_eq!(
         format!("{}:{}", owner.user, owner.group),
         cfg.validator.owner
     );
+    assert_eq!(owner.mode, 0o600);
+    let datadir = db.rsplit_once('/').unwrap().0.to_string();
     assert!(
-        listing(pair, Role::Backup, &cfg.validator.data_dir)
+        listing(pair, Role::Backup, &datadir)
             .iter()
-            .any(|p| p.contains("slashing-protection.old-")),
-        "the backup's own history kept"
+            .any(|p| p.contains("/validator.db.old-")),
+        "the backup's own history set aside"
     );
     // Every (key, target epoch) the primary signed is in the backup's history now.
     assert_history_within(pair, Role::Primary, Role::Backup);
@@ -1204,6 +1261,7 @@ pub fn killed_during_the_start_resumes_and_rolls_back(pair: &dyn Pair) {
 /// resumed, a rollback could not reach the primary, so the Start gate is judged
 /// again with a fresh liveness wait, the start asked again, and the backup started.
 pub fn killed_during_an_unverified_start_resumes_through_the_gate(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryHistoryArchived);
     pair.apply(Fault::PrimaryPoweredOff);
     let cfg = pair.config();
     let backup = Answer::Typed(cfg.backup.name.clone());
@@ -1255,10 +1313,11 @@ macro_rules! engine_tests {
             wrong_confirmation_is_asked_again,
             rollback_after_the_stop_restores_the_primary,
             rollback_at_the_confirmation_touches_nothing,
-            hostile_archive_is_refused_and_the_backup_unchanged,
+            stale_history_is_refused_before_the_backup_starts,
             second_failover_is_refused_by_the_run_lock,
             failed_start_then_rollback_relocks_the_backup,
             powered_off_primary_goes_through_the_liveness_wait,
+            powered_off_primary_with_only_empty_archives_names_the_way_forward,
             primary_alive_behind_a_cut_never_opens_the_gate,
             unreachable_primary_declined_touches_nothing,
             fenced_out_of_band_statement_skips_the_wait,
@@ -1277,7 +1336,8 @@ macro_rules! engine_tests {
             blocked_when_backup_beacon_syncing => BackupBeaconSyncing, "beacon node is not ready: syncing";
             blocked_when_backup_execution_syncing => BackupExecutionSyncing, "execution node is not ready: syncing";
             blocked_when_primary_history_missing => PrimaryHistoryMissing, "history is not usable";
-            blocked_when_primary_history_empty => PrimaryHistoryEmpty, "is empty";
+            blocked_when_primary_history_empty => PrimaryHistoryEmpty, "holds no key";
+            blocked_when_primary_history_is_a_link => PrimaryHistorySymlink, "is a symbolic link";
             blocked_when_backup_host_key_mismatch => BackupHostKeyMismatch, "the backup cannot be reached: host key mismatch";
         );
     };

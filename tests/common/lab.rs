@@ -173,6 +173,14 @@ impl Pair for LabPair {
         Config::load(&self.config_file()).expect("the lab's config loads")
     }
 
+    fn history_file(&self) -> String {
+        // The lab's layout decides the unit's --datadir (lab.sh layout).
+        match lab_sh(&["layout"]).trim() {
+            "runbook" => "/var/lib/qrysm/validator/slashing-protection/validator.db".into(),
+            _ => "/var/lib/qrysm/validator/validator.db".into(),
+        }
+    }
+
     fn hosts(&self) -> (Arc<dyn Host>, Arc<dyn Host>) {
         validator_failover::cli::ssh_hosts(&self.config()).expect("ssh hosts")
     }
@@ -213,21 +221,30 @@ impl Pair for LabPair {
             Fault::PrimarySshdHangs => lab.fault(Role::Primary, "sshd-hang", true),
             Fault::PrimarySshdDown => lab.fault(Role::Primary, "sshd-down", true),
             Fault::PrimaryHistoryMissing => {
-                lab.ctl(
-                    Role::Primary,
-                    &["rm", "-rf", "--", &v.slashing_protection_dir()],
-                );
+                lab.ctl(Role::Primary, &["rm", "-f", "--", &self.history_file()]);
             }
             Fault::PrimaryHistoryEmpty => {
+                // Replaced under the running validator by a DB that holds no key.
+                let db = self.history_file();
                 lab.ctl(
                     Role::Primary,
                     &[
-                        "rm",
-                        "-f",
-                        "--",
-                        &format!("{}/validator.db", v.slashing_protection_dir()),
+                        "sh",
+                        "-c",
+                        "rm -f -- \"$1\" && python3 -B /usr/local/lib/vf-lab/labsim.py db-init \"$1\" && chown qrysm:qrysm -- \"$1\"",
+                        "sh",
+                        &db,
                     ],
                 );
+            }
+            Fault::PrimaryHistoryStale => {
+                // A copy taken now, put back (rename) 3 epochs later: the validator keeps
+                // writing to the DB it has open, the file on disk falls behind.
+                let db = self.history_file();
+                let old = format!("{db}.lab-stale");
+                lab.ctl(Role::Primary, &["cp", "-a", "--", &db, &old]);
+                self.wait(3.0 * 8.0 + 1.0);
+                lab.ctl(Role::Primary, &["mv", "-f", "--", &old, &db]);
             }
             Fault::ApiQrl => {
                 for r in Role::BOTH {
@@ -254,15 +271,35 @@ impl Pair for LabPair {
                     ],
                 );
             }
-            Fault::PrimaryHistorySymlink => {
+            Fault::PrimaryHistoryArchived => {
+                // Through the chain directory both hosts share.
+                let db = self.history_file();
+                let (dir, name) = db.rsplit_once('/').unwrap();
                 lab.ctl(
                     Role::Primary,
                     &[
-                        "ln",
-                        "-s",
-                        "/etc/shadow",
-                        &format!("{}/evil", v.slashing_protection_dir()),
+                        "tar",
+                        "-czf",
+                        "/lab/chain/vf-history.tar.gz",
+                        "-C",
+                        dir,
+                        "--",
+                        name,
                     ],
+                );
+                lab.ctl(
+                    Role::Backup,
+                    &[
+                        "sh",
+                        "-c",
+                        "mv -- /lab/chain/vf-history.tar.gz \"/opt/quantapool/backups/slashing-protection-$(date +%Y%m%d_%H%M%S).tar.gz\"",
+                    ],
+                );
+            }
+            Fault::PrimaryHistorySymlink => {
+                lab.ctl(
+                    Role::Primary,
+                    &["ln", "-sfn", "--", "/etc/shadow", &self.history_file()],
                 );
             }
         }

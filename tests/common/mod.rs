@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use validator_failover::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
 use validator_failover::engine::preflight::{Preflight, Verdict};
 use validator_failover::hosts::Host;
-use validator_failover::hosts::sim::{SimTime, SimWorld};
+use validator_failover::hosts::sim::{self, SimTime, SimWorld};
 
 /// A fault a scenario switches on before the preflight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,15 +28,23 @@ pub enum Fault {
     PrimaryPoweredOff,
     PrimarySshdHangs,
     PrimarySshdDown,
+    /// No validator.db where the client keeps it.
     PrimaryHistoryMissing,
+    /// A validator.db that holds no key (as a client that never signed creates it).
     PrimaryHistoryEmpty,
+    /// The primary's history file replaced by an older copy (3 epochs behind) while
+    /// its validator keeps signing into the DB it has open.
+    PrimaryHistoryStale,
     /// Both hosts serve the newer `/qrl/v1` and `qrl_syncing`.
     ApiQrl,
     /// Both hosts serve the Ethereum originals.
     ApiEth,
     /// The primary's validator ignores SIGTERM (only SIGKILL stops it).
     PrimaryIgnoresSigterm,
-    /// A symbolic link inside the primary's slashing-protection directory.
+    /// An archive of the primary's validator.db as it is now, on the backup, the
+    /// newest of its backups (the role's own archives hold nothing).
+    PrimaryHistoryArchived,
+    /// The primary's validator.db replaced by a symbolic link (to /etc/shadow).
     PrimaryHistorySymlink,
     /// Every start of the backup's validator is skipped (an unmet unit condition).
     BackupStartSkipped,
@@ -45,6 +53,8 @@ pub enum Fault {
 /// A primary/backup pair in a known state, simulated or real.
 pub trait Pair {
     fn config(&self) -> Config;
+    /// Where the pair's validator keeps its history (`<datadir>/validator.db`).
+    fn history_file(&self) -> String;
     fn hosts(&self) -> (Arc<dyn Host>, Arc<dyn Host>);
     fn apply(&self, fault: Fault);
     /// The time the driver runs on.
@@ -89,6 +99,10 @@ impl Pair for SimPair {
         self.cfg.clone()
     }
 
+    fn history_file(&self) -> String {
+        self.world.history_file()
+    }
+
     fn hosts(&self) -> (Arc<dyn Host>, Arc<dyn Host>) {
         (
             Arc::new(self.world.host(Role::Primary)),
@@ -114,13 +128,12 @@ impl Pair for SimPair {
             Fault::PrimaryPoweredOff => w.set_faults(Role::Primary, |f| f.powered_off = true),
             Fault::PrimarySshdHangs => w.set_faults(Role::Primary, |f| f.ssh_hangs = true),
             Fault::PrimarySshdDown => w.set_faults(Role::Primary, |f| f.sshd_down = true),
-            Fault::PrimaryHistoryMissing => {
-                w.remove_path(Role::Primary, &v.slashing_protection_dir())
+            Fault::PrimaryHistoryMissing => w.remove_path(Role::Primary, &self.history_file()),
+            Fault::PrimaryHistoryEmpty => {
+                w.put_file(Role::Primary, &self.history_file(), sim::new_db())
             }
-            Fault::PrimaryHistoryEmpty => w.remove_path(
-                Role::Primary,
-                &format!("{}/validator.db", v.slashing_protection_dir()),
-            ),
+            Fault::PrimaryHistoryStale => w.replace_history_with_older(Role::Primary, 3),
+            Fault::PrimaryHistoryArchived => w.archive_primary_history(),
             Fault::ApiQrl => {
                 for r in Role::BOTH {
                     w.set_faults(r, |f| {
@@ -141,11 +154,10 @@ impl Pair for SimPair {
                 w.set_faults(Role::Primary, |f| f.validator_ignores_sigterm = true)
             }
             Fault::BackupStartSkipped => w.block_starts(Role::Backup),
-            Fault::PrimaryHistorySymlink => w.add_symlink(
-                Role::Primary,
-                &format!("{}/evil", v.slashing_protection_dir()),
-                "/etc/shadow",
-            ),
+            Fault::PrimaryHistorySymlink => {
+                w.remove_path(Role::Primary, &self.history_file());
+                w.add_symlink(Role::Primary, &self.history_file(), "/etc/shadow")
+            }
         }
     }
 
@@ -204,8 +216,12 @@ pub fn expected(fault: Fault) -> Vec<(&'static str, Verdict, &'static str)> {
             ("primary.ssh", Red, "unreachable"),
             ("primary.history", Unknown, "not observed"),
         ],
-        Fault::PrimaryHistoryMissing => vec![("primary.history", Red, "does not exist")],
-        Fault::PrimaryHistoryEmpty => vec![("primary.history", Red, "is empty")],
+        Fault::PrimaryHistoryMissing => vec![("primary.history", Red, "no history at")],
+        Fault::PrimaryHistoryEmpty => vec![("primary.history", Red, "holds no key")],
+        Fault::PrimaryHistoryStale => {
+            vec![("primary.history", Red, "older than what the chain shows")]
+        }
+        Fault::PrimaryHistorySymlink => vec![("primary.history", Red, "symbolic link")],
         Fault::ApiQrl => vec![
             ("backup.beacon", Green, "/qrl/v1"),
             ("backup.execution", Green, "qrl_syncing = false"),
@@ -216,9 +232,10 @@ pub fn expected(fault: Fault) -> Vec<(&'static str, Verdict, &'static str)> {
             ("backup.execution", Green, "eth_syncing = false"),
         ],
         // Invisible to a read-only preflight.
-        Fault::PrimaryIgnoresSigterm | Fault::PrimaryHistorySymlink | Fault::BackupStartSkipped => {
-            vec![]
+        Fault::PrimaryHistoryArchived => {
+            vec![("backup.archives", Green, "holds 4 keys")]
         }
+        Fault::PrimaryIgnoresSigterm | Fault::BackupStartSkipped => vec![],
     }
 }
 
@@ -277,6 +294,19 @@ pub fn assert_preflight(p: &Preflight, fault: Option<Fault>) {
             dump()
         );
     }
+    // The reference role's backups archive its empty slashing-protection/: flagged,
+    // never green, unless a real archive of the history is there.
+    if fault != Some(Fault::PrimaryHistoryArchived)
+        && let Some(a) = p.items.iter().find(|i| i.id == "backup.archives")
+        && a.verdict != Verdict::Unknown
+    {
+        assert!(
+            a.verdict == Verdict::Warn && a.summary.contains("holds no history"),
+            "the role's empty archives are flagged: {}\n{}",
+            a.summary,
+            dump()
+        );
+    }
     let should_fail = exp.iter().any(|(_, v, _)| v.fails());
     assert_eq!(
         !p.all_green(),
@@ -287,7 +317,7 @@ pub fn assert_preflight(p: &Preflight, fault: Option<Fault>) {
 }
 
 /// Every scenario the preflight is tested on, in both worlds.
-pub const SCENARIOS: [Fault; 14] = [
+pub const SCENARIOS: [Fault; 17] = [
     Fault::BackupValidatorRunning,
     Fault::BackupUnlocked,
     Fault::BackupBeaconSyncing,
@@ -300,6 +330,9 @@ pub const SCENARIOS: [Fault; 14] = [
     Fault::PrimarySshdDown,
     Fault::PrimaryHistoryMissing,
     Fault::PrimaryHistoryEmpty,
+    Fault::PrimaryHistoryStale,
+    Fault::PrimaryHistorySymlink,
+    Fault::PrimaryHistoryArchived,
     Fault::ApiQrl,
     Fault::ApiEth,
 ];
@@ -323,6 +356,9 @@ macro_rules! scenario_tests {
             primary_sshd_down_is_red => PrimarySshdDown,
             primary_history_missing_is_red => PrimaryHistoryMissing,
             primary_history_empty_is_red => PrimaryHistoryEmpty,
+            primary_history_stale_is_red => PrimaryHistoryStale,
+            primary_history_symlink_is_red => PrimaryHistorySymlink,
+            archive_with_the_history_is_named => PrimaryHistoryArchived,
             qrl_api_flavour_is_detected => ApiQrl,
             eth_api_flavour_is_detected => ApiEth,
         );
