@@ -382,6 +382,51 @@ fn base_file() -> &'static [u8] {
     BASE.get_or_init(|| write_history(&model(3, 200)))
 }
 
+/// A file written by the real library (`vf-bolt bulk`: its own page layout, fill,
+/// inline buckets and freelist), cut to its high-water mark (the rest of a bbolt
+/// file is unused space); `None` without Go, outside CI.
+fn real_file() -> Option<&'static [u8]> {
+    static REAL: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    REAL.get_or_init(|| {
+        let bin = vf_bolt()?;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("validator.db");
+        let out = run(
+            &bin,
+            &[
+                "bulk",
+                db.to_str().unwrap(),
+                "--keys",
+                "3",
+                "--epochs",
+                "300",
+                "--proposals-every",
+                "7",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut bytes = std::fs::read(&db).unwrap();
+        let hw = bolt::Db::from_bytes(&bytes, "r.db")
+            .unwrap()
+            .meta()
+            .high_water;
+        bytes.truncate(hw as usize * 4096);
+        let s = summarise_bytes(&bytes, "r.db").unwrap();
+        assert_eq!(s.keys.len(), 3);
+        assert!(
+            s.keys
+                .iter()
+                .all(|k| k.attestations == 300 && k.last_target == Some(299))
+        );
+        Some(bytes)
+    })
+    .as_deref()
+}
+
 /// Recomputes both meta checksums, so that mutations reach past the meta pages.
 fn restamp(bytes: &mut [u8]) {
     for page in 0..2usize {
@@ -476,6 +521,21 @@ proptest! {
     #[test]
     fn validator_db_mutated_files_never_panic(ms in proptest::collection::vec(mutation(), 1..6), stamp in any::<bool>()) {
         let mut bytes = base_file().to_vec();
+        for m in &ms {
+            if !bytes.is_empty() {
+                apply(&mut bytes, m);
+            }
+        }
+        if stamp {
+            restamp(&mut bytes);
+        }
+        exercise(&bytes);
+    }
+
+    #[test]
+    fn validator_db_mutated_real_bbolt_files_never_panic(ms in proptest::collection::vec(mutation(), 1..6), stamp in any::<bool>()) {
+        let Some(real) = real_file() else { return Ok(()) };
+        let mut bytes = real.to_vec();
         for m in &ms {
             if !bytes.is_empty() {
                 apply(&mut bytes, m);
