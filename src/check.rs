@@ -47,7 +47,13 @@ pub async fn observe(cfg: &Config, host: &dyn Host) -> HostObservations {
         probes::lock_file(host, &v.lock_file, t),
         probes::metrics(host, &cfg.metrics, t),
         beacon,
-        probes::execution_sync(host, &cfg.execution.endpoint, cfg.execution.api, t),
+        probes::execution_sync(
+            host,
+            &cfg.execution.endpoint,
+            cfg.execution.api,
+            &cfg.beacon,
+            t
+        ),
         probes::clock(host, t),
         probes::slashing_history(host, &sp_dir, t),
         probes::archives(host, &cfg.backups, t),
@@ -71,6 +77,7 @@ pub async fn observe(cfg: &Config, host: &dyn Host) -> HostObservations {
         history: Some(history),
         archives: Some(archives),
         liveness,
+        http_way: Some(host.http_way()),
     }
 }
 

@@ -155,7 +155,7 @@ fn every_probe_answers_with_typed_evidence() {
             "a future epoch is refused, and said so"
         );
 
-        let e = probes::execution_sync(b.as_ref(), &cfg.execution.endpoint, None, T)
+        let e = probes::execution_sync(b.as_ref(), &cfg.execution.endpoint, None, &cfg.beacon, T)
             .await
             .unwrap()
             .value;
@@ -436,7 +436,13 @@ fn concurrent_requests_on_a_new_connection_share_one_tunnel() {
                             BeaconFlavour::Zond,
                             T
                         ),
-                        probes::execution_sync(b.as_ref(), &cfg.execution.endpoint, None, T),
+                        probes::execution_sync(
+                            b.as_ref(),
+                            &cfg.execution.endpoint,
+                            None,
+                            &cfg.beacon,
+                            T
+                        ),
                     );
                     (
                         s.map(|_| ()).map_err(|e| e.detail),
