@@ -1561,7 +1561,7 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
         let u = &w.nodes[i].unit;
         if !u.running {
             return Err(format!(
-                "nothing answers on {} on the host (connection refused)",
+                "nothing listens on {} on the host (connection refused)",
                 req.endpoint
             ));
         }
@@ -1732,7 +1732,7 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
         ));
     }
     Err(format!(
-        "nothing answers on {} on the host (connection refused)",
+        "nothing listens on {} on the host (connection refused)",
         req.endpoint
     ))
 }
