@@ -702,6 +702,11 @@ impl SshHost {
                     format!("no answer within {}s", timeout.as_secs()),
                 ));
             }
+            // openssh turns the remote shell's 127 (command not found) into an error.
+            Ok(Err(openssh::Error::Remote(io))) if io.kind() == std::io::ErrorKind::NotFound => {
+                let (f, detail) = curl_failure(Some(127), &io.to_string(), req);
+                return Err(self.err(f, what, detail));
+            }
             Ok(Err(e)) => return Err(self.lost(&session, &what, &e).await),
             Ok(Ok(o)) => o,
         };
