@@ -1984,6 +1984,48 @@ mod tests {
         (SimWorld::new(&cfg, SimTime::Manual(ms.clone())), ms)
     }
 
+    /// A refused forward with no curl on the host is "could not be read", never
+    /// "nothing listens", whether the validator runs or not (item 2 must not go
+    /// green on it); with curl there, the stopped validator's port reads as closed.
+    #[tokio::test]
+    async fn a_refused_forward_without_curl_never_reads_as_a_closed_port() {
+        let (w, _) = world();
+        let cfg = Config::with_hosts("primary", "backup");
+        let p = w.host(Role::Primary);
+        w.set_faults(Role::Primary, |f| {
+            f.forwarding_refused = true;
+            f.curl_missing = true;
+        });
+        let stop = Cmd::new("systemctl")
+            .arg("stop")
+            .arg(&cfg.validator.service);
+        for running in [true, false] {
+            if !running {
+                assert!(
+                    p.run(&stop, Duration::from_secs(5))
+                        .await
+                        .unwrap()
+                        .success()
+                );
+            }
+            let e = crate::probes::metrics(&p, &cfg.metrics, Duration::from_secs(5))
+                .await
+                .expect_err("no reading without curl");
+            assert_eq!(e.failure, Failure::Unexpected, "{e}");
+            assert!(
+                e.detail.contains("curl is not installed on the host"),
+                "{e}"
+            );
+        }
+        w.set_faults(Role::Primary, |f| f.curl_missing = false);
+        let m = crate::probes::metrics(&p, &cfg.metrics, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(!m.value.answering, "{m:?}");
+        assert!(m.via.contains("nothing listens"), "{}", m.via);
+        assert!(matches!(p.http_way(), HttpWay::Curl { .. }));
+    }
+
     #[test]
     fn primary_signs_once_per_epoch_and_backup_is_locked() {
         let (w, ms) = world();

@@ -610,11 +610,11 @@ pub(crate) fn curl_failure(
         // Connection refused on the host's own loopback: the one proof nothing listens.
         Some(7) => (
             Failure::NothingListens,
-            format!("nothing listens on {ep} on the host (curl: {stderr})"),
+            format!("nothing listens on {ep} on the host ({stderr})"),
         ),
         Some(28) => (
             Failure::TimedOut,
-            format!("no answer from {ep} in time (curl on the host: {stderr})"),
+            format!("no answer from {ep} in time (on the host: {stderr})"),
         ),
         Some(63) => (
             Failure::Unexpected,
@@ -629,11 +629,11 @@ pub(crate) fn curl_failure(
         ),
         Some(n) => (
             Failure::Unexpected,
-            format!("{ep} could not be read: curl on the host exited {n}: {stderr}"),
+            format!("{ep} could not be read: curl on the host exited with {n} ({stderr})"),
         ),
         None => (
             Failure::Unexpected,
-            format!("{ep} could not be read: curl on the host was killed: {stderr}"),
+            format!("{ep} could not be read: curl on the host was killed ({stderr})"),
         ),
     }
 }
@@ -833,6 +833,118 @@ impl Drop for SshHost {
                     .stderr(Stdio::null())
                     .status();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Endpoint;
+
+    fn ep(port: u16) -> Endpoint {
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn curl_reads_the_request_with_every_word_literal_and_the_body_on_stdin() {
+        let req = HttpRequest::post_json(
+            &ep(3500),
+            "/zond/v1/validator/liveness/7",
+            &serde_json::json!(["0", "1"]),
+        );
+        let c = curl_cmd(&req, Duration::from_secs(10), "vf-http-status-00ff:");
+        assert_eq!(c.program, "curl");
+        assert_eq!(c.args[0], "-q", "no ~/.curlrc: -q must come first");
+        let words = c.args.join(" ");
+        for w in [
+            "-sS -g --proto =http --noproxy *",
+            "--connect-timeout 10.0 --max-time 10.0",
+            "-H content-type: application/json --data-binary @-",
+            "-o - -w vf-http-status-00ff:%{http_code}",
+            "--url http://127.0.0.1:3500/zond/v1/validator/liveness/7",
+        ] {
+            assert!(words.contains(w), "{w:?} in {words}");
+        }
+        // The body is not on the command line; a GET sends none.
+        assert!(!words.contains("[\"0\""), "{words}");
+        let get = curl_cmd(
+            &HttpRequest::get(&ep(8081), "/metrics"),
+            Duration::from_millis(300),
+            "m:",
+        );
+        assert!(!get.args.iter().any(|a| a == "--data-binary"), "{get:?}");
+        assert!(
+            get.args.contains(&"1.0".to_string()),
+            "at least a second: {get:?}"
+        );
+        // A hostile path stays one quoted word on the remote shell.
+        let hostile = curl_cmd(
+            &HttpRequest::get(&ep(3500), "/x'; touch /tmp/pwned; echo '"),
+            Duration::from_secs(1),
+            "m:",
+        );
+        let words = shlex::split(&hostile.display()).expect("quoted");
+        assert_eq!(
+            words.last().map(String::as_str),
+            Some("http://127.0.0.1:3500/x'; touch /tmp/pwned; echo '"),
+            "{}",
+            hostile.display()
+        );
+        assert_eq!(words.len(), hostile.args.len() + 1);
+    }
+
+    #[test]
+    fn curl_output_splits_at_the_last_marker_whatever_the_body_holds() {
+        let m = "vf-http-status-1234:";
+        let mut out = b"\x00\xffbody with vf-http-status-1234:200 inside\n".to_vec();
+        out.extend_from_slice(b"vf-http-status-1234:503");
+        let (status, body) = parse_curl_output(&out, m).unwrap();
+        assert_eq!(status, 503);
+        assert_eq!(body, b"\x00\xffbody with vf-http-status-1234:200 inside\n");
+        assert_eq!(
+            parse_curl_output(b"vf-http-status-1234:204", m).unwrap(),
+            (204, Vec::new())
+        );
+        assert!(parse_curl_output(b"no trailer", m).is_err());
+        assert!(
+            parse_curl_output(b"vf-http-status-1234:000", m)
+                .unwrap_err()
+                .contains("no answer")
+        );
+        assert_ne!(curl_marker(), curl_marker(), "a new marker per request");
+    }
+
+    #[test]
+    fn only_curls_connection_refused_means_nothing_listens() {
+        let req = HttpRequest::get(&ep(8081), "/metrics");
+        assert_eq!(
+            curl_failure(Some(7), "curl: (7) Failed to connect", &req).0,
+            Failure::NothingListens
+        );
+        for (code, f, words) in [
+            (Some(28), Failure::TimedOut, "in time"),
+            (
+                Some(127),
+                Failure::Unexpected,
+                "curl is not installed on the host",
+            ),
+            (
+                Some(126),
+                Failure::Unexpected,
+                "curl is not installed on the host",
+            ),
+            (Some(52), Failure::Unexpected, "could not be read"),
+            (Some(56), Failure::Unexpected, "could not be read"),
+            (Some(63), Failure::Unexpected, "larger than"),
+            (None, Failure::Unexpected, "killed"),
+        ] {
+            let (got, detail) = curl_failure(code, "x", &req);
+            assert_eq!(got, f, "{code:?}: {detail}");
+            assert!(detail.contains(words), "{code:?}: {detail}");
         }
     }
 }

@@ -1373,4 +1373,92 @@ mod tests {
         };
         assert_eq!(lonely.problem(2).unwrap(), "no peers");
     }
+
+    fn exec(basis: ExecutionBasis, syncing: bool, peers: Option<u64>) -> ExecutionSync {
+        ExecutionSync {
+            method: ExecutionFlavour::Zond,
+            syncing,
+            current_block: syncing.then_some(16),
+            highest_block: syncing.then_some(1024),
+            peers,
+            basis,
+        }
+    }
+
+    #[test]
+    fn execution_judged_by_its_own_method() {
+        let e = exec(ExecutionBasis::Direct, false, Some(25));
+        assert_eq!(e.problem(), None);
+        assert_eq!(e.summary(), "zond_syncing = false peers=25");
+        let e = exec(ExecutionBasis::Direct, true, Some(25));
+        assert_eq!(e.problem().unwrap(), "syncing (block 16 of 1024)");
+        assert_eq!(
+            exec(ExecutionBasis::Direct, false, Some(0))
+                .problem()
+                .unwrap(),
+            "no peers"
+        );
+        assert_eq!(
+            exec(ExecutionBasis::Direct, false, None).problem().unwrap(),
+            "peer count unknown"
+        );
+    }
+
+    /// Every syncing method refused (-32601): every combination of the beacon node's
+    /// view and the peer count; ready only with both flags reported false and peers.
+    #[test]
+    fn execution_without_a_syncing_method_is_ready_only_on_the_beacons_word() {
+        let flags = [None, Some(false), Some(true)];
+        for is_optimistic in flags {
+            for el_offline in flags {
+                for peers in [None, Some(0), Some(12)] {
+                    // `syncing` is what a refused method leaves: never read as synced.
+                    for syncing in [false, true] {
+                        let e = exec(
+                            ExecutionBasis::BeaconView {
+                                is_optimistic,
+                                el_offline,
+                            },
+                            syncing,
+                            peers,
+                        );
+                        let ready = is_optimistic == Some(false)
+                            && el_offline == Some(false)
+                            && peers.is_some_and(|p| p > 0);
+                        assert_eq!(
+                            e.problem().is_none(),
+                            ready,
+                            "{is_optimistic:?} {el_offline:?} {peers:?}: {:?}",
+                            e.problem()
+                        );
+                        let p = e.problem().unwrap_or_default();
+                        if is_optimistic == Some(true) {
+                            assert!(p.contains("optimistic"), "{p}");
+                        }
+                        if is_optimistic.is_none() {
+                            assert!(p.contains("does not report is_optimistic"), "{p}");
+                        }
+                        if el_offline == Some(true) {
+                            assert!(p.contains("el_offline"), "{p}");
+                        }
+                        if el_offline.is_none() {
+                            assert!(p.contains("does not report el_offline"), "{p}");
+                        }
+                    }
+                }
+            }
+        }
+        let e = exec(
+            ExecutionBasis::BeaconView {
+                is_optimistic: Some(false),
+                el_offline: Some(false),
+            },
+            false,
+            Some(12),
+        );
+        assert_eq!(
+            e.summary(),
+            "judged by the beacon node's view: is_optimistic=false, el_offline=false; peers 12 (zond_syncing not enabled: add zond to gzond's --http.api (e.g. --http.api zond,net,web3) for the direct check)"
+        );
+    }
 }
