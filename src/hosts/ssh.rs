@@ -84,6 +84,10 @@ impl SshHost {
         if let Some(f) = &self.settings.config_file {
             b.config_file(f);
         }
+        if let Some(k) = &self.settings.identity_file {
+            // openssh passes `-o IdentitiesOnly=yes -i k`: one key, one try.
+            b.keyfile(k);
+        }
         if let Some(u) = &self.spec.user {
             b.user(u.clone());
         }
@@ -233,6 +237,9 @@ pub(crate) fn classify_connect_error(role: Role, what: &str, e: &openssh::Error)
         Failure::HostKeyMismatch => {
             format!("the host key does not match known_hosts, connection refused: {text}")
         }
+        Failure::Refused if lower.contains("too many authentication failures") => format!(
+            "{text}: the sshd allows few tries (MaxAuthTries) and every key offered counts; set [ssh] identity_file, or IdentitiesOnly yes with an IdentityFile in ssh_config"
+        ),
         _ => text,
     };
     HostError::new(role, failure, what, detail)
