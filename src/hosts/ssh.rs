@@ -37,6 +37,9 @@ pub struct SshHost {
     tunnel_setup: Mutex<()>,
     /// Which way the endpoints are read: found once per host, on the first request.
     way: std::sync::Mutex<HttpWay>,
+    /// Held by a request while the way is unknown, so that concurrent first requests
+    /// (the preflight's) do not each try a forward the sshd refuses.
+    way_probe: Mutex<()>,
 }
 
 impl SshHost {
@@ -50,6 +53,7 @@ impl SshHost {
             tunnels: Mutex::new(HashMap::new()),
             tunnel_setup: Mutex::new(()),
             way: std::sync::Mutex::new(HttpWay::Unknown),
+            way_probe: Mutex::new(()),
         })
     }
 
@@ -482,6 +486,15 @@ impl Host for SshHost {
     }
 
     async fn http(&self, req: &HttpRequest, timeout: Duration) -> Result<HttpResponse, HostError> {
+        // While the way is unknown, one request at a time finds it (waiting at most
+        // its own deadline for the others).
+        let _probe = if self.http_way() == HttpWay::Unknown {
+            tokio::time::timeout(timeout, self.way_probe.lock())
+                .await
+                .ok()
+        } else {
+            None
+        };
         if matches!(self.http_way(), HttpWay::Curl { .. }) {
             return self.http_curl(req, timeout).await;
         }
