@@ -229,7 +229,12 @@ async fn sync_loop(host: Arc<dyn Host>, cfg: Config, tx: mpsc::Sender<WorldMsg>,
                 None => Probed::Ok {
                     ready: true,
                     text: format!(
-                        "synced, {} peers",
+                        "synced{}, {} peers",
+                        match o.value.basis {
+                            probes::ExecutionBasis::Direct => "",
+                            // Said, so that nobody takes it for the client's own word.
+                            probes::ExecutionBasis::BeaconView { .. } => " (beacon node's view)",
+                        },
                         o.value.peers.map(|p| p.to_string()).unwrap_or("?".into())
                     ),
                 },
