@@ -57,7 +57,13 @@ pub async fn observe(cfg: &Config, host: &dyn Host) -> HostObservations {
         probes::lock_file(host, &v.lock_file, t),
         probes::metrics(host, &cfg.metrics, t),
         beacon,
-        probes::execution_sync(host, &cfg.execution.endpoint, cfg.execution.api, t),
+        probes::execution_sync(
+            host,
+            &cfg.execution.endpoint,
+            cfg.execution.api,
+            &cfg.beacon,
+            t
+        ),
         probes::clock(host, t),
         probes::history(host, v, probes::HISTORY_READ_LIMIT, t),
         archives_opened(host, cfg),
@@ -81,6 +87,7 @@ pub async fn observe(cfg: &Config, host: &dyn Host) -> HostObservations {
         history: Some(history),
         archives: Some(archives),
         liveness,
+        http_way: Some(host.http_way()),
     }
 }
 

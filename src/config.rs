@@ -142,6 +142,9 @@ impl fmt::Display for Endpoint {
 #[derive(Debug, Clone, Serialize)]
 pub struct SshSettings {
     pub config_file: Option<PathBuf>,
+    /// The only key offered (`IdentitiesOnly=yes`): a hardened sshd allows 3 tries
+    /// (`MaxAuthTries 3`), and fail2ban bans after 5 failures.
+    pub identity_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub server_alive_interval: Duration,
@@ -340,6 +343,7 @@ struct RawHost {
 #[serde(deny_unknown_fields)]
 struct RawSsh {
     config_file: Option<S<String>>,
+    identity_file: Option<S<String>>,
     connect_timeout_secs: Option<S<u64>>,
     command_timeout_secs: Option<S<u64>>,
     server_alive_interval_secs: Option<S<u64>>,
@@ -584,6 +588,21 @@ impl RawConfig {
                         return Err(v.err(
                             Some(p),
                             "ssh.config_file",
+                            format!("{} does not exist or is not a file", path.display()),
+                        ));
+                    }
+                    Some(path)
+                }
+                None => None,
+            },
+            identity_file: match &self.ssh.identity_file {
+                Some(p) => {
+                    let path =
+                        v.relative(&v.name(&self.ssh.identity_file, "ssh.identity_file", "")?);
+                    if !path.is_file() {
+                        return Err(v.err(
+                            Some(p),
+                            "ssh.identity_file",
                             format!("{} does not exist or is not a file", path.display()),
                         ));
                     }
@@ -1131,6 +1150,29 @@ mod tests {
                 .unwrap_err();
         assert_eq!(e.line, Some(6));
         assert!(e.message.contains("servcie"), "{e}");
+    }
+
+    #[test]
+    fn identity_file_is_checked_and_named() {
+        let base = "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n[ssh]\n";
+        let e = parse(&format!(
+            "{base}identity_file = \"/nonexistent/id_ed25519\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("ssh.identity_file"), "{e}");
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(
+            e.message.contains("/nonexistent/id_ed25519 does not exist"),
+            "{e}"
+        );
+        let key = tempfile::NamedTempFile::new().unwrap();
+        let c = parse(&format!(
+            "{base}identity_file = {:?}\n",
+            key.path().display().to_string()
+        ))
+        .unwrap();
+        assert_eq!(c.ssh.identity_file.as_deref(), Some(key.path()));
+        assert_eq!(parse(base).unwrap().ssh.identity_file, None);
     }
 
     #[test]

@@ -681,6 +681,7 @@ impl Driver {
                     host,
                     &cfg.execution.endpoint,
                     self.execution_flavour[slot(role)],
+                    &cfg.beacon,
                     t,
                 )
                 .await,
@@ -1665,7 +1666,13 @@ async fn watch_readiness(
     loop {
         let (b, e) = tokio::join!(
             probes::beacon_sync(backup.as_ref(), &cfg.beacon.endpoint, flavour, t),
-            probes::execution_sync(backup.as_ref(), &cfg.execution.endpoint, exec, t)
+            probes::execution_sync(
+                backup.as_ref(),
+                &cfg.execution.endpoint,
+                exec,
+                &cfg.beacon,
+                t
+            )
         );
         match b {
             Ok(o) => seen.push((

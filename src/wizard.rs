@@ -190,8 +190,13 @@ async fn sync_loop(host: Arc<dyn Host>, cfg: Config, tx: mpsc::Sender<WorldMsg>,
                 .await
                 .map_err(|e| e.detail)
         };
-        let exec =
-            probes::execution_sync(h, &cfg.execution.endpoint, cfg.execution.api, PROBE_TIMEOUT);
+        let exec = probes::execution_sync(
+            h,
+            &cfg.execution.endpoint,
+            cfg.execution.api,
+            &cfg.beacon,
+            PROBE_TIMEOUT,
+        );
         let (b, e) = tokio::join!(
             tokio::time::timeout(PROBE_TIMEOUT, beacon),
             tokio::time::timeout(PROBE_TIMEOUT, exec)
@@ -224,7 +229,12 @@ async fn sync_loop(host: Arc<dyn Host>, cfg: Config, tx: mpsc::Sender<WorldMsg>,
                 None => Probed::Ok {
                     ready: true,
                     text: format!(
-                        "synced, {} peers",
+                        "synced{}, {} peers",
+                        match o.value.basis {
+                            probes::ExecutionBasis::Direct => "",
+                            // Said, so that nobody takes it for the client's own word.
+                            probes::ExecutionBasis::BeaconView { .. } => " (beacon node's view)",
+                        },
                         o.value.peers.map(|p| p.to_string()).unwrap_or("?".into())
                     ),
                 },

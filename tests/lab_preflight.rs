@@ -107,3 +107,97 @@ fn check_command_bad_config_exits_2_naming_file_and_line() {
         "{err}"
     );
 }
+
+/// The reference hardening's `MaxAuthTries 3` against an agent holding four keys (the
+/// right one last) and an ssh config that offers them all: the backup refuses with a
+/// reason that says what to set; `[ssh] identity_file` offers only that key.
+#[test]
+fn max_auth_tries_3_is_met_by_the_one_identity_file() {
+    use validator_failover::config::Role;
+    let pair = Lab::get().scenario();
+    pair.lab.fault(Role::Backup, "sshd-hardened", true);
+    let dir = pair.tmp.path();
+    let run = |c: &mut std::process::Command| {
+        let out = c.output().expect("runs");
+        assert!(out.status.success(), "{c:?}: {out:?}");
+    };
+    for k in ["k1", "k2", "k3"] {
+        run(std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(dir.join(k)));
+    }
+    let sock = dir.join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent starts");
+    for _ in 0..50 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let lab_key = pair.lab.dir.join("id_ed25519");
+    run(std::process::Command::new("ssh-add")
+        .env("SSH_AUTH_SOCK", &sock)
+        .arg("-q")
+        .arg(dir.join("k1"))
+        .arg(dir.join("k2"))
+        .arg(dir.join("k3"))
+        .arg(&lab_key));
+    let lab_cfg = std::fs::read_to_string(pair.lab.ssh_config()).unwrap();
+    let offers_all: String = lab_cfg
+        .lines()
+        .filter(|l| !l.contains("IdentitiesOnly") && !l.contains("IdentityFile"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let ssh_cfg = dir.join("ssh_config_agent");
+    std::fs::write(&ssh_cfg, offers_all).unwrap();
+    let base = std::fs::read_to_string(pair.config_file())
+        .unwrap()
+        .replace(
+            &format!(
+                "config_file = {:?}",
+                pair.lab.ssh_config().display().to_string()
+            ),
+            &format!("config_file = {:?}", ssh_cfg.display().to_string()),
+        );
+    assert!(base.contains("ssh_config_agent"), "{base}");
+    let check = |toml: &str| {
+        let f = dir.join("agent.toml");
+        std::fs::write(&f, toml).unwrap();
+        Command::cargo_bin("validator-failover")
+            .unwrap()
+            .arg("check")
+            .arg("--config")
+            .arg(&f)
+            .env("SSH_AUTH_SOCK", &sock)
+            .env("NO_COLOR", "1")
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap()
+    };
+    let out = check(&base);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let with_key = base.replace(
+        "[ssh]\n",
+        &format!(
+            "[ssh]\nidentity_file = {:?}\n",
+            lab_key.display().to_string()
+        ),
+    );
+    let out2 = check(&with_key);
+    let text2 = String::from_utf8_lossy(&out2.stdout).into_owned();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Too many authentication failures") && text.contains("identity_file"),
+        "{text}"
+    );
+    assert_eq!(out2.status.code(), Some(0), "{text2}");
+    assert!(text2.contains("read with curl on the host"), "{text2}");
+}

@@ -179,7 +179,7 @@ fn every_probe_answers_with_typed_evidence() {
             "a future epoch is refused, and said so"
         );
 
-        let e = probes::execution_sync(b.as_ref(), &cfg.execution.endpoint, None, T)
+        let e = probes::execution_sync(b.as_ref(), &cfg.execution.endpoint, None, &cfg.beacon, T)
             .await
             .unwrap()
             .value;
@@ -460,7 +460,13 @@ fn concurrent_requests_on_a_new_connection_share_one_tunnel() {
                             BeaconFlavour::Zond,
                             T
                         ),
-                        probes::execution_sync(b.as_ref(), &cfg.execution.endpoint, None, T),
+                        probes::execution_sync(
+                            b.as_ref(),
+                            &cfg.execution.endpoint,
+                            None,
+                            &cfg.beacon,
+                            T
+                        ),
                     );
                     (
                         s.map(|_| ()).map_err(|e| e.detail),
@@ -482,4 +488,162 @@ fn concurrent_requests_on_a_new_connection_share_one_tunnel() {
             );
         }
     }
+}
+
+/// The reference security role's sshd (`AllowTcpForwarding no`): every endpoint is read
+/// with curl on the host, found once per host and said in the evidence; item 2's
+/// metrics check counts only curl's own "connection refused", never a refused forward
+/// or a curl that is missing.
+#[test]
+fn a_host_whose_sshd_forbids_forwarding_is_read_with_curl_on_the_host() {
+    use validator_failover::hosts::{HttpRequest, HttpWay};
+    let pair = Lab::get().scenario();
+    let cfg = pair.config();
+    for r in Role::BOTH {
+        pair.lab.fault(r, "sshd-hardened", true);
+    }
+    let (p, b) = pair.hosts();
+    assert_eq!(p.http_way(), HttpWay::Unknown);
+    rt().block_on(async {
+        // The running primary's metrics answer (today's bug: "nothing answers").
+        let m = probes::metrics(p.as_ref(), &cfg.metrics, T).await.unwrap();
+        assert!(m.value.answering && m.value.keys == 4, "{m:?}");
+        assert!(m.via.ends_with("(with curl on the host)"), "{}", m.via);
+        assert!(
+            matches!(p.http_way(), HttpWay::Curl { .. }),
+            "{:?}",
+            p.http_way()
+        );
+        assert!(
+            p.http_way()
+                .describe()
+                .starts_with("read with curl on the host: the sshd forbids forwarding"),
+            "{}",
+            p.http_way().describe()
+        );
+        // Nothing listens on the backup's metrics port: curl's exit 7 says so.
+        let m = probes::metrics(b.as_ref(), &cfg.metrics, T).await.unwrap();
+        assert!(!m.value.answering, "{m:?}");
+        assert!(
+            m.via.contains("nothing listens on 127.0.0.1:8081"),
+            "{}",
+            m.via
+        );
+
+        // Statuses come back exactly (404 drives the API detection), POST bodies go.
+        let r = b
+            .http(
+                &HttpRequest::get(&cfg.beacon.endpoint, "/qrl/v1/node/syncing"),
+                T,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 404);
+        let f = probes::beacon_flavour(b.as_ref(), &cfg.beacon.endpoint, None, T)
+            .await
+            .unwrap();
+        assert_eq!(f.value, BeaconFlavour::Zond);
+        let s = probes::beacon_sync(b.as_ref(), &cfg.beacon.endpoint, f.value, T)
+            .await
+            .unwrap();
+        assert!(s.value.problem(2).is_none(), "{s:?}");
+        assert!(s.via.contains("(with curl on the host)"), "{}", s.via);
+        let c = probes::chain_info(b.as_ref(), &cfg.beacon.endpoint, f.value, T)
+            .await
+            .unwrap()
+            .value;
+        let epoch = c.clock.epoch_at(validator_failover::chain::unix_now());
+        let l = probes::liveness(
+            b.as_ref(),
+            &cfg.beacon.endpoint,
+            f.value,
+            epoch.saturating_sub(1),
+            &[0, 1, 2, 3],
+            T,
+        )
+        .await
+        .unwrap();
+        assert_eq!(l.value.len(), 4, "{l:?}");
+        let e = probes::execution_sync(b.as_ref(), &cfg.execution.endpoint, None, &cfg.beacon, T)
+            .await
+            .unwrap();
+        assert_eq!(e.value.method, ExecutionFlavour::Zond);
+        assert!(e.value.problem().is_none(), "{e:?}");
+        assert!(
+            e.via.contains("zond_syncing (with curl on the host)"),
+            "{}",
+            e.via
+        );
+    });
+
+    // Without curl on a hardened host, the metrics port could not be read: never
+    // "nothing answers", whether the validator runs or not.
+    pair.lab.fault(Role::Primary, "curl-missing", true);
+    for running in [true, false] {
+        if !running {
+            pair.lab.ctl(
+                Role::Primary,
+                &["systemctl", "stop", &cfg.validator.service],
+            );
+        }
+        let (p, _) = pair.hosts();
+        let e = rt()
+            .block_on(probes::metrics(p.as_ref(), &cfg.metrics, T))
+            .expect_err("no reading without curl");
+        assert_eq!(e.failure, Failure::Unexpected, "{e}");
+        assert!(
+            e.detail.contains("curl is not installed on the host")
+                && e.detail.contains("could not be read"),
+            "{e}"
+        );
+    }
+    // With curl back, the stopped validator's port is read as closed.
+    pair.lab.fault(Role::Primary, "curl-missing", false);
+    let (p, _) = pair.hosts();
+    let m = rt()
+        .block_on(probes::metrics(p.as_ref(), &cfg.metrics, T))
+        .unwrap();
+    assert!(!m.value.answering, "{m:?}");
+}
+
+/// gzond without the `zond` module: every syncing method -32601, judged by the beacon
+/// node's view and said so; an optimistic beacon node keeps it red.
+#[test]
+fn execution_without_the_zond_module_is_judged_by_the_beacon_nodes_view() {
+    let pair = Lab::get().scenario();
+    let cfg = pair.config();
+    pair.lab.fault(Role::Backup, "exec-default-modules", true);
+    let (_, b) = pair.hosts();
+    let e = rt()
+        .block_on(probes::execution_sync(
+            b.as_ref(),
+            &cfg.execution.endpoint,
+            None,
+            &cfg.beacon,
+            T,
+        ))
+        .unwrap();
+    assert!(e.value.problem().is_none(), "{e:?}");
+    assert!(
+        e.value.summary().starts_with(
+            "judged by the beacon node's view: is_optimistic=false, el_offline=false; peers 25 (zond_syncing not enabled"
+        ),
+        "{}",
+        e.value.summary()
+    );
+    assert!(e.via.contains("node/syncing"), "{}", e.via);
+    pair.lab.fault(Role::Backup, "beacon-el-offline", true);
+    let e = rt()
+        .block_on(probes::execution_sync(
+            b.as_ref(),
+            &cfg.execution.endpoint,
+            None,
+            &cfg.beacon,
+            T,
+        ))
+        .unwrap();
+    assert!(
+        e.value.problem().is_some_and(|p| p.contains("el_offline")),
+        "{e:?}"
+    );
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::chain::ChainClock;
 use crate::config::{Config, Role};
-use crate::hosts::HostError;
+use crate::hosts::{HostError, HttpWay};
 use crate::probes::{
     Archive, BeaconSync, ChainInfo, ClockState, ExecutionSync, FileInfo, HistoryState, Metrics,
     Observed, Probe, UnitState,
@@ -79,6 +79,8 @@ pub struct HostObservations {
     pub history: Option<Probe<HistoryState>>,
     pub archives: Option<Probe<Vec<Archive>>>,
     pub liveness: Option<Probe<Liveness>>,
+    /// Which way the host's endpoints were read (None: not reached).
+    pub http_way: Option<HttpWay>,
 }
 
 impl HostObservations {
@@ -98,6 +100,7 @@ impl HostObservations {
             history: None,
             archives: None,
             liveness: None,
+            http_way: None,
         }
     }
 }
@@ -253,6 +256,31 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
                     at: now,
                     via: e.what.clone(),
                 }],
+            ),
+        }
+        // Which way the endpoints are read: through a forward, or with curl on a host
+        // whose sshd forbids forwarding (the reference hardening).
+        match &h.http_way {
+            None => j.probe::<()>(
+                "endpoints",
+                "HTTP endpoints",
+                &None,
+                Verdict::Unknown,
+                |_| (Verdict::Unknown, String::new()),
+            ),
+            Some(HttpWay::Unknown) => j.push(
+                "endpoints",
+                "HTTP endpoints",
+                Verdict::Warn,
+                HttpWay::Unknown.describe(),
+                Vec::new(),
+            ),
+            Some(w) => j.push(
+                "endpoints",
+                "HTTP endpoints",
+                Verdict::Green,
+                w.describe(),
+                Vec::new(),
             ),
         }
         let svc = &cfg.validator.service;

@@ -97,8 +97,13 @@ pub enum Failure {
     TimedOut,
     /// The host answered, and its key is not the one known for it.
     HostKeyMismatch,
-    /// The host or a service refused (authentication, permission, connection refused).
+    /// The host refused (authentication, permission).
     Refused,
+    /// Nothing listens on the port asked for: the host itself refused the TCP
+    /// connection (curl's exit 7 on the host, or a simulated closed port). The only
+    /// failure of an HTTP request that is evidence that a service is down: a forward
+    /// the sshd refused, a reset, a timeout or a missing curl say nothing about it.
+    NothingListens,
     /// An answer came, but not the one the interface promises.
     Unexpected,
     /// A local problem (a file, a socket).
@@ -112,6 +117,7 @@ impl Failure {
             Failure::TimedOut => "timed out",
             Failure::HostKeyMismatch => "host key mismatch",
             Failure::Refused => "refused",
+            Failure::NothingListens => "nothing listens",
             Failure::Unexpected => "unexpected answer",
             Failure::Local => "local error",
         }
@@ -215,6 +221,58 @@ impl HttpRequest {
 pub struct HttpResponse {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The way the answer was read.
+    pub route: HttpRoute,
+}
+
+/// The way a request reaches a service on the host's own loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpRoute {
+    /// The simulated pair answers directly.
+    Simulated,
+    /// Through an SSH local forward (a direct-tcpip channel).
+    SshForward,
+    /// With `curl` run on the host over the SSH session: its sshd forbids forwarding.
+    CurlOnHost,
+}
+
+impl HttpRoute {
+    /// How a probe's evidence names the way (appended to the request), or nothing.
+    pub fn via_suffix(self) -> &'static str {
+        match self {
+            HttpRoute::Simulated => "",
+            HttpRoute::SshForward => " (through an SSH forward)",
+            HttpRoute::CurlOnHost => " (with curl on the host)",
+        }
+    }
+}
+
+/// What is known of the way a host's endpoints are read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum HttpWay {
+    /// No request has been answered yet.
+    Unknown,
+    /// Simulated: answered directly.
+    Simulated,
+    /// Requests through an SSH forward are answered.
+    Forward,
+    /// The sshd forbids forwarding; `why` is what showed it.
+    Curl { why: String },
+}
+
+impl HttpWay {
+    /// For the preflight: "read through an SSH forward", "read with curl on the host: …".
+    pub fn describe(&self) -> String {
+        match self {
+            HttpWay::Unknown => "not known yet: no request was answered".into(),
+            HttpWay::Simulated => "read directly (simulated)".into(),
+            HttpWay::Forward => "read through an SSH forward".into(),
+            HttpWay::Curl { why } => {
+                format!("read with curl on the host: the sshd forbids forwarding ({why})")
+            }
+        }
+    }
 }
 
 /// The most an HTTP answer may be before it is refused as unexpected.
@@ -291,7 +349,11 @@ pub trait Host: Send + Sync {
     ) -> Result<u64, HostError>;
 
     /// An HTTP request to a service on the host's own loopback, as the host sees it.
+    /// Only [`Failure::NothingListens`] means that nothing listens there.
     async fn http(&self, req: &HttpRequest, timeout: Duration) -> Result<HttpResponse, HostError>;
+
+    /// Which way this host's endpoints are read, as far as known.
+    fn http_way(&self) -> HttpWay;
 
     /// Create a small file only if nothing is at `path` (atomically, `O_EXCL`):
     /// Ok(true) created, Ok(false) something was already there.

@@ -19,7 +19,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::{Cmd, Failure, Host, HostError, HttpRequest, HttpResponse, LineStream, Method, Output};
+use super::{
+    Cmd, Failure, Host, HostError, HttpRequest, HttpResponse, HttpRoute, HttpWay, LineStream,
+    Method, Output,
+};
 use crate::chain::{ChainClock, unix_now};
 use crate::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
 
@@ -60,7 +63,15 @@ pub struct Faults {
     pub exec_syncing: bool,
     pub exec_no_peers: bool,
     pub exec_api: Option<ExecutionFlavour>,
+    /// gzond's default HTTP modules (`net,web3`) or the reference role's
+    /// (`eth,net,web3,txpool`): every `*_syncing` method answers -32601.
+    pub exec_default_modules: bool,
     pub validator_ignores_sigterm: bool,
+    /// The sshd forbids forwarding (`AllowTcpForwarding no`): endpoints are read with
+    /// curl on the host, as on the lab's `sshd-hardened` host.
+    pub forwarding_refused: bool,
+    /// No curl on the host (only matters when forwarding is refused).
+    pub curl_missing: bool,
     /// Seconds the host's clock is ahead of the true time.
     pub clock_skew: f64,
 }
@@ -1864,6 +1875,7 @@ fn json_resp(status: u16, v: Value) -> HttpResponse {
     HttpResponse {
         status,
         body: v.to_string().into_bytes(),
+        route: HttpRoute::Simulated,
     }
 }
 
@@ -1876,7 +1888,7 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
         let u = &w.nodes[i].unit;
         if !u.running {
             return Err(format!(
-                "nothing answers on {} on the host (connection refused)",
+                "nothing listens on {} on the host (connection refused)",
                 req.endpoint
             ));
         }
@@ -1901,6 +1913,7 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
         return Ok(HttpResponse {
             status: 200,
             body: s.into_bytes(),
+            route: HttpRoute::Simulated,
         });
     }
     if port == l.beacon_port {
@@ -1908,6 +1921,7 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
             return Ok(HttpResponse {
                 status: 200,
                 body: b"<html>oops</html>".to_vec(),
+                route: HttpRoute::Simulated,
             });
         }
         let flavour = f.beacon_api.unwrap_or(BeaconFlavour::Zond);
@@ -1927,6 +1941,7 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
             (Method::Get, "/node/health") => HttpResponse {
                 status: if f.beacon_syncing { 206 } else { 200 },
                 body: Vec::new(),
+                route: HttpRoute::Simulated,
             },
             (Method::Get, "/node/peer_count") => json_resp(
                 200,
@@ -2026,7 +2041,12 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
             serde_json::from_slice(req.body.as_deref().unwrap_or(b"")).unwrap_or(Value::Null);
         let id = body["id"].clone();
         let method = body["method"].as_str().unwrap_or("");
-        let result = if method == flavour.syncing_method() {
+        let result = if f.exec_default_modules && method.ends_with("_syncing") {
+            return Ok(json_resp(
+                200,
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!("the method {method} does not exist/is not available")}}),
+            ));
+        } else if method == flavour.syncing_method() {
             if f.exec_syncing {
                 json!({"startingBlock": "0x0", "currentBlock": "0x10", "highestBlock": "0x400"})
             } else {
@@ -2046,7 +2066,7 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
         ));
     }
     Err(format!(
-        "nothing answers on {} on the host (connection refused)",
+        "nothing listens on {} on the host (connection refused)",
         req.endpoint
     ))
 }
@@ -2251,9 +2271,40 @@ impl Host for SimHost {
     async fn http(&self, req: &HttpRequest, timeout: Duration) -> Result<HttpResponse, HostError> {
         self.gate(&req.display(), timeout)?;
         let role = self.role;
-        self.world
+        let f = self.world.with(|w| w.nodes[idx(role)].faults.clone());
+        if f.forwarding_refused && f.curl_missing {
+            // As SshHost says it: the forward was refused, and the other way is missing.
+            return Err(HostError::new(
+                role,
+                Failure::Unexpected,
+                req.display(),
+                format!(
+                    "the sshd on the host forbids forwarding, and curl is not installed on the host (exit 127): {} could not be read; install curl there or allow TCP forwarding",
+                    req.endpoint
+                ),
+            ));
+        }
+        let mut r = self
+            .world
             .with(|w| http_in(w, idx(role), req))
-            .map_err(|detail| HostError::new(role, Failure::Refused, req.display(), detail))
+            .map_err(|detail| {
+                HostError::new(role, Failure::NothingListens, req.display(), detail)
+            })?;
+        if f.forwarding_refused {
+            r.route = HttpRoute::CurlOnHost;
+        }
+        Ok(r)
+    }
+
+    fn http_way(&self) -> HttpWay {
+        let f = self.world.with(|w| w.nodes[idx(self.role)].faults.clone());
+        if f.forwarding_refused {
+            HttpWay::Curl {
+                why: "simulated: the forward was administratively prohibited".into(),
+            }
+        } else {
+            HttpWay::Simulated
+        }
     }
 }
 
@@ -2265,6 +2316,48 @@ mod tests {
         let cfg = Config::with_hosts("primary", "backup");
         let ms = Arc::new(AtomicU64::new(1_700_000_000_000));
         (SimWorld::new(&cfg, SimTime::Manual(ms.clone())), ms)
+    }
+
+    /// A refused forward with no curl on the host is "could not be read", never
+    /// "nothing listens", whether the validator runs or not (item 2 must not go
+    /// green on it); with curl there, the stopped validator's port reads as closed.
+    #[tokio::test]
+    async fn a_refused_forward_without_curl_never_reads_as_a_closed_port() {
+        let (w, _) = world();
+        let cfg = Config::with_hosts("primary", "backup");
+        let p = w.host(Role::Primary);
+        w.set_faults(Role::Primary, |f| {
+            f.forwarding_refused = true;
+            f.curl_missing = true;
+        });
+        let stop = Cmd::new("systemctl")
+            .arg("stop")
+            .arg(&cfg.validator.service);
+        for running in [true, false] {
+            if !running {
+                assert!(
+                    p.run(&stop, Duration::from_secs(5))
+                        .await
+                        .unwrap()
+                        .success()
+                );
+            }
+            let e = crate::probes::metrics(&p, &cfg.metrics, Duration::from_secs(5))
+                .await
+                .expect_err("no reading without curl");
+            assert_eq!(e.failure, Failure::Unexpected, "{e}");
+            assert!(
+                e.detail.contains("curl is not installed on the host"),
+                "{e}"
+            );
+        }
+        w.set_faults(Role::Primary, |f| f.curl_missing = false);
+        let m = crate::probes::metrics(&p, &cfg.metrics, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(!m.value.answering, "{m:?}");
+        assert!(m.via.contains("nothing listens"), "{}", m.via);
+        assert!(matches!(p.http_way(), HttpWay::Curl { .. }));
     }
 
     #[test]

@@ -15,8 +15,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::sync::{Mutex, mpsc};
 
 use super::{
-    Cmd, Failure, Host, HostError, HttpRequest, HttpResponse, LineStream, MAX_HTTP_BODY, Method,
-    Output,
+    Cmd, Failure, Host, HostError, HttpRequest, HttpResponse, HttpRoute, HttpWay, LineStream,
+    MAX_HTTP_BODY, Method, Output,
 };
 use crate::config::{Endpoint, HostSpec, Role, SshSettings};
 
@@ -35,6 +35,11 @@ pub struct SshHost {
     /// and the wizard's panes) must not each set up a forward on the same socket, the
     /// second unlinking the first's.
     tunnel_setup: Mutex<()>,
+    /// Which way the endpoints are read: found once per host, on the first request.
+    way: std::sync::Mutex<HttpWay>,
+    /// Held by a request while the way is unknown, so that concurrent first requests
+    /// (the preflight's) do not each try a forward the sshd refuses.
+    way_probe: Mutex<()>,
 }
 
 impl SshHost {
@@ -47,6 +52,8 @@ impl SshHost {
             session: Mutex::new(None),
             tunnels: Mutex::new(HashMap::new()),
             tunnel_setup: Mutex::new(()),
+            way: std::sync::Mutex::new(HttpWay::Unknown),
+            way_probe: Mutex::new(()),
         })
     }
 
@@ -80,6 +87,10 @@ impl SshHost {
             .control_directory(self.dir.path());
         if let Some(f) = &self.settings.config_file {
             b.config_file(f);
+        }
+        if let Some(k) = &self.settings.identity_file {
+            // openssh passes `-o IdentitiesOnly=yes -i k`: one key, one try.
+            b.keyfile(k);
         }
         if let Some(u) = &self.spec.user {
             b.user(u.clone());
@@ -230,6 +241,9 @@ pub(crate) fn classify_connect_error(role: Role, what: &str, e: &openssh::Error)
         Failure::HostKeyMismatch => {
             format!("the host key does not match known_hosts, connection refused: {text}")
         }
+        Failure::Refused if lower.contains("too many authentication failures") => format!(
+            "{text}: the sshd allows few tries (MaxAuthTries) and every key offered counts; set [ssh] identity_file, or IdentitiesOnly yes with an IdentityFile in ssh_config"
+        ),
         _ => text,
     };
     HostError::new(role, failure, what, detail)
@@ -472,32 +486,279 @@ impl Host for SshHost {
     }
 
     async fn http(&self, req: &HttpRequest, timeout: Duration) -> Result<HttpResponse, HostError> {
-        // Every request sent is read-only: one that fails on the way (a connection
-        // closed or refused through the tunnel) is sent once more before it counts.
-        match self.http_once(req, timeout).await {
-            Err(e) if e.failure == Failure::Refused => {
-                // A tunnel whose local socket is gone is set up again (never one that
-                // is there: a service that is down must not pile up forwards).
-                let key = (req.endpoint.host.clone(), req.endpoint.port);
-                let mut tunnels = self.tunnels.lock().await;
-                if tunnels.get(&key).is_some_and(|(_, sock)| !sock.exists()) {
-                    tunnels.remove(&key);
-                }
-                drop(tunnels);
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                self.http_once(req, timeout).await
-            }
-            r => r,
+        // While the way is unknown, one request at a time finds it (waiting at most
+        // its own deadline for the others).
+        let _probe = if self.http_way() == HttpWay::Unknown {
+            tokio::time::timeout(timeout, self.way_probe.lock())
+                .await
+                .ok()
+        } else {
+            None
+        };
+        if matches!(self.http_way(), HttpWay::Curl { .. }) {
+            return self.http_curl(req, timeout).await;
         }
+        // Every request sent is read-only: one that gets no answer through the forward
+        // is sent once more, then asked of curl on the host, before it counts.
+        let cause = match self.http_once(req, timeout).await? {
+            Ok(r) => {
+                self.set_way_if_unknown(HttpWay::Forward);
+                return Ok(r);
+            }
+            Err(cause) => cause,
+        };
+        let prohibited = self.forward_prohibited().await;
+        let cause = if prohibited.is_none() {
+            // A tunnel whose local socket is gone is set up again (never one that is
+            // there: a service that is down must not pile up forwards).
+            let key = (req.endpoint.host.clone(), req.endpoint.port);
+            let mut tunnels = self.tunnels.lock().await;
+            if tunnels.get(&key).is_some_and(|(_, sock)| !sock.exists()) {
+                tunnels.remove(&key);
+            }
+            drop(tunnels);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            match self.http_once(req, timeout).await? {
+                Ok(r) => {
+                    self.set_way_if_unknown(HttpWay::Forward);
+                    return Ok(r);
+                }
+                Err(cause) => cause,
+            }
+        } else {
+            cause
+        };
+        // No answer through the forward is no evidence that nothing listens: the sshd
+        // may forbid forwarding (the reference hardening: `AllowTcpForwarding no`).
+        // Ask the host itself, as the runbook does, with curl.
+        if let Some(line) = &prohibited {
+            self.set_way(HttpWay::Curl {
+                why: format!("its ssh said {line:?}"),
+            });
+        }
+        match self.http_curl(req, timeout).await {
+            Ok(r) => {
+                if prohibited.is_none() {
+                    self.set_way(HttpWay::Curl {
+                        why: format!(
+                            "no answer through the forward ({cause}) while curl on the host is answered"
+                        ),
+                    });
+                }
+                Ok(r)
+            }
+            Err(e) if e.failure == Failure::NothingListens => Err(e),
+            Err(mut e) => {
+                e.detail = match &prohibited {
+                    Some(line) => format!(
+                        "the sshd on the host forbids forwarding ({line:?}), and {}",
+                        e.detail
+                    ),
+                    None => format!("{} (through the SSH forward: {cause})", e.detail),
+                };
+                Err(e)
+            }
+        }
+    }
+
+    fn http_way(&self) -> HttpWay {
+        self.way.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The curl command that reads `req` on the host: every word literal, the body on
+/// stdin, the status after the body behind `marker`.
+pub(crate) fn curl_cmd(req: &HttpRequest, timeout: Duration, marker: &str) -> Cmd {
+    let secs = format!("{:.1}", timeout.as_secs_f64().max(1.0));
+    // -q first: no ~/.curlrc of the login user; -g: brackets in a path are literal.
+    let mut c = Cmd::new("curl")
+        .args(["-q", "-sS", "-g", "--proto", "=http", "--noproxy", "*"])
+        .arg("--connect-timeout")
+        .arg(&secs)
+        .arg("--max-time")
+        .arg(&secs)
+        .arg("--max-filesize")
+        .arg(MAX_HTTP_BODY.to_string());
+    if req.method == Method::Post {
+        c = c
+            .args(["-H", "content-type: application/json"])
+            .args(["--data-binary", "@-"]);
+    }
+    c.args(["-o", "-", "-w"])
+        .arg(format!("{marker}%{{http_code}}"))
+        .arg("--url")
+        .arg(format!("http://{}{}", req.endpoint, req.path))
+}
+
+/// A marker no answer can know in advance.
+fn curl_marker() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("vf-http-status-{:016x}:", h.finish())
+}
+
+/// Split curl's output into the body and the HTTP status behind the marker.
+pub(crate) fn parse_curl_output(out: &[u8], marker: &str) -> Result<(u16, Vec<u8>), String> {
+    let m = marker.as_bytes();
+    let at = out
+        .windows(m.len())
+        .rposition(|w| w == m)
+        .ok_or_else(|| "curl's output has no status trailer".to_string())?;
+    let code = std::str::from_utf8(&out[at + m.len()..])
+        .map_err(|_| "curl's status trailer is not text".to_string())?
+        .trim();
+    match code.parse::<u16>() {
+        Ok(c) if (100..600).contains(&c) => Ok((c, out[..at].to_vec())),
+        _ => Err(format!("curl reported HTTP status {code:?}: no answer")),
+    }
+}
+
+/// What curl's exit status means, for a request that gave no answer.
+pub(crate) fn curl_failure(
+    code: Option<i32>,
+    stderr: &str,
+    req: &HttpRequest,
+) -> (Failure, String) {
+    let ep = &req.endpoint;
+    match code {
+        // Connection refused on the host's own loopback: the one proof nothing listens.
+        Some(7) => (
+            Failure::NothingListens,
+            format!("nothing listens on {ep} on the host ({stderr})"),
+        ),
+        Some(28) => (
+            Failure::TimedOut,
+            format!("no answer from {ep} in time (on the host: {stderr})"),
+        ),
+        Some(63) => (
+            Failure::Unexpected,
+            format!("answer from {ep} larger than {MAX_HTTP_BODY} bytes"),
+        ),
+        Some(126) | Some(127) => (
+            Failure::Unexpected,
+            format!(
+                "curl is not installed on the host (exit {}): {ep} could not be read; install curl there or allow TCP forwarding ({stderr})",
+                code.unwrap_or_default()
+            ),
+        ),
+        Some(n) => (
+            Failure::Unexpected,
+            format!("{ep} could not be read: curl on the host exited with {n} ({stderr})"),
+        ),
+        None => (
+            Failure::Unexpected,
+            format!("{ep} could not be read: curl on the host was killed ({stderr})"),
+        ),
     }
 }
 
 impl SshHost {
-    async fn http_once(
+    fn set_way(&self, way: HttpWay) {
+        *self.way.lock().unwrap_or_else(|p| p.into_inner()) = way;
+    }
+
+    fn set_way_if_unknown(&self, way: HttpWay) {
+        let mut w = self.way.lock().unwrap_or_else(|p| p.into_inner());
+        if *w == HttpWay::Unknown {
+            *w = way;
+        }
+    }
+
+    /// The master's own word that the server refused a forward, when its log level
+    /// lets it say so (`channel 1: open failed: administratively prohibited: open
+    /// failed`; at `LogLevel ERROR` or quieter it is silent, and the behaviour tells).
+    async fn forward_prohibited(&self) -> Option<String> {
+        let session = self.session.lock().await.clone()?;
+        let log = session.control_socket().parent()?.join("log");
+        let text = tokio::fs::read(&log).await.ok()?;
+        let text = String::from_utf8_lossy(&text[text.len().saturating_sub(64 * 1024)..]);
+        text.lines()
+            .rev()
+            .find(|l| l.contains("open failed: administratively prohibited"))
+            .map(|l| l.trim().to_string())
+    }
+
+    /// The request read by curl on the host, over the SSH session.
+    async fn http_curl(
         &self,
         req: &HttpRequest,
         timeout: Duration,
     ) -> Result<HttpResponse, HostError> {
+        let marker = curl_marker();
+        let cmd = curl_cmd(req, timeout, &marker);
+        let what = format!("{} with curl on the host", req.display());
+        let session = self.session(timeout).await?;
+        let body = req.body.clone().unwrap_or_default();
+        let work = async {
+            let mut c = session.command(cmd.program.as_str());
+            c.args(cmd.args.iter().map(String::as_str));
+            c.stdin(if req.method == Method::Post {
+                openssh::Stdio::piped()
+            } else {
+                openssh::Stdio::null()
+            })
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped());
+            let mut child = c.spawn().await?;
+            if let Some(mut input) = child.stdin().take() {
+                // A failed write shows as curl's own failure below.
+                let _ = input.write_all(&body).await;
+                let _ = input.shutdown().await;
+            }
+            child.wait_with_output().await
+        };
+        // curl keeps its own deadline; this one is for a stuck session.
+        let out = match tokio::time::timeout(timeout + Duration::from_secs(2), work).await {
+            Err(_) => {
+                return Err(self.err(
+                    Failure::TimedOut,
+                    what,
+                    format!("no answer within {}s", timeout.as_secs()),
+                ));
+            }
+            // openssh turns the remote shell's 127 (command not found) into an error.
+            Ok(Err(openssh::Error::Remote(io))) if io.kind() == std::io::ErrorKind::NotFound => {
+                let (f, detail) = curl_failure(Some(127), &io.to_string(), req);
+                return Err(self.err(f, what, detail));
+            }
+            Ok(Err(e)) => return Err(self.lost(&session, &what, &e).await),
+            Ok(Ok(o)) => o,
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if out.status.code() != Some(0) {
+            let (f, detail) = curl_failure(out.status.code(), &stderr, req);
+            return Err(self.err(f, what, detail));
+        }
+        if out.stdout.len() > MAX_HTTP_BODY + marker.len() + 3 {
+            return Err(self.err(
+                Failure::Unexpected,
+                what,
+                format!("answer larger than {MAX_HTTP_BODY} bytes"),
+            ));
+        }
+        match parse_curl_output(&out.stdout, &marker) {
+            Ok((status, body)) => Ok(HttpResponse {
+                status,
+                body,
+                route: HttpRoute::CurlOnHost,
+            }),
+            Err(d) => Err(self.err(Failure::Unexpected, what, d)),
+        }
+    }
+
+    /// One request through the forward. Ok(Err(cause)): the forward gave no answer
+    /// (the session is alive): that alone says nothing about the service.
+    async fn http_once(
+        &self,
+        req: &HttpRequest,
+        timeout: Duration,
+    ) -> Result<Result<HttpResponse, String>, HostError> {
         let what = req.display();
         let client = self.tunnel(&req.endpoint, timeout).await?;
         let url = format!("http://{}{}", req.endpoint, req.path);
@@ -518,7 +779,11 @@ impl SshHost {
                     return Ok(Err(body.len()));
                 }
             }
-            Ok::<_, reqwest::Error>(Ok(HttpResponse { status, body }))
+            Ok::<_, reqwest::Error>(Ok(HttpResponse {
+                status,
+                body,
+                route: HttpRoute::SshForward,
+            }))
         };
         match tokio::time::timeout(timeout, work).await {
             Err(_) => Err(self.err(
@@ -526,14 +791,15 @@ impl SshHost {
                 what,
                 format!("no answer within {}s", timeout.as_secs()),
             )),
-            Ok(Ok(Ok(r))) => Ok(r),
+            Ok(Ok(Ok(r))) => Ok(Ok(r)),
             Ok(Ok(Err(n))) => Err(self.err(
                 Failure::Unexpected,
                 what,
                 format!("answer larger than {n} bytes"),
             )),
             Ok(Err(e)) => {
-                // Through a tunnel, "nothing listens there" shows as a closed connection.
+                // Through a tunnel, "nothing listens there" and "the sshd refused the
+                // forward" both show as a closed or reset connection.
                 let session = self.session.lock().await.clone();
                 let alive = match session {
                     Some(s) => matches!(
@@ -543,15 +809,7 @@ impl SshHost {
                     None => false,
                 };
                 if alive {
-                    Err(self.err(
-                        Failure::Refused,
-                        what,
-                        format!(
-                            "nothing answers on {} on the host ({})",
-                            req.endpoint,
-                            root_cause(&e)
-                        ),
-                    ))
+                    Ok(Err(root_cause(&e)))
                 } else {
                     self.drop_session().await;
                     Err(self.err(
@@ -595,6 +853,118 @@ impl Drop for SshHost {
                     .stderr(Stdio::null())
                     .status();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Endpoint;
+
+    fn ep(port: u16) -> Endpoint {
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn curl_reads_the_request_with_every_word_literal_and_the_body_on_stdin() {
+        let req = HttpRequest::post_json(
+            &ep(3500),
+            "/zond/v1/validator/liveness/7",
+            &serde_json::json!(["0", "1"]),
+        );
+        let c = curl_cmd(&req, Duration::from_secs(10), "vf-http-status-00ff:");
+        assert_eq!(c.program, "curl");
+        assert_eq!(c.args[0], "-q", "no ~/.curlrc: -q must come first");
+        let words = c.args.join(" ");
+        for w in [
+            "-sS -g --proto =http --noproxy *",
+            "--connect-timeout 10.0 --max-time 10.0",
+            "-H content-type: application/json --data-binary @-",
+            "-o - -w vf-http-status-00ff:%{http_code}",
+            "--url http://127.0.0.1:3500/zond/v1/validator/liveness/7",
+        ] {
+            assert!(words.contains(w), "{w:?} in {words}");
+        }
+        // The body is not on the command line; a GET sends none.
+        assert!(!words.contains("[\"0\""), "{words}");
+        let get = curl_cmd(
+            &HttpRequest::get(&ep(8081), "/metrics"),
+            Duration::from_millis(300),
+            "m:",
+        );
+        assert!(!get.args.iter().any(|a| a == "--data-binary"), "{get:?}");
+        assert!(
+            get.args.contains(&"1.0".to_string()),
+            "at least a second: {get:?}"
+        );
+        // A hostile path stays one quoted word on the remote shell.
+        let hostile = curl_cmd(
+            &HttpRequest::get(&ep(3500), "/x'; touch /tmp/pwned; echo '"),
+            Duration::from_secs(1),
+            "m:",
+        );
+        let words = shlex::split(&hostile.display()).expect("quoted");
+        assert_eq!(
+            words.last().map(String::as_str),
+            Some("http://127.0.0.1:3500/x'; touch /tmp/pwned; echo '"),
+            "{}",
+            hostile.display()
+        );
+        assert_eq!(words.len(), hostile.args.len() + 1);
+    }
+
+    #[test]
+    fn curl_output_splits_at_the_last_marker_whatever_the_body_holds() {
+        let m = "vf-http-status-1234:";
+        let mut out = b"\x00\xffbody with vf-http-status-1234:200 inside\n".to_vec();
+        out.extend_from_slice(b"vf-http-status-1234:503");
+        let (status, body) = parse_curl_output(&out, m).unwrap();
+        assert_eq!(status, 503);
+        assert_eq!(body, b"\x00\xffbody with vf-http-status-1234:200 inside\n");
+        assert_eq!(
+            parse_curl_output(b"vf-http-status-1234:204", m).unwrap(),
+            (204, Vec::new())
+        );
+        assert!(parse_curl_output(b"no trailer", m).is_err());
+        assert!(
+            parse_curl_output(b"vf-http-status-1234:000", m)
+                .unwrap_err()
+                .contains("no answer")
+        );
+        assert_ne!(curl_marker(), curl_marker(), "a new marker per request");
+    }
+
+    #[test]
+    fn only_curls_connection_refused_means_nothing_listens() {
+        let req = HttpRequest::get(&ep(8081), "/metrics");
+        assert_eq!(
+            curl_failure(Some(7), "curl: (7) Failed to connect", &req).0,
+            Failure::NothingListens
+        );
+        for (code, f, words) in [
+            (Some(28), Failure::TimedOut, "in time"),
+            (
+                Some(127),
+                Failure::Unexpected,
+                "curl is not installed on the host",
+            ),
+            (
+                Some(126),
+                Failure::Unexpected,
+                "curl is not installed on the host",
+            ),
+            (Some(52), Failure::Unexpected, "could not be read"),
+            (Some(56), Failure::Unexpected, "could not be read"),
+            (Some(63), Failure::Unexpected, "larger than"),
+            (None, Failure::Unexpected, "killed"),
+        ] {
+            let (got, detail) = curl_failure(code, "x", &req);
+            assert_eq!(got, f, "{code:?}: {detail}");
+            assert!(detail.contains(words), "{code:?}: {detail}");
         }
     }
 }

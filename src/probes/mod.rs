@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::bolt::BBOLT_MAGIC;
 use crate::chain::{ChainClock, unix_now};
-use crate::config::{BeaconFlavour, Config, Endpoint, ExecutionFlavour, Role};
+use crate::config::{BeaconFlavour, BeaconSettings, Config, Endpoint, ExecutionFlavour, Role};
 use crate::hosts::{Cmd, Failure, Host, HostError, HttpRequest, LineStream};
 
 /// A value observed on a host.
@@ -713,8 +713,8 @@ async fn get_json(
     timeout: Duration,
 ) -> Probe<(u16, Value)> {
     let req = HttpRequest::get(endpoint, path);
-    let via = req.display();
     let r = host.http(&req, timeout).await?;
+    let via = format!("{}{}", req.display(), r.route.via_suffix());
     let v = if r.body.is_empty() {
         Value::Null
     } else {
@@ -761,7 +761,11 @@ pub async fn beacon_flavour(
         let req = HttpRequest::get(endpoint, &path);
         let r = host.http(&req, timeout).await?;
         if r.status != 404 {
-            return Ok(Observed::new(host, req.display(), f));
+            return Ok(Observed::new(
+                host,
+                format!("{}{}", req.display(), r.route.via_suffix()),
+                f,
+            ));
         }
         tried.push(path);
     }
@@ -1077,8 +1081,8 @@ pub async fn liveness(
         format!("{}/validator/liveness/{epoch}", flavour.prefix()),
         &body,
     );
-    let via = req.display();
     let r = host.http(&req, timeout).await?;
+    let via = format!("{}{}", req.display(), r.route.via_suffix());
     let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
         unexpected(
             host,
@@ -1118,20 +1122,69 @@ pub async fn liveness(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExecutionSync {
     pub method: ExecutionFlavour,
+    /// What the syncing method answered: `false` is not syncing. Meaningless when
+    /// `basis` is the beacon node's view (the method is not enabled).
     pub syncing: bool,
     pub current_block: Option<u64>,
     pub highest_block: Option<u64>,
     pub peers: Option<u64>,
+    /// What the judgement rests on.
+    pub basis: ExecutionBasis,
 }
 
+/// Where an execution client's sync state was read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ExecutionBasis {
+    /// Its own syncing method answered.
+    Direct,
+    /// Every syncing method answered -32601 (the `zond` module is not in gzond's
+    /// `--http.api`): the beacon node's view of its execution client, as its
+    /// `node/syncing` gives it (None: the field is missing there).
+    BeaconView {
+        is_optimistic: Option<bool>,
+        el_offline: Option<bool>,
+    },
+}
+
+/// The flag that lets gzond answer `zond_syncing` over HTTP (go-zond
+/// `cmd/utils/flags.go`: `HTTPApiFlag`, default modules `net,web3`).
+pub const EXECUTION_SYNCING_HINT: &str =
+    "add zond to gzond's --http.api (e.g. --http.api zond,net,web3) for the direct check";
+
 impl ExecutionSync {
+    /// Why this execution client is not ready for a validator, or None (item 5, the
+    /// preflight's execution row, the wizard's panes: this one judgement).
     pub fn problem(&self) -> Option<String> {
         let mut p = Vec::new();
-        if self.syncing {
-            p.push(match (self.current_block, self.highest_block) {
-                (Some(c), Some(h)) => format!("syncing (block {c} of {h})"),
-                _ => "syncing".to_string(),
-            });
+        match &self.basis {
+            ExecutionBasis::Direct => {
+                if self.syncing {
+                    p.push(match (self.current_block, self.highest_block) {
+                        (Some(c), Some(h)) => format!("syncing (block {c} of {h})"),
+                        _ => "syncing".to_string(),
+                    });
+                }
+            }
+            ExecutionBasis::BeaconView {
+                is_optimistic,
+                el_offline,
+            } => {
+                // A refused method is never "synced": only the beacon node's word is.
+                match is_optimistic {
+                    Some(false) => {}
+                    Some(true) => p.push(
+                        "the beacon node is optimistic (its execution client is not synced)".into(),
+                    ),
+                    None => p.push("the beacon node does not report is_optimistic".into()),
+                }
+                match el_offline {
+                    Some(false) => {}
+                    Some(true) => p.push(
+                        "the beacon node sees its execution client offline (el_offline)".into(),
+                    ),
+                    None => p.push("the beacon node does not report el_offline".into()),
+                }
+            }
         }
         match self.peers {
             Some(0) => p.push("no peers".into()),
@@ -1142,14 +1195,29 @@ impl ExecutionSync {
     }
 
     pub fn summary(&self) -> String {
-        format!(
-            "{} = {} peers={}",
-            self.method.syncing_method(),
-            if self.syncing { "syncing" } else { "false" },
-            self.peers
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "?".into())
-        )
+        let peers = self
+            .peers
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "?".into());
+        match &self.basis {
+            ExecutionBasis::Direct => format!(
+                "{} = {} peers={peers}",
+                self.method.syncing_method(),
+                if self.syncing { "syncing" } else { "false" },
+            ),
+            ExecutionBasis::BeaconView {
+                is_optimistic,
+                el_offline,
+            } => {
+                let b = |v: &Option<bool>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+                format!(
+                    "judged by the beacon node's view: is_optimistic={}, el_offline={}; peers {peers} ({} not enabled: {EXECUTION_SYNCING_HINT})",
+                    b(is_optimistic),
+                    b(el_offline),
+                    self.method.syncing_method(),
+                )
+            }
+        }
     }
 }
 
@@ -1169,8 +1237,8 @@ async fn rpc(
         "/",
         &json!({"jsonrpc": "2.0", "method": method, "params": [], "id": 1}),
     );
-    let via = format!("{} {method}", req.display());
     let r = host.http(&req, timeout).await?;
+    let via = format!("{} {method}{}", req.display(), r.route.via_suffix());
     let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
         unexpected(
             host,
@@ -1201,11 +1269,21 @@ async fn rpc(
     }
 }
 
+async fn peer_count(host: &dyn Host, endpoint: &Endpoint, timeout: Duration) -> Option<u64> {
+    match rpc(host, endpoint, "net_peerCount", timeout).await {
+        Ok(o) => o.value.ok().as_ref().and_then(hex_u64),
+        Err(_) => None,
+    }
+}
+
 /// The execution client's sync state, detecting which syncing method it answers.
+/// When it answers none (-32601 to each: the module is not enabled), the beacon node
+/// at `beacon` is asked how it sees its execution client.
 pub async fn execution_sync(
     host: &dyn Host,
     endpoint: &Endpoint,
     pinned: Option<ExecutionFlavour>,
+    beacon: &BeaconSettings,
     timeout: Duration,
 ) -> Probe<ExecutionSync> {
     let candidates: Vec<ExecutionFlavour> = match pinned {
@@ -1213,12 +1291,14 @@ pub async fn execution_sync(
         None => ExecutionFlavour::ALL.to_vec(),
     };
     let mut tried = Vec::new();
+    let mut vias = Vec::new();
     for f in candidates {
         let r = rpc(host, endpoint, f.syncing_method(), timeout).await?;
         let via = r.via.clone();
         match r.value {
             Err((-32601, _)) => {
                 tried.push(f.syncing_method());
+                vias.push(via);
                 continue;
             }
             Err((code, msg)) => return Err(unexpected(host, &via, format!("error {code}: {msg}"))),
@@ -1238,10 +1318,7 @@ pub async fn execution_sync(
                         ));
                     }
                 };
-                let peers = match rpc(host, endpoint, "net_peerCount", timeout).await {
-                    Ok(o) => o.value.ok().as_ref().and_then(hex_u64),
-                    Err(_) => None,
-                };
+                let peers = peer_count(host, endpoint, timeout).await;
                 return Ok(Observed::new(
                     host,
                     format!("{via}; net_peerCount"),
@@ -1251,15 +1328,61 @@ pub async fn execution_sync(
                         current_block: current,
                         highest_block: highest,
                         peers,
+                        basis: ExecutionBasis::Direct,
                     },
                 ));
             }
         }
     }
-    Err(unexpected(
+    // No syncing method at all: the beacon node's view of its execution client.
+    let refused = format!(
+        "the execution client has none of {} (-32601)",
+        tried.join(", ")
+    );
+    let bv = async {
+        let flavour = beacon_flavour(host, &beacon.endpoint, beacon.api, timeout).await?;
+        get_json(
+            host,
+            &beacon.endpoint,
+            &format!("{}/node/syncing", flavour.value.prefix()),
+            timeout,
+        )
+        .await
+    };
+    let s = bv.await.map_err(|e| {
+        HostError::new(
+            e.host,
+            e.failure,
+            e.what.clone(),
+            format!(
+                "{refused}, and the beacon node's view could not be read: {}",
+                e.detail
+            ),
+        )
+    })?;
+    let (status, v) = &s.value;
+    if *status != 200 {
+        return Err(unexpected(
+            host,
+            &s.via,
+            format!("{refused}, and the beacon node answered HTTP {status}: {v}"),
+        ));
+    }
+    let peers = peer_count(host, endpoint, timeout).await;
+    Ok(Observed::new(
         host,
-        &format!("POST http://{endpoint}/"),
-        format!("the execution client has none of {}", tried.join(", ")),
+        format!("{}; {}; net_peerCount", vias.join("; "), s.via),
+        ExecutionSync {
+            method: pinned.unwrap_or(ExecutionFlavour::Zond),
+            syncing: false,
+            current_block: None,
+            highest_block: None,
+            peers,
+            basis: ExecutionBasis::BeaconView {
+                is_optimistic: v.pointer("/data/is_optimistic").and_then(Value::as_bool),
+                el_offline: v.pointer("/data/el_offline").and_then(Value::as_bool),
+            },
+        },
     ))
 }
 
@@ -1274,13 +1397,14 @@ pub struct Metrics {
 
 pub async fn metrics(host: &dyn Host, endpoint: &Endpoint, timeout: Duration) -> Probe<Metrics> {
     let req = HttpRequest::get(endpoint, "/metrics");
-    let via = req.display();
     let r = match host.http(&req, timeout).await {
         Ok(r) => r,
-        Err(e) if e.failure == Failure::Refused => {
+        // Only a refused connection on the host is evidence that nothing listens: a
+        // forward the sshd refused, a timeout or a missing curl is "could not be read".
+        Err(e) if e.failure == Failure::NothingListens => {
             return Ok(Observed::new(
                 host,
-                via,
+                format!("{}: {}", req.display(), e.detail),
                 Metrics {
                     answering: false,
                     successful_attestations: None,
@@ -1290,6 +1414,7 @@ pub async fn metrics(host: &dyn Host, endpoint: &Endpoint, timeout: Duration) ->
         }
         Err(e) => return Err(e),
     };
+    let via = format!("{}{}", req.display(), r.route.via_suffix());
     if r.status != 200 {
         return Err(unexpected(host, &via, format!("HTTP {}", r.status)));
     }
@@ -1521,5 +1646,93 @@ mod tests {
             ..s
         };
         assert_eq!(lonely.problem(2).unwrap(), "no peers");
+    }
+
+    fn exec(basis: ExecutionBasis, syncing: bool, peers: Option<u64>) -> ExecutionSync {
+        ExecutionSync {
+            method: ExecutionFlavour::Zond,
+            syncing,
+            current_block: syncing.then_some(16),
+            highest_block: syncing.then_some(1024),
+            peers,
+            basis,
+        }
+    }
+
+    #[test]
+    fn execution_judged_by_its_own_method() {
+        let e = exec(ExecutionBasis::Direct, false, Some(25));
+        assert_eq!(e.problem(), None);
+        assert_eq!(e.summary(), "zond_syncing = false peers=25");
+        let e = exec(ExecutionBasis::Direct, true, Some(25));
+        assert_eq!(e.problem().unwrap(), "syncing (block 16 of 1024)");
+        assert_eq!(
+            exec(ExecutionBasis::Direct, false, Some(0))
+                .problem()
+                .unwrap(),
+            "no peers"
+        );
+        assert_eq!(
+            exec(ExecutionBasis::Direct, false, None).problem().unwrap(),
+            "peer count unknown"
+        );
+    }
+
+    /// Every syncing method refused (-32601): every combination of the beacon node's
+    /// view and the peer count; ready only with both flags reported false and peers.
+    #[test]
+    fn execution_without_a_syncing_method_is_ready_only_on_the_beacons_word() {
+        let flags = [None, Some(false), Some(true)];
+        for is_optimistic in flags {
+            for el_offline in flags {
+                for peers in [None, Some(0), Some(12)] {
+                    // `syncing` is what a refused method leaves: never read as synced.
+                    for syncing in [false, true] {
+                        let e = exec(
+                            ExecutionBasis::BeaconView {
+                                is_optimistic,
+                                el_offline,
+                            },
+                            syncing,
+                            peers,
+                        );
+                        let ready = is_optimistic == Some(false)
+                            && el_offline == Some(false)
+                            && peers.is_some_and(|p| p > 0);
+                        assert_eq!(
+                            e.problem().is_none(),
+                            ready,
+                            "{is_optimistic:?} {el_offline:?} {peers:?}: {:?}",
+                            e.problem()
+                        );
+                        let p = e.problem().unwrap_or_default();
+                        if is_optimistic == Some(true) {
+                            assert!(p.contains("optimistic"), "{p}");
+                        }
+                        if is_optimistic.is_none() {
+                            assert!(p.contains("does not report is_optimistic"), "{p}");
+                        }
+                        if el_offline == Some(true) {
+                            assert!(p.contains("el_offline"), "{p}");
+                        }
+                        if el_offline.is_none() {
+                            assert!(p.contains("does not report el_offline"), "{p}");
+                        }
+                    }
+                }
+            }
+        }
+        let e = exec(
+            ExecutionBasis::BeaconView {
+                is_optimistic: Some(false),
+                el_offline: Some(false),
+            },
+            false,
+            Some(12),
+        );
+        assert_eq!(
+            e.summary(),
+            "judged by the beacon node's view: is_optimistic=false, el_offline=false; peers 12 (zond_syncing not enabled: add zond to gzond's --http.api (e.g. --http.api zond,net,web3) for the direct check)"
+        );
     }
 }

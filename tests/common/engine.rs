@@ -1302,6 +1302,41 @@ pub fn killed_during_an_unverified_start_resumes_through_the_gate(pair: &dyn Pai
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
+/// The reference deployment as its roles leave the hosts: both sshds forbid
+/// forwarding (every endpoint is read with curl on the host) and the backup's gzond
+/// serves no syncing method. The failover goes through, item 2 on curl's own
+/// "connection refused", item 5 on the beacon node's view.
+pub fn happy_path_on_the_reference_hardening(pair: &dyn Pair) {
+    pair.apply(Fault::SshdHardened);
+    pair.apply(Fault::BackupExecDefaultModules);
+    let run = start(pair, both_names(pair));
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    for n in 1..=9 {
+        let item = run.machine.checklist.item(n);
+        assert_eq!(item.state, ItemState::Green, "item {n}: {item:?}");
+    }
+    let two = run.machine.checklist.item(2);
+    assert!(
+        two.evidence
+            .iter()
+            .any(|e| e.via.contains("/metrics") && e.via.contains("nothing listens")),
+        "item 2 rests on a refused connection on the host: {two:?}"
+    );
+    let five = run.machine.checklist.item(5);
+    assert!(
+        five.evidence.iter().any(|e| e
+            .observed
+            .contains("judged by the beacon node's view: is_optimistic=false, el_offline=false")),
+        "item 5 says what it rests on: {five:?}"
+    );
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
 /// One test per engine scenario, each on a fresh pair made by `$pair`, so that the
 /// simulated and the lab suites run exactly the same list.
 #[macro_export]
@@ -1329,6 +1364,7 @@ macro_rules! engine_tests {
             eip3076_method_exports_and_imports,
             backup_syncing_after_the_stop_is_held_at_the_gate,
             killed_during_the_start_resumes_and_rolls_back,
+            happy_path_on_the_reference_hardening,
         );
         $crate::engine_tests!(@blocked $pair,
             blocked_when_backup_validator_runs => BackupValidatorRunning, "the backup's validator is not stopped";

@@ -215,6 +215,14 @@ impl Pair for LabPair {
             Fault::BackupBeaconSyncing => lab.fault(Role::Backup, "beacon-syncing", true),
             Fault::BackupBeaconElOffline => lab.fault(Role::Backup, "beacon-el-offline", true),
             Fault::BackupExecutionSyncing => lab.fault(Role::Backup, "exec-syncing", true),
+            Fault::SshdHardened => {
+                for r in Role::BOTH {
+                    lab.fault(r, "sshd-hardened", true);
+                }
+            }
+            Fault::BackupExecDefaultModules => {
+                lab.fault(Role::Backup, "exec-default-modules", true)
+            }
             Fault::BackupBeaconGarbage => lab.fault(Role::Backup, "beacon-garbage", true),
             Fault::BackupHostKeyMismatch => self.use_bad_backup_key(),
             Fault::PrimaryPoweredOff => lab.fault(Role::Primary, "power-off", true),

@@ -48,6 +48,11 @@ pub enum Fault {
     PrimaryHistorySymlink,
     /// Every start of the backup's validator is skipped (an unmet unit condition).
     BackupStartSkipped,
+    /// Both hosts' sshd as the reference security role hardens it
+    /// (`AllowTcpForwarding no`): every forward is refused, curl on the host is not.
+    SshdHardened,
+    /// The backup's gzond without the `zond` HTTP module: every syncing method -32601.
+    BackupExecDefaultModules,
 }
 
 /// A primary/backup pair in a known state, simulated or real.
@@ -154,6 +159,14 @@ impl Pair for SimPair {
                 w.set_faults(Role::Primary, |f| f.validator_ignores_sigterm = true)
             }
             Fault::BackupStartSkipped => w.block_starts(Role::Backup),
+            Fault::SshdHardened => {
+                for r in Role::BOTH {
+                    w.set_faults(r, |f| f.forwarding_refused = true);
+                }
+            }
+            Fault::BackupExecDefaultModules => {
+                w.set_faults(Role::Backup, |f| f.exec_default_modules = true)
+            }
             Fault::PrimaryHistorySymlink => {
                 w.remove_path(Role::Primary, &self.history_file());
                 w.add_symlink(Role::Primary, &self.history_file(), "/etc/shadow")
@@ -231,6 +244,29 @@ pub fn expected(fault: Fault) -> Vec<(&'static str, Verdict, &'static str)> {
             ("backup.beacon", Green, "/eth/v1"),
             ("backup.execution", Green, "eth_syncing = false"),
         ],
+        Fault::SshdHardened => vec![
+            (
+                "primary.endpoints",
+                Green,
+                "read with curl on the host: the sshd forbids forwarding",
+            ),
+            (
+                "backup.endpoints",
+                Green,
+                "read with curl on the host: the sshd forbids forwarding",
+            ),
+            // Not "nothing answers": a refused forward is no evidence of a stop.
+            ("primary.validator.metrics", Green, "answers: 4 keys"),
+            ("backup.validator.metrics", Green, "nothing answers"),
+            ("backup.beacon", Green, "is_syncing=false"),
+            ("backup.execution", Green, "zond_syncing = false"),
+            ("chain", Green, "s slots x"),
+        ],
+        Fault::BackupExecDefaultModules => vec![(
+            "backup.execution",
+            Green,
+            "judged by the beacon node's view: is_optimistic=false, el_offline=false; peers 25 (zond_syncing not enabled",
+        )],
         // Invisible to a read-only preflight.
         Fault::PrimaryHistoryArchived => {
             vec![("backup.archives", Green, "holds 4 keys")]
@@ -317,7 +353,7 @@ pub fn assert_preflight(p: &Preflight, fault: Option<Fault>) {
 }
 
 /// Every scenario the preflight is tested on, in both worlds.
-pub const SCENARIOS: [Fault; 17] = [
+pub const SCENARIOS: [Fault; 19] = [
     Fault::BackupValidatorRunning,
     Fault::BackupUnlocked,
     Fault::BackupBeaconSyncing,
@@ -335,6 +371,8 @@ pub const SCENARIOS: [Fault; 17] = [
     Fault::PrimaryHistoryArchived,
     Fault::ApiQrl,
     Fault::ApiEth,
+    Fault::SshdHardened,
+    Fault::BackupExecDefaultModules,
 ];
 
 /// One test per scenario, each calling `$run(Some(Fault::…))`, plus a test that
@@ -361,6 +399,8 @@ macro_rules! scenario_tests {
             archive_with_the_history_is_named => PrimaryHistoryArchived,
             qrl_api_flavour_is_detected => ApiQrl,
             eth_api_flavour_is_detected => ApiEth,
+            hardened_sshd_is_read_with_curl => SshdHardened,
+            backup_exec_without_zond_module_is_judged_by_the_beacon => BackupExecDefaultModules,
         );
     };
     (@each $run:path, $($name:ident => $fault:ident),* $(,)?) => {

@@ -25,8 +25,8 @@ HOST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Packages of the host rootfs (debootstrap --variant=minbase --include=...).
 PACKAGES=systemd,systemd-sysv,dbus,openssh-server,openssh-sftp-server,procps,iproute2,tar,gzip,sudo,python3,util-linux,curl
 
-SIM_FAULT_NAMES="beacon-syncing beacon-el-offline beacon-no-peers beacon-api-qrl beacon-api-eth beacon-garbage exec-syncing exec-no-peers exec-api-qrl exec-api-eth validator-ignore-sigterm validator-real-duties"
-HOST_FAULT_NAMES="sshd-down sshd-hang power-off"
+SIM_FAULT_NAMES="beacon-syncing beacon-el-offline beacon-no-peers beacon-api-qrl beacon-api-eth beacon-garbage exec-syncing exec-no-peers exec-api-qrl exec-api-eth exec-default-modules validator-ignore-sigterm validator-real-duties"
+HOST_FAULT_NAMES="sshd-down sshd-hang power-off sshd-hardened curl-missing"
 
 case "$LAB" in
 /*) ;;
@@ -621,7 +621,7 @@ cmd_fault() {
         write_ssh_config
         write_env
         ;;
-    sshd-down|sshd-hang)
+    sshd-down|sshd-hang|sshd-hardened|curl-missing)
         host_up "$h" || die "host $h is down"
         in_host "$h" vf-lab-host "$name" "$onoff"
         ;;

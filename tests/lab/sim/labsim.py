@@ -36,10 +36,11 @@ SIM_FAULTS = {
     "exec-no-peers",
     "exec-api-qrl",
     "exec-api-eth",
+    "exec-default-modules",
     "validator-ignore-sigterm",
     "validator-real-duties",
 }
-HOST_FAULTS = {"sshd-down", "sshd-hang", "power-off"}
+HOST_FAULTS = {"sshd-down", "sshd-hang", "power-off", "sshd-hardened", "curl-missing"}
 ALL_FAULTS = SIM_FAULTS | HOST_FAULTS
 # API flavours exclude each other: switching one on switches the other off
 EXCLUSIVE = {
