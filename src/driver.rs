@@ -893,6 +893,10 @@ impl Driver {
         let mut evidence = Vec::new();
         let mut temps: Vec<(Role, String)> = Vec::new();
         let r = match (&from, self.cfg.failover.method) {
+            (Source::Watermark, _) => {
+                self.transfer_watermark(to, &mut evidence, &mut temps)
+                    .await?
+            }
             // The client's own export and import, when the source can run it.
             (Source::Live(role), crate::config::TransferMethod::Eip3076) => {
                 self.transfer_eip3076(*role, to, &mut evidence, &mut temps)
@@ -1130,6 +1134,7 @@ impl Driver {
                 Some(r) => format!("{r}-archive"),
                 None => "local-archive".into(),
             },
+            Source::Watermark => return Ok(Err("a watermark is not an archive".into())),
         };
         let mut local = self
             .journal
@@ -1146,6 +1151,7 @@ impl Driver {
         // Where the archive is, on a host: made now from the live history (after the
         // stop), or a backup archive made earlier.
         let (role, remote_path, made_via) = match from {
+            Source::Watermark => return Ok(Err("a watermark is not an archive".into())),
             Source::Live(role) => {
                 let (loc, _) = step!(self.locate(*role).await?);
                 let tmp = step!(self.remote(*role, xfer::mktemp_dir("/tmp"), t).await?)
@@ -1247,7 +1253,6 @@ impl Driver {
     ) -> std::io::Result<StepResult<Transferred>> {
         let v = self.cfg.validator.clone();
         let t = self.cfg.ssh.command_timeout;
-        const FILE: &str = "slashing_protection.json";
         let (src_loc, _) = step!(self.locate(from).await?);
 
         // The export, on the source, in a private directory.
@@ -1259,7 +1264,7 @@ impl Driver {
         let export = xfer::export_history(&v.binary, &src_loc.datadir, &tmp_s);
         let export_via = export.display();
         step!(self.remote(from, export, TRANSFER_TIMEOUT).await?);
-        let file_s = format!("{tmp_s}/{FILE}");
+        let file_s = format!("{tmp_s}/{INTERCHANGE_FILE}");
         // Here: a copy beside the journal, hashed on the way in.
         let local = self.journal.dir().join(format!(
             "slashing_protection-{}-from-{from}.json",
@@ -1277,7 +1282,142 @@ impl Driver {
                 "EIP-3076 export of {bytes} bytes, sha256 {sha_l}, made after the stop"
             ),
         });
+        self.import_interchange(
+            &format!("the {from}'s EIP-3076 export"),
+            &local,
+            &sha_l,
+            bytes,
+            to,
+            evidence,
+            temps,
+        )
+        .await
+    }
 
+    /// Item 3 when the primary cannot be reached and no archive holds a history: a
+    /// watermark from the chain, EIP-3076's minimal form, imported into the backup's
+    /// history. Per key (by the configured indices, their public keys from the beacon
+    /// node): one attestation whose target is the current epoch and whose source is
+    /// the chain's current justified epoch, and one block at the head slot; the
+    /// client then refuses anything at or below them, so the backup cannot sign what
+    /// the primary may have signed up to now, and the liveness wait proves that
+    /// nothing signed after. It costs the rest of this epoch and the wait.
+    async fn transfer_watermark(
+        &mut self,
+        to: Role,
+        evidence: &mut Vec<Evidence>,
+        temps: &mut Vec<(Role, String)>,
+    ) -> std::io::Result<StepResult<Transferred>> {
+        let t = self.cfg.ssh.command_timeout;
+        let endpoint = self.cfg.beacon.endpoint.clone();
+        let flavour = self.beacon_flavour[slot(to)].unwrap_or(BeaconFlavour::Zond);
+        let indices = self.cfg.validator.indices.clone();
+        if indices.is_empty() {
+            return Ok(Err(
+                "a watermark needs validator.indices: the chain cannot be asked for the keys"
+                    .into(),
+            ));
+        }
+        let host = self.host_arc(to);
+        let chain = match probes::chain_info(host.as_ref(), &endpoint, flavour, t).await {
+            Ok(o) => o,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the {to}'s chain cannot be read: {}",
+                    e.detail
+                )));
+            }
+        };
+        let justified = match probes::justified_epoch(host.as_ref(), &endpoint, flavour, t).await {
+            Ok(o) => o,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the {to}'s beacon node cannot say the justified epoch: {}",
+                    e.detail
+                )));
+            }
+        };
+        let ids: Vec<String> = indices.iter().map(u64::to_string).collect();
+        let keys = match probes::validators(host.as_ref(), &endpoint, flavour, &ids, t).await {
+            Ok(o) => o,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the {to}'s beacon node cannot say our keys: {}",
+                    e.detail
+                )));
+            }
+        };
+        let missing: Vec<u64> = indices
+            .iter()
+            .copied()
+            .filter(|i| !keys.value.iter().any(|k| k.index == *i))
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Err(format!(
+                "the beacon node does not know validator indices {missing:?}: no watermark can be made for them"
+            )));
+        }
+        let now = self.clock.now();
+        let clock = chain.value.clock;
+        let epoch = clock.epoch_at(now);
+        let head_slot = clock.slot_at(now);
+        let source = justified.value.min(epoch);
+        let doc = crate::interchange::minimal(
+            chain.value.genesis_validators_root.as_deref().unwrap_or(""),
+            keys.value.iter().map(|k| k.pubkey.as_str()),
+            source,
+            epoch,
+            head_slot,
+        );
+        let local = self.journal.dir().join(format!(
+            "slashing_protection-{}-watermark.json",
+            self.run_id
+        ));
+        let bytes = doc.len() as u64;
+        if let Err(e) = std::fs::write(&local, &doc) {
+            return Ok(Err(format!("{}: {e}", local.display())));
+        }
+        let sha: String = <sha2::Sha256 as sha2::Digest>::digest(&doc)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let observed = format!(
+            "a watermark from the chain for {} key(s): target epoch {epoch} (the current one), source epoch {source} (justified), block slot {head_slot}; the backup cannot sign at or below them",
+            keys.value.len()
+        );
+        self.record(Record::Probe {
+            host: Some(to),
+            via: format!("{}; {}; {}", chain.via, justified.via, keys.via),
+            ok: true,
+            observed: observed.clone(),
+        })?;
+        evidence.push(Evidence {
+            host: Some(to),
+            at: now,
+            via: format!("{}; {}", justified.via, keys.via),
+            observed,
+        });
+        self.import_interchange("the watermark", &local, &sha, bytes, to, evidence, temps)
+            .await
+    }
+
+    /// The second half of an EIP-3076 transfer: the file here validated against the
+    /// destination's chain, streamed there (sha256 compared), the destination's
+    /// previous DB set aside first (never deleted; put back if the import leaves none),
+    /// imported by the client, owned and moded as the unit runs, flushed, verified.
+    #[allow(clippy::too_many_arguments)]
+    async fn import_interchange(
+        &mut self,
+        what: &str,
+        local: &std::path::Path,
+        sha_l: &str,
+        bytes: u64,
+        to: Role,
+        evidence: &mut Vec<Evidence>,
+        temps: &mut Vec<(Role, String)>,
+    ) -> std::io::Result<StepResult<Transferred>> {
+        let v = self.cfg.validator.clone();
+        let t = self.cfg.ssh.command_timeout;
         // Validate, against the destination's chain.
         let root = match probes::chain_info(
             self.host(to),
@@ -1290,12 +1430,12 @@ impl Driver {
             Ok(o) => o.value.genesis_validators_root,
             Err(e) => {
                 return Ok(Err(format!(
-                    "the {to}'s chain cannot be read to check the export against it: {}",
+                    "the {to}'s chain cannot be read to check {what} against it: {}",
                     e.detail
                 )));
             }
         };
-        let path = local.clone();
+        let path = local.to_path_buf();
         let report = tokio::task::spawn_blocking(move || {
             let f = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             crate::interchange::validate(
@@ -1306,11 +1446,11 @@ impl Driver {
         })
         .await
         .unwrap_or_else(|e| Err(format!("validation crashed: {e}")));
-        let report = match self.record_validation(&local, report, |r| r.summary(), evidence)? {
+        let report = match self.record_validation(local, report, |r| r.summary(), evidence)? {
             Ok(r) => r,
             Err(e) => {
                 return Ok(Err(format!(
-                    "the {from}'s EIP-3076 export is refused: {e}; nothing on the {to} was changed"
+                    "{what} is refused: {e}; nothing on the {to} was changed"
                 )));
             }
         };
@@ -1322,15 +1462,15 @@ impl Driver {
             .trim()
             .to_string();
         temps.push((to, tmp_d.clone()));
-        let file_d = format!("{tmp_d}/{FILE}");
+        let file_d = format!("{tmp_d}/{INTERCHANGE_FILE}");
         step!(
-            self.upload_checked(to, &local, &file_d, &sha_l, "export")
+            self.upload_checked(to, local, &file_d, sha_l, "export")
                 .await?
         );
-        let sha_d = sha_l.clone();
+        let sha_d = sha_l.to_string();
 
         // The previous history set aside first (never deleted): the import then makes
-        // the destination's DB from the primary's history alone, as the archive does.
+        // the destination's DB from this file alone, as the archive does.
         let (loc, owner) = step!(self.locate(to).await?);
         let target = loc.file.clone();
         let set_aside = step!(self.set_aside(to, &target).await?);
@@ -1390,10 +1530,10 @@ impl Driver {
         });
         let last_signed = self.last_signed_by_index(to, &report.last_target).await?;
         Ok(Ok(Transferred {
-            archive_sha256: sha_l,
+            archive_sha256: sha_l.to_string(),
             bytes,
             files: vec![crate::archive::ArchivedFile {
-                path: FILE.into(),
+                path: INTERCHANGE_FILE.into(),
                 size: bytes,
                 kind: probes::HistoryKind::Eip3076,
                 sha256: sha_d,
@@ -1706,6 +1846,9 @@ async fn watch_readiness(
 }
 
 /// The backup archives on this machine matching the configured pattern.
+/// The client's EIP-3076 file name (`cmd/validator/slashing-protection/export.go`).
+const INTERCHANGE_FILE: &str = "slashing_protection.json";
+
 /// How many backup archives, newest first, are opened to find one with a history.
 const ARCHIVES_OPENED: usize = 8;
 

@@ -158,6 +158,45 @@ pub fn validate(
     Ok(report)
 }
 
+/// A minimal interchange file (EIP-3076's minimal form): per key one attestation
+/// (`source`, `target`) and one block (`slot`), the highest each key may be taken to
+/// have signed. A client that imports it refuses any attestation whose target is at
+/// or below `target` or whose source is below `source`, and any block at or below
+/// `slot`. Tab-indented as qrysm writes its own.
+pub fn minimal<'a>(
+    genesis_validators_root: &str,
+    pubkeys: impl IntoIterator<Item = &'a str>,
+    source: u64,
+    target: u64,
+    slot: u64,
+) -> Vec<u8> {
+    let data: Vec<serde_json::Value> = pubkeys
+        .into_iter()
+        .map(|pk| {
+            serde_json::json!({
+                "pubkey": pk,
+                "signed_blocks": [{"slot": slot.to_string()}],
+                "signed_attestations": [{
+                    "source_epoch": source.to_string(),
+                    "target_epoch": target.to_string(),
+                }],
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "metadata": {
+            "interchange_format_version": "5",
+            "genesis_validators_root": genesis_validators_root,
+        },
+        "data": data,
+    });
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    serde::Serialize::serialize(&doc, &mut ser).expect("in memory");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -175,6 +175,29 @@ pub enum Source {
     Live(Role),
     /// A backup archive made earlier (the primary cannot be reached).
     Archive(ArchiveAt),
+    /// The primary cannot be reached and no archive holds a history: a watermark
+    /// from the chain (EIP-3076's minimal form: per key the current epoch as target,
+    /// the chain's justified epoch as source) imported into the backup's history.
+    Watermark,
+}
+
+impl Source {
+    /// Where the history comes from, in the operator's words.
+    pub fn place(&self) -> String {
+        match self {
+            Source::Live(r) => format!("{r}: its history, archived after the stop"),
+            Source::Archive(a) => a.place(),
+            Source::Watermark => "a watermark from the chain (no archive holds a history)".into(),
+        }
+    }
+
+    /// Epochs between the source's making and `now` (0 for what is made now).
+    fn age_epochs(&self, clock: &crate::chain::ChainClock, now: f64) -> u64 {
+        match self {
+            Source::Archive(a) => clock.epoch_at(now).saturating_sub(clock.epoch_at(a.mtime)),
+            _ => 0,
+        }
+    }
 }
 
 /// One observation, with its evidence.
@@ -382,9 +405,9 @@ pub enum Phase {
     },
     CheckingAlerts,
     Completed,
-    /// The primary cannot be reached: asked whether to go on with this archive.
+    /// The primary cannot be reached: asked whether to go on with this history.
     AwaitUnverifiedConfirmation {
-        archive: ArchiveAt,
+        source: Source,
     },
     Blocked(String),
     /// Undoing, step `i` of a sequence (the primary's fence, or the backup's unlock).
@@ -1174,14 +1197,12 @@ impl Failover {
                     }
                 }
             }
-            (Phase::AwaitUnverifiedConfirmation { archive }, Event::Confirmed { now, typed }) => {
+            (Phase::AwaitUnverifiedConfirmation { source }, Event::Confirmed { now, typed }) => {
                 let clock = self.chain.expect("known at the first gate");
                 let question = Confirm::UnverifiedPrimary {
                     expect: self.plan.primary.clone(),
-                    archive: archive.place(),
-                    age_epochs: clock
-                        .epoch_at(now)
-                        .saturating_sub(clock.epoch_at(archive.mtime)),
+                    archive: source.place(),
+                    age_epochs: source.age_epochs(&clock, now),
                     wait_epochs: self.plan.liveness_epochs,
                 };
                 if !self.confirmed(question, &typed, &mut out) {
@@ -1208,7 +1229,7 @@ impl Failover {
                 self.set_item(3, ItemState::Running, now, Vec::new(), &mut out);
                 self.phase = Phase::Transferring;
                 out.push(Effect::Transfer {
-                    from: Source::Archive(archive),
+                    from: source,
                     to: Role::Backup,
                 });
             }
@@ -2250,49 +2271,71 @@ impl Failover {
             };
             // The newest archive that holds a history; one that holds none (the
             // reference role's script archives an empty directory) is never offered.
-            let Some(archive) = archives.iter().find(|a| a.holds_history()).cloned() else {
-                let found = match archives.first() {
-                    None => "no backup archive was found, on the backup or here".to_string(),
-                    Some(a) => format!(
-                        "none of the {} backup archive(s) holds a history (the newest, {}, {})",
-                        archives.len(),
-                        a.place(),
-                        match &a.holds {
-                            Some(Err(why)) => format!("holds none: {why}"),
-                            _ => "could not be opened".into(),
-                        }
-                    ),
-                };
-                let why = format!(
-                    "the primary cannot be reached ({cause}) and {found}: the backup cannot be given a history, and starting it without one could sign what the primary signed. The way forward: the primary's {} from its disk (or a copy of it), archived (`tar -czf NAME.tar.gz -C DATADIR validator.db`) where backups.pattern finds it on this machine or on the backup, then run again; nothing was touched",
-                    crate::history::PROTECTION_DB_FILE
-                );
-                self.block_at("nothing is touched that cannot be finished", why, out);
-                return;
-            };
             let clock = self
                 .chain
                 .expect("the first gate refuses without the chain's clock");
-            let age_epochs = clock
-                .epoch_at(now)
-                .saturating_sub(clock.epoch_at(archive.mtime));
+            let wait = self.plan.liveness_epochs;
+            let source = match archives.iter().find(|a| a.holds_history()) {
+                Some(a) => Source::Archive(a.clone()),
+                None => {
+                    let found = match archives.first() {
+                        None => "no backup archive was found, on the backup or here".to_string(),
+                        Some(a) => format!(
+                            "none of the {} backup archive(s) holds a history (the newest, {}, {})",
+                            archives.len(),
+                            a.place(),
+                            match &a.holds {
+                                Some(Err(why)) => format!("holds none: {why}"),
+                                _ => "could not be opened".into(),
+                            }
+                        ),
+                    };
+                    if self.plan.indices.is_empty() {
+                        let why = format!(
+                            "the primary cannot be reached ({cause}) and {found}: the backup cannot be given a history, and starting it without one could sign what the primary signed. The way forward: set validator.indices (then a watermark from the chain can stand in for the history after the liveness wait), or the primary's {} from its disk (or a copy of it), archived (`tar -czf NAME.tar.gz -C DATADIR validator.db`) where backups.pattern finds it on this machine or on the backup, then run again; nothing was touched",
+                            crate::history::PROTECTION_DB_FILE
+                        );
+                        self.block_at("nothing is touched that cannot be finished", why, out);
+                        return;
+                    }
+                    // The way forward that is safe: the chain's evidence as the history.
+                    let keys = self.plan.indices.len() as u64;
+                    out.push(self.gate(
+                        "nothing is touched that cannot be finished",
+                        true,
+                        format!(
+                            "the primary cannot be reached ({cause}) and {found}: the backup can be given a watermark from the chain instead (per key the current epoch as its last signed target, the justified epoch as source), so that it cannot sign anything the primary may have signed; it costs the rest of this epoch and the liveness wait of {wait} epoch(s): about {} missed attester duties ({keys} key(s))",
+                            keys * (wait + 1)
+                        ),
+                    ));
+                    self.phase = Phase::AwaitUnverifiedConfirmation {
+                        source: Source::Watermark,
+                    };
+                    out.push(Effect::Ask(Confirm::UnverifiedPrimary {
+                        expect: self.plan.primary.clone(),
+                        archive: Source::Watermark.place(),
+                        age_epochs: 0,
+                        wait_epochs: wait,
+                    }));
+                    return;
+                }
+            };
+            let age_epochs = source.age_epochs(&clock, now);
             out.push(self.gate(
                 "nothing is touched that cannot be finished",
                 true,
                 format!(
-                    "the primary cannot be reached ({cause}): nothing on it can be verified; the newest archive is {} ({age_epochs} epoch(s) old); the failover can go on through the liveness wait",
-                    archive.place()
+                    "the primary cannot be reached ({cause}): nothing on it can be verified; the newest archive that holds a history is {} ({age_epochs} epoch(s) old); the failover can go on through the liveness wait",
+                    source.place()
                 ),
             ));
-            self.phase = Phase::AwaitUnverifiedConfirmation {
-                archive: archive.clone(),
-            };
             out.push(Effect::Ask(Confirm::UnverifiedPrimary {
                 expect: self.plan.primary.clone(),
-                archive: archive.place(),
+                archive: source.place(),
                 age_epochs,
-                wait_epochs: self.plan.liveness_epochs,
+                wait_epochs: wait,
             }));
+            self.phase = Phase::AwaitUnverifiedConfirmation { source };
             return;
         }
         out.push(

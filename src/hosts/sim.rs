@@ -1991,6 +1991,18 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
                     .collect();
                 json_resp(200, json!({"data": data}))
             }
+            (Method::Get, "/beacon/states/head/finality_checkpoints") => {
+                // A healthy chain: the previous epoch justified, the one before final.
+                let cp = |e: u64| json!({"epoch": e.to_string(), "root": format!("0x{}", "cd".repeat(32))});
+                json_resp(
+                    200,
+                    json!({"execution_optimistic": false, "finalized": false, "data": {
+                        "previous_justified": cp(epoch.saturating_sub(2)),
+                        "current_justified": cp(epoch.saturating_sub(1)),
+                        "finalized": cp(epoch.saturating_sub(2)),
+                    }}),
+                )
+            }
             (Method::Post, p) if p.starts_with("/beacon/states/") && p.ends_with("/validators") => {
                 json_resp(405, json!({"code": 405, "message": "Method Not Allowed"}))
             }

@@ -944,6 +944,27 @@ pub async fn chain_info(
     ))
 }
 
+/// The head state's current justified checkpoint epoch
+/// (`GET …/beacon/states/head/finality_checkpoints`, `data.current_justified.epoch`).
+pub async fn justified_epoch(
+    host: &dyn Host,
+    endpoint: &Endpoint,
+    flavour: BeaconFlavour,
+    timeout: Duration,
+) -> Probe<u64> {
+    let p = flavour.prefix();
+    let f = get_json(
+        host,
+        endpoint,
+        &format!("{p}/beacon/states/head/finality_checkpoints"),
+        timeout,
+    )
+    .await?;
+    let epoch = str_u64(&f.value.1, "/data/current_justified/epoch")
+        .ok_or_else(|| unexpected(host, &f.via, "no numeric data.current_justified.epoch"))?;
+    Ok(Observed::new(host, f.via, epoch))
+}
+
 /// One validator as the beacon state holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ValidatorState {

@@ -370,9 +370,12 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
         "the backup's own history set aside: {backup_files:?}"
     );
     // The wallet (keystores) is never moved, archived or swapped.
+    let wallet = format!("{}/wallet", pair.config().validator.data_dir);
     assert!(
-        backup_files.iter().any(|p| p.contains("/wallet/direct")),
-        "{backup_files:?}"
+        listing(pair, Role::Backup, &wallet)
+            .iter()
+            .any(|p| p.contains("/wallet/direct")),
+        "{wallet} is still in place"
     );
     assert!(
         !backup_files
@@ -798,27 +801,76 @@ pub fn primary_alive_behind_a_cut_never_opens_the_gate(pair: &dyn Pair) {
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
-/// The primary powered off, and only the reference role's backups, which archive its
-/// empty slashing-protection/ directory: no archive can stand in for the history.
-/// The run stops before anything is touched and names the way forward; it never
-/// starts the backup without a history, nor fails halfway with no validator.
-pub fn powered_off_primary_with_only_empty_archives_names_the_way_forward(pair: &dyn Pair) {
+/// The primary powered off, and only the role's backups, which hold no history (an
+/// empty directory in the reference layout, the backup's own unsigned DB in the
+/// runbook's): no archive can stand in for the history, so the way forward that is
+/// safe is offered with its cost: a watermark from the chain (per key the current
+/// epoch as target, the justified epoch as source) imported into the backup's
+/// history, then the liveness wait, then the start. Nothing slashable follows, and the
+/// backup's history refuses everything at or below the watermark.
+pub fn powered_off_primary_with_only_empty_archives_goes_through_a_watermark(pair: &dyn Pair) {
     pair.apply(Fault::PrimaryPoweredOff);
+    let cfg = pair.config();
     let run = start(pair, both_names(pair));
-    match &run.ended {
-        Ended::Blocked(why) => assert!(
-            why.contains("holds a history")
-                && why.contains("holds none")
-                && why.contains("The way forward")
-                && why.contains("validator.db")
-                && why.contains("nothing was touched"),
-            "{why}"
-        ),
-        other => panic!("{other:?}\n{}", dump(&run)),
+    assert_eq!(
+        run.ended,
+        Ended::Finished(Outcome::Completed),
+        "{}",
+        dump(&run)
+    );
+    match &run.op.asked[0] {
+        Confirm::UnverifiedPrimary {
+            archive,
+            wait_epochs,
+            ..
+        } => {
+            assert!(archive.contains("watermark from the chain"), "{archive}");
+            assert_eq!(*wait_epochs, cfg.failover.liveness_epochs);
+        }
+        other => panic!("asked {other:?} first"),
     }
-    assert!(run.op.asked.is_empty(), "nothing asked: {:?}", run.op.asked);
-    assert!(run.commands().is_empty(), "{:?}", run.commands());
-    assert!(!backup_running(pair));
+    let journal = run.journal();
+    assert!(
+        journal.iter().any(|e| matches!(&e.record, Record::Gate { why, .. } if why.contains("none of the") && why.contains("missed attester duties"))),
+        "why, and the cost, said before the question\n{}",
+        dump(&run)
+    );
+    let imported = run.commands().iter().any(|c| {
+        c.contains("slashing-protection-history import") && c.contains("--accept-terms-of-use")
+    });
+    assert!(imported, "{:?}", run.commands());
+    // Every key's watermark is in the backup's history, below what it signed since.
+    let marks = journal
+        .iter()
+        .find_map(|e| match &e.record {
+            Record::Probe { observed, .. }
+                if observed.starts_with("a watermark from the chain") =>
+            {
+                Some(observed.clone())
+            }
+            _ => None,
+        })
+        .expect("the watermark journaled");
+    let target: u64 = marks
+        .split("target epoch ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("target epoch in the watermark");
+    let records = history_records(pair, Role::Backup);
+    for k in &cfg.validator.indices {
+        assert!(records.contains(&(*k, target)), "key {k}: {records:?}");
+        assert!(
+            records
+                .iter()
+                .filter(|(i, _)| i == k)
+                .all(|(_, t)| *t >= target),
+            "nothing below the watermark for key {k}: {records:?}"
+        );
+    }
+    assert!(backup_running(pair));
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
 /// Without an answer for the unverified path (automation without the flag): blocked,
@@ -1352,7 +1404,7 @@ macro_rules! engine_tests {
             second_failover_is_refused_by_the_run_lock,
             failed_start_then_rollback_relocks_the_backup,
             powered_off_primary_goes_through_the_liveness_wait,
-            powered_off_primary_with_only_empty_archives_names_the_way_forward,
+            powered_off_primary_with_only_empty_archives_goes_through_a_watermark,
             primary_alive_behind_a_cut_never_opens_the_gate,
             unreachable_primary_declined_touches_nothing,
             fenced_out_of_band_statement_skips_the_wait,

@@ -57,14 +57,23 @@ impl Lab {
     }
 
     /// Take the lab for one scenario: waits for other tests (in this process or
-    /// another), then resets both hosts to the baseline.
+    /// another), then resets both hosts to the baseline, laid out as the reference
+    /// deployment (the history in `--datadir=/var/lib/qrysm/validator`).
     pub fn scenario(&'static self) -> LabPair {
+        self.scenario_in("reference")
+    }
+
+    /// The same, with the hosts laid out as `layout` says (`lab.sh layout`):
+    /// "reference", or "runbook" (the unit's datadir is the runbook's
+    /// slashing-protection/ directory, so the client's DB lives there).
+    pub fn scenario_in(&'static self, layout: &str) -> LabPair {
         let f = File::options()
             .create(true)
             .append(true)
             .open(self.dir.join(".tests.lock"))
             .expect("lab test lock file");
         f.lock().expect("lab test lock");
+        lab_sh(&["layout", layout]);
         lab_sh(&["reset"]);
         let tmp = tempfile::tempdir().expect("tempdir");
         LabPair {

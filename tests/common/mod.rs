@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use validator_failover::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
 use validator_failover::engine::preflight::{Preflight, Verdict};
 use validator_failover::hosts::Host;
-use validator_failover::hosts::sim::{self, SimTime, SimWorld};
+use validator_failover::hosts::sim::{self, SimLayout, SimTime, SimWorld};
 
 /// A fault a scenario switches on before the preflight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,15 @@ pub struct SimPair {
 
 impl SimPair {
     pub fn new() -> SimPair {
+        SimPair::with_layout(SimLayout::Reference)
+    }
+
+    /// The runbook's layout: the unit's datadir is its slashing-protection/ directory.
+    pub fn runbook() -> SimPair {
+        SimPair::with_layout(SimLayout::Runbook)
+    }
+
+    pub fn with_layout(layout: SimLayout) -> SimPair {
         let mut cfg = Config::with_hosts("primary", "backup");
         // As the lab's configuration (tests/common/lab.rs): a short stop timeout, so
         // that a validator ignoring SIGTERM (TimeoutStopSec 20 s) is escalated.
@@ -90,7 +99,7 @@ impl SimPair {
         let clock_ms = Arc::new(AtomicU64::new(
             validator_failover::chain::unix_now() as u64 * 1000,
         ));
-        let world = SimWorld::new(&cfg, SimTime::Manual(clock_ms.clone()));
+        let world = SimWorld::with_layout(&cfg, SimTime::Manual(clock_ms.clone()), layout);
         SimPair {
             world,
             cfg,
