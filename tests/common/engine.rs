@@ -357,6 +357,14 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
     let db = pair.history_file();
     // (The backup has signed since: its history is the primary's and more.)
     assert_history_within(pair, Role::Primary, Role::Backup);
+    // And it covers every attestation the chain has from the primary.
+    let backup_history = history_records(pair, Role::Backup);
+    for r in pair.chain_records(Role::Primary) {
+        assert!(
+            backup_history.contains(&r),
+            "{r:?} is on chain from the primary but not in the backup's history"
+        );
+    }
     assert!(
         history_records(pair, Role::Backup).len() > history_records(pair, Role::Primary).len(),
         "the backup signed on the primary's history"
@@ -940,9 +948,16 @@ pub fn rollback_after_the_backup_signed_brings_its_history_back(pair: &dyn Pair)
             .any(|p| p.contains("VALIDATOR_LOCKED")),
         "the backup is locked again"
     );
-    // The primary has the backup's history (it may have signed more since); its own
-    // was set aside.
+    // The primary has the backup's history (it may have signed more since), every
+    // attestation the chain has from the backup included; its own was set aside.
     assert_history_within(pair, Role::Backup, Role::Primary);
+    let primary_history = history_records(pair, Role::Primary);
+    for r in pair.chain_records(Role::Backup) {
+        assert!(
+            primary_history.contains(&r),
+            "{r:?} is on chain from the backup but not in the primary's history"
+        );
+    }
     let db = pair.history_file();
     assert!(
         listing(pair, Role::Primary, db.rsplit_once('/').unwrap().0)
@@ -1181,8 +1196,16 @@ pub fn eip3076_method_exports_and_imports(pair: &dyn Pair) {
             .any(|p| p.contains("/validator.db.old-")),
         "the backup's own history set aside"
     );
-    // Every (key, target epoch) the primary signed is in the backup's history now.
+    // Every (key, target epoch) the primary signed is in the backup's history now,
+    // every attestation the chain has from the primary included.
     assert_history_within(pair, Role::Primary, Role::Backup);
+    let backup_history = history_records(pair, Role::Backup);
+    for r in pair.chain_records(Role::Primary) {
+        assert!(
+            backup_history.contains(&r),
+            "{r:?} is on chain from the primary but not in the backup's history"
+        );
+    }
     pair.wait(9.0);
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }

@@ -326,6 +326,17 @@ impl Pair for LabPair {
         Arc::new(validator_failover::driver::RealClock)
     }
 
+    fn chain_records(&self, host: Role) -> Vec<(u64, u64)> {
+        // The chain record both hosts' validators append to (lab.sh: $VF_LAB_DIR/chain).
+        let text = std::fs::read_to_string(self.lab.dir.join("chain/attestations.jsonl"))
+            .expect("the lab's chain record");
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["host"] == host.as_str())
+            .filter_map(|r| Some((r["index"].as_u64()?, r["target_epoch"].as_u64()?)))
+            .collect()
+    }
+
     fn slashable(&self) -> Vec<String> {
         let out = Command::new("bash")
             .arg(script())

@@ -66,6 +66,8 @@ pub trait Pair {
     fn clock(&self) -> Arc<dyn validator_failover::driver::Clock>;
     /// Pairs of attestations by one key that the chain would slash.
     fn slashable(&self) -> Vec<String>;
+    /// (key index, target epoch) of every attestation the chain has from `host`.
+    fn chain_records(&self, host: Role) -> Vec<(u64, u64)>;
     /// Let time pass (simulated, or really).
     fn wait(&self, secs: f64);
     /// A switch for the backup's beacon node syncing, usable while a run goes on.
@@ -115,6 +117,15 @@ impl Pair for SimPair {
 
     fn history_file(&self) -> String {
         self.world.history_file()
+    }
+
+    fn chain_records(&self, host: Role) -> Vec<(u64, u64)> {
+        self.world
+            .attestations()
+            .into_iter()
+            .filter(|a| a.host == host)
+            .map(|a| (a.index, a.target_epoch))
+            .collect()
     }
 
     fn hosts(&self) -> (Arc<dyn Host>, Arc<dyn Host>) {
