@@ -881,10 +881,10 @@ impl Driver {
         )
     }
 
-    /// Item 3 by the runbook's archive: made on the primary after the stop, streamed
-    /// here (a copy kept beside the journal), validated, streamed to the backup,
-    /// sha256 compared on both ends, extracted beside the old history, owned,
-    /// synced, swapped in by rename with the old copy set aside, verified.
+    /// Item 3: the history moved from `from` to `to` by the configured method (the
+    /// archive of `validator.db`, or the client's EIP-3076 export and import), or a
+    /// watermark from the chain when no history can be had; temporary directories
+    /// removed afterwards.
     pub async fn transfer_archive(
         &mut self,
         from: Source,
@@ -1242,8 +1242,8 @@ impl Driver {
 
     /// Item 3 by the client's EIP-3076 export on `from` (after the stop) and import on
     /// `to`: the file streamed here (a copy kept), validated (version, chain, keys,
-    /// epochs), streamed on with sha256 on both ends, the destination's history copied
-    /// aside first (the import merges into it), imported, owned, synced, verified.
+    /// epochs), streamed on with sha256 on both ends, the destination's DB set aside
+    /// first (never deleted), imported, owned, synced, verified.
     async fn transfer_eip3076(
         &mut self,
         from: Role,

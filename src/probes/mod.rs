@@ -965,6 +965,28 @@ pub async fn justified_epoch(
     Ok(Observed::new(host, f.via, epoch))
 }
 
+/// The `data` array of a beacon API answer: 200 and JSON, or an error naming why.
+fn data_array(
+    host: &dyn Host,
+    via: &str,
+    r: &crate::hosts::HttpResponse,
+) -> Result<Vec<Value>, HostError> {
+    let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
+        unexpected(
+            host,
+            via,
+            format!("HTTP {}: not JSON ({e}): {:?}", r.status, excerpt(&r.body)),
+        )
+    })?;
+    if r.status != 200 {
+        return Err(unexpected(host, via, format!("HTTP {}: {v}", r.status)));
+    }
+    match v.pointer("/data") {
+        Some(Value::Array(a)) => Ok(a.clone()),
+        _ => Err(unexpected(host, via, format!("no data array in {v}"))),
+    }
+}
+
 /// One validator as the beacon state holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ValidatorState {
@@ -1009,21 +1031,9 @@ pub async fn validators(
             chunk.len()
         );
         let r = host.http(&req, timeout).await?;
-        let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
-            unexpected(
-                host,
-                &via,
-                format!("HTTP {}: not JSON ({e}): {:?}", r.status, excerpt(&r.body)),
-            )
-        })?;
-        if r.status != 200 {
-            return Err(unexpected(host, &via, format!("HTTP {}: {v}", r.status)));
-        }
-        let data = v
-            .pointer("/data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| unexpected(host, &via, format!("no data array in {v}")))?;
-        for d in data {
+        let via = format!("{via}{}", r.route.via_suffix());
+        let data = data_array(host, &via, &r)?;
+        for d in &data {
             let index = str_u64(d, "/index")
                 .ok_or_else(|| unexpected(host, &via, format!("no index in {d}")))?;
             let pubkey = d
@@ -1104,22 +1114,9 @@ pub async fn liveness(
     );
     let r = host.http(&req, timeout).await?;
     let via = format!("{}{}", req.display(), r.route.via_suffix());
-    let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
-        unexpected(
-            host,
-            &via,
-            format!("HTTP {}: not JSON ({e}): {:?}", r.status, excerpt(&r.body)),
-        )
-    })?;
-    if r.status != 200 {
-        return Err(unexpected(host, &via, format!("HTTP {}: {v}", r.status)));
-    }
-    let data = v
-        .pointer("/data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| unexpected(host, &via, format!("no data array in {v}")))?;
+    let data = data_array(host, &via, &r)?;
     let mut out = Vec::new();
-    for d in data {
+    for d in &data {
         let i = str_u64(d, "/index")
             .ok_or_else(|| unexpected(host, &via, format!("no index in {d}")))?;
         let live = d
