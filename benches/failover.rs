@@ -4,8 +4,8 @@
 //!   waiting for the chain (the gates and item 8 wait for epochs);
 //! - the downtime in slots between the primary's last and the backup's first
 //!   attestation, from the lab's chain record;
-//! - the transfer of a large slashing-protection directory (VF_BENCH_MIB, default
-//!   1024 MiB) through the program, next to a plain
+//! - the transfer of a large history, a real qrysm `validator.db` (VF_BENCH_MIB,
+//!   default 1024 MiB) through the program, next to a plain
 //!   `ssh primary 'tar -czf - …' | ssh backup 'cat > …'` of the same directory.
 //!
 //! Run: `cargo bench --bench failover`.
@@ -140,23 +140,25 @@ fn main() {
         );
     }
 
-    // --- a large slashing-protection directory: through the program vs plain ssh
+    // --- a large history (validator.db): through the program vs plain ssh
     let mib: u64 = std::env::var("VF_BENCH_MIB")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1024);
     lab(&["reset"]);
     lab(&["ctl", "primary", "systemctl", "stop", "qrysm-validator"]);
-    let db = "/var/lib/qrysm/validator/slashing-protection/validator.db";
-    // A bbolt header, then incompressible data (a worst case for gzip).
+    let db = "/var/lib/qrysm/validator/validator.db";
+    // A real qrysm DB of about that size, written by the real bbolt library on the
+    // host (64 keys; 64,000 epochs each make about 980 MiB): validated and read as
+    // the transfer reads any history.
+    let epochs = (mib * 64_000 / 1024).max(1);
     lab(&[
         "ctl",
         "primary",
         "sh",
         "-c",
         &format!(
-            "head -c 4096 {db} > {db}.new && head -c {} /dev/urandom >> {db}.new && mv {db}.new {db}",
-            mib << 20
+            "rm -f {db}.new && /usr/local/lib/vf-lab/vf-bolt bulk {db}.new --keys 64 --epochs {epochs} >/dev/null && chown qrysm:qrysm {db}.new && mv {db}.new {db}"
         ),
     ]);
     let (p, b) = ssh_hosts(&cfg).unwrap();
@@ -184,7 +186,7 @@ fn main() {
     let st = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ssh -F {ssh_config} primary 'tar -czf - -C /var/lib/qrysm/validator slashing-protection' | ssh -F {ssh_config} backup 'cat > /var/tmp/validator-failover-plain.tar.gz'"
+            "ssh -F {ssh_config} primary 'tar -czf - -C /var/lib/qrysm/validator validator.db' | ssh -F {ssh_config} backup 'cat > /var/tmp/validator-failover-plain.tar.gz'"
         ))
         .status()
         .unwrap();

@@ -1563,8 +1563,11 @@ impl Driver {
         let t = self.cfg.ssh.command_timeout;
         let (local, sha_l, bytes) = step!(self.fetch_archive(from, evidence, temps).await?);
 
-        // Validate and read the history here before anything reaches the destination.
+        // Validate and read the history here before anything reaches the destination
+        // (the copy read here is removed afterwards, whatever happens; the archive
+        // stays beside the journal).
         let dir = local.with_extension("d");
+        let _remove_copy = RemoveDirOnDrop(dir.clone());
         let (archive, out) = (local.clone(), dir.clone());
         let opened =
             tokio::task::spawn_blocking(move || crate::archive::open_history(&archive, &out))
@@ -1673,7 +1676,6 @@ impl Driver {
             .map(|k| (k.pubkey.to_lowercase(), k.last_target))
             .collect();
         let last_signed = self.last_signed_by_index(to, &last_target).await?;
-        let _ = std::fs::remove_dir_all(&dir);
         Ok(Ok(Transferred {
             archive_sha256: sha_l,
             bytes,
@@ -1846,6 +1848,15 @@ async fn watch_readiness(
 }
 
 /// The backup archives on this machine matching the configured pattern.
+/// Removes a directory of ours when dropped.
+struct RemoveDirOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The client's EIP-3076 file name (`cmd/validator/slashing-protection/export.go`).
 const INTERCHANGE_FILE: &str = "slashing_protection.json";
 
