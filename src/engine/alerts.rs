@@ -142,7 +142,7 @@ pub fn judge(input: AlertsInput<'_>) -> Alerts {
         Err(e) => unverified.push(format!(
             "the beacon node did not answer for its attester-slashing pool ({e})"
         )),
-        Ok(ours) if ours.is_empty() => {
+        Ok([]) => {
             seen.push("no attester slashing of ours in the pool".into());
         }
         Ok(ours) => alarms.push(format!(
