@@ -2781,3 +2781,117 @@ impl Failover {
         out.push(Effect::WaitUntil(now + self.plan.verify_interval));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan::from_config(&crate::config::Config::with_hosts("primary", "backup"))
+    }
+
+    #[test]
+    fn a_new_run_touched_nothing_and_its_reason_stands_alone() {
+        let m = Failover::new(plan());
+        let s = m.standing();
+        assert_eq!(
+            s,
+            Standing {
+                primary: PrimaryStanding::Untouched,
+                backup: BackupStanding::Locked,
+            }
+        );
+        assert!(!s.touched());
+        assert_eq!(
+            s.with("the backup cannot be reached"),
+            "the backup cannot be reached"
+        );
+    }
+
+    #[test]
+    fn the_standing_follows_what_was_done_and_verified() {
+        let mut m = Failover::new(plan());
+        m.touched_primary = Some(100.0);
+        assert_eq!(m.standing().primary, PrimaryStanding::Touched);
+        m.checklist
+            .set(1, ItemState::Green, 101.0, Vec::new())
+            .unwrap();
+        assert_eq!(m.standing().primary, PrimaryStanding::StoppedAndFenced);
+        assert_eq!(m.standing().backup, BackupStanding::Locked);
+        m.touched_backup = Some(200.0);
+        assert_eq!(m.standing().backup, BackupStanding::Unlocked);
+        m.backup_started = Some(Some(201.0));
+        assert_eq!(
+            m.standing().backup,
+            BackupStanding::Started { at: Some(201.0) }
+        );
+        m.checklist
+            .set(7, ItemState::Green, 202.0, Vec::new())
+            .unwrap();
+        assert_eq!(
+            m.standing().backup,
+            BackupStanding::Runs { at: Some(201.0) }
+        );
+        m.checklist
+            .set(8, ItemState::Green, 203.0, Vec::new())
+            .unwrap();
+        assert_eq!(
+            m.standing().backup,
+            BackupStanding::Signs { at: Some(201.0) }
+        );
+        m.primary_restarting = true;
+        m.backup_relocked = true;
+        assert_eq!(
+            m.standing(),
+            Standing {
+                primary: PrimaryStanding::Restarted,
+                backup: BackupStanding::LockedAgain,
+            }
+        );
+        m.stopping_all = true;
+        assert_eq!(
+            m.standing(),
+            Standing {
+                primary: PrimaryStanding::StopAllUnverified,
+                backup: BackupStanding::StopAllUnverified,
+            }
+        );
+    }
+
+    #[test]
+    fn the_closing_words_name_both_validators_around_the_reason() {
+        let s = Standing {
+            primary: PrimaryStanding::StoppedAndFenced,
+            backup: BackupStanding::Signs {
+                at: Some(1_796_151_731.0),
+            },
+        };
+        assert_eq!(
+            s.with("item 9 could not be verified: the beacon node did not answer (timed-out)"),
+            "the backup signs (started 19:02:11Z, attestations seen); item 9 could not be verified: the beacon node did not answer (timed-out); the primary is stopped and fenced"
+        );
+        let s = Standing {
+            primary: PrimaryStanding::Unreached {
+                fenced_out_of_band: false,
+            },
+            backup: BackupStanding::Runs { at: None },
+        };
+        assert_eq!(
+            s.with("no attestation"),
+            "the backup's validator runs (started before the interruption, no attestation seen); no attestation; the primary could not be reached (nothing done to it; judged stopped by the chain only)"
+        );
+    }
+
+    #[test]
+    fn completion_says_when_item_9_was_waived() {
+        let mut m = Failover::new(plan());
+        assert_eq!(m.completion(), "items 1-9 are done");
+        m.checklist
+            .waive(9, "item 9 cannot be verified: x", 1.0)
+            .unwrap();
+        assert_eq!(
+            m.completion(),
+            "items 1-8 are done, 9 is not: item 9 cannot be verified: x"
+        );
+    }
+}
