@@ -468,8 +468,9 @@ async fn drive_run(
         }
         Ended::Finished(Outcome::Failed(why)) => {
             // Never a bare reason once a validator was touched: both validators' state.
-            say!("FAILED: {}", machine.standing().with(why));
-            (EXIT_FAILED, format!("failed: {why}"))
+            let line = machine.standing().with(why);
+            say!("FAILED: {line}");
+            (EXIT_FAILED, format!("failed: {line}"))
         }
     };
     if let Err(e) = driver.record(Record::RunEnded { outcome }) {

@@ -87,7 +87,7 @@ pub fn summarize(ended: &std::io::Result<Ended>, machine: &Failover) -> (String,
         ),
         Ok(Ended::Finished(Outcome::Failed(why))) => (
             format!("FAILED: {}", standing.with(why)),
-            format!("failed: {why}"),
+            format!("failed: {}", standing.with(why)),
             EXIT_FAILED,
         ),
     }
