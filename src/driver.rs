@@ -703,6 +703,13 @@ impl Driver {
                 probes::slashings_of(host, &cfg.beacon.endpoint, flavour, &v.indices, t).await,
                 Value::SlashingPool,
             ),
+            Observe::Validators => {
+                let ids: Vec<String> = v.indices.iter().map(u64::to_string).collect();
+                pack(
+                    probes::validators(host, &cfg.beacon.endpoint, flavour, &ids, t).await,
+                    Value::Validators,
+                )
+            }
             Observe::Archives => {
                 let remote = probes::archives(host, &cfg.backups, t).await;
                 match remote {
@@ -1929,6 +1936,19 @@ fn summarize(v: &Value) -> String {
         ),
         Value::Journal(lines) => format!("{} line(s)", lines.len()),
         Value::SlashingPool(ours) => format!("our indices in the pool: {ours:?}"),
+        Value::Validators(v) => v
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} {}{} balance {}",
+                    v.index,
+                    v.status,
+                    if v.slashed { " SLASHED" } else { "" },
+                    v.balance.map_or("?".to_string(), |b| b.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         Value::Unit(u) => u.summary(),
         Value::Processes(p) if p.is_empty() => "no process".into(),
         Value::Processes(p) => format!("PID {p:?}"),

@@ -448,9 +448,11 @@ async fn drive_run(
             (EXIT_BLOCKED, format!("blocked: {why}"))
         }
         Ended::Finished(Outcome::Completed) => {
-            say!(
-                "DONE: the backup signs; items 1-9 are done (10: document the incident, then `audit export`)"
+            let done = format!(
+                "{} (10: document the incident, then `audit export`)",
+                machine.completion()
             );
+            say!("DONE: {}", machine.standing().with(&done));
             (EXIT_OK, "completed".to_string())
         }
         Ended::Finished(Outcome::RolledBack) => {
@@ -465,8 +467,10 @@ async fn drive_run(
             (EXIT_FAILED, "emergency stop-all".to_string())
         }
         Ended::Finished(Outcome::Failed(why)) => {
-            say!("FAILED: {why}");
-            (EXIT_FAILED, format!("failed: {why}"))
+            // Never a bare reason once a validator was touched: both validators' state.
+            let line = machine.standing().with(why);
+            say!("FAILED: {line}");
+            (EXIT_FAILED, format!("failed: {line}"))
         }
     };
     if let Err(e) = driver.record(Record::RunEnded { outcome }) {

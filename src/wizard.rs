@@ -49,8 +49,10 @@ impl Operator for UiOperator {
     }
 }
 
-/// What the run's end means, for the screen and the exit code.
-pub fn summarize(ended: &std::io::Result<Ended>) -> (String, String, i32) {
+/// What the run's end means, for the screen and the exit code; `machine` says where
+/// both validators stand, so that a failed run never hides it.
+pub fn summarize(ended: &std::io::Result<Ended>, machine: &Failover) -> (String, String, i32) {
+    let standing = machine.standing();
     match ended {
         Err(e) => (
             format!("the journal could not be written: {e}"),
@@ -63,8 +65,13 @@ pub fn summarize(ended: &std::io::Result<Ended>) -> (String, String, i32) {
             EXIT_BLOCKED,
         ),
         Ok(Ended::Finished(Outcome::Completed)) => (
-            "the backup signs; items 1-9 are done (10: write the notes, then export the audit)"
-                .into(),
+            format!(
+                "DONE: {}",
+                standing.with(&format!(
+                    "{} (10: write the notes, then export the audit)",
+                    machine.completion()
+                ))
+            ),
             "completed".into(),
             EXIT_OK,
         ),
@@ -79,8 +86,8 @@ pub fn summarize(ended: &std::io::Result<Ended>) -> (String, String, i32) {
             EXIT_FAILED,
         ),
         Ok(Ended::Finished(Outcome::Failed(why))) => (
-            format!("FAILED: {why}"),
-            format!("failed: {why}"),
+            format!("FAILED: {}", standing.with(why)),
+            format!("failed: {}", standing.with(why)),
             EXIT_FAILED,
         ),
     }
@@ -422,7 +429,7 @@ pub async fn run(
         loop {
             over.store(false, Ordering::SeqCst);
             let ended = driver.run(&mut machine, &operator, &mut op, first).await;
-            let (line, outcome, code) = summarize(&ended);
+            let (line, outcome, code) = summarize(&ended, &machine);
             let _ = driver.record(Record::RunEnded { outcome });
             over.store(true, Ordering::SeqCst);
             let _ = etx.send(EngineMsg::Ended(line, code));

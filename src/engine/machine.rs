@@ -21,6 +21,7 @@ use crate::config::Role;
 use crate::hosts::{Failure, HostError};
 use crate::probes::{
     BeaconSync, ChainInfo, ExecutionSync, FileInfo, HistoryState, Metrics, UnitState,
+    ValidatorState,
 };
 
 /// What an interrupted run's journal says was done: (the primary touched, the
@@ -116,6 +117,8 @@ pub enum Observe {
     JournalSince(u64),
     /// The beacon node's attester-slashing pool: our indices found in it.
     SlashingPool,
+    /// Our indices as the head state holds them (`validator.slashed`, status, balance).
+    Validators,
     /// The runbook's backup archives of the slashing-protection history: on this
     /// host, and (asked of the backup) on the operator's machine as well.
     Archives,
@@ -127,6 +130,7 @@ pub enum Value {
     Liveness(Vec<(u64, bool)>),
     Journal(Vec<String>),
     SlashingPool(Vec<u64>),
+    Validators(Vec<ValidatorState>),
     Unit(UnitState),
     Processes(Vec<u32>),
     Metrics(Metrics),
@@ -524,6 +528,159 @@ pub struct Failover {
     /// Resumed after this run removed the backup's lock and was killed before the
     /// start: the lock may be gone at the Start gate.
     resumed_unlocked: bool,
+    /// Each index's balance at the Start gate's last look before the start (item 9:
+    /// balances not falling).
+    balances_before: Option<std::collections::BTreeMap<u64, u64>>,
+    /// The backup's validator was started: when (None inside: before an
+    /// interruption this run resumed from).
+    backup_started: Option<Option<f64>>,
+    /// The rollback verified the backup stopped and locked again.
+    backup_relocked: bool,
+    /// The rollback began to unfence and start the primary.
+    primary_restarting: bool,
+    /// The emergency stop-all began (both fenced and stopped, until verified).
+    stopping_all: bool,
+}
+
+/// Where the backup's validator stands at the end of a run, from what the engine did
+/// and verified.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "backup")]
+pub enum BackupStanding {
+    /// This run never removed its lock: stopped and locked, as the gates saw it.
+    Locked,
+    /// Its lock removed; its validator not started.
+    Unlocked,
+    /// Started (at this time; None: before an interruption), not verified running.
+    Started { at: Option<f64> },
+    /// Verified running; no attestation seen yet.
+    Runs { at: Option<f64> },
+    /// Verified running and attesting (item 8).
+    Signs { at: Option<f64> },
+    /// Stopped and locked again by the rollback, verified.
+    LockedAgain,
+    /// The emergency stop-all fenced and stopped it; not verified.
+    StopAllUnverified,
+}
+
+/// Where the primary's validator stands at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "primary")]
+pub enum PrimaryStanding {
+    /// Nothing was done to it.
+    Untouched,
+    /// It could not be reached: nothing was done to it; its stop is judged by the chain
+    /// (or by the operator's statement that it is fenced out of band).
+    Unreached { fenced_out_of_band: bool },
+    /// Fencing and stopping began, not verified.
+    Touched,
+    /// Verified stopped and fenced (item 1).
+    StoppedAndFenced,
+    /// The rollback unfenced and started it again.
+    Restarted,
+    /// The emergency stop-all fenced and stopped it; not verified.
+    StopAllUnverified,
+}
+
+/// Both validators at the end of a run: what the closing line says beside the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Standing {
+    pub primary: PrimaryStanding,
+    pub backup: BackupStanding,
+}
+
+/// A unix time as the operator's clock shows it: `19:02:11Z`.
+pub fn clock_time(unix: f64) -> String {
+    jiff::Timestamp::from_second(unix as i64)
+        .map(|t| t.strftime("%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+impl std::fmt::Display for BackupStanding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let started = |at: &Option<f64>| match at {
+            Some(t) => format!("started {}", clock_time(*t)),
+            None => "started before the interruption".to_string(),
+        };
+        match self {
+            BackupStanding::Locked => write!(f, "the backup is stopped and locked"),
+            BackupStanding::Unlocked => {
+                write!(
+                    f,
+                    "the backup's lock is removed; its validator was not started"
+                )
+            }
+            BackupStanding::Started { at } => write!(
+                f,
+                "the backup's validator was {}, not verified running",
+                started(at)
+            ),
+            BackupStanding::Runs { at } => write!(
+                f,
+                "the backup's validator runs ({}, no attestation seen)",
+                started(at)
+            ),
+            BackupStanding::Signs { at } => {
+                write!(f, "the backup signs ({}, attestations seen)", started(at))
+            }
+            BackupStanding::LockedAgain => write!(f, "the backup is stopped and locked again"),
+            BackupStanding::StopAllUnverified => write!(
+                f,
+                "the stop-all fenced and stopped the backup, not verified"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for PrimaryStanding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrimaryStanding::Untouched => write!(f, "the primary was not touched"),
+            PrimaryStanding::Unreached {
+                fenced_out_of_band: true,
+            } => write!(
+                f,
+                "the primary could not be reached (nothing done to it; stated fenced out of band)"
+            ),
+            PrimaryStanding::Unreached {
+                fenced_out_of_band: false,
+            } => write!(
+                f,
+                "the primary could not be reached (nothing done to it; judged stopped by the chain only)"
+            ),
+            PrimaryStanding::Touched => {
+                write!(f, "the primary's fence and stop began, not verified")
+            }
+            PrimaryStanding::StoppedAndFenced => write!(f, "the primary is stopped and fenced"),
+            PrimaryStanding::Restarted => write!(
+                f,
+                "the primary was unfenced and started again by the rollback, not verified running"
+            ),
+            PrimaryStanding::StopAllUnverified => write!(
+                f,
+                "the stop-all fenced and stopped the primary, not verified"
+            ),
+        }
+    }
+}
+
+impl Standing {
+    /// Whether anything was done to either validator (else a closing line needs no
+    /// word about them).
+    pub fn touched(&self) -> bool {
+        self.primary != PrimaryStanding::Untouched || self.backup != BackupStanding::Locked
+    }
+
+    /// The closing line's words after `FAILED: ` (or `DONE: `): both validators and
+    /// the reason between them, e.g. `the backup signs (started 19:02:11Z,
+    /// attestations seen); item 9 could not be verified: …; the primary is stopped and
+    /// fenced`.
+    pub fn with(&self, why: &str) -> String {
+        if !self.touched() {
+            return why.to_string();
+        }
+        format!("{}; {why}; {}", self.backup, self.primary)
+    }
 }
 
 fn ev(o: &Observation, observed: String) -> Evidence {
@@ -680,7 +837,60 @@ impl Failover {
             pending_kills: Vec::new(),
             last_liveness: None,
             resumed_unlocked: false,
+            balances_before: None,
+            backup_started: None,
+            backup_relocked: false,
+            primary_restarting: false,
+            stopping_all: false,
         }
+    }
+
+    /// What a completed run did of items 1-9, for its closing line.
+    pub fn completion(&self) -> String {
+        match &self.checklist.item(9).state {
+            ItemState::Waived(why) => format!("items 1-8 are done, 9 is not: {why}"),
+            _ => "items 1-9 are done".to_string(),
+        }
+    }
+
+    /// Where both validators stand now, from what this run did and verified.
+    pub fn standing(&self) -> Standing {
+        let item = |n: u8| &self.checklist.item(n).state;
+        if self.stopping_all {
+            return Standing {
+                primary: PrimaryStanding::StopAllUnverified,
+                backup: BackupStanding::StopAllUnverified,
+            };
+        }
+        let backup = if self.backup_relocked {
+            BackupStanding::LockedAgain
+        } else if self.touched_backup.is_none() {
+            BackupStanding::Locked
+        } else {
+            match self.backup_started {
+                None => BackupStanding::Unlocked,
+                Some(at) if *item(8) == ItemState::Green => BackupStanding::Signs { at },
+                Some(at) if *item(7) == ItemState::Green => BackupStanding::Runs { at },
+                Some(at) => BackupStanding::Started { at },
+            }
+        };
+        let primary = if self.primary_restarting {
+            PrimaryStanding::Restarted
+        } else if self.is_unverified() {
+            PrimaryStanding::Unreached {
+                fenced_out_of_band: matches!(
+                    self.liveness.as_ref().and_then(|g| g.path.as_ref()),
+                    Some(super::gate::LivenessPath::FencedOutOfBand { .. })
+                ),
+            }
+        } else if self.touched_primary.is_none() {
+            PrimaryStanding::Untouched
+        } else if *item(1) == ItemState::Green {
+            PrimaryStanding::StoppedAndFenced
+        } else {
+            PrimaryStanding::Touched
+        };
+        Standing { primary, backup }
     }
 
     fn set_item(
@@ -808,6 +1018,7 @@ impl Failover {
                             "the backup's lock was removed before the interruption and its validator runs: verifying the start (items 7-9)".into(),
                         ));
                         self.set_item(7, ItemState::Running, now, Vec::new(), &mut out);
+                        self.backup_started = Some(None);
                         self.phase = Phase::VerifyingStart { attempts: 0 };
                         out.push(Effect::Observe(vec![
                             (Role::Backup, Observe::Unit),
@@ -1099,6 +1310,7 @@ impl Failover {
                 },
             ) => match result {
                 Ok(()) => {
+                    self.backup_started = Some(Some(now));
                     self.phase = Phase::VerifyingStart { attempts: 0 };
                     out.push(Effect::Observe(vec![
                         (Role::Backup, Observe::Unit),
@@ -1171,31 +1383,7 @@ impl Failover {
                 out.push(Effect::Observe(self.attestation_observations(now, since)));
             }
             (Phase::CheckingAlerts, Event::Observed { now, observations }) => {
-                let b = Batch(&observations);
-                match value!(b, Role::Backup, SlashingPool) {
-                    Ok((o, ours)) if ours.is_empty() => {
-                        let e = ev(o, "no attester slashing of our indices in the pool".into());
-                        self.set_item(9, ItemState::Green, now, vec![e], &mut out);
-                        self.complete(&mut out);
-                    }
-                    Ok((o, ours)) => {
-                        let why = format!(
-                            "ALARM: attester slashings of our indices {ours:?} are in the pool"
-                        );
-                        let e = ev(o, why.clone());
-                        self.set_item(9, ItemState::Red(why.clone()), now, vec![e], &mut out);
-                        self.phase = Phase::Failed(why.clone());
-                        out.push(Effect::Finished(Outcome::Failed(why)));
-                    }
-                    Err(e) => {
-                        self.fail(
-                            now,
-                            9,
-                            format!("the slashing pool could not be read: {e}"),
-                            &mut out,
-                        );
-                    }
-                }
+                self.judge_alerts(now, &observations, &mut out);
             }
             (Phase::AwaitUnverifiedConfirmation { source }, Event::Confirmed { now, typed }) => {
                 let clock = self.chain.expect("known at the first gate");
@@ -1261,6 +1449,7 @@ impl Failover {
                     format!("requested at {now:.0} in phase {phase:?}: fencing and stopping both validators"),
                 ));
                 self.touched_primary.get_or_insert(now);
+                self.stopping_all = true;
                 self.undo_step(Undo::StopAll, 0, &mut out);
             }
             (
@@ -1290,6 +1479,7 @@ impl Failover {
                 if problems.is_empty() {
                     match first_ok {
                         Some(t) if now - t >= self.plan.verify_interval => {
+                            self.backup_relocked = true;
                             out.push(self.gate(
                                 "rollback",
                                 true,
@@ -1381,6 +1571,7 @@ impl Failover {
                         true,
                         "the backup stopped and locked; the primary has its history and synced nodes: unfencing and starting the primary".into(),
                     ));
+                    self.primary_restarting = true;
                     self.undo_step(Undo::Primary, 0, &mut out);
                 } else if now - since > self.plan.gate_timeout {
                     let why = format!(
@@ -1429,6 +1620,7 @@ impl Failover {
                     true,
                     format!("requested at {now:.0} in phase {phase:?}"),
                 ));
+                self.primary_restarting = true;
                 self.undo_step(Undo::Primary, 0, &mut out);
             }
             (
@@ -1814,6 +2006,10 @@ impl Failover {
                 v.push((Role::Backup, Observe::Liveness(e)));
             }
         }
+        // Item 9's balances before the start: the last look before the lock comes off.
+        if !self.plan.indices.is_empty() {
+            v.push((Role::Backup, Observe::Validators));
+        }
         v
     }
 
@@ -1828,6 +2024,9 @@ impl Failover {
     /// then the Start gate decides.
     fn judge_gate(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
         let b = Batch(obs);
+        if let Ok((_, vals)) = value!(b, Role::Backup, Validators) {
+            self.balances_before = Some(super::alerts::balances(vals));
+        }
         // The backup must still be the stopped, locked backup it was; items 4-5 again.
         let mut alarm = backup_problems(&b, self.resumed_unlocked);
         self.judge_sync(&b, now, out);
@@ -2049,8 +2248,9 @@ impl Failover {
         if journal && chain {
             self.set_item(8, ItemState::Green, now, evidence, out);
             if self.plan.indices.is_empty() {
+                let why = format!("item 9 cannot be verified: {}", super::alerts::NO_INDICES);
                 self.checklist
-                    .waive(9, "no validator indices configured: the slashing pool cannot be searched for our keys", now)
+                    .waive(9, &why, now)
                     .expect("item 9 is waivable");
                 out.push(Effect::Record(Record::Item {
                     number: 9,
@@ -2060,7 +2260,10 @@ impl Failover {
                 self.complete(out);
             } else {
                 self.phase = Phase::CheckingAlerts;
-                out.push(Effect::Observe(vec![(Role::Backup, Observe::SlashingPool)]));
+                out.push(Effect::Observe(vec![
+                    (Role::Backup, Observe::Validators),
+                    (Role::Backup, Observe::SlashingPool),
+                ]));
             }
             return;
         }
@@ -2080,6 +2283,68 @@ impl Failover {
             journal,
         };
         out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+    }
+
+    /// Item 9 after the start, by [`super::alerts::judge`]: the beacon state's record
+    /// of our validators, the pool, the balances against the Start gate's.
+    fn judge_alerts(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
+        let b = Batch(obs);
+        let vals = value!(b, Role::Backup, Validators);
+        let pool = value!(b, Role::Backup, SlashingPool);
+        let verdict = super::alerts::judge(super::alerts::AlertsInput {
+            indices: &self.plan.indices,
+            validators: match &vals {
+                Ok((_, v)) => Ok(v.as_slice()),
+                Err(e) => Err(e.as_str()),
+            },
+            pool: match &pool {
+                Ok((_, p)) => Ok(p.as_slice()),
+                Err(e) => Err(e.as_str()),
+            },
+            balances_before: self.balances_before.as_ref(),
+        });
+        let mut evidence = Vec::new();
+        if let Ok((o, v)) = &vals {
+            let seen: Vec<String> = v
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{}: {} slashed={} balance {}",
+                        v.index,
+                        v.status,
+                        v.slashed,
+                        v.balance.map_or("?".into(), |b| b.to_string())
+                    )
+                })
+                .collect();
+            let before = match &self.balances_before {
+                Some(m) => format!("; before the start: {m:?}"),
+                None => String::new(),
+            };
+            evidence.push(ev(o, format!("{}{before}", seen.join(", "))));
+        }
+        if let Ok((o, p)) = &pool {
+            evidence.push(ev(o, format!("our indices in the pool: {p:?}")));
+        }
+        match verdict.reason() {
+            None => {
+                if let super::alerts::Alerts::Clear(seen) = &verdict {
+                    evidence.push(Evidence {
+                        host: Some(Role::Backup),
+                        at: now,
+                        via: "item 9's judgement".into(),
+                        observed: seen.clone(),
+                    });
+                }
+                self.set_item(9, ItemState::Green, now, evidence, out);
+                self.complete(out);
+            }
+            Some(why) => {
+                self.set_item(9, ItemState::Red(why.clone()), now, evidence, out);
+                self.phase = Phase::Failed(why.clone());
+                out.push(Effect::Finished(Outcome::Failed(why)));
+            }
+        }
     }
 
     fn complete(&mut self, out: &mut Vec<Effect>) {
@@ -2557,5 +2822,119 @@ impl Failover {
             attempts: attempts + 1,
         };
         out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan::from_config(&crate::config::Config::with_hosts("primary", "backup"))
+    }
+
+    #[test]
+    fn a_new_run_touched_nothing_and_its_reason_stands_alone() {
+        let m = Failover::new(plan());
+        let s = m.standing();
+        assert_eq!(
+            s,
+            Standing {
+                primary: PrimaryStanding::Untouched,
+                backup: BackupStanding::Locked,
+            }
+        );
+        assert!(!s.touched());
+        assert_eq!(
+            s.with("the backup cannot be reached"),
+            "the backup cannot be reached"
+        );
+    }
+
+    #[test]
+    fn the_standing_follows_what_was_done_and_verified() {
+        let mut m = Failover::new(plan());
+        m.touched_primary = Some(100.0);
+        assert_eq!(m.standing().primary, PrimaryStanding::Touched);
+        m.checklist
+            .set(1, ItemState::Green, 101.0, Vec::new())
+            .unwrap();
+        assert_eq!(m.standing().primary, PrimaryStanding::StoppedAndFenced);
+        assert_eq!(m.standing().backup, BackupStanding::Locked);
+        m.touched_backup = Some(200.0);
+        assert_eq!(m.standing().backup, BackupStanding::Unlocked);
+        m.backup_started = Some(Some(201.0));
+        assert_eq!(
+            m.standing().backup,
+            BackupStanding::Started { at: Some(201.0) }
+        );
+        m.checklist
+            .set(7, ItemState::Green, 202.0, Vec::new())
+            .unwrap();
+        assert_eq!(
+            m.standing().backup,
+            BackupStanding::Runs { at: Some(201.0) }
+        );
+        m.checklist
+            .set(8, ItemState::Green, 203.0, Vec::new())
+            .unwrap();
+        assert_eq!(
+            m.standing().backup,
+            BackupStanding::Signs { at: Some(201.0) }
+        );
+        m.primary_restarting = true;
+        m.backup_relocked = true;
+        assert_eq!(
+            m.standing(),
+            Standing {
+                primary: PrimaryStanding::Restarted,
+                backup: BackupStanding::LockedAgain,
+            }
+        );
+        m.stopping_all = true;
+        assert_eq!(
+            m.standing(),
+            Standing {
+                primary: PrimaryStanding::StopAllUnverified,
+                backup: BackupStanding::StopAllUnverified,
+            }
+        );
+    }
+
+    #[test]
+    fn the_closing_words_name_both_validators_around_the_reason() {
+        let s = Standing {
+            primary: PrimaryStanding::StoppedAndFenced,
+            backup: BackupStanding::Signs {
+                at: Some(1_796_151_731.0),
+            },
+        };
+        assert_eq!(
+            s.with("item 9 could not be verified: the beacon node did not answer (timed-out)"),
+            "the backup signs (started 19:02:11Z, attestations seen); item 9 could not be verified: the beacon node did not answer (timed-out); the primary is stopped and fenced"
+        );
+        let s = Standing {
+            primary: PrimaryStanding::Unreached {
+                fenced_out_of_band: false,
+            },
+            backup: BackupStanding::Runs { at: None },
+        };
+        assert_eq!(
+            s.with("no attestation"),
+            "the backup's validator runs (started before the interruption, no attestation seen); no attestation; the primary could not be reached (nothing done to it; judged stopped by the chain only)"
+        );
+    }
+
+    #[test]
+    fn completion_says_when_item_9_was_waived() {
+        let mut m = Failover::new(plan());
+        assert_eq!(m.completion(), "items 1-9 are done");
+        m.checklist
+            .waive(9, "item 9 cannot be verified: x", 1.0)
+            .unwrap();
+        assert_eq!(
+            m.completion(),
+            "items 1-8 are done, 9 is not: item 9 cannot be verified: x"
+        );
     }
 }

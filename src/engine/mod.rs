@@ -1,5 +1,6 @@
 //! THE RUNBOOK. No tokio, no ratatui, no I/O: what the failover decides, as data.
 
+pub mod alerts;
 pub mod checklist;
 pub mod gate;
 pub mod journal;

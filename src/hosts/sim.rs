@@ -315,6 +315,20 @@ impl SimWorld {
         self.with(|w| w.chain.clone())
     }
 
+    /// A vote of `index` that conflicts with its first one (same target, another
+    /// root), signed elsewhere, appears in the chain record: the key is slashable, and
+    /// the beacon node reports it slashed (`validator.slashed`, the pool).
+    pub fn add_conflicting_vote(&self, index: u64) {
+        self.with(|w| {
+            if let Some(first) = w.chain.iter().find(|a| a.index == index).cloned() {
+                w.chain.push(Attestation {
+                    root: format!("{:0>64}", "bad"),
+                    ..first
+                });
+            }
+        });
+    }
+
     /// Pairs of attestations that would get a key slashed (double or surround votes).
     pub fn slashable(&self) -> Vec<(Attestation, Attestation)> {
         self.with(|w| slashable_pairs(&w.chain))

@@ -11,7 +11,9 @@ use validator_failover::config::Role;
 use validator_failover::driver::{Answer, Driver, Ended, Operator, RUN_LOCK};
 use validator_failover::engine::checklist::ItemState;
 use validator_failover::engine::journal::{Entry, Record};
-use validator_failover::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
+use validator_failover::engine::machine::{
+    BackupStanding, Confirm, Event, Failover, Outcome, Plan, PrimaryStanding,
+};
 use validator_failover::hosts::Cmd;
 use validator_failover::probes;
 
@@ -1123,6 +1125,118 @@ pub fn backup_syncing_after_the_stop_is_held_at_the_gate(pair: &dyn Pair) {
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
+/// Item 9 after the start: the backup's beacon node no longer answers (garbage for
+/// every request) once item 8 is green. Item 9 stays red with the reason, never green
+/// by default, and the closing line says where both validators stand: the backup
+/// signs, the primary is stopped and fenced.
+pub fn item_9_red_when_the_beacon_node_cannot_answer_after_the_start(pair: &dyn Pair) {
+    let switch = pair.beacon_garbage_switch();
+    let off = switch.clone();
+    let listener: validator_failover::driver::Listener = Box::new(move |e: &Entry| {
+        if let Record::Item {
+            number: 8,
+            state: ItemState::Green,
+            ..
+        } = &e.record
+        {
+            switch(true)
+        }
+    });
+    let run = start_listening(pair, listener, both_names(pair));
+    off(false);
+    let Ended::Finished(Outcome::Failed(why)) = &run.ended else {
+        panic!("failed at item 9: {:?}\n{}", run.ended, dump(&run));
+    };
+    assert!(
+        why.starts_with(
+            "item 9 could not be verified: the beacon node did not answer for our validators"
+        ),
+        "{why}"
+    );
+    assert!(why.contains("attester-slashing pool"), "{why}");
+    for n in 1..=8 {
+        let item = run.machine.checklist.item(n);
+        assert_eq!(item.state, ItemState::Green, "item {n}: {item:?}");
+    }
+    assert_eq!(
+        run.machine.checklist.item(9).state,
+        ItemState::Red(why.clone())
+    );
+    let standing = run.machine.standing();
+    assert_eq!(standing.primary, PrimaryStanding::StoppedAndFenced);
+    let BackupStanding::Signs { at: Some(started) } = standing.backup else {
+        panic!("the backup signs: {standing:?}");
+    };
+    let line = standing.with(why);
+    assert_eq!(
+        line,
+        format!(
+            "the backup signs (started {}, attestations seen); {why}; the primary is stopped and fenced",
+            validator_failover::engine::machine::clock_time(started)
+        )
+    );
+    assert!(backup_running(pair), "the backup still signs");
+    pair.wait(9.0);
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// Item 9 after the start: a vote of one of our keys conflicting with an earlier one
+/// turns up in the chain record, so the beacon node reports the key slashed. Item 9
+/// is red naming the index, from `validator.slashed`, and the pool's slashing too.
+pub fn a_slashed_index_turns_item_9_red(pair: &dyn Pair) {
+    let vote = pair.conflicting_vote();
+    let listener: validator_failover::driver::Listener = Box::new(move |e: &Entry| {
+        if let Record::Item {
+            number: 8,
+            state: ItemState::Green,
+            ..
+        } = &e.record
+        {
+            vote(2)
+        }
+    });
+    let run = start_listening(pair, listener, both_names(pair));
+    let Ended::Finished(Outcome::Failed(why)) = &run.ended else {
+        panic!("failed at item 9: {:?}\n{}", run.ended, dump(&run));
+    };
+    assert!(
+        why.starts_with(
+            "ALARM: validator 2 is slashed (status active_slashed, validator.slashed true)"
+        ),
+        "{why}"
+    );
+    assert!(
+        why.contains("attester slashings of our indices [2] are in the pool"),
+        "{why}"
+    );
+    assert!(
+        !why.contains("validator 0")
+            && !why.contains("validator 1 ")
+            && !why.contains("validator 3"),
+        "only index 2: {why}"
+    );
+    let item = run.machine.checklist.item(9);
+    assert_eq!(item.state, ItemState::Red(why.clone()));
+    assert!(
+        item.evidence
+            .iter()
+            .any(|e| e.via.contains("beacon/states/head/validators")
+                && e.observed.contains("2: active_slashed slashed=true")),
+        "{:?}",
+        item.evidence
+    );
+    let line = run.machine.standing().with(why);
+    assert!(
+        line.starts_with("the backup signs (started ")
+            && line.ends_with("; the primary is stopped and fenced"),
+        "{line}"
+    );
+    // The chain record holds the conflicting vote this scenario put there, and on the
+    // simulated pair nothing else (the lab's chain check reports its findings as one).
+    let found = pair.slashable();
+    assert_eq!(found.len(), 1, "{found:?}");
+}
+
 /// Item 3 by the client's EIP-3076 export on the primary and import on the backup:
 /// validated (each key's last signed target epoch read), sha256 on both ends, the
 /// backup's history copied aside first, imported, owned; the backup signs nothing
@@ -1440,6 +1554,8 @@ macro_rules! engine_tests {
             backup_syncing_after_the_stop_is_held_at_the_gate,
             killed_during_the_start_resumes_and_rolls_back,
             happy_path_on_the_reference_hardening,
+            item_9_red_when_the_beacon_node_cannot_answer_after_the_start,
+            a_slashed_index_turns_item_9_red,
         );
         $crate::engine_tests!(@blocked $pair,
             blocked_when_backup_validator_runs => BackupValidatorRunning, "the backup's validator is not stopped";

@@ -199,6 +199,33 @@ impl Pair for LabPair {
         Arc::new(move |on| lab.fault(Role::Backup, "beacon-syncing", on))
     }
 
+    fn beacon_garbage_switch(&self) -> Arc<dyn Fn(bool) + Send + Sync> {
+        let lab = self.lab;
+        Arc::new(move |on| lab.fault(Role::Backup, "beacon-garbage", on))
+    }
+
+    fn conflicting_vote(&self) -> Arc<dyn Fn(u64) + Send + Sync> {
+        // The chain record every validator appends to (tests/lab/README.md): the
+        // index's first vote again, with another root, signed elsewhere.
+        let path = self.lab.dir.join("chain/attestations.jsonl");
+        Arc::new(move |index| {
+            use std::io::Write;
+            let text = std::fs::read_to_string(&path).expect("the chain record");
+            let mut first: serde_json::Value = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|r| r["index"].as_u64() == Some(index))
+                .expect("a vote of this index in the chain record");
+            first["root"] = serde_json::Value::String(format!("{:0>64}", "bad"));
+            first["host"] = serde_json::Value::String("elsewhere".into());
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .expect("the chain record opens for appending");
+            writeln!(f, "{first}").expect("the conflicting vote is appended");
+        })
+    }
+
     fn apply(&self, fault: Fault) {
         let cfg = self.config();
         let v = &cfg.validator;

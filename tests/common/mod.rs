@@ -72,6 +72,13 @@ pub trait Pair {
     fn wait(&self, secs: f64);
     /// A switch for the backup's beacon node syncing, usable while a run goes on.
     fn beacon_syncing_switch(&self) -> Arc<dyn Fn(bool) + Send + Sync>;
+    /// A switch for the backup's beacon node answering garbage (it no longer answers
+    /// its API), usable while a run goes on.
+    fn beacon_garbage_switch(&self) -> Arc<dyn Fn(bool) + Send + Sync>;
+    /// Something usable while a run goes on that puts a vote of this index conflicting
+    /// with its first one (same target epoch, another root) in the chain record: the
+    /// key is then slashed as the beacon node reports it.
+    fn conflicting_vote(&self) -> Arc<dyn Fn(u64) + Send + Sync>;
 }
 
 pub struct SimPair {
@@ -209,6 +216,16 @@ impl Pair for SimPair {
     fn beacon_syncing_switch(&self) -> Arc<dyn Fn(bool) + Send + Sync> {
         let w = self.world.clone();
         Arc::new(move |on| w.set_faults(Role::Backup, |f| f.beacon_syncing = on))
+    }
+
+    fn beacon_garbage_switch(&self) -> Arc<dyn Fn(bool) + Send + Sync> {
+        let w = self.world.clone();
+        Arc::new(move |on| w.set_faults(Role::Backup, |f| f.beacon_garbage = on))
+    }
+
+    fn conflicting_vote(&self) -> Arc<dyn Fn(u64) + Send + Sync> {
+        let w = self.world.clone();
+        Arc::new(move |index| w.add_conflicting_vote(index))
     }
 
     fn wait(&self, secs: f64) {
