@@ -64,6 +64,10 @@ impl Alerts {
 }
 
 /// Why item 9 cannot be verified without indices (the verdict of [`judge`] then).
+/// A balance may fall by up to 1/1000 across a switch (the missed duties'
+/// penalties); more is an alarm (a slashing's first penalty alone is 1/128 or more).
+pub const FALL_TOLERATED: u64 = 1000;
+
 pub const NO_INDICES: &str = "no validator.indices configured: the beacon node cannot be asked whether our validators are slashed, nor their balances";
 
 /// Item 9 from the evidence. Never green by default: a node that did not answer, an
@@ -85,6 +89,7 @@ pub fn judge(input: AlertsInput<'_>) -> Alerts {
                 vals.iter().map(|v| (v.index, v)).collect();
             let mut unknown = Vec::new();
             let mut fallen = Vec::new();
+            let mut small = Vec::new();
             for &i in input.indices {
                 let Some(v) = by_index.get(&i) else {
                     unknown.push(i);
@@ -103,8 +108,14 @@ pub fn judge(input: AlertsInput<'_>) -> Alerts {
                     ));
                 }
                 match (input.balances_before.and_then(|b| b.get(&i)), v.balance) {
-                    (Some(&before), Some(after)) if after < before => {
+                    // The missed duties of a switch cost a little (penalties land at
+                    // the epoch's end, after the baseline): only a fall beyond that
+                    // is an alarm; a slashing takes at least 1/128 of the balance.
+                    (Some(&before), Some(after)) if before - after.min(before) > before / FALL_TOLERATED => {
                         fallen.push(format!("{i}: {before} -> {after} (-{})", before - after));
+                    }
+                    (Some(&before), Some(after)) if after < before => {
+                        small.push(format!("{i}: -{}", before - after));
                     }
                     (Some(_), Some(_)) => {}
                     (None, _) if input.balances_before.is_none() => {}
@@ -132,10 +143,18 @@ pub fn judge(input: AlertsInput<'_>) -> Alerts {
                     fallen.join(", ")
                 ));
             }
-            seen.push(format!(
-                "validators {:?} {ACTIVE}, not slashed, balances not falling",
-                input.indices
-            ));
+            seen.push(if small.is_empty() {
+                format!(
+                    "validators {:?} {ACTIVE}, not slashed, balances not falling",
+                    input.indices
+                )
+            } else {
+                format!(
+                    "validators {:?} {ACTIVE}, not slashed, balances not falling beyond what the missed duties cost ({})",
+                    input.indices,
+                    small.join(", ")
+                )
+            });
         }
     }
     match input.pool {
@@ -307,13 +326,29 @@ mod tests {
     #[test]
     fn a_fallen_balance_is_red_with_the_figures() {
         let mut v = fine();
-        v[2].balance = Some(39_990);
+        v[2].balance = Some(39_950);
         let b = before();
         let a = judge_with(&IDX, Ok(&v), Ok(&[]), Some(&b));
         assert_eq!(
             a.reason().unwrap(),
-            "ALARM: balances fell since the start: 2: 40000 -> 39990 (-10)"
+            "ALARM: balances fell since the start: 2: 40000 -> 39950 (-50)"
         );
+    }
+
+    #[test]
+    fn the_missed_duties_penalty_is_not_an_alarm_but_is_said() {
+        // 1/1000 of 40,000 is 40: a fall of 40 is what a switch may cost, 41 is not.
+        let mut v = fine();
+        v[2].balance = Some(39_960);
+        let b = before();
+        let a = judge_with(&IDX, Ok(&v), Ok(&[]), Some(&b));
+        assert!(a.reason().is_none(), "{:?}", a.reason());
+        assert!(
+            matches!(&a, Alerts::Clear(seen) if seen.contains("beyond what the missed duties cost (2: -40)")),
+            "{a:?}"
+        );
+        v[2].balance = Some(39_959);
+        assert!(judge_with(&IDX, Ok(&v), Ok(&[]), Some(&b)).reason().is_some());
     }
 
     #[test]
