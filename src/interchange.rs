@@ -77,9 +77,14 @@ fn is_hex(s: &str, bytes: Option<usize>) -> bool {
         && bytes.is_none_or(|n| h.len() == n * 2)
 }
 
+/// A decimal as qrysm reads it (Go's `strconv.ParseUint(s, 10, 64)`): digits only,
+/// no sign or space (Rust's `parse` would take "+5").
 fn epoch(s: &str, what: &str, key: usize) -> Result<u64, String> {
-    s.parse::<u64>()
-        .map_err(|_| format!("data[{key}]: {what} {s:?} is not a number"))
+    s.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| s.parse::<u64>().ok())
+        .flatten()
+        .ok_or_else(|| format!("data[{key}]: {what} {s:?} is not a number"))
 }
 
 /// Check an interchange file: version "5", a 32-byte `genesis_validators_root` (equal
@@ -243,6 +248,16 @@ mod tests {
                     ),
                 ),
                 "is not a number",
+            ),
+            (
+                doc(
+                    "5",
+                    ROOT,
+                    &format!(
+                        r#"[{{"pubkey":"{k}","signed_attestations":[{{"source_epoch":"1","target_epoch":"+2"}}]}}]"#
+                    ),
+                ),
+                "target_epoch \"+2\" is not a number",
             ),
         ];
         for (text, words) in cases {
