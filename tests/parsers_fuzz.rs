@@ -1520,6 +1520,32 @@ proptest! {
         }
     }
 
+    /// The chain's timing with numbers of any size: a clock is given only when its
+    /// arithmetic holds (a wrapped epoch would time the gates wrongly).
+    #[test]
+    fn probes_chain_info_numbers_of_any_size(
+        sps in prop_oneof![1u64..100, any::<u64>(), Just(u64::MAX)],
+        spe in prop_oneof![1u64..200, any::<u64>(), Just(u64::MAX)],
+        gt in prop_oneof![1_600_000_000u64..1_800_000_000, any::<u64>(), Just(u64::MAX)],
+        as_number in any::<bool>(),
+    ) {
+        let n = |x: u64| if as_number { json!(x) } else { json!(x.to_string()) };
+        let bodies = [
+            json!({"data": {"SECONDS_PER_SLOT": n(sps), "SLOTS_PER_EPOCH": n(spe)}}),
+            json!({"data": {"genesis_time": n(gt), "genesis_validators_root": ROOT}}),
+            json!({"data": {"header": {"message": {"slot": n(gt)}}}}),
+        ];
+        let h = FuzzHost::new(bodies.iter().map(|b| Answer { status: 200, body: Body::Json(b.clone()) }).collect());
+        if let Ok(o) = probe(&h, "chain_info", probes::chain_info(&h, &endpoint(), BeaconFlavour::Zond, LIMIT)) {
+            let c = o.value.clock;
+            prop_assert_eq!((c.seconds_per_slot, c.slots_per_epoch, c.genesis_time), (sps, spe, gt));
+            let now = validator_failover::chain::unix_now();
+            let _ = c.epoch_seconds();
+            let _ = c.seconds_to_next_epoch(now);
+            let _ = c.epoch_start(c.epoch_at(now) + 2);
+        }
+    }
+
     /// Every asked index answered, each as the node said it.
     #[test]
     fn probes_liveness(a in answers(), epoch in any::<u64>()) {

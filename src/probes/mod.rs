@@ -919,7 +919,10 @@ pub async fn chain_info(
         unexpected(
             host,
             &spec.via,
-            format!("impossible timing: {sps} s slots, {spe} slots per epoch"),
+            format!(
+                "impossible timing: {sps} s slots, {spe} slots per epoch, genesis at {gt} (at most {} s)",
+                crate::chain::MAX_CLOCK_SECONDS
+            ),
         )
     })?;
     let head_slot = str_u64(&head.value.1, "/data/header/message/slot")
