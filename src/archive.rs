@@ -114,7 +114,8 @@ pub fn validate(
 
 /// [`validate`], with any one top-level name when `top` is None, and every file that
 /// holds slashing-protection data also written into `extract` (flat: its path's `/`
-/// become `%`), so that it can be read here. Nothing is written outside `extract`.
+/// become `%`; two names that would become one file are refused), so that it can be
+/// read here. Nothing is written outside `extract`.
 pub fn validate_into(
     reader: impl Read,
     top: Option<&str>,
@@ -132,6 +133,8 @@ pub fn validate_into(
         total: 0,
     };
     let mut seen = BTreeSet::new();
+    // flattened name → the path that has it
+    let mut flat = std::collections::BTreeMap::new();
     let mut count = 0usize;
     let mut buf = vec![0u8; 256 * 1024];
     for entry in entries {
@@ -198,6 +201,13 @@ pub fn validate_into(
             return Err(ArchiveError::TooLarge(format!(
                 "more than {} uncompressed",
                 crate::probes::human_bytes(limits.max_total)
+            )));
+        }
+        // Extracted flat, two names can become one file ("a/b" and "a%b"): the second
+        // would silently replace the first's copy, which is then read as the history.
+        if let Some(first) = flat.insert(path.replace('/', "%"), path.clone()) {
+            return Err(hostile(&format!(
+                "would be extracted as the same file as {first:?}"
             )));
         }
         let mut hasher = Sha256::new();
@@ -444,6 +454,13 @@ mod tests {
                     ("slashing-protection/validator.db", T::Regular, b"evil"),
                 ],
                 "twice",
+            ),
+            (
+                vec![
+                    ("slashing-protection/a/validator.db", T::Regular, &d),
+                    ("slashing-protection/a%validator.db", T::Regular, b"evil"),
+                ],
+                "the same file as \"slashing-protection/a/validator.db\"",
             ),
         ];
         for (entries, words) in cases {

@@ -12,22 +12,30 @@ pub struct ChainClock {
     pub slots_per_epoch: u64,
 }
 
+/// The latest unix second a clock reckons with (about the year 36,800): a genesis or
+/// an epoch longer than this is no chain, and keeps the clock's sums far from u64's end.
+pub const MAX_CLOCK_SECONDS: u64 = 1 << 40;
+
 impl ChainClock {
-    /// None when the values cannot describe a chain (zero-length slots or epochs).
+    /// None when the values cannot describe a chain: zero-length slots or epochs, or a
+    /// genesis or an epoch length past [`MAX_CLOCK_SECONDS`] (whose sums would overflow).
     pub fn new(
         genesis_time: u64,
         seconds_per_slot: u64,
         slots_per_epoch: u64,
     ) -> Option<ChainClock> {
-        (seconds_per_slot > 0 && slots_per_epoch > 0).then_some(ChainClock {
-            genesis_time,
-            seconds_per_slot,
-            slots_per_epoch,
-        })
+        let epoch = seconds_per_slot.checked_mul(slots_per_epoch)?;
+        (epoch > 0 && epoch <= MAX_CLOCK_SECONDS && genesis_time <= MAX_CLOCK_SECONDS).then_some(
+            ChainClock {
+                genesis_time,
+                seconds_per_slot,
+                slots_per_epoch,
+            },
+        )
     }
 
     pub fn epoch_seconds(&self) -> u64 {
-        self.seconds_per_slot * self.slots_per_epoch
+        self.seconds_per_slot.saturating_mul(self.slots_per_epoch)
     }
 
     /// The slot at a unix time (in seconds); slot 0 before genesis.
@@ -47,8 +55,10 @@ impl ChainClock {
     }
 
     /// Unix time at which an epoch begins.
+    /// (Saturating: an epoch from an untrusted source never overflows it.)
     pub fn epoch_start(&self, epoch: u64) -> u64 {
-        self.genesis_time + epoch * self.epoch_seconds()
+        self.genesis_time
+            .saturating_add(epoch.saturating_mul(self.epoch_seconds()))
     }
 
     /// Seconds from `unix` to the start of the next epoch.
@@ -90,5 +100,18 @@ mod tests {
     fn zero_timing_is_refused() {
         assert!(ChainClock::new(0, 0, 4).is_none());
         assert!(ChainClock::new(0, 2, 0).is_none());
+    }
+
+    #[test]
+    fn timing_whose_sums_would_overflow_is_refused() {
+        assert!(ChainClock::new(0, u64::MAX, 2).is_none());
+        assert!(ChainClock::new(0, 1 << 33, 1 << 8).is_none());
+        assert!(ChainClock::new(u64::MAX, 60, 128).is_none());
+        assert!(ChainClock::new(MAX_CLOCK_SECONDS + 1, 60, 128).is_none());
+        let c = ChainClock::new(MAX_CLOCK_SECONDS, 1 << 20, 1 << 20).unwrap();
+        assert_eq!(c.epoch_start(0), MAX_CLOCK_SECONDS);
+        assert_eq!(c.epoch_start(1), MAX_CLOCK_SECONDS + (1 << 40));
+        assert_eq!(c.epoch_start(u64::MAX), u64::MAX);
+        assert!(c.seconds_to_next_epoch(unix_now()) > 0.0);
     }
 }

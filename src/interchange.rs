@@ -7,6 +7,8 @@ use std::io::Read;
 
 use serde::Deserialize;
 
+use crate::validator_db::PUBKEY_LEN;
+
 /// What a valid interchange file holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct InterchangeReport {
@@ -75,14 +77,21 @@ fn is_hex(s: &str, bytes: Option<usize>) -> bool {
         && bytes.is_none_or(|n| h.len() == n * 2)
 }
 
+/// A decimal as qrysm reads it (Go's `strconv.ParseUint(s, 10, 64)`): digits only,
+/// no sign or space (Rust's `parse` would take "+5").
 fn epoch(s: &str, what: &str, key: usize) -> Result<u64, String> {
-    s.parse::<u64>()
-        .map_err(|_| format!("data[{key}]: {what} {s:?} is not a number"))
+    s.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| s.parse::<u64>().ok())
+        .flatten()
+        .ok_or_else(|| format!("data[{key}]: {what} {s:?} is not a number"))
 }
 
 /// Check an interchange file: version "5", a 32-byte `genesis_validators_root` (equal
-/// to `expect_root` when given), at least one key, hex public keys, numeric epochs
-/// and slots with source <= target; at most `max_bytes` read.
+/// to `expect_root` when given), at least one key, hex public keys of exactly
+/// [`PUBKEY_LEN`] bytes (qrysm's import refuses any other: "public key is not correct,
+/// 2592-byte length"), numeric epochs and slots with source <= target; at most
+/// `max_bytes` read.
 pub fn validate(
     reader: impl Read,
     max_bytes: u64,
@@ -132,6 +141,12 @@ pub fn validate(
     for (i, k) in doc.data.iter().enumerate() {
         if !is_hex(&k.pubkey, None) {
             return Err(format!("data[{i}]: pubkey is not hex"));
+        }
+        let len = (k.pubkey.len() - 2) / 2;
+        if len != PUBKEY_LEN {
+            return Err(format!(
+                "data[{i}]: pubkey is {len} bytes, not {PUBKEY_LEN} (qrysm's import refuses it: \"public key is not correct, {PUBKEY_LEN}-byte length\")"
+            ));
         }
         let mut last = None;
         for a in &k.signed_attestations {
@@ -209,19 +224,27 @@ mod tests {
 
     const ROOT: &str = "0xabababababababababababababababababababababababababababababababab";
 
+    /// A hex public key of `bytes` bytes, each `b`.
+    fn key(b: u8, bytes: usize) -> String {
+        format!("0x{}", format!("{b:02x}").repeat(bytes))
+    }
+
     #[test]
     fn a_valid_file_gives_each_keys_last_target() {
+        let (a, b) = (key(0xaa, PUBKEY_LEN), key(0xbb, PUBKEY_LEN));
         let d = doc(
             "5",
             ROOT,
-            r#"[{"pubkey":"0xaa01","signed_blocks":[{"slot":"7"}],"signed_attestations":[{"source_epoch":"1","target_epoch":"2"},{"source_epoch":"2","target_epoch":"5"}]},{"pubkey":"0xbb02","signed_blocks":[],"signed_attestations":[]}]"#,
+            &format!(
+                r#"[{{"pubkey":"{a}","signed_blocks":[{{"slot":"7"}}],"signed_attestations":[{{"source_epoch":"1","target_epoch":"2"}},{{"source_epoch":"2","target_epoch":"5"}}]}},{{"pubkey":"{b}","signed_blocks":[],"signed_attestations":[]}}]"#
+            ),
         );
         let r = validate(d.as_bytes(), 1 << 20, Some(ROOT)).unwrap();
         assert_eq!(r.keys, 2);
         assert_eq!(r.attestations, 2);
         assert_eq!(r.blocks, 1);
-        assert_eq!(r.last_target["0xaa01"], Some(5));
-        assert_eq!(r.last_target["0xbb02"], None);
+        assert_eq!(r.last_target[&a], Some(5));
+        assert_eq!(r.last_target[&b], None);
         assert!(
             r.summary().contains("last signed target epoch 5"),
             "{}",
@@ -231,7 +254,10 @@ mod tests {
 
     #[test]
     fn bad_files_are_refused_with_the_reason() {
-        let ok_data = r#"[{"pubkey":"0xaa","signed_attestations":[{"source_epoch":"1","target_epoch":"2"}]}]"#;
+        let k = key(0xaa, PUBKEY_LEN);
+        let ok_data = &format!(
+            r#"[{{"pubkey":"{k}","signed_attestations":[{{"source_epoch":"1","target_epoch":"2"}}]}}]"#
+        );
         let cases = [
             ("".to_string(), "empty"),
             ("{".to_string(), "not EIP-3076 JSON"),
@@ -246,7 +272,9 @@ mod tests {
                 doc(
                     "5",
                     ROOT,
-                    r#"[{"pubkey":"0xaa","signed_attestations":[{"source_epoch":"3","target_epoch":"2"}]}]"#,
+                    &format!(
+                        r#"[{{"pubkey":"{k}","signed_attestations":[{{"source_epoch":"3","target_epoch":"2"}}]}}]"#
+                    ),
                 ),
                 "after target_epoch",
             ),
@@ -254,9 +282,21 @@ mod tests {
                 doc(
                     "5",
                     ROOT,
-                    r#"[{"pubkey":"0xaa","signed_attestations":[{"source_epoch":"x","target_epoch":"2"}]}]"#,
+                    &format!(
+                        r#"[{{"pubkey":"{k}","signed_attestations":[{{"source_epoch":"x","target_epoch":"2"}}]}}]"#
+                    ),
                 ),
                 "is not a number",
+            ),
+            (
+                doc(
+                    "5",
+                    ROOT,
+                    &format!(
+                        r#"[{{"pubkey":"{k}","signed_attestations":[{{"source_epoch":"1","target_epoch":"+2"}}]}}]"#
+                    ),
+                ),
+                "target_epoch \"+2\" is not a number",
             ),
         ];
         for (text, words) in cases {
@@ -268,5 +308,25 @@ mod tests {
         assert!(e.contains("another chain"), "{e}");
         let e = validate(doc("5", ROOT, ok_data).as_bytes(), 10, None).unwrap_err();
         assert!(e.contains("larger than"), "{e}");
+    }
+
+    #[test]
+    fn keys_qrysm_would_refuse_are_refused_naming_position_and_length() {
+        // qrysm's `PubKeyFromHex` (validator/slashing-protection-history/helpers.go)
+        // refuses any key that is not 2,592 bytes: such a file must never reach a backup.
+        for bytes in [1, 48, PUBKEY_LEN - 1, PUBKEY_LEN + 1] {
+            let data = format!(
+                r#"[{{"pubkey":"{}","signed_attestations":[]}},{{"pubkey":"{}","signed_attestations":[]}}]"#,
+                key(0xaa, PUBKEY_LEN),
+                key(0xbb, bytes)
+            );
+            let e = validate(doc("5", ROOT, &data).as_bytes(), 1 << 20, None).unwrap_err();
+            assert!(
+                e.contains(&format!("data[1]: pubkey is {bytes} bytes, not 2592")),
+                "{bytes}: {e}"
+            );
+        }
+        let data = format!(r#"[{{"pubkey":"{}"}}]"#, key(0xcc, PUBKEY_LEN));
+        assert!(validate(doc("5", ROOT, &data).as_bytes(), 1 << 20, None).is_ok());
     }
 }

@@ -865,14 +865,10 @@ pub async fn beacon_sync(
         head_slot: num("head_slot")?,
         sync_distance: num("sync_distance")?,
         is_syncing: boolean("is_syncing")?,
-        is_optimistic: v
-            .pointer("/data/is_optimistic")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        el_offline: v
-            .pointer("/data/el_offline")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        // Never taken as false when missing: qrysm always gives both
+        // (beacon-chain/rpc/zond/node/structs.go), and false greens item 4.
+        is_optimistic: boolean("is_optimistic")?,
+        el_offline: boolean("el_offline")?,
         peers: None,
         health: None,
     };
@@ -923,7 +919,10 @@ pub async fn chain_info(
         unexpected(
             host,
             &spec.via,
-            format!("impossible timing: {sps} s slots, {spe} slots per epoch"),
+            format!(
+                "impossible timing: {sps} s slots, {spe} slots per epoch, genesis at {gt} (at most {} s)",
+                crate::chain::MAX_CLOCK_SECONDS
+            ),
         )
     })?;
     let head_slot = str_u64(&head.value.1, "/data/header/message/slot")
@@ -1255,7 +1254,11 @@ async fn rpc(
         "/",
         &json!({"jsonrpc": "2.0", "method": method, "params": [], "id": 1}),
     );
-    let r = host.http(&req, timeout).await?;
+    // A failed request names its method: every JSON-RPC request is a POST to `/`.
+    let r = host.http(&req, timeout).await.map_err(|e| HostError {
+        what: format!("{} {method}", e.what),
+        ..e
+    })?;
     let via = format!("{} {method}{}", req.display(), r.route.via_suffix());
     let v: Value = serde_json::from_slice(&r.body).map_err(|e| {
         unexpected(
@@ -1522,22 +1525,30 @@ pub async fn slashings_of(
         .pointer("/data")
         .and_then(Value::as_array)
         .ok_or_else(|| unexpected(host, &o.via, format!("no data array in {v}")))?;
-    let idx = |a: &Value| -> std::collections::BTreeSet<u64> {
-        a.pointer("/attesting_indices")
-            .and_then(Value::as_array)
-            .map(|l| l.iter().filter_map(|x| str_u64(x, "")).collect())
-            .unwrap_or_default()
+    // An attestation whose indices cannot all be read is refused, never read as
+    // naming none of ours: that would be "not slashed" on no evidence.
+    let idx = |a: &Value| -> Option<std::collections::BTreeSet<u64>> {
+        a.pointer("/attesting_indices")?
+            .as_array()?
+            .iter()
+            .map(|x| str_u64(x, ""))
+            .collect()
     };
     let mut ours = std::collections::BTreeSet::new();
     for s in data {
-        let (Some(a1), Some(a2)) = (s.get("attestation_1"), s.get("attestation_2")) else {
+        let (Some(a1), Some(a2)) = (
+            s.get("attestation_1").and_then(idx),
+            s.get("attestation_2").and_then(idx),
+        ) else {
             return Err(unexpected(
                 host,
                 &o.via,
-                format!("a slashing without two attestations: {s}"),
+                format!(
+                    "a slashing without two attestations whose attesting_indices are numbers: {s}"
+                ),
             ));
         };
-        let both: Vec<u64> = idx(a1).intersection(&idx(a2)).copied().collect();
+        let both: Vec<u64> = a1.intersection(&a2).copied().collect();
         ours.extend(both.into_iter().filter(|k| indices.contains(k)));
     }
     Ok(Observed::new(
