@@ -230,6 +230,22 @@ mod tests {
     }
 
     #[test]
+    fn a_watermark_is_a_valid_minimal_file_at_the_given_epochs() {
+        let (a, b) = (key(0xaa, PUBKEY_LEN), key(0xbb, PUBKEY_LEN));
+        let w = minimal(ROOT, [a.as_str(), b.as_str()], 40, 41, 5_250);
+        assert!(w.starts_with(b"{\n\t\""), "tab-indented as qrysm writes it");
+        let r = validate(&w[..], 1 << 20, Some(ROOT)).unwrap();
+        assert_eq!((r.keys, r.attestations, r.blocks), (2, 2, 2));
+        assert_eq!(r.last_target[&a], Some(41));
+        assert_eq!(r.last_target[&b], Some(41));
+        let v: serde_json::Value = serde_json::from_slice(&w).unwrap();
+        assert_eq!(v["data"][0]["signed_attestations"][0]["source_epoch"], "40");
+        assert_eq!(v["data"][1]["signed_blocks"][0]["slot"], "5250");
+        // Another chain's file is refused before it can reach a backup.
+        assert!(validate(&w[..], 1 << 20, Some(&ROOT.replace("ab", "cd"))).is_err());
+    }
+
+    #[test]
     fn a_valid_file_gives_each_keys_last_target() {
         let (a, b) = (key(0xaa, PUBKEY_LEN), key(0xbb, PUBKEY_LEN));
         let d = doc(

@@ -111,7 +111,9 @@ pub fn judge(input: AlertsInput<'_>) -> Alerts {
                     // The missed duties of a switch cost a little (penalties land at
                     // the epoch's end, after the baseline): only a fall beyond that
                     // is an alarm; a slashing takes at least 1/128 of the balance.
-                    (Some(&before), Some(after)) if before - after.min(before) > before / FALL_TOLERATED => {
+                    (Some(&before), Some(after))
+                        if before - after.min(before) > before / FALL_TOLERATED =>
+                    {
                         fallen.push(format!("{i}: {before} -> {after} (-{})", before - after));
                     }
                     (Some(&before), Some(after)) if after < before => {
@@ -348,7 +350,11 @@ mod tests {
             "{a:?}"
         );
         v[2].balance = Some(39_959);
-        assert!(judge_with(&IDX, Ok(&v), Ok(&[]), Some(&b)).reason().is_some());
+        assert!(
+            judge_with(&IDX, Ok(&v), Ok(&[]), Some(&b))
+                .reason()
+                .is_some()
+        );
     }
 
     #[test]
