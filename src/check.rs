@@ -65,7 +65,7 @@ pub async fn observe(cfg: &Config, host: &dyn Host) -> HostObservations {
             t
         ),
         probes::clock(host, t),
-        probes::history(host, v, probes::HISTORY_READ_LIMIT, t),
+        probes::history(host, v, probes::HISTORY_READ_LIMIT, None, t),
         archives_opened(host, cfg),
     );
     let (beacon, chain, liveness) = match beacon {

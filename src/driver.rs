@@ -118,6 +118,9 @@ pub struct Driver {
     pub journal: JournalWriter,
     beacon_flavour: [Option<BeaconFlavour>; 2],
     execution_flavour: [Option<ExecutionFlavour>; 2],
+    /// Each host's history as last read, so that an unchanged file is not streamed
+    /// here again at every look.
+    history_seen: std::sync::Mutex<[Option<probes::HistoryState>; 2]>,
     /// The operator's interrupts (the wizard's rollback and stop-all keys).
     pub interrupts: Option<tokio::sync::mpsc::UnboundedReceiver<Interrupt>>,
 }
@@ -144,6 +147,7 @@ impl Driver {
             interrupts: None,
             beacon_flavour: [cfg.beacon.api; 2],
             execution_flavour: [cfg.execution.api; 2],
+            history_seen: std::sync::Mutex::new([None, None]),
             cfg,
             run_id,
             primary,
@@ -668,10 +672,17 @@ impl Driver {
             ),
             Observe::Metrics => pack(probes::metrics(host, &cfg.metrics, t).await, Value::Metrics),
             Observe::Lock => pack(probes::lock_file(host, &v.lock_file, t).await, Value::Lock),
-            Observe::History => pack(
-                probes::history(host, v, probes::HISTORY_READ_LIMIT, t).await,
-                Value::History,
-            ),
+            Observe::History => {
+                let known =
+                    self.history_seen.lock().unwrap_or_else(|p| p.into_inner())[slot(role)].clone();
+                let r =
+                    probes::history(host, v, probes::HISTORY_READ_LIMIT, known.as_ref(), t).await;
+                if let Ok(o) = &r {
+                    self.history_seen.lock().unwrap_or_else(|p| p.into_inner())[slot(role)] =
+                        Some(o.value.clone());
+                }
+                pack(r, Value::History)
+            }
             Observe::Beacon => pack(
                 probes::beacon_sync(host, &cfg.beacon.endpoint, flavour, t).await,
                 Value::Beacon,
@@ -1509,7 +1520,8 @@ impl Driver {
         });
 
         // Verify: the history in place, read as the client's DB, owned as the unit runs.
-        let hist = match probes::history_state(dest.as_ref(), loc.clone(), u64::MAX, t).await {
+        let hist = match probes::history_state(dest.as_ref(), loc.clone(), u64::MAX, None, t).await
+        {
             Ok(o) => o.value,
             Err(e) => return Ok(Err(format!("{to}: {target}: {}", e.detail))),
         };

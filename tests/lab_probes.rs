@@ -85,7 +85,7 @@ fn every_probe_answers_with_typed_evidence() {
 
         // The history where the client keeps it: found from the unit's ExecStart, read
         // here as the bbolt DB the real library wrote (the lab's validator holds it).
-        let h = probes::history(p.as_ref(), v, probes::HISTORY_READ_LIMIT, T)
+        let h = probes::history(p.as_ref(), v, probes::HISTORY_READ_LIMIT, None, T)
             .await
             .unwrap()
             .value;
@@ -104,6 +104,26 @@ fn every_probe_answers_with_typed_evidence() {
                 .all(|k| k.pubkey.len() == 2 + 2 * 2592 && k.last_target.is_some()),
             "{db:?}"
         );
+        // Looked at again: the validator signs on, so the file changed and is read again;
+        // the backup's, which nothing writes, is taken from the earlier reading.
+        let hb = probes::history(b.as_ref(), v, probes::HISTORY_READ_LIMIT, None, T)
+            .await
+            .unwrap();
+        let again = probes::history(
+            b.as_ref(),
+            v,
+            probes::HISTORY_READ_LIMIT,
+            Some(&hb.value),
+            T,
+        )
+        .await
+        .unwrap();
+        assert!(
+            again.via.contains("unchanged since it was read"),
+            "{}",
+            again.via
+        );
+        assert_eq!(again.value.read, hb.value.read);
         let chain = probes::chain_info(b.as_ref(), &cfg.beacon.endpoint, BeaconFlavour::Zond, T)
             .await
             .unwrap()

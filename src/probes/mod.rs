@@ -523,10 +523,15 @@ pub const HISTORY_READ_LIMIT: u64 = 256 << 20;
 /// The history of a host, found and read as the client keeps it: the unit read
 /// (`ExecStart`), the location decided (`crate::history`), the file read here. A copy
 /// taken while the validator writes the DB may be torn: read again, twice at most.
+///
+/// `known`: an earlier look at this host's history; when the file is the same
+/// (path, size, time, owner, mode), its reading is taken again rather than the whole
+/// DB streamed once more (a gate that looks every few seconds for hours).
 pub async fn history(
     host: &dyn Host,
     v: &crate::config::ValidatorSettings,
     read_limit: u64,
+    known: Option<&HistoryState>,
     timeout: Duration,
 ) -> Probe<HistoryState> {
     let unit = unit_state(host, &v.service, timeout).await?;
@@ -534,7 +539,7 @@ pub async fn history(
     let location = loc.value.map_err(|why| unexpected(host, &loc.via, why))?;
     let mut tries = 0;
     loop {
-        let o = history_state(host, location.clone(), read_limit, timeout).await?;
+        let o = history_state(host, location.clone(), read_limit, known, timeout).await?;
         tries += 1;
         let torn = matches!(o.value.read, Some(Err(_))) && unit.value.is_running();
         if !torn || tries >= 3 {
@@ -554,12 +559,29 @@ pub async fn history_state(
     host: &dyn Host,
     location: crate::history::HistoryLocation,
     read_limit: u64,
+    known: Option<&HistoryState>,
     timeout: Duration,
 ) -> Probe<HistoryState> {
     let st = stat(host, &location.file, timeout).await?;
     let mut via = st.via.clone();
     let file = st.value;
     let mut read = None;
+    if let Some(k) = known
+        && k.location == location
+        && k.file.is_some()
+        && k.file == file
+        && matches!(k.read, Some(Ok(_)))
+    {
+        return Ok(Observed::new(
+            host,
+            format!("{via} (unchanged since it was read)"),
+            HistoryState {
+                location,
+                file,
+                read: k.read.clone(),
+            },
+        ));
+    }
     if let Some(f) = &file
         && f.size > 0
         && f.size <= read_limit
