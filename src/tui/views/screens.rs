@@ -178,8 +178,21 @@ pub fn preflight(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let red = p.items.iter().filter(|i| i.verdict.fails()).count();
-    let head = if red == 0 {
+    let warned = p
+        .items
+        .iter()
+        .filter(|i| i.verdict == crate::engine::preflight::Verdict::Warn)
+        .count();
+    let head = if red == 0 && warned == 0 {
         Span::styled(format!("[✓] all {} checks green", p.items.len()), t.ok())
+    } else if red == 0 {
+        Span::styled(
+            format!(
+                "[!] none of {} checks red, {warned} warning(s)",
+                p.items.len()
+            ),
+            t.warn(),
+        )
     } else {
         Span::styled(
             format!("[✗] {red} of {} checks red", p.items.len()),
