@@ -110,7 +110,7 @@ fn main() {
         let gate_polls = entries
             .iter()
             .filter(
-                |e| matches!(&e.record, Record::Gate { gate, open: false, .. } if gate == "start"),
+                |e| matches!(&e.record, Record::Gate { gate, open: false, .. } if *gate == validator_failover::engine::journal::GateId::Start),
             )
             .count();
         // Downtime from the chain record: the primary's last and the backup's first slot.
@@ -130,7 +130,7 @@ fn main() {
         let t0 = entries[0].at;
         let started = entries
             .iter()
-            .find(|e| matches!(&e.record, Record::Item { number: 7, state, .. } if *state == validator_failover::engine::checklist::ItemState::Green))
+            .find(|e| matches!(&e.record, Record::Item { number: validator_failover::engine::journal::ItemId::BackupValidatorStarted, state, .. } if *state == validator_failover::engine::checklist::ItemState::Green))
             .map(|e| e.at - t0)
             .unwrap_or(f64::NAN);
         println!(

@@ -11,7 +11,7 @@ use crate::audit::JournalWriter;
 use crate::chain::unix_now;
 use crate::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
 use crate::engine::checklist::Evidence;
-use crate::engine::journal::{Record, excerpt};
+use crate::engine::journal::{GateId, Record, excerpt};
 use crate::engine::machine::{
     ArchiveAt, Confirm, Effect, Event, Failover, Observation, Observe, Outcome, Source,
     Transferred, Value,
@@ -99,8 +99,7 @@ pub enum Ended {
     Finished(Outcome),
 }
 
-/// The run lock on each host: two engineers cannot fail the same pair over at once.
-pub const RUN_LOCK: &str = "/run/validator-failover.lock";
+pub use crate::engine::steps::RUN_LOCK;
 
 /// Called with every journal entry as it is written (the non-interactive runner
 /// prints the checklist from it; the wizard will render it).
@@ -526,12 +525,13 @@ impl Driver {
                         if !slipped.is_empty() {
                             slipped.dedup();
                             self.record(Record::Gate {
-                                gate: "backup readiness".into(),
+                                gate: GateId::BackupReadiness,
                                 open: false,
                                 why: format!(
                                     "slipped while the history moved: {}; the Start gate holds until it is ready again",
                                     slipped.join("; ")
                                 ),
+                                waits: slipped.clone(),
                             })?;
                         }
                         next = Some(Event::Transferred {

@@ -12,8 +12,7 @@ use crate::audit::writer::run_id;
 use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
 use crate::config::Config;
 use crate::driver::{Answer, Clock, Driver, Ended, Operator, RealClock};
-use crate::engine::checklist::ITEMS;
-use crate::engine::journal::{Entry, Record};
+use crate::engine::journal::{Entry, GateId, JOURNAL_FORMAT, Record, RunOutcome};
 use crate::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
 use crate::hosts::Host;
 
@@ -76,7 +75,7 @@ fn line(e: &Entry) -> Option<String> {
             state,
             evidence,
         } => {
-            let title = ITEMS[(*number - 1) as usize].title;
+            let title = number.title();
             let ev = evidence
                 .first()
                 .map(|e| format!(" — {}", e.observed))
@@ -91,7 +90,9 @@ fn line(e: &Entry) -> Option<String> {
                 state.symbol()
             ))
         }
-        Record::Gate { gate, open, why } => Some(format!(
+        Record::Gate {
+            gate, open, why, ..
+        } => Some(format!(
             "{t}     gate {gate}: {} — {why}",
             if *open { "open" } else { "shut" }
         )),
@@ -301,12 +302,13 @@ pub fn open_run(
             .map_err(|e| format!("cannot resume the run in {}: {e}", dir.display()))?;
         let mut entries = crate::audit::read_journal(&dir).unwrap_or_default();
         let gate = Record::Gate {
-            gate: "resume".into(),
+            gate: GateId::Resume,
             open: true,
             why: format!(
                 "resumed by {operator}{place} at {}",
                 crate::engine::journal::rfc3339(now)
             ),
+            waits: Vec::new(),
         };
         entries.push(
             journal
@@ -340,6 +342,7 @@ pub fn open_run(
         reason,
         config: cfg.source.as_ref().map(|p| p.display().to_string()),
         program: format!("validator-failover {}", env!("CARGO_PKG_VERSION")),
+        format: JOURNAL_FORMAT,
     };
     let entry = journal
         .append(now, started)
@@ -383,10 +386,6 @@ pub fn interrupted_run(cfg: &Config) -> Option<(std::path::PathBuf, String, bool
             || *backup != cfg.backup.display_destination()
         {
             continue;
-        }
-        if entries.iter().any(|e| matches!(&e.record, Record::Gate { gate, .. } if gate == "rollback" || gate == "emergency stop-all")) {
-            // A run that was rolling back or stopping all is not resumed as a failover.
-            return None;
         }
         return crate::engine::machine::resume_facts(&entries)
             .map(|(p, b)| (dir, run.clone(), p, b));
@@ -445,7 +444,7 @@ async fn drive_run(
                 _ => why.clone(),
             };
             say!("BLOCKED: {why}");
-            (EXIT_BLOCKED, format!("blocked: {why}"))
+            (EXIT_BLOCKED, RunOutcome::Blocked(why))
         }
         Ended::Finished(Outcome::Completed) => {
             let done = format!(
@@ -453,24 +452,24 @@ async fn drive_run(
                 machine.completion()
             );
             say!("DONE: {}", machine.standing().with(&done));
-            (EXIT_OK, "completed".to_string())
+            (EXIT_OK, RunOutcome::Completed)
         }
         Ended::Finished(Outcome::RolledBack) => {
             say!("ROLLED BACK: the primary signs; the backup is stopped and locked");
             match mode {
-                Mode::Rollback => (EXIT_OK, "rolled back".to_string()),
-                Mode::Failover => (EXIT_FAILED, "rolled back".to_string()),
+                Mode::Rollback => (EXIT_OK, RunOutcome::RolledBack),
+                Mode::Failover => (EXIT_FAILED, RunOutcome::RolledBack),
             }
         }
         Ended::Finished(Outcome::StoppedAll) => {
             say!("STOPPED ALL: both validators are stopped and fenced");
-            (EXIT_FAILED, "emergency stop-all".to_string())
+            (EXIT_FAILED, RunOutcome::StoppedAll)
         }
         Ended::Finished(Outcome::Failed(why)) => {
             // Never a bare reason once a validator was touched: both validators' state.
             let line = machine.standing().with(why);
             say!("FAILED: {line}");
-            (EXIT_FAILED, format!("failed: {line}"))
+            (EXIT_FAILED, RunOutcome::Failed(line))
         }
     };
     if let Err(e) = driver.record(Record::RunEnded { outcome }) {

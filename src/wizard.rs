@@ -14,7 +14,7 @@ use crate::chain::unix_now;
 use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
 use crate::config::{Config, Role};
 use crate::driver::{Answer, Clock, Driver, Ended, Interrupt, Operator};
-use crate::engine::journal::{Entry, Record};
+use crate::engine::journal::{Entry, Record, RunOutcome};
 use crate::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
 use crate::hosts::Host;
 use crate::probes;
@@ -51,17 +51,17 @@ impl Operator for UiOperator {
 
 /// What the run's end means, for the screen and the exit code; `machine` says where
 /// both validators stand, so that a failed run never hides it.
-pub fn summarize(ended: &std::io::Result<Ended>, machine: &Failover) -> (String, String, i32) {
+pub fn summarize(ended: &std::io::Result<Ended>, machine: &Failover) -> (String, RunOutcome, i32) {
     let standing = machine.standing();
     match ended {
         Err(e) => (
             format!("the journal could not be written: {e}"),
-            format!("failed: journal: {e}"),
+            RunOutcome::Failed(format!("journal: {e}")),
             EXIT_FAILED,
         ),
         Ok(Ended::Blocked(why)) => (
             format!("BLOCKED: {why}"),
-            format!("blocked: {why}"),
+            RunOutcome::Blocked(why.clone()),
             EXIT_BLOCKED,
         ),
         Ok(Ended::Finished(Outcome::Completed)) => (
@@ -72,22 +72,22 @@ pub fn summarize(ended: &std::io::Result<Ended>, machine: &Failover) -> (String,
                     machine.completion()
                 ))
             ),
-            "completed".into(),
+            RunOutcome::Completed,
             EXIT_OK,
         ),
         Ok(Ended::Finished(Outcome::RolledBack)) => (
             "ROLLED BACK: the primary signs; the backup is stopped and locked".into(),
-            "rolled back".into(),
+            RunOutcome::RolledBack,
             EXIT_FAILED,
         ),
         Ok(Ended::Finished(Outcome::StoppedAll)) => (
             "STOPPED ALL: both validators are stopped and fenced".into(),
-            "emergency stop-all".into(),
+            RunOutcome::StoppedAll,
             EXIT_FAILED,
         ),
         Ok(Ended::Finished(Outcome::Failed(why))) => (
             format!("FAILED: {}", standing.with(why)),
-            format!("failed: {}", standing.with(why)),
+            RunOutcome::Failed(standing.with(why)),
             EXIT_FAILED,
         ),
     }
@@ -430,9 +430,11 @@ pub async fn run(
             over.store(false, Ordering::SeqCst);
             let ended = driver.run(&mut machine, &operator, &mut op, first).await;
             let (line, outcome, code) = summarize(&ended, &machine);
-            let _ = driver.record(Record::RunEnded { outcome });
+            let _ = driver.record(Record::RunEnded {
+                outcome: outcome.clone(),
+            });
             over.store(true, Ordering::SeqCst);
-            let _ = etx.send(EngineMsg::Ended(line, code));
+            let _ = etx.send(EngineMsg::Ended(line, outcome, code));
             // After the end: incident notes are journaled; a rollback or a stop-all
             // starts the engine again on the same run (its run lock taken again).
             let mut rx = driver.interrupts.take();

@@ -3,7 +3,7 @@
 
 use assert_cmd::Command;
 use validator_failover::audit::JournalWriter;
-use validator_failover::engine::journal::Record;
+use validator_failover::engine::journal::{GateId, JOURNAL_FORMAT, Record};
 
 fn journal(dir: &std::path::Path) -> std::path::PathBuf {
     let mut w = JournalWriter::create(&dir.join("runs"), "20261128T000000Z-000001", "ops").unwrap();
@@ -16,15 +16,17 @@ fn journal(dir: &std::path::Path) -> std::path::PathBuf {
             reason: None,
             config: None,
             program: "test".into(),
+            format: JOURNAL_FORMAT,
         },
     )
     .unwrap();
     w.append(
         1_795_000_001.0,
         Record::Gate {
-            gate: "start".into(),
+            gate: GateId::Start,
             open: false,
             why: "4. Backup beacon synced: syncing".into(),
+            waits: vec!["4. Backup beacon synced: syncing".into()],
         },
     )
     .unwrap();
@@ -95,4 +97,38 @@ fn export_markdown_json_and_refuse_tampering() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A journal written before gates, items and outcomes were types (format 1) still
+/// verifies and exports, in both forms, with what it said.
+#[test]
+fn a_format_1_journal_still_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("20261201T202324Z-608860");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/journals/format1-demo-failover.jsonl"
+        ),
+        dir.join("journal.jsonl"),
+    )
+    .unwrap();
+    let md = Command::cargo_bin("validator-failover")
+        .unwrap()
+        .args(["audit", "export"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let md = String::from_utf8(md.get_output().stdout.clone()).unwrap();
+    assert!(md.contains("completed"), "{md}");
+    assert!(md.contains("[x] 7. Backup validator started"), "{md}");
+    let json = Command::cargo_bin("validator-failover")
+        .unwrap()
+        .args(["audit", "export", "--format", "json"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(v["verified"], serde_json::json!(true), "{v}");
 }

@@ -14,7 +14,9 @@ use validator_failover::chain::ChainClock;
 use validator_failover::config::Role;
 use validator_failover::driver::Answer;
 use validator_failover::engine::checklist::{Evidence, ItemState};
-use validator_failover::engine::journal::{Entry, Record};
+use validator_failover::engine::journal::{
+    Entry, GateId, ItemId, JOURNAL_FORMAT, Record, RunOutcome,
+};
 use validator_failover::engine::machine::Confirm;
 use validator_failover::tui::app::{App, Dialog, Out, Screen};
 use validator_failover::tui::model::{Model, Probed, WorldMsg};
@@ -43,6 +45,7 @@ impl Journal {
                 reason: Some("Primary node has hardware failure".into()),
                 config: None,
                 program: "validator-failover test".into(),
+                format: JOURNAL_FORMAT,
             },
         );
         j
@@ -52,7 +55,15 @@ impl Journal {
         self.last = Some(e.clone());
         self.entries.push(e);
     }
-    fn item(&mut self, dt: f64, n: u8, state: ItemState, host: Option<Role>, via: &str, obs: &str) {
+    fn item(
+        &mut self,
+        dt: f64,
+        n: ItemId,
+        state: ItemState,
+        host: Option<Role>,
+        via: &str,
+        obs: &str,
+    ) {
         self.add(
             dt,
             Record::Item {
@@ -67,13 +78,26 @@ impl Journal {
             },
         );
     }
-    fn gate(&mut self, dt: f64, gate: &str, open: bool, why: &str) {
+    fn gate(&mut self, dt: f64, gate: GateId, open: bool, why: &str) {
         self.add(
             dt,
             Record::Gate {
-                gate: gate.into(),
+                gate,
                 open,
                 why: why.into(),
+                waits: Vec::new(),
+            },
+        );
+    }
+    /// The Start gate shut, as the engine writes it: what it waits for, one each.
+    fn start_shut(&mut self, dt: f64, waits: &[&str]) {
+        self.add(
+            dt,
+            Record::Gate {
+                gate: GateId::Start,
+                open: false,
+                why: waits.join("; "),
+                waits: waits.iter().map(|w| w.to_string()).collect(),
             },
         );
     }
@@ -108,7 +132,7 @@ const STATES: [State; 4] = [
 fn synced(j: &mut Journal, dt: f64) {
     j.item(
         dt,
-        5,
+        ItemId::BackupGzondSynced,
         ItemState::Green,
         Some(Role::Backup),
         "POST http://127.0.0.1:8545 zond_syncing",
@@ -120,7 +144,7 @@ fn stopped(j: &mut Journal, dt: f64) {
     j.command(dt, Role::Primary, "systemctl stop -- qrysm-validator");
     j.item(
         dt + 4.0,
-        1,
+        ItemId::PrimaryStopped,
         ItemState::Green,
         Some(Role::Primary),
         "systemctl show … qrysm-validator",
@@ -128,7 +152,7 @@ fn stopped(j: &mut Journal, dt: f64) {
     );
     j.item(
         dt + 4.0,
-        2,
+        ItemId::PrimaryKilled,
         ItemState::Green,
         Some(Role::Primary),
         "pgrep -x -- qrysm-validator",
@@ -140,7 +164,7 @@ fn model(state: State) -> Model {
     let mut j = Journal::new();
     j.item(
         1.0,
-        4,
+        ItemId::BackupBeaconSynced,
         ItemState::Green,
         Some(Role::Backup),
         "GET http://127.0.0.1:3500/zond/v1/node/syncing",
@@ -152,7 +176,7 @@ fn model(state: State) -> Model {
         State::Normal => {
             j.gate(
                 2.0,
-                "nothing is touched that cannot be finished",
+                GateId::FirstGate,
                 true,
                 "the backup is stopped, locked and synced; the primary's history is valid and fits",
             );
@@ -164,7 +188,7 @@ fn model(state: State) -> Model {
             stopped(&mut j, 10.0);
             j.item(
                 20.0,
-                3,
+                ItemId::SlashingProtectionTransferred,
                 ItemState::Green,
                 Some(Role::Backup),
                 "sha256sum -- /var/lib/qrysm/validator/slashing-protection/…",
@@ -172,24 +196,25 @@ fn model(state: State) -> Model {
             );
             j.item(
                 24.0,
-                4,
+                ItemId::BackupBeaconSynced,
                 ItemState::Red("syncing, sync_distance 40".into()),
                 Some(Role::Backup),
                 "GET http://127.0.0.1:3500/zond/v1/node/syncing",
                 "is_syncing=true sync_distance=40 peers=3",
             );
-            j.gate(
+            j.start_shut(
                 24.0,
-                "start",
-                false,
-                "4. Backup beacon synced: syncing, sync_distance 40; liveness gate: waiting for epoch 1301 to be final",
+                &[
+                    "4. Backup beacon synced: syncing, sync_distance 40",
+                    "liveness gate: waiting for epoch 1301 to be final",
+                ],
             );
         }
         State::RedItem => {
             stopped(&mut j, 10.0);
             j.item(
                 20.0,
-                3,
+                ItemId::SlashingProtectionTransferred,
                 ItemState::Red(
                     "the archive changed on the way: sha256 1f2e… on the primary, 9a8b… here"
                         .into(),
@@ -201,14 +226,14 @@ fn model(state: State) -> Model {
             j.add(
                 21.0,
                 Record::RunEnded {
-                    outcome: "failed: the archive changed on the way".into(),
+                    outcome: RunOutcome::Failed("the archive changed on the way".into()),
                 },
             );
         }
         State::LivenessWait => {
             j.gate(
                 2.0,
-                "nothing is touched that cannot be finished",
+                GateId::FirstGate,
                 true,
                 "the primary cannot be reached (unreachable: connection timed out): the failover goes on through the liveness gate",
             );
@@ -223,13 +248,13 @@ fn model(state: State) -> Model {
             );
             j.item(
                 20.0,
-                3,
+                ItemId::SlashingProtectionTransferred,
                 ItemState::Green,
                 Some(Role::Backup),
                 "sha256sum -- /var/lib/qrysm/validator/slashing-protection/…",
                 "newest archive slashing-protection-20270115.tar.gz, 3 epoch(s) old, in place",
             );
-            for n in [1, 2] {
+            for n in [ItemId::PrimaryStopped, ItemId::PrimaryKilled] {
                 j.item(
                     30.0,
                     n,
@@ -251,11 +276,13 @@ fn model(state: State) -> Model {
                     },
                 },
             );
-            j.gate(
+            j.start_shut(
                 30.0,
-                "start",
-                false,
-                "1. Primary validator confirmed stopped: running; 2. Primary process confirmed killed: running; liveness gate: 1 of 2 quiet epochs",
+                &[
+                    "1. Primary validator confirmed stopped: running",
+                    "2. Primary process confirmed killed: running",
+                    "liveness gate: 1 of 2 quiet epochs",
+                ],
             );
         }
     }

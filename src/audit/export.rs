@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::JOURNAL_FILE;
-use crate::engine::checklist::{Checklist, Evidence, ITEMS, ItemState};
+use crate::engine::checklist::{Checklist, Evidence, ItemState};
+use crate::engine::ids::ItemId;
 use crate::engine::journal::{Broken, Entry, Record, verify};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +181,9 @@ fn describe(r: &Record) -> String {
             format!("command on {host}: `{command}` exit {status} {first}")
         }
         Record::Confirmation { action, typed } => format!("confirmed {action} (typed {typed:?})"),
-        Record::Gate { gate, open, why } => format!(
+        Record::Gate {
+            gate, open, why, ..
+        } => format!(
             "gate {gate}: {} ({why})",
             if *open { "open" } else { "SHUT" }
         ),
@@ -191,6 +194,7 @@ fn describe(r: &Record) -> String {
             format!("note {field}: {}", text.lines().next().unwrap_or(""))
         }
         Record::RunEnded { outcome } => format!("run ended: {outcome}"),
+        Record::Milestone { milestone } => format!("milestone: {milestone}"),
         Record::Liveness { verdict } => match verdict {
             crate::engine::gate::LivenessVerdict::Waiting {
                 why,
@@ -261,7 +265,7 @@ pub fn markdown(entries: &[Entry]) -> String {
         "- **Failover started:** {}\n",
         run.started.map(|e| e.time.as_str()).unwrap_or("?")
     ));
-    let backup_started = run.checklist.item(7);
+    let backup_started = run.checklist.item(ItemId::BackupValidatorStarted);
     s.push_str(&format!(
         "- **Backup validator started:** {}\n",
         match (&backup_started.state, backup_started.at) {
@@ -298,7 +302,7 @@ pub fn markdown(entries: &[Entry]) -> String {
         s.push_str(&format!(
             "- {tick} {}. {} — {} {}\n",
             item.number,
-            ITEMS[(item.number - 1) as usize].title,
+            item.number.title(),
             state_text(&item.state),
             when
         ));
@@ -383,13 +387,14 @@ mod tests {
                 reason: Some("Primary node has hardware failure".into()),
                 config: Some("/etc/vf.toml".into()),
                 program: "validator-failover test".into(),
+                format: crate::engine::journal::JOURNAL_FORMAT,
             },
         )
         .unwrap();
         w.append(
             t + 1.0,
             Record::Item {
-                number: 1,
+                number: ItemId::PrimaryStopped,
                 state: ItemState::Green,
                 evidence: vec![Evidence {
                     host: Some(Role::Primary),
@@ -421,7 +426,7 @@ mod tests {
         w.append(
             t + 4.0,
             Record::RunEnded {
-                outcome: "rolled back".into(),
+                outcome: crate::engine::journal::RunOutcome::RolledBack,
             },
         )
         .unwrap();

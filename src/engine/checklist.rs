@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::ItemId;
 use crate::config::Role;
 
 /// The state of a checklist item.
@@ -116,7 +117,7 @@ pub struct Evidence {
 /// One checklist item as it stands in a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
-    pub number: u8,
+    pub number: ItemId,
     pub state: ItemState,
     /// When the state was last set (unix seconds).
     pub at: Option<f64>,
@@ -125,18 +126,21 @@ pub struct Item {
 
 impl Item {
     pub fn spec(&self) -> &'static ItemSpec {
-        &ITEMS[(self.number - 1) as usize]
+        &ITEMS[self.number.index()]
     }
 }
 
 /// Items that may be waived with a reason: never one that gates the start (1-5), nor
 /// the start and its lock (6-7).
-pub const WAIVABLE: [u8; 3] = [8, 9, 10];
+pub const WAIVABLE: [ItemId; 3] = [
+    ItemId::AttestationsSubmitted,
+    ItemId::AlertsCleared,
+    ItemId::IncidentDocumented,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChecklistError {
-    NoSuchItem(u8),
-    NotWaivable(u8),
+    NotWaivable(ItemId),
     EmptyReason,
     /// Waived is set only through `waive`.
     UseWaive,
@@ -145,7 +149,6 @@ pub enum ChecklistError {
 impl std::fmt::Display for ChecklistError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ChecklistError::NoSuchItem(n) => write!(f, "there is no checklist item {n}"),
             ChecklistError::NotWaivable(n) => write!(
                 f,
                 "item {n} gates the start of the backup and cannot be waived"
@@ -175,10 +178,10 @@ impl Default for Checklist {
 impl Checklist {
     pub fn new() -> Checklist {
         Checklist {
-            items: ITEMS
+            items: ItemId::ALL
                 .iter()
-                .map(|s| Item {
-                    number: s.number,
+                .map(|id| Item {
+                    number: *id,
                     state: ItemState::Pending,
                     at: None,
                     evidence: Vec::new(),
@@ -187,26 +190,18 @@ impl Checklist {
         }
     }
 
-    /// Item `n` (1-10). Panics on another number: callers use the constants.
-    pub fn item(&self, n: u8) -> &Item {
-        &self.items[(n - 1) as usize]
+    pub fn item(&self, id: ItemId) -> &Item {
+        &self.items[id.index()]
     }
 
     pub fn items(&self) -> &[Item] {
         &self.items
     }
 
-    fn slot(&mut self, n: u8) -> Result<&mut Item, ChecklistError> {
-        if !(1..=ITEMS.len() as u8).contains(&n) {
-            return Err(ChecklistError::NoSuchItem(n));
-        }
-        Ok(&mut self.items[(n - 1) as usize])
-    }
-
     /// Set an item's state with the evidence it rests on.
     pub fn set(
         &mut self,
-        n: u8,
+        id: ItemId,
         state: ItemState,
         at: f64,
         evidence: Vec<Evidence>,
@@ -214,7 +209,7 @@ impl Checklist {
         if matches!(state, ItemState::Waived(_)) {
             return Err(ChecklistError::UseWaive);
         }
-        let item = self.slot(n)?;
+        let item = &mut self.items[id.index()];
         item.state = state;
         item.at = Some(at);
         item.evidence = evidence;
@@ -222,15 +217,14 @@ impl Checklist {
     }
 
     /// Waive an item that does not gate the start, with a reason.
-    pub fn waive(&mut self, n: u8, reason: &str, at: f64) -> Result<(), ChecklistError> {
-        self.slot(n)?;
-        if !WAIVABLE.contains(&n) {
-            return Err(ChecklistError::NotWaivable(n));
+    pub fn waive(&mut self, id: ItemId, reason: &str, at: f64) -> Result<(), ChecklistError> {
+        if !WAIVABLE.contains(&id) {
+            return Err(ChecklistError::NotWaivable(id));
         }
         if reason.trim().is_empty() {
             return Err(ChecklistError::EmptyReason);
         }
-        let item = self.slot(n)?;
+        let item = &mut self.items[id.index()];
         item.state = ItemState::Waived(reason.trim().to_string());
         item.at = Some(at);
         Ok(())
@@ -245,8 +239,8 @@ impl Checklist {
 
     /// Set a state without the rules (tests of the gates only).
     #[cfg(test)]
-    pub(crate) fn force(&mut self, n: u8, state: ItemState, at: f64) {
-        let item = &mut self.items[(n - 1) as usize];
+    pub(crate) fn force(&mut self, id: ItemId, state: ItemState, at: f64) {
+        let item = &mut self.items[id.index()];
         item.state = state;
         item.at = Some(at);
     }
@@ -273,7 +267,7 @@ mod tests {
     #[test]
     fn gate_items_cannot_be_waived() {
         let mut c = Checklist::new();
-        for n in 1..=7 {
+        for n in ItemId::ALL.into_iter().take(7) {
             assert_eq!(
                 c.waive(n, "because", 1.0),
                 Err(ChecklistError::NotWaivable(n))
@@ -284,11 +278,15 @@ mod tests {
             );
             assert_eq!(c.item(n).state, ItemState::Pending);
         }
-        assert_eq!(c.waive(9, "  ", 1.0), Err(ChecklistError::EmptyReason));
-        c.waive(9, "no indices configured: the pool cannot be searched", 2.0)
-            .unwrap();
-        assert!(matches!(c.item(9).state, ItemState::Waived(_)));
-        assert_eq!(c.waive(11, "x", 1.0), Err(ChecklistError::NoSuchItem(11)));
+        let nine = ItemId::AlertsCleared;
+        assert_eq!(c.waive(nine, "  ", 1.0), Err(ChecklistError::EmptyReason));
+        c.waive(
+            nine,
+            "no indices configured: the pool cannot be searched",
+            2.0,
+        )
+        .unwrap();
+        assert!(matches!(c.item(nine).state, ItemState::Waived(_)));
         assert!(!c.complete());
     }
 }

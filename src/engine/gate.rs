@@ -14,10 +14,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::checklist::{Checklist, ItemState};
+use super::ids::ItemId;
 use crate::chain::ChainClock;
 
 /// The checklist items that must be green before the backup may start.
-pub const START_REQUIRES: [u8; 5] = [1, 2, 3, 4, 5];
+pub const START_REQUIRES: [ItemId; 5] = [
+    ItemId::PrimaryStopped,
+    ItemId::PrimaryKilled,
+    ItemId::SlashingProtectionTransferred,
+    ItemId::BackupBeaconSynced,
+    ItemId::BackupGzondSynced,
+];
 
 /// One thing the Start action waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,12 +32,12 @@ pub const START_REQUIRES: [u8; 5] = [1, 2, 3, 4, 5];
 pub enum Wait {
     /// A checklist item is not green.
     Item {
-        number: u8,
+        number: ItemId,
         title: String,
         why: String,
     },
     /// A checklist item is green, but observed before this step began.
-    Stale { number: u8, title: String },
+    Stale { number: ItemId, title: String },
     /// The liveness gate is shut.
     Liveness { why: String },
 }
@@ -58,16 +65,17 @@ impl StartGate {
         self.waits.is_empty()
     }
 
+    /// What it waits for, one line each.
+    pub fn described(&self) -> Vec<String> {
+        self.waits.iter().map(Wait::describe).collect()
+    }
+
     /// One line for a status bar or a `BLOCKED:` line.
     pub fn summary(&self) -> String {
         if self.is_open() {
             return "open".into();
         }
-        self.waits
-            .iter()
-            .map(Wait::describe)
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.described().join("; ")
     }
 }
 
@@ -571,10 +579,14 @@ mod tests {
     #[test]
     fn the_gate_names_what_it_waits_for() {
         let mut c = Checklist::new();
-        c.force(1, ItemState::Green, 10.0);
-        c.force(2, ItemState::Green, 10.0);
-        c.force(3, ItemState::Red("sha256 differs".into()), 10.0);
-        c.force(4, ItemState::Green, 1.0);
+        c.force(ItemId::PrimaryStopped, ItemState::Green, 10.0);
+        c.force(ItemId::PrimaryKilled, ItemState::Green, 10.0);
+        c.force(
+            ItemId::SlashingProtectionTransferred,
+            ItemState::Red("sha256 differs".into()),
+            10.0,
+        );
+        c.force(ItemId::BackupBeaconSynced, ItemState::Green, 1.0);
         let g = start_gate(&c, &open_liveness(), 5.0);
         let s = g.summary();
         assert!(

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::checklist::{Evidence, ItemState};
+pub use super::ids::{GateId, ItemId, JOURNAL_FORMAT, Milestone, RunOutcome};
 use crate::config::Role;
 
 /// The `prev` of the first entry.
@@ -25,6 +26,9 @@ pub enum Record {
         reason: Option<String>,
         config: Option<String>,
         program: String,
+        /// The journal's format (`ids::JOURNAL_FORMAT`); absent in format 1.
+        #[serde(default = "format_1", skip_serializing_if = "is_format_1")]
+        format: u32,
     },
     /// An observation (read-only).
     Probe {
@@ -46,12 +50,16 @@ pub enum Record {
         typed: String,
     },
     Gate {
-        gate: String,
+        gate: GateId,
         open: bool,
         why: String,
+        /// What a shut gate waits for, one thing each (the Start gate's list, shown
+        /// by the interface as it is); `why` says the same in one line. Format 2.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        waits: Vec<String>,
     },
     Item {
-        number: u8,
+        number: ItemId,
         state: ItemState,
         evidence: Vec<Evidence>,
     },
@@ -62,13 +70,25 @@ pub enum Record {
         text: String,
     },
     RunEnded {
-        outcome: String,
+        outcome: RunOutcome,
+    },
+    /// What a resume must know, journaled before it is done. Format 2.
+    Milestone {
+        milestone: Milestone,
     },
     /// The liveness gate's verdict while it waits (recorded when it changes): the
     /// countdown and the cost in missed duties, as data.
     Liveness {
         verdict: super::gate::LivenessVerdict,
     },
+}
+
+fn format_1() -> u32 {
+    1
+}
+
+fn is_format_1(f: &u32) -> bool {
+    *f == 1
 }
 
 /// The most of a command's output an entry keeps.
@@ -238,6 +258,7 @@ mod tests {
                 reason: Some("Primary node has hardware failure".into()),
                 config: None,
                 program: "validator-failover 0.1.0".into(),
+                format: JOURNAL_FORMAT,
             },
             Record::Confirmation {
                 action: "stop primary".into(),
@@ -250,7 +271,7 @@ mod tests {
                 excerpt: String::new(),
             },
             Record::Item {
-                number: 1,
+                number: ItemId::PrimaryStopped,
                 state: ItemState::Green,
                 evidence: vec![Evidence {
                     host: Some(Role::Primary),
@@ -260,7 +281,7 @@ mod tests {
                 }],
             },
             Record::RunEnded {
-                outcome: "done".into(),
+                outcome: RunOutcome::Completed,
             },
         ];
         for (i, r) in records.into_iter().enumerate() {
@@ -286,6 +307,42 @@ mod tests {
         verify(&back).unwrap();
         assert_eq!(v[0].prev, GENESIS);
         assert_eq!(v[0].time, "2023-11-14T22:13:20.250Z");
+    }
+
+    #[test]
+    fn a_format_1_journal_still_reads_and_verifies() {
+        // Written by the program before gates, items and outcomes were types.
+        let text = include_str!("../../tests/fixtures/journals/format1-demo-failover.jsonl");
+        let entries: Vec<Entry> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        verify(&entries).unwrap();
+        assert!(matches!(
+            &entries[0].record,
+            Record::RunStarted { format: 1, .. }
+        ));
+        assert!(entries.iter().any(|e| matches!(
+            &e.record,
+            Record::Gate { gate: GateId::Start, open: true, waits, .. } if waits.is_empty()
+        )));
+        assert!(entries.iter().any(|e| matches!(
+            &e.record,
+            Record::Item {
+                number: ItemId::LockFileRemoved,
+                state: ItemState::Green,
+                ..
+            }
+        )));
+        // Its outcome was a sentence: kept as written, never taken for the new kind.
+        let Record::RunEnded { outcome } = &entries.last().unwrap().record else {
+            panic!("the fixture ends with run-ended")
+        };
+        assert_eq!(outcome, &RunOutcome::Written("completed".into()));
+        // Each line written again is the same line.
+        for (line, e) in text.lines().zip(&entries) {
+            assert_eq!(serde_json::to_string(e).unwrap(), line);
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::checklist::{Checklist, Evidence, ItemState};
+use super::ids::{GateId, ItemId, Milestone};
 use super::journal::Record;
 use super::steps::Action;
 use crate::config::Role;
@@ -25,23 +26,48 @@ use crate::probes::{
 };
 
 /// What an interrupted run's journal says was done: (the primary touched, the
-/// backup unlocked), for `Event::Resume`; None when the run ended.
+/// backup unlocked), for `Event::Resume`. None when the run ended, or when it was
+/// rolling back or stopping all (such a run is not resumed as a failover).
 pub fn resume_facts(entries: &[super::journal::Entry]) -> Option<(bool, bool)> {
-    if entries
-        .iter()
-        .any(|e| matches!(e.record, Record::RunEnded { .. }))
-    {
+    let ended_or_undoing = entries.iter().any(|e| {
+        matches!(
+            &e.record,
+            Record::RunEnded { .. }
+                | Record::Gate {
+                    gate: GateId::Rollback | GateId::StopAll,
+                    ..
+                }
+        )
+    });
+    if ended_or_undoing {
         return None;
     }
+    let format = match entries.first().map(|e| &e.record) {
+        Some(Record::RunStarted { format, .. }) => *format,
+        _ => 1,
+    };
+    let reached = |m: Milestone| {
+        entries
+            .iter()
+            .any(|e| matches!(&e.record, Record::Milestone { milestone } if *milestone == m))
+    };
+    if format >= 2 {
+        return Some((
+            reached(Milestone::PrimaryTouched),
+            reached(Milestone::BackupUnlocked),
+        ));
+    }
+    // Format 1 had no milestones: a command on the primary other than the run
+    // lock's, and item 6 begun, said the same.
     let primary = entries.iter().any(|e| {
         matches!(&e.record, Record::Command { host: Role::Primary, command, .. }
-            if !command.contains(crate::driver::RUN_LOCK))
+            if !command.contains(super::steps::RUN_LOCK))
     });
     let backup = entries.iter().any(|e| {
         matches!(
             &e.record,
             Record::Item {
-                number: 6,
+                number: ItemId::LockFileRemoved,
                 state: ItemState::Running | ItemState::Green,
                 ..
             }
@@ -847,7 +873,7 @@ impl Failover {
 
     /// What a completed run did of items 1-9, for its closing line.
     pub fn completion(&self) -> String {
-        match &self.checklist.item(9).state {
+        match &self.checklist.item(ItemId::AlertsCleared).state {
             ItemState::Waived(why) => format!("items 1-8 are done, 9 is not: {why}"),
             _ => "items 1-9 are done".to_string(),
         }
@@ -855,7 +881,7 @@ impl Failover {
 
     /// Where both validators stand now, from what this run did and verified.
     pub fn standing(&self) -> Standing {
-        let item = |n: u8| &self.checklist.item(n).state;
+        let item = |n: ItemId| &self.checklist.item(n).state;
         if self.stopping_all {
             return Standing {
                 primary: PrimaryStanding::StopAllUnverified,
@@ -869,8 +895,12 @@ impl Failover {
         } else {
             match self.backup_started {
                 None => BackupStanding::Unlocked,
-                Some(at) if *item(8) == ItemState::Green => BackupStanding::Signs { at },
-                Some(at) if *item(7) == ItemState::Green => BackupStanding::Runs { at },
+                Some(at) if *item(ItemId::AttestationsSubmitted) == ItemState::Green => {
+                    BackupStanding::Signs { at }
+                }
+                Some(at) if *item(ItemId::BackupValidatorStarted) == ItemState::Green => {
+                    BackupStanding::Runs { at }
+                }
                 Some(at) => BackupStanding::Started { at },
             }
         };
@@ -885,7 +915,7 @@ impl Failover {
             }
         } else if self.touched_primary.is_none() {
             PrimaryStanding::Untouched
-        } else if *item(1) == ItemState::Green {
+        } else if *item(ItemId::PrimaryStopped) == ItemState::Green {
             PrimaryStanding::StoppedAndFenced
         } else {
             PrimaryStanding::Touched
@@ -895,7 +925,7 @@ impl Failover {
 
     fn set_item(
         &mut self,
-        n: u8,
+        n: ItemId,
         state: ItemState,
         at: f64,
         evidence: Vec<Evidence>,
@@ -911,11 +941,12 @@ impl Failover {
         }));
     }
 
-    fn gate(&self, gate: &str, open: bool, why: String) -> Effect {
+    fn gate(&self, gate: GateId, open: bool, why: String) -> Effect {
         Effect::Record(Record::Gate {
-            gate: gate.to_string(),
+            gate,
             open,
             why,
+            waits: Vec::new(),
         })
     }
 
@@ -967,7 +998,7 @@ impl Failover {
                 if !primary_touched && !backup_touched {
                     // Nothing was done: the run begins again with its preflight.
                     out.push(self.gate(
-                        "resume",
+                        GateId::Resume,
                         true,
                         "nothing was done to either host before the interruption: starting again from the preflight".into(),
                     ));
@@ -999,7 +1030,7 @@ impl Failover {
                         let why = format!(
                             "resume: the chain's timing is unknown on the backup: {e}; nothing more was done"
                         );
-                        self.stop_at("resume", why, &mut out);
+                        self.stop_at(GateId::Resume, why, &mut out);
                         return out;
                     }
                 }
@@ -1013,11 +1044,17 @@ impl Failover {
                     if runs {
                         // It was started: verify it as the start step would have.
                         out.push(self.gate(
-                            "resume",
+                            GateId::Resume,
                             true,
                             "the backup's lock was removed before the interruption and its validator runs: verifying the start (items 7-9)".into(),
                         ));
-                        self.set_item(7, ItemState::Running, now, Vec::new(), &mut out);
+                        self.set_item(
+                            ItemId::BackupValidatorStarted,
+                            ItemState::Running,
+                            now,
+                            Vec::new(),
+                            &mut out,
+                        );
                         self.backup_started = Some(None);
                         self.phase = Phase::VerifyingStart { attempts: 0 };
                         out.push(Effect::Observe(vec![
@@ -1029,7 +1066,7 @@ impl Failover {
                         // reached, so nothing was done to it): a rollback could not
                         // reach it either. The gate again, the liveness wait afresh.
                         out.push(self.gate(
-                            "resume",
+                            GateId::Resume,
                             true,
                             "the backup's lock was removed before the interruption and the primary was never reached: the Start gate again, with a fresh liveness wait, then the start asked again".into(),
                         ));
@@ -1042,13 +1079,17 @@ impl Failover {
                         });
                         self.liveness = Some(g);
                         self.resumed_unlocked = true;
-                        for n in [1, 2, 3] {
+                        for n in [
+                            ItemId::PrimaryStopped,
+                            ItemId::PrimaryKilled,
+                            ItemId::SlashingProtectionTransferred,
+                        ] {
                             self.set_item(n, ItemState::Running, now, Vec::new(), &mut out);
                         }
                         self.enter_gate(now, &mut out);
                     } else {
                         out.push(self.gate(
-                            "resume",
+                            GateId::Resume,
                             true,
                             "the backup's lock was removed before the interruption, but its validator does not run: rolling back (re-lock the backup, its history back to the primary, start the primary)".into(),
                         ));
@@ -1060,11 +1101,17 @@ impl Failover {
                 // The primary was touched, the backup not: fence again (each step is
                 // idempotent), stop, verify twice, and take the history afresh.
                 out.push(self.gate(
-                    "resume",
+                    GateId::Resume,
                     true,
                     "the primary was touched before the interruption, the backup not: fencing and stopping again, verifying, and transferring the history afresh".into(),
                 ));
-                self.set_item(1, ItemState::Running, now, Vec::new(), &mut out);
+                self.set_item(
+                    ItemId::PrimaryStopped,
+                    ItemState::Running,
+                    now,
+                    Vec::new(),
+                    &mut out,
+                );
                 self.phase = Phase::Fencing(0);
                 out.push(Effect::Act {
                     action: FENCE[0](Role::Primary),
@@ -1102,7 +1149,7 @@ impl Failover {
             }
             (Phase::AwaitRollbackConfirmation, Event::Declined { .. }) => {
                 let why = "the operator declined the rollback: nothing was touched".to_string();
-                self.block_at("rollback confirmation", why, &mut out);
+                self.block_at(GateId::RollbackConfirmation, why, &mut out);
             }
             (Phase::Preflight, Event::Observed { now, observations }) => {
                 self.first_gate(now, &observations, &mut out);
@@ -1115,7 +1162,16 @@ impl Failover {
                     return out;
                 }
                 self.touched_primary = Some(now);
-                self.set_item(1, ItemState::Running, now, Vec::new(), &mut out);
+                out.push(Effect::Record(Record::Milestone {
+                    milestone: Milestone::PrimaryTouched,
+                }));
+                self.set_item(
+                    ItemId::PrimaryStopped,
+                    ItemState::Running,
+                    now,
+                    Vec::new(),
+                    &mut out,
+                );
                 self.phase = Phase::Fencing(0);
                 out.push(Effect::Act {
                     action: FENCE[0](Role::Primary),
@@ -1137,7 +1193,7 @@ impl Failover {
                         e.failure.as_str(),
                         e.detail
                     );
-                    self.fail(now, 1, why, &mut out);
+                    self.fail(now, ItemId::PrimaryStopped, why, &mut out);
                 }
                 Ok(()) if i + 1 < FENCE.len() => {
                     self.phase = Phase::Fencing(i + 1);
@@ -1179,7 +1235,7 @@ impl Failover {
                         e.failure.as_str(),
                         e.detail
                     );
-                    self.fail(now, 1, why, &mut out);
+                    self.fail(now, ItemId::PrimaryStopped, why, &mut out);
                 }
             },
             (
@@ -1201,7 +1257,7 @@ impl Failover {
                     && e.failure != Failure::TimedOut
                 {
                     out.push(self.gate(
-                        "stop",
+                        GateId::Stop,
                         false,
                         format!("SIGKILL through systemd failed: {} ({via})", e.detail),
                     ));
@@ -1227,18 +1283,24 @@ impl Failover {
                             &mut g.path
                     {
                         *last_signed = t.last_signed.clone();
-                        out.push(Effect::Record(Record::Gate {
-                            gate: "liveness".into(),
-                            open: true,
-                            why: format!(
+                        out.push(self.gate(
+                            GateId::Liveness,
+                            true,
+                            format!(
                                 "judged per key from the history's last signed target epoch by index {:?}: a key live on chain after its epoch means something else signs with it",
                                 t.last_signed
                             ),
-                        }));
+                        ));
                     }
-                    self.set_item(3, ItemState::Green, now, evidence, &mut out);
+                    self.set_item(
+                        ItemId::SlashingProtectionTransferred,
+                        ItemState::Green,
+                        now,
+                        evidence,
+                        &mut out,
+                    );
                     out.push(self.gate(
-                        "slashing protection",
+                        GateId::SlashingProtection,
                         true,
                         format!(
                             "{} bytes, sha256 {} on both ends; previous history set aside at {}",
@@ -1250,7 +1312,13 @@ impl Failover {
                     self.enter_gate(now, &mut out);
                 }
                 Err(why) => {
-                    self.set_item(3, ItemState::Red(why.clone()), now, evidence, &mut out);
+                    self.set_item(
+                        ItemId::SlashingProtectionTransferred,
+                        ItemState::Red(why.clone()),
+                        now,
+                        evidence,
+                        &mut out,
+                    );
                     self.phase = Phase::Failed(why.clone());
                     out.push(Effect::Finished(Outcome::Failed(why)));
                 }
@@ -1286,8 +1354,20 @@ impl Failover {
                         via,
                         observed: "lock file removed, after items 1-5 and the liveness gate".into(),
                     };
-                    self.set_item(6, ItemState::Green, now, vec![e], &mut out);
-                    self.set_item(7, ItemState::Running, now, Vec::new(), &mut out);
+                    self.set_item(
+                        ItemId::LockFileRemoved,
+                        ItemState::Green,
+                        now,
+                        vec![e],
+                        &mut out,
+                    );
+                    self.set_item(
+                        ItemId::BackupValidatorStarted,
+                        ItemState::Running,
+                        now,
+                        Vec::new(),
+                        &mut out,
+                    );
                     self.phase = Phase::Starting;
                     out.push(Effect::Act {
                         action: Action::Start(Role::Backup),
@@ -1300,7 +1380,7 @@ impl Failover {
                         e.failure.as_str(),
                         e.detail
                     );
-                    self.fail(now, 6, why, &mut out);
+                    self.fail(now, ItemId::LockFileRemoved, why, &mut out);
                 }
             },
             (
@@ -1323,7 +1403,7 @@ impl Failover {
                         e.failure.as_str(),
                         e.detail
                     );
-                    self.fail(now, 7, why, &mut out);
+                    self.fail(now, ItemId::BackupValidatorStarted, why, &mut out);
                 }
             },
             (Phase::VerifyingStart { attempts }, Event::Observed { now, observations }) => {
@@ -1334,8 +1414,20 @@ impl Failover {
                 ) {
                     (Ok((uo, u)), Ok((po, p))) if u.is_running() && !p.is_empty() => {
                         let evidence = vec![ev(uo, u.summary()), ev(po, format!("PID {p:?}"))];
-                        self.set_item(7, ItemState::Green, now, evidence, &mut out);
-                        self.set_item(8, ItemState::Running, now, Vec::new(), &mut out);
+                        self.set_item(
+                            ItemId::BackupValidatorStarted,
+                            ItemState::Green,
+                            now,
+                            evidence,
+                            &mut out,
+                        );
+                        self.set_item(
+                            ItemId::AttestationsSubmitted,
+                            ItemState::Running,
+                            now,
+                            Vec::new(),
+                            &mut out,
+                        );
                         let since = self.touched_backup.unwrap_or(now);
                         let epochs = self.plan.attest_epochs as f64;
                         let deadline = now
@@ -1361,7 +1453,7 @@ impl Failover {
                                 Err(e) => e,
                             }
                         );
-                        self.fail(now, 7, why, &mut out);
+                        self.fail(now, ItemId::BackupValidatorStarted, why, &mut out);
                     }
                 }
             }
@@ -1409,12 +1501,30 @@ impl Failover {
                     via: "ssh".into(),
                     observed: "cannot be reached: to be judged by the chain (liveness wait)".into(),
                 };
-                self.set_item(1, ItemState::Running, now, vec![waiting.clone()], &mut out);
-                self.set_item(2, ItemState::Running, now, vec![waiting], &mut out);
+                self.set_item(
+                    ItemId::PrimaryStopped,
+                    ItemState::Running,
+                    now,
+                    vec![waiting.clone()],
+                    &mut out,
+                );
+                self.set_item(
+                    ItemId::PrimaryKilled,
+                    ItemState::Running,
+                    now,
+                    vec![waiting],
+                    &mut out,
+                );
                 if let Some(statement) = self.plan.fenced_out_of_band.clone() {
                     self.fenced_out_of_band(now, statement, &mut out);
                 }
-                self.set_item(3, ItemState::Running, now, Vec::new(), &mut out);
+                self.set_item(
+                    ItemId::SlashingProtectionTransferred,
+                    ItemState::Running,
+                    now,
+                    Vec::new(),
+                    &mut out,
+                );
                 self.phase = Phase::Transferring;
                 out.push(Effect::Transfer {
                     from: source,
@@ -1432,19 +1542,19 @@ impl Failover {
             }
             (Phase::AwaitStartConfirmation, Event::Declined { now }) => {
                 let why = "the operator declined to start the backup: the primary stays fenced and the backup locked; roll back, or start again".to_string();
-                out.push(self.gate("start confirmation", false, why.clone()));
-                self.fail(now, 6, why, &mut out);
+                out.push(self.gate(GateId::StartConfirmation, false, why.clone()));
+                self.fail(now, ItemId::LockFileRemoved, why, &mut out);
             }
             (
                 Phase::AwaitStopConfirmation | Phase::AwaitUnverifiedConfirmation { .. },
                 Event::Declined { .. },
             ) => {
                 let why = "the operator declined: nothing was touched".to_string();
-                self.block_at("confirmation", why, &mut out);
+                self.block_at(GateId::Confirmation, why, &mut out);
             }
             (phase, Event::StopAll { now }) => {
                 out.push(self.gate(
-                    "emergency stop-all",
+                    GateId::StopAll,
                     true,
                     format!("requested at {now:.0} in phase {phase:?}: fencing and stopping both validators"),
                 ));
@@ -1481,7 +1591,7 @@ impl Failover {
                         Some(t) if now - t >= self.plan.verify_interval => {
                             self.backup_relocked = true;
                             out.push(self.gate(
-                                "rollback",
+                                GateId::Rollback,
                                 true,
                                 format!("the backup is stopped and locked (seen twice, {:.0}s apart): bringing its history back to the primary", now - t),
                             ));
@@ -1511,7 +1621,7 @@ impl Failover {
                         "ALARM: the backup is not verified stopped and locked: {}; the primary stays fenced",
                         problems.join("; ")
                     );
-                    self.stop_at("rollback", why, &mut out);
+                    self.stop_at(GateId::Rollback, why, &mut out);
                 }
             }
             (Phase::VerifyingBackupStopped { .. }, Event::Tick { .. }) => {
@@ -1520,7 +1630,7 @@ impl Failover {
             (Phase::TransferringBack, Event::Transferred { now, result, .. }) => match result {
                 Ok(t) => {
                     out.push(self.gate(
-                        "rollback",
+                        GateId::Rollback,
                         true,
                         format!(
                             "the backup's history is on the primary: {} bytes, sha256 {} on both ends; the primary's previous history set aside at {}",
@@ -1536,7 +1646,7 @@ impl Failover {
                     let why = format!(
                         "bringing the backup's history back to the primary failed: {why}; both validators are stopped (the primary fenced, the backup locked): the primary must not sign before it has the backup's history"
                     );
-                    self.stop_at("rollback", why, &mut out);
+                    self.stop_at(GateId::Rollback, why, &mut out);
                 }
             },
             (Phase::ReverseGate { since }, Event::Observed { now, observations }) => {
@@ -1547,7 +1657,7 @@ impl Failover {
                         "ALARM: the backup is no longer stopped and locked: {}; the primary stays fenced",
                         alarm.join("; ")
                     );
-                    self.stop_at("rollback start", why, &mut out);
+                    self.stop_at(GateId::RollbackStart, why, &mut out);
                     return out;
                 }
                 let mut waits = Vec::new();
@@ -1567,7 +1677,7 @@ impl Failover {
                 }
                 if waits.is_empty() {
                     out.push(self.gate(
-                        "rollback start",
+                        GateId::RollbackStart,
                         true,
                         "the backup stopped and locked; the primary has its history and synced nodes: unfencing and starting the primary".into(),
                     ));
@@ -1579,11 +1689,11 @@ impl Failover {
                         self.plan.gate_timeout,
                         waits.join("; ")
                     );
-                    self.stop_at("rollback start", why, &mut out);
+                    self.stop_at(GateId::RollbackStart, why, &mut out);
                 } else {
                     let why = waits.join("; ");
                     if why != self.last_gate {
-                        out.push(self.gate("rollback start", false, why.clone()));
+                        out.push(self.gate(GateId::RollbackStart, false, why.clone()));
                         self.last_gate = why;
                     }
                     out.push(Effect::WaitUntil(now + self.plan.verify_interval));
@@ -1598,7 +1708,7 @@ impl Failover {
                     // the primary may not sign again until it has it. Stop and re-lock
                     // the backup, verify, bring its history back, then the primary.
                     out.push(self.gate(
-                        "rollback",
+                        GateId::Rollback,
                         true,
                         format!("requested at {now:.0} in phase {phase:?}: stopping and re-locking the backup first"),
                     ));
@@ -1607,7 +1717,7 @@ impl Failover {
                 }
                 if self.touched_primary.is_none() {
                     out.push(self.gate(
-                        "rollback",
+                        GateId::Rollback,
                         true,
                         "nothing was done to the primary and the backup was not unlocked: nothing to roll back".into(),
                     ));
@@ -1616,7 +1726,7 @@ impl Failover {
                     return out;
                 }
                 out.push(self.gate(
-                    "rollback",
+                    GateId::Rollback,
                     true,
                     format!("requested at {now:.0} in phase {phase:?}"),
                 ));
@@ -1635,7 +1745,7 @@ impl Failover {
                 if let Err(e) = &result {
                     // Go on: each undo step is independent, and the check after judges.
                     out.push(self.gate(
-                        "rollback",
+                        GateId::Rollback,
                         false,
                         format!(
                             "{action:?} failed: {}: {} ({via})",
@@ -1678,7 +1788,7 @@ impl Failover {
                     && matches!(value!(b, Role::Primary, Processes), Ok((_, p)) if !p.is_empty());
                 if running {
                     out.push(self.gate(
-                        "rollback",
+                        GateId::Rollback,
                         true,
                         "the primary's validator runs again".into(),
                     ));
@@ -1692,7 +1802,7 @@ impl Failover {
                 } else {
                     let why =
                         "the primary's validator did not come back after the rollback".to_string();
-                    self.stop_at("rollback", why, &mut out);
+                    self.stop_at(GateId::Rollback, why, &mut out);
                 }
             }
             (Phase::VerifyingRollback { .. }, Event::Tick { .. }) => {
@@ -1704,7 +1814,7 @@ impl Failover {
             (phase, event) => {
                 // An event that does not belong here changes nothing.
                 out.push(self.gate(
-                    "event",
+                    GateId::Event,
                     false,
                     format!(
                         "ignored {:?} in phase {phase:?}",
@@ -1726,12 +1836,18 @@ impl Failover {
     ) {
         match self.stop_problems(b) {
             Ok((e1, e2)) => {
-                self.set_item(1, ItemState::Green, now, e1, out);
-                self.set_item(2, ItemState::Green, now, e2, out);
+                self.set_item(ItemId::PrimaryStopped, ItemState::Green, now, e1, out);
+                self.set_item(ItemId::PrimaryKilled, ItemState::Green, now, e2, out);
             }
             Err((why, false)) => {
                 // Not known just now (the primary does not answer): not green, not an alarm.
-                self.set_item(1, ItemState::Red(why.clone()), now, Vec::new(), out);
+                self.set_item(
+                    ItemId::PrimaryStopped,
+                    ItemState::Red(why.clone()),
+                    now,
+                    Vec::new(),
+                    out,
+                );
             }
             Err((why, true)) => alarm.push(format!(
                 "the primary is no longer stopped and fenced: {why}"
@@ -1743,7 +1859,7 @@ impl Failover {
     fn survey_for_rollback(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
         let b = Batch(obs);
         let block = |this: &mut Failover, why: String, out: &mut Vec<Effect>| {
-            this.block_at("rollback", why, out)
+            this.block_at(GateId::Rollback, why, out)
         };
         if let Some(e) = b
             .failed(Role::Primary)
@@ -1800,7 +1916,7 @@ impl Failover {
         }
         if primary_runs {
             out.push(self.gate(
-                "rollback",
+                GateId::Rollback,
                 true,
                 "the primary's validator runs and the backup is stopped and locked: nothing to roll back".into(),
             ));
@@ -1822,7 +1938,7 @@ impl Failover {
         } else {
             "the primary is stopped and the backup stopped and locked with no newer history: unfence and start the primary".to_string()
         };
-        out.push(self.gate("rollback", true, plan));
+        out.push(self.gate(GateId::Rollback, true, plan));
         self.phase = Phase::AwaitRollbackConfirmation;
         out.push(Effect::Ask(Confirm::Rollback {
             expect: self.plan.primary.clone(),
@@ -1850,7 +1966,7 @@ impl Failover {
         let primary = &self.plan.primary;
         if statement.trim().chars().count() < 20 || !statement.contains(primary.as_str()) {
             out.push(self.gate(
-                "fenced out of band",
+                GateId::FencedOutOfBand,
                 false,
                 format!("not accepted: the statement must name the primary ({primary:?}) and say how it is fenced (20 characters at least), e.g. \"{primary} powered off at the provider, console confirms\""),
             ));
@@ -1867,7 +1983,7 @@ impl Failover {
             since_epoch,
         });
         out.push(self.gate(
-            "fenced out of band",
+            GateId::FencedOutOfBand,
             true,
             format!("the operator states: {statement:?}; the chain is still watched for the keys"),
         ));
@@ -1942,7 +2058,7 @@ impl Failover {
         }
         if not_yet.is_empty() {
             out.push(self.gate(
-                "emergency stop-all",
+                GateId::StopAll,
                 true,
                 "both validators stopped and fenced: no process, metrics ports closed".into(),
             ));
@@ -1953,7 +2069,7 @@ impl Failover {
         let why = not_yet.join("; ");
         if !stuck.is_empty() && !escalated {
             out.push(self.gate(
-                "emergency stop-all",
+                GateId::StopAll,
                 false,
                 format!("{why}: escalating to SIGKILL"),
             ));
@@ -1973,7 +2089,7 @@ impl Failover {
             let why = format!(
                 "ALARM: the emergency stop-all is not verified: {why}; stop it by hand or at the provider"
             );
-            self.stop_at("emergency stop-all", why, out);
+            self.stop_at(GateId::StopAll, why, out);
             return;
         }
         self.phase = Phase::VerifyingStopAll {
@@ -2047,8 +2163,8 @@ impl Failover {
         if self.is_unverified() {
             if let Some((why, signs)) = primary_answers_again(&b) {
                 let why = if signs { format!("ALARM: {why}") } else { why };
-                out.push(self.gate("start", false, why.clone()));
-                self.fail(now, 1, why, out);
+                out.push(self.gate(GateId::Start, false, why.clone()));
+                self.fail(now, ItemId::PrimaryStopped, why, out);
                 return;
             }
         } else {
@@ -2057,17 +2173,27 @@ impl Failover {
         // Item 3: the transferred history still in place on the backup.
         match value!(b, Role::Backup, History) {
             Ok((o, h)) if h.problem().is_none() => {
-                let mut evidence = self.checklist.item(3).evidence.clone();
+                let mut evidence = self
+                    .checklist
+                    .item(ItemId::SlashingProtectionTransferred)
+                    .evidence
+                    .clone();
                 evidence.retain(|e| !e.via.starts_with("find "));
                 evidence.push(ev(o, format!("still in place: {}", h.summary())));
-                self.set_item(3, ItemState::Green, now, evidence, out);
+                self.set_item(
+                    ItemId::SlashingProtectionTransferred,
+                    ItemState::Green,
+                    now,
+                    evidence,
+                    out,
+                );
             }
             Ok((_, h)) => alarm.push(format!(
                 "the transferred history is no longer in place on the backup: {}",
                 h.problem().unwrap_or_default()
             )),
             Err(e) => self.set_item(
-                3,
+                ItemId::SlashingProtectionTransferred,
                 ItemState::Red(format!("cannot see the history on the backup: {e}")),
                 now,
                 Vec::new(),
@@ -2076,7 +2202,7 @@ impl Failover {
         }
         if !alarm.is_empty() {
             let why = format!("ALARM: {}", alarm.join("; "));
-            self.stop_at("start", why, out);
+            self.stop_at(GateId::Start, why, out);
             return;
         }
         let verdict = match &self.liveness {
@@ -2091,7 +2217,7 @@ impl Failover {
         };
         if let super::gate::LivenessVerdict::Alarm { why } = &verdict {
             let why = format!("ALARM: {why}");
-            self.stop_at("liveness", why, out);
+            self.stop_at(GateId::Liveness, why, out);
             return;
         }
         if let super::gate::LivenessVerdict::Waiting { .. } = &verdict
@@ -2117,8 +2243,20 @@ impl Failover {
             };
             match &verdict {
                 super::gate::LivenessVerdict::Open { why } => {
-                    self.set_item(1, ItemState::Green, now, vec![e(why.clone())], out);
-                    self.set_item(2, ItemState::Green, now, vec![e(why.clone())], out);
+                    self.set_item(
+                        ItemId::PrimaryStopped,
+                        ItemState::Green,
+                        now,
+                        vec![e(why.clone())],
+                        out,
+                    );
+                    self.set_item(
+                        ItemId::PrimaryKilled,
+                        ItemState::Green,
+                        now,
+                        vec![e(why.clone())],
+                        out,
+                    );
                 }
                 super::gate::LivenessVerdict::Waiting {
                     why,
@@ -2133,8 +2271,20 @@ impl Failover {
                     let line = format!(
                         "unreachable; {why} ({quiet_epochs} of {required} quiet epochs){countdown}; missed duties so far: {missed_duties}"
                     );
-                    self.set_item(1, ItemState::Running, now, vec![e(line.clone())], out);
-                    self.set_item(2, ItemState::Running, now, vec![e(line)], out);
+                    self.set_item(
+                        ItemId::PrimaryStopped,
+                        ItemState::Running,
+                        now,
+                        vec![e(line.clone())],
+                        out,
+                    );
+                    self.set_item(
+                        ItemId::PrimaryKilled,
+                        ItemState::Running,
+                        now,
+                        vec![e(line)],
+                        out,
+                    );
                 }
                 super::gate::LivenessVerdict::Alarm { .. } => {}
             }
@@ -2142,7 +2292,7 @@ impl Failover {
         let start = super::gate::start_gate(&self.checklist, &verdict, self.gate_since);
         if start.is_open() {
             out.push(self.gate(
-                "start",
+                GateId::Start,
                 true,
                 format!(
                     "items 1-5 green and fresh; liveness: {}",
@@ -2156,7 +2306,16 @@ impl Failover {
             match self.phase {
                 Phase::FinalCheck => {
                     self.touched_backup = Some(now);
-                    self.set_item(6, ItemState::Running, now, Vec::new(), out);
+                    out.push(Effect::Record(Record::Milestone {
+                        milestone: Milestone::BackupUnlocked,
+                    }));
+                    self.set_item(
+                        ItemId::LockFileRemoved,
+                        ItemState::Running,
+                        now,
+                        Vec::new(),
+                        out,
+                    );
                     self.phase = Phase::RemovingLock;
                     out.push(Effect::Act {
                         action: Action::RemoveLock(Role::Backup),
@@ -2180,11 +2339,16 @@ impl Failover {
                 now - self.gate_entered,
                 self.plan.gate_timeout
             );
-            self.stop_at("start", why, out);
+            self.stop_at(GateId::Start, why, out);
             return;
         }
         if why != self.last_gate {
-            out.push(self.gate("start", false, why.clone()));
+            out.push(Effect::Record(Record::Gate {
+                gate: GateId::Start,
+                open: false,
+                why: why.clone(),
+                waits: start.described(),
+            }));
             self.last_gate = why;
         }
         self.gate_since = now;
@@ -2246,15 +2410,21 @@ impl Failover {
             }
         }
         if journal && chain {
-            self.set_item(8, ItemState::Green, now, evidence, out);
+            self.set_item(
+                ItemId::AttestationsSubmitted,
+                ItemState::Green,
+                now,
+                evidence,
+                out,
+            );
             if self.plan.indices.is_empty() {
                 let why = format!("item 9 cannot be verified: {}", super::alerts::NO_INDICES);
                 self.checklist
-                    .waive(9, &why, now)
+                    .waive(ItemId::AlertsCleared, &why, now)
                     .expect("item 9 is waivable");
                 out.push(Effect::Record(Record::Item {
-                    number: 9,
-                    state: self.checklist.item(9).state.clone(),
+                    number: ItemId::AlertsCleared,
+                    state: self.checklist.item(ItemId::AlertsCleared).state.clone(),
                     evidence: Vec::new(),
                 }));
                 self.complete(out);
@@ -2274,7 +2444,7 @@ impl Failover {
                 if journal { "yes" } else { "none" },
                 if chain { "live" } else { "not live" }
             );
-            self.fail(now, 8, why, out);
+            self.fail(now, ItemId::AttestationsSubmitted, why, out);
             return;
         }
         self.phase = Phase::WatchingAttestations {
@@ -2336,11 +2506,17 @@ impl Failover {
                         observed: seen.clone(),
                     });
                 }
-                self.set_item(9, ItemState::Green, now, evidence, out);
+                self.set_item(ItemId::AlertsCleared, ItemState::Green, now, evidence, out);
                 self.complete(out);
             }
             Some(why) => {
-                self.set_item(9, ItemState::Red(why.clone()), now, evidence, out);
+                self.set_item(
+                    ItemId::AlertsCleared,
+                    ItemState::Red(why.clone()),
+                    now,
+                    evidence,
+                    out,
+                );
                 self.phase = Phase::Failed(why.clone());
                 out.push(Effect::Finished(Outcome::Failed(why)));
             }
@@ -2348,7 +2524,11 @@ impl Failover {
     }
 
     fn complete(&mut self, out: &mut Vec<Effect>) {
-        out.push(self.gate("failover", true, "the backup signs; items 1-9 done".into()));
+        out.push(self.gate(
+            GateId::Failover,
+            true,
+            "the backup signs; items 1-9 done".into(),
+        ));
         self.phase = Phase::Completed;
         out.push(Effect::Finished(Outcome::Completed));
     }
@@ -2359,28 +2539,64 @@ impl Failover {
         let max = self.plan.max_sync_distance;
         match value!(b, Role::Backup, Beacon) {
             Ok((o, s)) => match s.problem(max) {
-                None => self.set_item(4, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
+                None => self.set_item(
+                    ItemId::BackupBeaconSynced,
+                    ItemState::Green,
+                    o.at,
+                    vec![ev(o, s.summary())],
+                    out,
+                ),
                 Some(p) => {
                     not_ready.push(format!("the backup's beacon node is not ready: {p}"));
-                    self.set_item(4, ItemState::Red(p), o.at, vec![ev(o, s.summary())], out);
+                    self.set_item(
+                        ItemId::BackupBeaconSynced,
+                        ItemState::Red(p),
+                        o.at,
+                        vec![ev(o, s.summary())],
+                        out,
+                    );
                 }
             },
             Err(e) => {
                 not_ready.push(format!("the backup's beacon node: {e}"));
-                self.set_item(4, ItemState::Red(e), now, Vec::new(), out);
+                self.set_item(
+                    ItemId::BackupBeaconSynced,
+                    ItemState::Red(e),
+                    now,
+                    Vec::new(),
+                    out,
+                );
             }
         }
         match value!(b, Role::Backup, Execution) {
             Ok((o, s)) => match s.problem() {
-                None => self.set_item(5, ItemState::Green, o.at, vec![ev(o, s.summary())], out),
+                None => self.set_item(
+                    ItemId::BackupGzondSynced,
+                    ItemState::Green,
+                    o.at,
+                    vec![ev(o, s.summary())],
+                    out,
+                ),
                 Some(p) => {
                     not_ready.push(format!("the backup's execution node is not ready: {p}"));
-                    self.set_item(5, ItemState::Red(p), o.at, vec![ev(o, s.summary())], out);
+                    self.set_item(
+                        ItemId::BackupGzondSynced,
+                        ItemState::Red(p),
+                        o.at,
+                        vec![ev(o, s.summary())],
+                        out,
+                    );
                 }
             },
             Err(e) => {
                 not_ready.push(format!("the backup's execution node: {e}"));
-                self.set_item(5, ItemState::Red(e), now, Vec::new(), out);
+                self.set_item(
+                    ItemId::BackupGzondSynced,
+                    ItemState::Red(e),
+                    now,
+                    Vec::new(),
+                    out,
+                );
             }
         }
         not_ready
@@ -2397,11 +2613,11 @@ impl Failover {
             return true;
         }
         let (gate, whose) = match question {
-            Confirm::StopPrimary { .. } => ("stop confirmation", "primary"),
-            Confirm::StartBackup { .. } => ("start confirmation", "backup"),
-            Confirm::UnverifiedPrimary { .. } => ("unverified path confirmation", "primary"),
-            Confirm::Rollback { .. } => ("rollback confirmation", "primary"),
-            Confirm::StopAll { .. } => ("stop-all confirmation", "word"),
+            Confirm::StopPrimary { .. } => (GateId::StopConfirmation, "primary"),
+            Confirm::StartBackup { .. } => (GateId::StartConfirmation, "backup"),
+            Confirm::UnverifiedPrimary { .. } => (GateId::UnverifiedConfirmation, "primary"),
+            Confirm::Rollback { .. } => (GateId::RollbackConfirmation, "primary"),
+            Confirm::StopAll { .. } => (GateId::StopAllConfirmation, "word"),
         };
         out.push(self.gate(
             gate,
@@ -2430,20 +2646,20 @@ impl Failover {
     }
 
     /// A gate that stops the run before anything is touched: said, exit 3.
-    fn block_at(&mut self, gate: &str, why: String, out: &mut Vec<Effect>) {
+    fn block_at(&mut self, gate: GateId, why: String, out: &mut Vec<Effect>) {
         out.push(self.gate(gate, false, why.clone()));
         self.phase = Phase::Blocked(why.clone());
         out.push(Effect::Blocked(why));
     }
 
     /// A gate that ends the run: said, and finished as failed.
-    fn stop_at(&mut self, gate: &str, why: String, out: &mut Vec<Effect>) {
+    fn stop_at(&mut self, gate: GateId, why: String, out: &mut Vec<Effect>) {
         out.push(self.gate(gate, false, why.clone()));
         self.phase = Phase::Failed(why.clone());
         out.push(Effect::Finished(Outcome::Failed(why)));
     }
 
-    fn fail(&mut self, now: f64, item: u8, why: String, out: &mut Vec<Effect>) {
+    fn fail(&mut self, now: f64, item: ItemId, why: String, out: &mut Vec<Effect>) {
         self.set_item(item, ItemState::Red(why.clone()), now, Vec::new(), out);
         self.phase = Phase::Failed(why.clone());
         out.push(Effect::Finished(Outcome::Failed(why)));
@@ -2524,7 +2740,7 @@ impl Failover {
 
         if !refuse.is_empty() {
             let why = refuse.join("; ");
-            self.block_at("nothing is touched that cannot be finished", why, out);
+            self.block_at(GateId::FirstGate, why, out);
             return;
         }
         if primary_down {
@@ -2560,13 +2776,13 @@ impl Failover {
                             "the primary cannot be reached ({cause}) and {found}: the backup cannot be given a history, and starting it without one could sign what the primary signed. The way forward: set validator.indices (then a watermark from the chain can stand in for the history after the liveness wait), or the primary's {} from its disk (or a copy of it), archived (`tar -czf NAME.tar.gz -C DATADIR validator.db`) where backups.pattern finds it on this machine or on the backup, then run again; nothing was touched",
                             crate::history::PROTECTION_DB_FILE
                         );
-                        self.block_at("nothing is touched that cannot be finished", why, out);
+                        self.block_at(GateId::FirstGate, why, out);
                         return;
                     }
                     // The way forward that is safe: the chain's evidence as the history.
                     let keys = self.plan.indices.len() as u64;
                     out.push(self.gate(
-                        "nothing is touched that cannot be finished",
+                        GateId::FirstGate,
                         true,
                         format!(
                             "the primary cannot be reached ({cause}) and {found}: the backup can be given a watermark from the chain instead (per key the current epoch as its last signed target, the justified epoch as source), so that it cannot sign anything the primary may have signed; it costs the rest of this epoch and the liveness wait of {wait} epoch(s): about {} missed attester duties ({keys} key(s))",
@@ -2587,7 +2803,7 @@ impl Failover {
             };
             let age_epochs = source.age_epochs(&clock, now);
             out.push(self.gate(
-                "nothing is touched that cannot be finished",
+                GateId::FirstGate,
                 true,
                 format!(
                     "the primary cannot be reached ({cause}): nothing on it can be verified; the newest archive that holds a history is {} ({age_epochs} epoch(s) old); the failover can go on through the liveness wait",
@@ -2605,7 +2821,7 @@ impl Failover {
         }
         out.push(
             self.gate(
-                "nothing is touched that cannot be finished",
+                GateId::FirstGate,
                 true,
                 "the backup is stopped, locked and synced; the primary's history is valid and fits"
                     .into(),
@@ -2727,7 +2943,7 @@ impl Failover {
                     let (po, _) = procs.expect("checked");
                     let (mo, _) = metrics.expect("checked");
                     self.set_item(
-                        1,
+                        ItemId::PrimaryStopped,
                         ItemState::Green,
                         now,
                         vec![
@@ -2744,7 +2960,7 @@ impl Failover {
                         out,
                     );
                     self.set_item(
-                        2,
+                        ItemId::PrimaryKilled,
                         ItemState::Green,
                         now,
                         vec![
@@ -2763,7 +2979,13 @@ impl Failover {
                         });
                         self.liveness = Some(g);
                     }
-                    self.set_item(3, ItemState::Running, now, Vec::new(), out);
+                    self.set_item(
+                        ItemId::SlashingProtectionTransferred,
+                        ItemState::Running,
+                        now,
+                        Vec::new(),
+                        out,
+                    );
                     self.phase = Phase::Transferring;
                     out.push(Effect::Transfer {
                         from: Source::Live(Role::Primary),
@@ -2795,7 +3017,7 @@ impl Failover {
         let why = not_yet.join("; ");
         if stuck && !escalated {
             out.push(self.gate(
-                "stop",
+                GateId::Stop,
                 false,
                 format!("the primary did not stop in time: {why}; escalating to SIGKILL"),
             ));
@@ -2812,8 +3034,14 @@ impl Failover {
         }
         if attempts >= self.plan.verify_attempts {
             let why = format!("the primary is not verified stopped: {why}");
-            self.set_item(2, ItemState::Red(why.clone()), now, Vec::new(), out);
-            self.fail(now, 1, why, out);
+            self.set_item(
+                ItemId::PrimaryKilled,
+                ItemState::Red(why.clone()),
+                now,
+                Vec::new(),
+                out,
+            );
+            self.fail(now, ItemId::PrimaryStopped, why, out);
             return;
         }
         self.phase = Phase::VerifyingStop {
@@ -2857,7 +3085,7 @@ mod tests {
         m.touched_primary = Some(100.0);
         assert_eq!(m.standing().primary, PrimaryStanding::Touched);
         m.checklist
-            .set(1, ItemState::Green, 101.0, Vec::new())
+            .set(ItemId::PrimaryStopped, ItemState::Green, 101.0, Vec::new())
             .unwrap();
         assert_eq!(m.standing().primary, PrimaryStanding::StoppedAndFenced);
         assert_eq!(m.standing().backup, BackupStanding::Locked);
@@ -2869,14 +3097,24 @@ mod tests {
             BackupStanding::Started { at: Some(201.0) }
         );
         m.checklist
-            .set(7, ItemState::Green, 202.0, Vec::new())
+            .set(
+                ItemId::BackupValidatorStarted,
+                ItemState::Green,
+                202.0,
+                Vec::new(),
+            )
             .unwrap();
         assert_eq!(
             m.standing().backup,
             BackupStanding::Runs { at: Some(201.0) }
         );
         m.checklist
-            .set(8, ItemState::Green, 203.0, Vec::new())
+            .set(
+                ItemId::AttestationsSubmitted,
+                ItemState::Green,
+                203.0,
+                Vec::new(),
+            )
             .unwrap();
         assert_eq!(
             m.standing().backup,
@@ -2930,7 +3168,7 @@ mod tests {
         let mut m = Failover::new(plan());
         assert_eq!(m.completion(), "items 1-9 are done");
         m.checklist
-            .waive(9, "item 9 cannot be verified: x", 1.0)
+            .waive(ItemId::AlertsCleared, "item 9 cannot be verified: x", 1.0)
             .unwrap();
         assert_eq!(
             m.completion(),

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod checklist;
 pub mod gate;
+pub mod ids;
 pub mod journal;
 pub mod machine;
 pub mod preflight;

@@ -132,6 +132,9 @@ pub fn fence_dropin(cfg: &Config) -> String {
     )
 }
 
+/// The run lock on each host: two engineers cannot fail the same pair over at once.
+pub const RUN_LOCK: &str = "/run/validator-failover.lock";
+
 /// The condition the fence puts on the unit: a path nobody creates.
 pub const FENCE_CONDITION: &str = "/run/validator-failover/fence-lifted";
 

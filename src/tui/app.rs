@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Role;
 use crate::driver::Answer;
-use crate::engine::journal::Entry;
+use crate::engine::journal::{Entry, RunOutcome};
 use crate::engine::machine::Confirm;
 
 use super::keymap::{self, Action};
@@ -34,7 +34,8 @@ pub enum EngineMsg {
     /// The run's journal directory.
     RunDir(String),
     /// The drive is over: one line for the screen, and the exit code.
-    Ended(String, i32),
+    /// The run ended: its closing line, its outcome, the exit code.
+    Ended(String, RunOutcome, i32),
     /// The engine works again on the same run (a rollback or stop-all after the end).
     Restarted,
 }
@@ -444,10 +445,10 @@ impl App {
                 return Some(tx);
             }
             EngineMsg::RunDir(d) => self.model.run.dir = Some(d),
-            EngineMsg::Ended(why, code) => {
+            EngineMsg::Ended(why, outcome, code) => {
                 self.model.question = None;
                 if self.model.ended.is_none() {
-                    self.model.ended = Some(why.clone());
+                    self.model.ended = Some(outcome);
                 }
                 if matches!(self.dialog, Some(Dialog::Confirm { .. })) {
                     self.dialog = None;

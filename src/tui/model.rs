@@ -9,7 +9,7 @@ use crate::chain::ChainClock;
 use crate::config::Role;
 use crate::engine::checklist::{ITEMS, ItemState};
 use crate::engine::gate::START_REQUIRES;
-use crate::engine::journal::{Entry, Record};
+use crate::engine::journal::{Entry, GateId, Record, RunOutcome};
 use crate::engine::machine::Confirm;
 
 use super::logbuf::LogBuf;
@@ -32,9 +32,11 @@ pub struct ItemRow {
 
 #[derive(Debug, Clone)]
 pub struct GateRow {
-    pub name: String,
+    pub name: GateId,
     pub open: bool,
     pub why: String,
+    /// What it waits for, one line each (empty: `why` says it in one line).
+    pub waits: Vec<String>,
     pub time: String,
 }
 
@@ -101,7 +103,7 @@ pub struct Model {
     /// The question the engine is waiting on.
     pub question: Option<Confirm>,
     /// The run's outcome (`RunEnded`), once it has one.
-    pub ended: Option<String>,
+    pub ended: Option<RunOutcome>,
     /// Unix seconds of the run's end.
     pub ended_at: Option<f64>,
     /// The newest read-only preflight of both hosts, and whether one is under way.
@@ -221,11 +223,17 @@ impl Model {
                 self.steps
                     .push(format!("{t} {} item {number}", state.symbol()));
             }
-            Record::Gate { gate, open, why } => {
+            Record::Gate {
+                gate,
+                open,
+                why,
+                waits,
+            } => {
                 let row = GateRow {
                     name: gate.clone(),
                     open: *open,
                     why: why.clone(),
+                    waits: waits.clone(),
                     time: t.clone(),
                 };
                 match self.gates.iter_mut().find(|g| &g.name == gate) {
@@ -281,6 +289,9 @@ impl Model {
             }
             Record::Liveness { verdict } => {
                 self.liveness = Some(verdict.clone());
+            }
+            Record::Milestone { milestone } => {
+                self.steps.push(format!("{t} {milestone}"));
             }
             Record::RunEnded { outcome } => {
                 self.ended = Some(outcome.clone());
@@ -347,18 +358,22 @@ impl Model {
         if let Some(end) = &self.ended {
             return vec![format!("the run has ended ({end})")];
         }
-        if let Some(g) = self.gates.iter().find(|g| g.name == "start")
+        if let Some(g) = self.gates.iter().find(|g| g.name == GateId::Start)
             && !g.open
         {
-            return g.why.split("; ").map(str::to_string).collect();
+            return if g.waits.is_empty() {
+                vec![g.why.clone()]
+            } else {
+                g.waits.clone()
+            };
         }
         let mut w: Vec<String> = START_REQUIRES
             .iter()
-            .filter(|n| self.items[**n as usize - 1].state != ItemState::Green)
-            .map(|n| format!("{n}. {}", ITEMS[*n as usize - 1].title))
+            .filter(|n| self.items[n.index()].state != ItemState::Green)
+            .map(|n| format!("{n}. {}", n.title()))
             .collect();
         w.push("the liveness gate".into());
-        if let Some(g) = self.gates.iter().find(|g| g.name == "start")
+        if let Some(g) = self.gates.iter().find(|g| g.name == GateId::Start)
             && g.open
         {
             // Open, but the engine has not asked (yet, or any more).
@@ -445,6 +460,7 @@ fn short_host(dest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::ids::ItemId;
 
     fn entry(prev: Option<&Entry>, r: Record) -> Entry {
         Entry::next(prev, 1_800_000_000.0, "t", r)
@@ -462,6 +478,7 @@ mod tests {
                 reason: None,
                 config: None,
                 program: "x".into(),
+                format: crate::engine::journal::JOURNAL_FORMAT,
             },
         );
         m.apply(&e0);
@@ -472,7 +489,7 @@ mod tests {
         let e1 = entry(
             Some(&e0),
             Record::Item {
-                number: 1,
+                number: ItemId::PrimaryStopped,
                 state: ItemState::Green,
                 evidence: vec![],
             },
@@ -483,9 +500,13 @@ mod tests {
         let e2 = entry(
             Some(&e1),
             Record::Gate {
-                gate: "start".into(),
+                gate: GateId::Start,
                 open: false,
                 why: "4. Backup beacon synced: syncing; liveness gate: waiting".into(),
+                waits: vec![
+                    "4. Backup beacon synced: syncing".into(),
+                    "liveness gate: waiting".into(),
+                ],
             },
         );
         m.apply(&e2);
@@ -497,9 +518,10 @@ mod tests {
         let e3 = entry(
             Some(&e2),
             Record::Gate {
-                gate: "start".into(),
+                gate: GateId::Start,
                 open: true,
                 why: "items 1-5 green".into(),
+                waits: Vec::new(),
             },
         );
         m.apply(&e3);

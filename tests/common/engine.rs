@@ -10,7 +10,7 @@ use validator_failover::audit::{JournalWriter, read_journal};
 use validator_failover::config::Role;
 use validator_failover::driver::{Answer, Driver, Ended, Operator, RUN_LOCK};
 use validator_failover::engine::checklist::ItemState;
-use validator_failover::engine::journal::{Entry, Record};
+use validator_failover::engine::journal::{Entry, GateId, ItemId, Record};
 use validator_failover::engine::machine::{
     BackupStanding, Confirm, Event, Failover, Outcome, Plan, PrimaryStanding,
 };
@@ -324,7 +324,7 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
         run.journal().last()
     );
     for n in 1..=9 {
-        let item = run.machine.checklist.item(n);
+        let item = run.machine.checklist.item(ItemId::from_number(n).unwrap());
         assert_eq!(item.state, ItemState::Green, "item {n}: {item:?}");
         assert!(!item.evidence.is_empty(), "item {n} has evidence");
     }
@@ -397,7 +397,7 @@ pub fn happy_path_stops_and_fences_the_primary(pair: &dyn Pair) {
     assert_eq!((st.user.as_str(), st.group.as_str()), ("qrysm", "qrysm"));
     assert_eq!(st.mode, 0o600, "the history moded as the client keeps it");
     assert!(
-        run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "liveness" && why.contains("by index {0: "))),
+        run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if *gate == GateId::Liveness && why.contains("by index {0: "))),
         "the liveness gate judges each key from the history's last signed target epoch\n{}",
         dump(&run)
     );
@@ -449,7 +449,10 @@ pub fn blocked_before_the_primary_is_touched(pair: &dyn Pair, fault: Fault, word
         "nothing was sent that changes a host: {:?}",
         run.commands()
     );
-    assert_eq!(run.machine.checklist.item(1).state, ItemState::Pending);
+    assert_eq!(
+        run.machine.checklist.item(ItemId::PrimaryStopped).state,
+        ItemState::Pending
+    );
     let (running, file_state, locked) = primary_state(pair);
     assert!(
         running && file_state == "enabled" && !locked,
@@ -506,7 +509,7 @@ pub fn wrong_confirmation_is_asked_again(pair: &dyn Pair) {
     let refused = run
         .journal()
         .iter()
-        .any(|e| matches!(&e.record, Record::Gate { gate, open: false, .. } if gate == "stop confirmation"));
+        .any(|e| matches!(&e.record, Record::Gate { gate, open: false, .. } if *gate == GateId::StopConfirmation));
     assert!(refused);
 }
 
@@ -583,7 +586,10 @@ pub fn failed_start_then_rollback_relocks_the_backup(pair: &dyn Pair) {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        run.machine.checklist.item(7).state,
+        run.machine
+            .checklist
+            .item(ItemId::BackupValidatorStarted)
+            .state,
         ItemState::Red(_)
     ));
     let now = pair.clock().now();
@@ -743,7 +749,7 @@ pub fn powered_off_primary_goes_through_the_liveness_wait(pair: &dyn Pair) {
             matches!(
                 &e.record,
                 Record::Item {
-                    number: 6,
+                    number: ItemId::LockFileRemoved,
                     state: ItemState::Green,
                     ..
                 }
@@ -759,7 +765,7 @@ pub fn powered_off_primary_goes_through_the_liveness_wait(pair: &dyn Pair) {
         cfg.failover.liveness_epochs
     );
     assert!(
-        journal.iter().any(|e| matches!(&e.record, Record::Item { number: 1, state: ItemState::Running, evidence } if evidence.iter().any(|v| v.observed.contains("quiet epochs") && v.observed.contains("missed duties")))),
+        journal.iter().any(|e| matches!(&e.record, Record::Item { number: ItemId::PrimaryStopped, state: ItemState::Running, evidence } if evidence.iter().any(|v| v.observed.contains("quiet epochs") && v.observed.contains("missed duties")))),
         "the countdown and its cost were shown"
     );
     assert!(
@@ -807,7 +813,10 @@ pub fn primary_alive_behind_a_cut_never_opens_the_gate(pair: &dyn Pair) {
         "the backup's lock was never removed: {:?}",
         run.commands()
     );
-    assert_eq!(run.machine.checklist.item(6).state, ItemState::Pending);
+    assert_eq!(
+        run.machine.checklist.item(ItemId::LockFileRemoved).state,
+        ItemState::Pending
+    );
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
@@ -919,7 +928,7 @@ pub fn fenced_out_of_band_statement_skips_the_wait(pair: &dyn Pair) {
             |e| matches!(&e.record, Record::Confirmation { typed, .. } if *typed == statement)
         )
     );
-    assert!(run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, open: true, .. } if gate == "fenced out of band")));
+    assert!(run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, open: true, .. } if *gate == GateId::FencedOutOfBand)));
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
@@ -1084,15 +1093,15 @@ pub fn backup_syncing_after_the_stop_is_held_at_the_gate(pair: &dyn Pair) {
     let journal = run.journal();
     let held = journal
         .iter()
-        .position(|e| matches!(&e.record, Record::Gate { gate, open: false, why } if gate == "start" && why.contains("syncing")))
+        .position(|e| matches!(&e.record, Record::Gate { gate, open: false, why, .. } if *gate == GateId::Start && why.contains("syncing")))
         .unwrap_or_else(|| panic!("held at the gate for the sync\n{}", dump(&run)));
     let opened = journal
         .iter()
-        .position(|e| matches!(&e.record, Record::Gate { gate, open: true, .. } if gate == "start"))
+        .position(|e| matches!(&e.record, Record::Gate { gate, open: true, .. } if *gate == GateId::Start))
         .expect("the gate opened");
     assert!(held < opened, "held first, then open");
     assert!(
-        journal.iter().any(|e| matches!(&e.record, Record::Gate { gate, open: false, why } if gate == "backup readiness" && why.contains("syncing"))),
+        journal.iter().any(|e| matches!(&e.record, Record::Gate { gate, open: false, why, .. } if *gate == GateId::BackupReadiness && why.contains("syncing"))),
         "the slip was seen while the history moved\n{}",
         dump(&run)
     );
@@ -1102,7 +1111,7 @@ pub fn backup_syncing_after_the_stop_is_held_at_the_gate(pair: &dyn Pair) {
             matches!(
                 &e.record,
                 Record::Item {
-                    number: 6,
+                    number: ItemId::LockFileRemoved,
                     state: ItemState::Running,
                     ..
                 }
@@ -1116,7 +1125,7 @@ pub fn backup_syncing_after_the_stop_is_held_at_the_gate(pair: &dyn Pair) {
     assert!(journal[held..opened].iter().any(|e| matches!(
         &e.record,
         Record::Item {
-            number: 4,
+            number: ItemId::BackupBeaconSynced,
             state: ItemState::Red(_),
             ..
         }
@@ -1134,7 +1143,7 @@ pub fn item_9_red_when_the_beacon_node_cannot_answer_after_the_start(pair: &dyn 
     let off = switch.clone();
     let listener: validator_failover::driver::Listener = Box::new(move |e: &Entry| {
         if let Record::Item {
-            number: 8,
+            number: ItemId::AttestationsSubmitted,
             state: ItemState::Green,
             ..
         } = &e.record
@@ -1155,11 +1164,11 @@ pub fn item_9_red_when_the_beacon_node_cannot_answer_after_the_start(pair: &dyn 
     );
     assert!(why.contains("attester-slashing pool"), "{why}");
     for n in 1..=8 {
-        let item = run.machine.checklist.item(n);
+        let item = run.machine.checklist.item(ItemId::from_number(n).unwrap());
         assert_eq!(item.state, ItemState::Green, "item {n}: {item:?}");
     }
     assert_eq!(
-        run.machine.checklist.item(9).state,
+        run.machine.checklist.item(ItemId::AlertsCleared).state,
         ItemState::Red(why.clone())
     );
     let standing = run.machine.standing();
@@ -1187,7 +1196,7 @@ pub fn a_slashed_index_turns_item_9_red(pair: &dyn Pair) {
     let vote = pair.conflicting_vote();
     let listener: validator_failover::driver::Listener = Box::new(move |e: &Entry| {
         if let Record::Item {
-            number: 8,
+            number: ItemId::AttestationsSubmitted,
             state: ItemState::Green,
             ..
         } = &e.record
@@ -1215,7 +1224,7 @@ pub fn a_slashed_index_turns_item_9_red(pair: &dyn Pair) {
             && !why.contains("validator 3"),
         "only index 2: {why}"
     );
-    let item = run.machine.checklist.item(9);
+    let item = run.machine.checklist.item(ItemId::AlertsCleared);
     assert_eq!(item.state, ItemState::Red(why.clone()));
     assert!(
         item.evidence
@@ -1280,7 +1289,10 @@ pub fn eip3076_method_exports_and_imports(pair: &dyn Pair) {
         !cmds.iter().any(|c| c.contains("tar -czf")),
         "not the archive: {cmds:?}"
     );
-    let item3 = run.machine.checklist.item(3);
+    let item3 = run
+        .machine
+        .checklist
+        .item(ItemId::SlashingProtectionTransferred);
     assert_eq!(item3.state, ItemState::Green);
     assert!(
         item3
@@ -1292,7 +1304,7 @@ pub fn eip3076_method_exports_and_imports(pair: &dyn Pair) {
         item3.evidence
     );
     assert!(
-        run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "liveness" && why.contains("by index {0: "))),
+        run.journal().iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if *gate == GateId::Liveness && why.contains("by index {0: "))),
         "the liveness gate judges each key from its last signed epoch\n{}",
         dump(&run)
     );
@@ -1422,7 +1434,7 @@ pub fn killed_during_the_transfer_resumes_and_finishes(pair: &dyn Pair) {
     );
     let journal = run.journal();
     assert!(journal.len() > before, "one journal, carried on");
-    assert!(journal.iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "resume" && why.contains("transferring the history afresh"))));
+    assert!(journal.iter().any(|e| matches!(&e.record, Record::Gate { gate, why, .. } if *gate == GateId::Resume && why.contains("transferring the history afresh"))));
     assert!(backup_running(pair));
     assert!(!primary_state(pair).0);
     pair.wait(9.0);
@@ -1474,7 +1486,7 @@ pub fn killed_during_an_unverified_start_resumes_through_the_gate(pair: &dyn Pai
     let journal = run.journal();
     let resumed = journal
         .iter()
-        .position(|e| matches!(&e.record, Record::Gate { gate, why, .. } if gate == "resume" && why.contains("fresh liveness wait")))
+        .position(|e| matches!(&e.record, Record::Gate { gate, why, .. } if *gate == GateId::Resume && why.contains("fresh liveness wait")))
         .expect("resumed through the gate");
     assert!(
         journal[resumed..]
@@ -1506,17 +1518,17 @@ pub fn happy_path_on_the_reference_hardening(pair: &dyn Pair) {
         dump(&run)
     );
     for n in 1..=9 {
-        let item = run.machine.checklist.item(n);
+        let item = run.machine.checklist.item(ItemId::from_number(n).unwrap());
         assert_eq!(item.state, ItemState::Green, "item {n}: {item:?}");
     }
-    let two = run.machine.checklist.item(2);
+    let two = run.machine.checklist.item(ItemId::PrimaryKilled);
     assert!(
         two.evidence
             .iter()
             .any(|e| e.via.contains("/metrics") && e.via.contains("nothing listens")),
         "item 2 rests on a refused connection on the host: {two:?}"
     );
-    let five = run.machine.checklist.item(5);
+    let five = run.machine.checklist.item(ItemId::BackupGzondSynced);
     assert!(
         five.evidence.iter().any(|e| e
             .observed

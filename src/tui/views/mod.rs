@@ -90,7 +90,7 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::raw(format!("  elapsed {}", clock(e))));
     }
     match &m.ended {
-        Some(o) if o == "completed" => spans.push(Span::styled("  DONE", t.ok())),
+        Some(o) if o.is_completed() => spans.push(Span::styled("  DONE", t.ok())),
         Some(o) => spans.push(Span::styled(format!("  ENDED: {o}"), t.bad())),
         None if app.stop_all_sent => spans.push(Span::styled("  STOP ALL SENT", t.danger())),
         None => {}

@@ -7,6 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
+use crate::engine::journal::RunOutcome;
 use crate::engine::machine::Confirm;
 use crate::tui::app::App;
 use crate::tui::model::Model;
@@ -25,16 +26,16 @@ pub fn what_it_does(m: &Model, q: &Confirm) -> String {
             m.run.primary
         );
     }
-    match q.action() {
-        "stop the primary" => format!(
+    match q {
+        Confirm::StopPrimary { .. } => format!(
             "on {}: lock file, unit disabled and masked, validator stopped (SIGKILL if it lingers), verified stopped twice",
             m.run.primary
         ),
-        "start the backup" => format!(
+        Confirm::StartBackup { .. } => format!(
             "on {}: one more look at items 1-5 and the liveness gate, lock file removed, validator started and verified",
             m.run.backup
         ),
-        other => format!("{other} (type {} to confirm)", q.expected()),
+        _ => format!("{} (type {} to confirm)", q.action(), q.expected()),
     }
 }
 
@@ -92,23 +93,27 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         ]));
         lines.push(Line::from(format!("  {}", what_it_does(m, q))));
     } else if let Some(o) = &m.ended {
-        let style = if o == "completed" { t.ok() } else { t.bad() };
+        let style = if o.is_completed() { t.ok() } else { t.bad() };
         lines.push(Line::from(vec![
             Span::styled("Run ended: ", style),
-            Span::raw(o.as_str()),
+            Span::raw(o.to_string()),
         ]));
-        let next = match o.as_str() {
-            "completed" => "next: n to write the incident notes (item 10), e to export the audit",
-            "rolled back" => {
+        let next = match o {
+            RunOutcome::Completed => {
+                "next: n to write the incident notes (item 10), e to export the audit"
+            }
+            RunOutcome::RolledBack => {
                 "the primary signs again, the backup is stopped and locked: n for the notes, e to export the audit"
             }
-            "emergency stop-all" => {
+            RunOutcome::StoppedAll => {
                 "both validators are stopped and fenced: nothing signs; n for the notes, e to export the audit"
             }
-            o if o.starts_with("blocked") => {
+            RunOutcome::Blocked(_) => {
                 "nothing was touched: put right what the gate says, then start again; e to export the audit"
             }
-            _ => "next: read the red item and the log (l); n for the notes; e to export the audit",
+            RunOutcome::Failed(_) | RunOutcome::Written(_) => {
+                "next: read the red item and the log (l); n for the notes; e to export the audit"
+            }
         };
         lines.push(Line::from(next));
     } else if m.run.id.is_empty() {
