@@ -3164,6 +3164,79 @@ mod tests {
     }
 
     #[test]
+    fn a_resume_rests_on_the_milestones_or_on_a_format_1_journals_commands() {
+        use super::super::journal::{Entry, JOURNAL_FORMAT, RunOutcome};
+        let journal = |format: u32, rest: Vec<Record>| {
+            let mut v: Vec<Entry> = Vec::new();
+            let first = Record::RunStarted {
+                run: "r".into(),
+                primary: "p".into(),
+                backup: "b".into(),
+                reason: None,
+                config: None,
+                program: "t".into(),
+                format,
+            };
+            for r in std::iter::once(first).chain(rest) {
+                let e = Entry::next(v.last(), 1.0, "t", r);
+                v.push(e);
+            }
+            v
+        };
+        let touched = Record::Milestone {
+            milestone: Milestone::PrimaryTouched,
+        };
+        let lock = Record::Command {
+            host: Role::Primary,
+            command: format!("create {} exclusively", super::super::steps::RUN_LOCK),
+            status: Some(0),
+            excerpt: String::new(),
+        };
+        let fence = Record::Command {
+            host: Role::Primary,
+            command: "mkdir -p -- /etc/quantapool".into(),
+            status: Some(0),
+            excerpt: String::new(),
+        };
+        // Killed after the milestone, before the fence's command was journaled.
+        let f2 = journal(JOURNAL_FORMAT, vec![lock.clone(), touched.clone()]);
+        assert_eq!(resume_facts(&f2), Some((true, false)));
+        // Format 2 reads only the milestones: the run lock is not a touch.
+        let f2 = journal(JOURNAL_FORMAT, vec![lock.clone()]);
+        assert_eq!(resume_facts(&f2), Some((false, false)));
+        let unlocked = Record::Milestone {
+            milestone: Milestone::BackupUnlocked,
+        };
+        let f2 = journal(JOURNAL_FORMAT, vec![touched.clone(), unlocked]);
+        assert_eq!(resume_facts(&f2), Some((true, true)));
+        // Format 1: a command on the primary other than the run lock's.
+        let f1 = journal(1, vec![lock.clone()]);
+        assert_eq!(resume_facts(&f1), Some((false, false)));
+        let f1 = journal(1, vec![lock.clone(), fence.clone()]);
+        assert_eq!(resume_facts(&f1), Some((true, false)));
+        // Ended, or rolling back or stopping all: not resumed as a failover.
+        let ended = Record::RunEnded {
+            outcome: RunOutcome::Completed,
+        };
+        assert_eq!(
+            resume_facts(&journal(JOURNAL_FORMAT, vec![touched.clone(), ended])),
+            None
+        );
+        for gate in [GateId::Rollback, GateId::StopAll] {
+            let g = Record::Gate {
+                gate,
+                open: true,
+                why: String::new(),
+                waits: Vec::new(),
+            };
+            assert_eq!(
+                resume_facts(&journal(JOURNAL_FORMAT, vec![touched.clone(), g])),
+                None
+            );
+        }
+    }
+
+    #[test]
     fn completion_says_when_item_9_was_waived() {
         let mut m = Failover::new(plan());
         assert_eq!(m.completion(), "items 1-9 are done");
