@@ -1462,6 +1462,23 @@ mod tests {
         assert_eq!(c.backup.port, Some(22));
     }
 
+    #[test]
+    fn the_shipped_notify_example_is_valid_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example-config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let block: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "# [notify]")
+            .map(|l| l.strip_prefix("# ").or(l.strip_prefix('#')).unwrap_or(l))
+            .collect();
+        assert!(block.len() > 10, "the example has a [notify] block");
+        let base = "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n";
+        let c = Config::parse(&format!("{base}{}\n", block.join("\n")), &path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = c.notify.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["ops", "team chat", "on-call", "pager"]);
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/vf/test.toml"))
     }
