@@ -40,6 +40,14 @@ type Got = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
 
 /// A tiny HTTP/1.1 server on loopback.
 async fn receiver(mode: Mode) -> (SocketAddr, Got) {
+    receiver_held(mode, None).await
+}
+
+/// A receiver whose answers wait until `hold` says released.
+async fn receiver_held(
+    mode: Mode,
+    hold: Option<tokio::sync::watch::Receiver<bool>>,
+) -> (SocketAddr, Got) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let got: Got = Arc::default();
@@ -55,6 +63,7 @@ async fn receiver(mode: Mode) -> (SocketAddr, Got) {
                 continue;
             }
             let g = g.clone();
+            let hold = hold.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let head_end = loop {
@@ -94,6 +103,10 @@ async fn receiver(mode: Mode) -> (SocketAddr, Got) {
                 let body: serde_json::Value =
                     serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
                 g.lock().unwrap().push((path.clone(), body));
+                if let Some(mut hold) = hold {
+                    // Held: the sender's next notices queue up behind this one.
+                    let _ = hold.wait_for(|released| *released).await;
+                }
                 let (status, answer) = match mode {
                     Mode::Fail => ("500 Internal Server Error", format!("no route for {path}")),
                     _ => ("200 OK", "ok".to_string()),
@@ -484,14 +497,27 @@ fn a_hanging_receiver_costs_the_run_no_more_than_its_deadline() {
 
 /// The run as the wizard drives it: its operator a person, whose questions are told
 /// (waiting for a person), then the run's end recorded as the wizard records it.
-/// Returns how it ended, the notices' kinds (the generic form) and the journal.
+/// The receiver holds its first answer until the run has ended, so that every later
+/// notice waits in the queue, and is then sent in order. Returns how it ended, the
+/// notices (the generic form) and the journal.
 fn wizard_run(
     pair: &SimPair,
     answers: Vec<Answer>,
     listener: Option<validator_failover::driver::Listener>,
 ) -> (Ended, Vec<serde_json::Value>, Vec<Entry>) {
+    wizard_run_with(pair, answers, listener, "queue = 64")
+}
+
+/// [`wizard_run`] with more of `[notify]` (`queue = …`).
+fn wizard_run_with(
+    pair: &SimPair,
+    answers: Vec<Answer>,
+    listener: Option<validator_failover::driver::Listener>,
+    more: &str,
+) -> (Ended, Vec<serde_json::Value>, Vec<Entry>) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (addr, got) = rt.block_on(receiver(Mode::Ok));
+    let (release, held) = tokio::sync::watch::channel(false);
+    let (addr, got) = rt.block_on(receiver_held(Mode::Ok, Some(held)));
     let dir = tempfile::tempdir().unwrap();
     let url = secret_file(
         dir.path(),
@@ -501,7 +527,9 @@ fn wizard_run(
     let mut cfg = pair.config();
     cfg.notify = notify_settings(
         dir.path(),
-        &format!("[[notify.webhook]]\nname = \"ops\"\nurl_file = {url:?}\n"),
+        &format!(
+            "[notify]\ntimeout_secs = 60\n{more}\n[[notify.webhook]]\nname = \"ops\"\nurl_file = {url:?}\n"
+        ),
     );
     let (p, b) = pair.hosts();
     let journal = JournalWriter::create(dir.path(), "test-run", "tester").unwrap();
@@ -543,6 +571,7 @@ fn wizard_run(
             .unwrap();
         let (_, outcome, _) = validator_failover::wizard::summarize(&Ok(ended.clone()), &machine);
         driver.record(Record::RunEnded { outcome }).unwrap();
+        let _ = release.send(true);
         validator_failover::runner::finish_notices(&notifier, Some(&mut driver)).await;
         ended
     });
@@ -608,6 +637,29 @@ fn in_the_wizard_each_question_is_told_once_as_waiting_for_a_person() {
         .filter(|(_, ok, o)| *ok && o.contains(" delivered: HTTP 200"))
         .count();
     assert_eq!(delivered, 5, "each delivery journaled");
+}
+
+/// A queue of 2 behind a receiver that holds its first answer: the newest two
+/// notices are kept, the older ones dropped, and the drop journaled with their kinds.
+#[test]
+fn a_full_queue_drops_the_oldest_notices_and_says_so() {
+    let pair = SimPair::new();
+    let answers = names(&pair);
+    let (ended, bodies, journal) = wizard_run_with(&pair, answers, None, "queue = 2");
+    assert_eq!(ended, Ended::Finished(Outcome::Completed));
+    let got = summary(&bodies);
+    assert_eq!(got.len(), 3, "the one held, then the two newest: {got:?}");
+    assert_eq!(got[1..], ["backup-started", "done"], "{got:?}");
+    let dropped: Vec<String> = notify_reports(&journal)
+        .into_iter()
+        .filter(|(_, ok, o)| !ok && o.contains("the oldest dropped while its queue of 2 was full"))
+        .map(|(_, _, o)| o)
+        .collect();
+    let count: usize = dropped
+        .iter()
+        .map(|o| o.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(count, 2, "5 notices, 3 sent: {dropped:#?}");
 }
 
 #[test]
@@ -690,5 +742,69 @@ fn a_slashed_index_is_told_as_slashing_suspected_then_failed() {
         ),
         "{}",
         bodies[4]
+    );
+}
+
+/// An interrupted run opened again: told as resumed, with the reason it began with.
+#[test]
+fn a_resumed_run_is_told_as_resumed_with_its_first_reason() {
+    use validator_failover::runner::{self, open_run};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (addr, got) = rt.block_on(receiver(Mode::Ok));
+    let dir = tempfile::tempdir().unwrap();
+    let url = secret_file(
+        dir.path(),
+        "hook.url",
+        &format!("http://{addr}/hook/SECRET"),
+    );
+    let mut cfg = Config::with_hosts("primary", "backup");
+    cfg.failover.runs_dir = dir.path().join("runs");
+    cfg.notify = notify_settings(
+        dir.path(),
+        &format!("[[notify.webhook]]\nurl_file = {url:?}\n"),
+    );
+    let now = validator_failover::chain::unix_now();
+    let reason = Some("Primary node has hardware failure".to_string());
+    // Begun, then interrupted before its end: nothing but its start in the journal.
+    drop(
+        open_run(
+            &cfg,
+            "tester",
+            runner::Mode::Failover,
+            false,
+            reason,
+            now,
+            "",
+        )
+        .unwrap(),
+    );
+    let again = open_run(
+        &cfg,
+        "tester",
+        runner::Mode::Failover,
+        true,
+        None,
+        now + 1.0,
+        "",
+    )
+    .unwrap();
+    assert!(again.resumed.is_some(), "the interrupted run is resumed");
+    rt.block_on(async {
+        let n = again.notifier(&cfg);
+        n.finish().await
+    });
+    let bodies: Vec<serde_json::Value> =
+        got.lock().unwrap().iter().map(|(_, b)| b.clone()).collect();
+    assert_eq!(bodies.len(), 1, "{bodies:#?}");
+    assert_eq!(bodies[0]["notice"], "run-started");
+    assert_eq!(
+        bodies[0]["detail"],
+        serde_json::json!({"reason": "Primary node has hardware failure", "resumed": true})
+    );
+    assert_eq!(bodies[0]["run"], again.id.as_str());
+    assert!(
+        bodies[0]["text"].as_str().unwrap().contains("RUN RESUMED"),
+        "{}",
+        bodies[0]
     );
 }
