@@ -200,6 +200,68 @@ pub struct FailoverSettings {
     pub gate_timeout: Duration,
 }
 
+/// `[notify]`: who is told what happens to a run, and how long one send may take.
+/// Secrets (webhook URLs, the Telegram bot token) are named here by where they are
+/// (a file or an environment variable), never held: they are read when a run starts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NotifySettings {
+    pub targets: Vec<NotifyTarget>,
+    /// The most one send may take (connect, request, answer; or the command's run).
+    pub timeout: Duration,
+    /// The notices held per target while its sends lag; when full, the oldest is
+    /// dropped (and counted).
+    pub queue: usize,
+}
+
+/// One target of `[notify]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotifyTarget {
+    /// How it is named in the journal and in messages (`name`, or `webhook 1`, …).
+    pub name: String,
+    /// Where it is in the configuration (`notify.webhook[1]`): named in messages.
+    pub key: String,
+    pub kind: NotifyKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyKind {
+    /// An HTTP POST of the notice as JSON, in the generic form or Slack's.
+    Webhook {
+        format: WebhookFormat,
+        url: SecretSource,
+    },
+    /// The Bot API's `sendMessage` (`<api_url>/bot<token>/sendMessage`).
+    Telegram {
+        api_url: String,
+        token: SecretSource,
+        chat_id: String,
+    },
+    /// A program run with these arguments (never through a shell): the notice as
+    /// JSON on its standard input, a few `VF_*` environment variables.
+    Command { argv: Vec<String> },
+}
+
+/// The body a webhook is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// The notice as data (`{"notice": …, "run": …, "text": …}`).
+    Json,
+    /// A Slack incoming webhook's `{"text": …}`.
+    Slack,
+}
+
+/// Where a secret is read when a run starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretSource {
+    /// A file (its content, surrounding whitespace left out).
+    File(PathBuf),
+    /// An environment variable of the process.
+    Env(String),
+}
+
 /// The validated configuration: everything the failover needs to know.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -215,6 +277,7 @@ pub struct Config {
     /// Glob of the backup archives, as the runbook names them.
     pub backups: String,
     pub failover: FailoverSettings,
+    pub notify: NotifySettings,
 }
 
 impl Config {
@@ -330,6 +393,8 @@ struct RawConfig {
     backups: RawBackups,
     #[serde(default)]
     failover: RawFailover,
+    #[serde(default)]
+    notify: RawNotify,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -401,6 +466,49 @@ struct RawFailover {
     stop_timeout_secs: Option<S<u64>>,
     verify_interval_secs: Option<S<u64>>,
     gate_timeout_secs: Option<S<u64>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    timeout_secs: Option<S<u64>>,
+    queue: Option<S<u64>>,
+    #[serde(default)]
+    webhook: Vec<S<RawWebhook>>,
+    #[serde(default)]
+    telegram: Vec<S<RawTelegram>>,
+    #[serde(default)]
+    command: Vec<S<RawCommand>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    name: Option<S<String>>,
+    format: Option<S<String>>,
+    /// Refused: named only to say why.
+    url: Option<S<toml::Value>>,
+    url_file: Option<S<String>>,
+    url_env: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTelegram {
+    name: Option<S<String>>,
+    api_url: Option<S<String>>,
+    /// Refused: named only to say why.
+    token: Option<S<toml::Value>>,
+    token_file: Option<S<String>>,
+    token_env: Option<S<String>>,
+    chat_id: Option<S<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCommand {
+    name: Option<S<String>>,
+    argv: Option<S<Vec<String>>>,
 }
 
 struct Validator<'a> {
@@ -781,6 +889,8 @@ impl RawConfig {
             )?,
         };
 
+        let notify = self.notify.validate(v)?;
+
         Ok(Config {
             source: None,
             primary,
@@ -792,7 +902,281 @@ impl RawConfig {
             metrics,
             backups,
             failover,
+            notify,
         })
+    }
+}
+
+impl RawNotify {
+    fn validate(&self, v: &Validator<'_>) -> Result<NotifySettings, ConfigError> {
+        let timeout = v.secs(&self.timeout_secs, "notify.timeout_secs", 5, 60)?;
+        let queue = match &self.queue {
+            None => 64,
+            Some(q) if *q.get_ref() == 0 || *q.get_ref() > 10_000 => {
+                return Err(v.err(
+                    Some(q),
+                    "notify.queue",
+                    "must be between 1 and 10000 notices",
+                ));
+            }
+            Some(q) => *q.get_ref() as usize,
+        };
+        let mut targets: Vec<(NotifyTarget, &dyn SpanOf)> = Vec::new();
+        for (i, w) in self.webhook.iter().enumerate() {
+            let key = format!("notify.webhook[{}]", i + 1);
+            let raw = w.get_ref();
+            if let Some(u) = &raw.url {
+                return Err(v.err(Some(u), &format!("{key}.url"), INLINE_SECRET));
+            }
+            let format = match &raw.format {
+                None => WebhookFormat::Json,
+                Some(f) => match f.get_ref().as_str() {
+                    "json" => WebhookFormat::Json,
+                    "slack" => WebhookFormat::Slack,
+                    other => {
+                        return Err(v.err(
+                            Some(f),
+                            &format!("{key}.format"),
+                            format!("{other:?} is not a webhook format: json or slack"),
+                        ));
+                    }
+                },
+            };
+            let url = v.secret(w, &key, "url", &raw.url_file, &raw.url_env)?;
+            let default = match format {
+                WebhookFormat::Json => "webhook",
+                WebhookFormat::Slack => "slack",
+            };
+            let name = v.name(
+                &raw.name,
+                &format!("{key}.name"),
+                &format!("{default} {}", i + 1),
+            )?;
+            targets.push((
+                NotifyTarget {
+                    name,
+                    key,
+                    kind: NotifyKind::Webhook { format, url },
+                },
+                at(&raw.name, w),
+            ));
+        }
+        for (i, t) in self.telegram.iter().enumerate() {
+            let key = format!("notify.telegram[{}]", i + 1);
+            let raw = t.get_ref();
+            if let Some(tok) = &raw.token {
+                return Err(v.err(Some(tok), &format!("{key}.token"), INLINE_SECRET));
+            }
+            let token = v.secret(t, &key, "token", &raw.token_file, &raw.token_env)?;
+            let chat_id = match &raw.chat_id {
+                None => {
+                    return Err(v.err(
+                        Some(t),
+                        &format!("{key}.chat_id"),
+                        "a Telegram target needs the chat to write to: `chat_id = -1001234567890` (or \"@channel\")",
+                    ));
+                }
+                Some(c) => match c.get_ref() {
+                    toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::String(s)
+                        if !s.trim().is_empty() && !s.chars().any(char::is_control) =>
+                    {
+                        s.trim().to_string()
+                    }
+                    other => {
+                        return Err(v.err(
+                            Some(c),
+                            &format!("{key}.chat_id"),
+                            format!(
+                                "must be the chat's number or its @name, got {}",
+                                other.type_str()
+                            ),
+                        ));
+                    }
+                },
+            };
+            let api_url = match &raw.api_url {
+                None => crate::notify::TELEGRAM_API.to_string(),
+                Some(a) => {
+                    let text = a.get_ref().trim().trim_end_matches('/');
+                    let ok = reqwest::Url::parse(text).is_ok_and(|u| {
+                        matches!(u.scheme(), "http" | "https")
+                            && u.host_str().is_some()
+                            && u.query().is_none()
+                            && u.username().is_empty()
+                            && u.password().is_none()
+                    });
+                    if !ok {
+                        return Err(v.err(
+                            Some(a),
+                            &format!("{key}.api_url"),
+                            format!(
+                                "{text:?} is not the http(s) base of a Bot API (scheme and host, no query, no credentials)"
+                            ),
+                        ));
+                    }
+                    text.to_string()
+                }
+            };
+            let name = v.name(
+                &raw.name,
+                &format!("{key}.name"),
+                &format!("telegram {}", i + 1),
+            )?;
+            targets.push((
+                NotifyTarget {
+                    name,
+                    key,
+                    kind: NotifyKind::Telegram {
+                        api_url,
+                        token,
+                        chat_id,
+                    },
+                },
+                at(&raw.name, t),
+            ));
+        }
+        for (i, c) in self.command.iter().enumerate() {
+            let key = format!("notify.command[{}]", i + 1);
+            let raw = c.get_ref();
+            let Some(argv) = &raw.argv else {
+                return Err(v.err(
+                    Some(c),
+                    &format!("{key}.argv"),
+                    "a command target needs `argv = [\"/path/to/program\", \"arg\", …]` (run as given, never through a shell)",
+                ));
+            };
+            let mut args = argv.get_ref().clone();
+            match args.first() {
+                None => {
+                    return Err(v.err(Some(argv), &format!("{key}.argv"), "must name a program"));
+                }
+                Some(p) if p.trim().is_empty() => {
+                    return Err(v.err(
+                        Some(argv),
+                        &format!("{key}.argv"),
+                        "its first word, the program, must not be empty",
+                    ));
+                }
+                Some(_) => {}
+            }
+            if args.iter().any(|a| a.contains('\0')) {
+                return Err(v.err(
+                    Some(argv),
+                    &format!("{key}.argv"),
+                    "an argument holds a NUL character",
+                ));
+            }
+            // A path with a directory is taken from the configuration's directory, as
+            // every other path here; a bare name is looked up in PATH.
+            if args[0].contains('/') {
+                args[0] = v.relative(&args[0]).display().to_string();
+            }
+            let name = v.name(
+                &raw.name,
+                &format!("{key}.name"),
+                &format!("command {}", i + 1),
+            )?;
+            targets.push((
+                NotifyTarget {
+                    name,
+                    key,
+                    kind: NotifyKind::Command { argv: args },
+                },
+                at(&raw.name, c),
+            ));
+        }
+        // Two targets of one name: the later in the file is named.
+        let mut by_place: Vec<&(NotifyTarget, &dyn SpanOf)> = targets.iter().collect();
+        by_place.sort_by_key(|(_, at)| at.start());
+        for (i, (t, at)) in by_place.iter().enumerate() {
+            if let Some((first, _)) = by_place[..i].iter().find(|(o, _)| o.name == t.name) {
+                return Err(ConfigError {
+                    file: v.path.to_path_buf(),
+                    line: Some(line_of(v.text, at.start())),
+                    key: Some(format!("{}.name", t.key)),
+                    message: format!(
+                        "{:?} is already the name of {}: each target needs its own (the journal names them)",
+                        t.name, first.key
+                    ),
+                });
+            }
+        }
+        Ok(NotifySettings {
+            targets: targets.into_iter().map(|(t, _)| t).collect(),
+            timeout,
+            queue,
+        })
+    }
+}
+
+/// Why an inline secret is refused.
+const INLINE_SECRET: &str = "refused: this is a secret (a webhook URL carries its token; a bot token is one) and a configuration file is copied, shared and committed; put it in a file only the operator can read (`url_file`/`token_file`) or in the environment (`url_env`/`token_env`)";
+
+/// Where a target is named: its `name`, else its table.
+fn at<'a, T>(name: &'a Option<S<String>>, table: &'a S<T>) -> &'a dyn SpanOf {
+    match name {
+        Some(n) => n,
+        None => table,
+    }
+}
+
+/// The start of a spanned value, whatever its type.
+trait SpanOf {
+    fn start(&self) -> usize;
+}
+
+impl<T> SpanOf for S<T> {
+    fn start(&self) -> usize {
+        self.span().start
+    }
+}
+
+impl Validator<'_> {
+    /// A secret's source: exactly one of `<what>_file` and `<what>_env`.
+    fn secret<T>(
+        &self,
+        table: &S<T>,
+        key: &str,
+        what: &str,
+        file: &Option<S<String>>,
+        env: &Option<S<String>>,
+    ) -> Result<SecretSource, ConfigError> {
+        match (file, env) {
+            (Some(_), Some(e)) => Err(self.err(
+                Some(e),
+                &format!("{key}.{what}_env"),
+                format!("give either {what}_file or {what}_env, not both"),
+            )),
+            (None, None) => Err(self.err(
+                Some(table),
+                &format!("{key}.{what}_file"),
+                format!(
+                    "needs where its {what} is: `{what}_file = \"/path\"` (a file only the operator can read) or `{what}_env = \"VARIABLE\"`"
+                ),
+            )),
+            (Some(_), None) => {
+                let k = format!("{key}.{what}_file");
+                Ok(SecretSource::File(self.relative(&self.name(file, &k, "")?)))
+            }
+            (None, Some(e)) => {
+                let k = format!("{key}.{what}_env");
+                let name = self.name(env, &k, "")?;
+                let mut chars = name.chars();
+                let ok = chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok {
+                    return Err(self.err(
+                        Some(e),
+                        &k,
+                        format!("{name:?} is not an environment variable's name (letters, digits, _)"),
+                    ));
+                }
+                Ok(SecretSource::Env(name))
+            }
+        }
     }
 }
 
@@ -1078,6 +1462,23 @@ mod tests {
         assert_eq!(c.backup.port, Some(22));
     }
 
+    #[test]
+    fn the_shipped_notify_example_is_valid_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example-config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let block: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "# [notify]")
+            .map(|l| l.strip_prefix("# ").or(l.strip_prefix('#')).unwrap_or(l))
+            .collect();
+        assert!(block.len() > 10, "the example has a [notify] block");
+        let base = "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n";
+        let c = Config::parse(&format!("{base}{}\n", block.join("\n")), &path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = c.notify.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["ops", "team chat", "on-call", "pager"]);
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/vf/test.toml"))
     }
@@ -1173,6 +1574,202 @@ mod tests {
         .unwrap();
         assert_eq!(c.ssh.identity_file.as_deref(), Some(key.path()));
         assert_eq!(parse(base).unwrap().ssh.identity_file, None);
+    }
+
+    #[test]
+    fn notify_targets_are_read_with_their_defaults() {
+        let base = "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n";
+        let c = parse(base).unwrap();
+        assert!(c.notify.targets.is_empty());
+        assert_eq!(
+            (c.notify.timeout, c.notify.queue),
+            (Duration::from_secs(5), 64)
+        );
+        let c = parse(&format!(
+            "{base}[notify]\ntimeout_secs = 3\nqueue = 8\n\
+             [[notify.webhook]]\nurl_env = \"OPS_HOOK\"\n\
+             [[notify.webhook]]\nname = \"team chat\"\nformat = \"slack\"\nurl_file = \"slack.url\"\n\
+             [[notify.telegram]]\ntoken_file = \"/etc/vf/bot.token\"\nchat_id = -1001234\n\
+             [[notify.telegram]]\ntoken_env = \"BOT\"\nchat_id = \"@oncall\"\napi_url = \"http://127.0.0.1:8081/\"\n\
+             [[notify.command]]\nargv = [\"page-oncall\", \"--team\", \"$(not a shell)\"]\n\
+             [[notify.command]]\nargv = [\"bin/notify\"]\n"
+        ))
+        .unwrap();
+        let n = &c.notify;
+        assert_eq!((n.timeout, n.queue), (Duration::from_secs(3), 8));
+        let names: Vec<&str> = n.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "webhook 1",
+                "team chat",
+                "telegram 1",
+                "telegram 2",
+                "command 1",
+                "command 2"
+            ]
+        );
+        assert_eq!(
+            n.targets[0].kind,
+            NotifyKind::Webhook {
+                format: WebhookFormat::Json,
+                url: SecretSource::Env("OPS_HOOK".into())
+            }
+        );
+        assert_eq!(
+            n.targets[1].kind,
+            NotifyKind::Webhook {
+                format: WebhookFormat::Slack,
+                url: SecretSource::File("/etc/vf/slack.url".into())
+            },
+            "relative to the configuration's directory"
+        );
+        assert_eq!(
+            n.targets[2].kind,
+            NotifyKind::Telegram {
+                api_url: crate::notify::TELEGRAM_API.into(),
+                token: SecretSource::File("/etc/vf/bot.token".into()),
+                chat_id: "-1001234".into()
+            }
+        );
+        assert_eq!(
+            n.targets[3].kind,
+            NotifyKind::Telegram {
+                api_url: "http://127.0.0.1:8081".into(),
+                token: SecretSource::Env("BOT".into()),
+                chat_id: "@oncall".into()
+            }
+        );
+        assert_eq!(
+            n.targets[4].kind,
+            NotifyKind::Command {
+                argv: vec![
+                    "page-oncall".into(),
+                    "--team".into(),
+                    "$(not a shell)".into()
+                ]
+            },
+            "a bare name is looked up in PATH, arguments kept literal"
+        );
+        assert_eq!(
+            n.targets[5].kind,
+            NotifyKind::Command {
+                argv: vec!["/etc/vf/bin/notify".into()]
+            }
+        );
+        assert_eq!(n.targets[5].key, "notify.command[2]");
+    }
+
+    #[test]
+    fn bad_notify_entries_name_the_file_line_and_key() {
+        let base = "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n";
+        // (the entries after the hosts, the line, the key, words of the message)
+        let cases: [(&str, usize, &str, &str); 14] = [
+            (
+                "[[notify.webhook]]\nurl = \"https://hooks.example.com/services/T/B/X\"\n",
+                6,
+                "notify.webhook[1].url",
+                "refused: this is a secret",
+            ),
+            (
+                "[[notify.telegram]]\ntoken = \"123:abc\"\nchat_id = 1\n",
+                6,
+                "notify.telegram[1].token",
+                "url_file`/`token_file",
+            ),
+            (
+                "[[notify.webhook]]\nformat = \"json\"\n",
+                5,
+                "notify.webhook[1].url_file",
+                "needs where its url is",
+            ),
+            (
+                "[[notify.webhook]]\nurl_file = \"/a\"\nurl_env = \"B\"\n",
+                7,
+                "notify.webhook[1].url_env",
+                "either url_file or url_env, not both",
+            ),
+            (
+                "[[notify.webhook]]\nurl_env = \"B\"\n[[notify.webhook]]\nurl_env = \"OPS HOOK\"\n",
+                8,
+                "notify.webhook[2].url_env",
+                "is not an environment variable's name",
+            ),
+            (
+                "[[notify.webhook]]\nurl_env = \"B\"\nformat = \"teams\"\n",
+                7,
+                "notify.webhook[1].format",
+                "json or slack",
+            ),
+            (
+                "[[notify.webhook]]\nurl_file = \"\"\n",
+                6,
+                "notify.webhook[1].url_file",
+                "must not be empty",
+            ),
+            (
+                "[[notify.telegram]]\ntoken_env = \"T\"\n",
+                5,
+                "notify.telegram[1].chat_id",
+                "needs the chat",
+            ),
+            (
+                "[[notify.telegram]]\ntoken_env = \"T\"\nchat_id = [1]\n",
+                7,
+                "notify.telegram[1].chat_id",
+                "the chat's number or its @name, got array",
+            ),
+            (
+                "[[notify.telegram]]\ntoken_env = \"T\"\nchat_id = 1\napi_url = \"ftp://bots\"\n",
+                8,
+                "notify.telegram[1].api_url",
+                "is not the http(s) base of a Bot API",
+            ),
+            (
+                "[[notify.command]]\nname = \"x\"\n",
+                5,
+                "notify.command[1].argv",
+                "needs `argv = [",
+            ),
+            (
+                "[[notify.command]]\nargv = []\n",
+                6,
+                "notify.command[1].argv",
+                "must name a program",
+            ),
+            (
+                "[notify]\ntimeout_secs = 0\n",
+                6,
+                "notify.timeout_secs",
+                "between 1 and 60 seconds",
+            ),
+            (
+                "[[notify.command]]\nname = \"pager\"\nargv = [\"a\"]\n[[notify.webhook]]\nname = \"pager\"\nurl_env = \"B\"\n",
+                9,
+                "notify.webhook[1].name",
+                "\"pager\" is already the name of notify.command[1]",
+            ),
+        ];
+        for (entries, line, key, words) in cases {
+            let e = parse(&format!("{base}{entries}")).unwrap_err();
+            assert_eq!(
+                (e.line, e.key.as_deref()),
+                (Some(line), Some(key)),
+                "{entries}: {e}"
+            );
+            assert!(e.message.contains(words), "{entries}: {e}");
+            assert!(e.to_string().starts_with("/etc/vf/test.toml:"), "{e}");
+        }
+        // An unknown key is named by the parser, with its line.
+        let e = parse(&format!("{base}[[notify.webhook]]\nurl_fle = \"/a\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.message.contains("url_fle"), "{e}");
+        // A refused secret is never repeated in the message.
+        let e = parse(&format!(
+            "{base}[[notify.webhook]]\nurl = \"https://hooks.example.com/services/T/B/SECRET\"\n"
+        ))
+        .unwrap_err();
+        assert!(!e.to_string().contains("SECRET"), "{e}");
     }
 
     #[test]

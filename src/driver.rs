@@ -122,6 +122,8 @@ pub struct Driver {
     history_seen: std::sync::Mutex<[Option<probes::HistoryState>; 2]>,
     /// The operator's interrupts (the wizard's rollback and stop-all keys).
     pub interrupts: Option<tokio::sync::mpsc::UnboundedReceiver<Interrupt>>,
+    /// Tells people (`[notify]`) what the journal entries mean; never waited for.
+    pub notifier: crate::notify::Notifier,
 }
 
 fn slot(role: Role) -> usize {
@@ -144,6 +146,7 @@ impl Driver {
             locks: Vec::new(),
             listener: None,
             interrupts: None,
+            notifier: Default::default(),
             beacon_flavour: [cfg.beacon.api; 2],
             execution_flavour: [cfg.execution.api; 2],
             history_seen: std::sync::Mutex::new([None, None]),
@@ -214,6 +217,10 @@ impl Driver {
         let entry = self.journal.append(now, record)?;
         if let Some(l) = &mut self.listener {
             l(&entry);
+        }
+        // What the notifier's sends said meanwhile is journaled too.
+        for report in self.notifier.told(&entry) {
+            self.record(report)?;
         }
         Ok(())
     }

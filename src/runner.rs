@@ -15,6 +15,7 @@ use crate::driver::{Answer, Clock, Driver, Ended, Operator, RealClock};
 use crate::engine::journal::{Entry, GateId, JOURNAL_FORMAT, Record, RunOutcome};
 use crate::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
 use crate::hosts::Host;
+use crate::notify::{Notice, Notifier, RunIdent};
 
 /// Answers the engine's confirmations with what the command line said: the
 /// operator typed the backup's name in `--confirm`, and the runner types the
@@ -241,6 +242,10 @@ pub async fn run_with(
         );
     }
     let _ = std::io::stdout().flush();
+    let notifier = opened.notifier(&cfg);
+    for problem in notifier.problems() {
+        eprintln!("warning: {problem}");
+    }
     let OpenedRun {
         id, journal, first, ..
     } = opened;
@@ -256,6 +261,7 @@ pub async fn run_with(
         allow_unreachable,
         fenced_out_of_band,
         first,
+        notifier,
     )
     .await
 }
@@ -279,6 +285,35 @@ pub struct OpenedRun {
     pub resumed: Option<(bool, bool)>,
     /// The journal's entries so far (all of them when resumed).
     pub entries: Vec<Entry>,
+}
+
+impl OpenedRun {
+    /// The run's notifier (`[notify]`), told that the run started (or resumed).
+    pub fn notifier(&self, cfg: &Config) -> Notifier {
+        let n = Notifier::start(
+            &cfg.notify,
+            RunIdent {
+                run: self.id.clone(),
+                primary: cfg.primary.name.clone(),
+                backup: cfg.backup.name.clone(),
+            },
+        );
+        match (&self.resumed, self.entries.first(), self.entries.last()) {
+            (None, Some(started), _) => n.entry(started),
+            (Some(_), first, Some(last)) => n.notice(
+                last.at,
+                Notice::RunStarted {
+                    reason: first.and_then(|e| match &e.record {
+                        Record::RunStarted { reason, .. } => reason.clone(),
+                        _ => None,
+                    }),
+                    resumed: true,
+                },
+            ),
+            _ => {}
+        }
+        n
+    }
 }
 
 /// Open the run's journal: with `resume`, an interrupted failover of this pair is
@@ -406,8 +441,10 @@ async fn drive_run(
     allow_unreachable: bool,
     fenced_out_of_band: Option<String>,
     first: Event,
+    notifier: Notifier,
 ) -> i32 {
-    let mut driver = Driver::new(cfg.clone(), id, p, b, clock, journal);
+    let mut driver = Driver::new(cfg.clone(), id, p, b, clock.clone(), journal);
+    driver.notifier = notifier.clone();
     driver.listener = Some(Box::new(|e: &Entry| {
         if let Some(l) = line(e) {
             say!("{l}");
@@ -427,6 +464,15 @@ async fn drive_run(
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: the journal could not be written, stopping: {e}");
+            notifier.notice(
+                clock.now(),
+                Notice::Failed {
+                    why: machine.standing().with(&format!(
+                        "the journal could not be written, the run stopped: {e}"
+                    )),
+                },
+            );
+            finish_notices(&notifier, None).await;
             return EXIT_FAILED;
         }
     };
@@ -474,7 +520,25 @@ async fn drive_run(
     };
     if let Err(e) = driver.record(Record::RunEnded { outcome }) {
         eprintln!("error: cannot write the journal: {e}");
+        finish_notices(&notifier, None).await;
         return EXIT_FAILED;
     }
+    finish_notices(&notifier, Some(&mut driver)).await;
     code
+}
+
+/// The end of the program for the notifier: pending notices waited for (at most
+/// `notify.timeout_secs`), what the sends said journaled, failures said on stderr.
+pub async fn finish_notices(notifier: &Notifier, driver: Option<&mut Driver>) {
+    let flushed = notifier.finish().await;
+    if let Some(d) = driver {
+        for r in flushed.reports {
+            if d.record(r).is_err() {
+                break;
+            }
+        }
+    }
+    for f in &flushed.failures {
+        eprintln!("warning: {f}");
+    }
 }

@@ -404,13 +404,27 @@ pub async fn run(
     for e in &opened.entries {
         let _ = etx.send(EngineMsg::Entry(Box::new(e.clone())));
     }
+    // Said before the terminal is taken over (and journaled at the next entry).
+    let notifier = opened.notifier(&cfg);
+    for problem in notifier.problems() {
+        eprintln!("warning: {problem}");
+    }
     let crate::runner::OpenedRun {
         id, journal, first, ..
     } = opened;
     let dir = journal.dir().display().to_string();
     println!("RUN: {dir}");
     let _ = etx.send(EngineMsg::RunDir(dir.clone()));
-    let mut driver = Driver::new(cfg.clone(), id, p.clone(), b.clone(), clock, journal);
+    let mut driver = Driver::new(
+        cfg.clone(),
+        id,
+        p.clone(),
+        b.clone(),
+        clock.clone(),
+        journal,
+    );
+    driver.notifier = notifier.clone();
+    let asking = (notifier.clone(), clock);
     let ltx = etx.clone();
     driver.listener = Some(Box::new(move |e: &Entry| {
         let _ = ltx.send(EngineMsg::Entry(Box::new(e.clone())));
@@ -424,15 +438,23 @@ pub async fn run(
     // up the interface.
     let drive = tokio::spawn(async move {
         let mut machine = Failover::new(plan);
-        let mut op = UiOperator { tx: etx.clone() };
+        // A person answers here: each new question is told (waiting for a person).
+        let mut op = crate::notify::Asking::new(UiOperator { tx: etx.clone() }, asking.0, asking.1);
         let mut first = first;
         loop {
             over.store(false, Ordering::SeqCst);
             let ended = driver.run(&mut machine, &operator, &mut op, first).await;
             let (line, outcome, code) = summarize(&ended, &machine);
-            let _ = driver.record(Record::RunEnded {
-                outcome: outcome.clone(),
-            });
+            let notice = crate::notify::notice_for_outcome(&outcome);
+            if driver
+                .record(Record::RunEnded {
+                    outcome: outcome.clone(),
+                })
+                .is_err()
+            {
+                // The journal failed: the end is told all the same.
+                driver.notifier.notice(unix_now(), notice);
+            }
             over.store(true, Ordering::SeqCst);
             let _ = etx.send(EngineMsg::Ended(line, outcome, code));
             // After the end: incident notes are journaled; a rollback or a stop-all
@@ -537,5 +559,7 @@ pub async fn run(
         println!("{line}");
     }
     println!("RUN: {dir}");
+    // Pending notices: waited for at most notify.timeout_secs, failures said.
+    crate::runner::finish_notices(&notifier, None).await;
     code
 }

@@ -10,6 +10,10 @@ use crate::probes::ValidatorState;
 /// The only status in which a validator does its duties and nothing is wrong.
 pub const ACTIVE: &str = "active_ongoing";
 
+/// How the engine's reasons begin when something of ours is wrong rather than
+/// unknown (item 9's alarms, the liveness gate's): what `notify` tells apart.
+pub const ALARM: &str = "ALARM: ";
+
 /// What item 9 rests on: the configured indices and what the backup's beacon node
 /// answered. An `Err` is why the node gave no usable answer.
 #[derive(Debug, Clone, Copy)]
@@ -49,10 +53,10 @@ impl Alerts {
         match self {
             Alerts::Clear(_) => None,
             Alerts::Alarm { alarms, unverified } if unverified.is_empty() => {
-                Some(format!("ALARM: {}", alarms.join("; ")))
+                Some(format!("{ALARM}{}", alarms.join("; ")))
             }
             Alerts::Alarm { alarms, unverified } => Some(format!(
-                "ALARM: {}; besides, item 9 could not be verified: {}",
+                "{ALARM}{}; besides, item 9 could not be verified: {}",
                 alarms.join("; "),
                 unverified.join("; ")
             )),
