@@ -180,16 +180,13 @@ impl Driver {
 
     /// The engine's event for an interrupt; None for a note, which is journaled here.
     fn interrupt_event(&mut self, i: Interrupt) -> std::io::Result<Option<Event>> {
-        let now = self.clock.now();
-        Ok(Some(match i {
-            Interrupt::Rollback => Event::Rollback { now },
-            Interrupt::StopAll => Event::StopAll { now },
-            Interrupt::FencedOutOfBand(statement) => Event::FencedOutOfBand { now, statement },
-            Interrupt::Note { field, text } => {
-                self.record(Record::Note { field, text })?;
-                return Ok(None);
-            }
-        }))
+        if let Some(event) = event_of(&i, self.clock.now()) {
+            return Ok(Some(event));
+        }
+        if let Interrupt::Note { field, text } = i {
+            self.record(Record::Note { field, text })?;
+        }
+        Ok(None)
     }
 
     /// The next interrupt; pending for ever when there is no channel.
@@ -496,21 +493,77 @@ impl Driver {
                     },
                     Effect::Transfer { from, to } => {
                         // The backup's readiness (items 4-5) is watched while the
-                        // history moves; the Start gate re-probes it anyway.
-                        let done = tokio::sync::watch::channel(false);
-                        let watch = watch_readiness(
-                            self.backup.clone(),
-                            self.cfg.clone(),
-                            self.beacon_flavour[slot(Role::Backup)].unwrap_or(BeaconFlavour::Zond),
-                            self.execution_flavour[slot(Role::Backup)],
-                            done.1,
-                        );
-                        let transfer = async {
-                            let r = self.transfer_archive(from, to).await;
-                            let _ = done.0.send(true);
-                            r
+                        // history moves; the Start gate re-probes it anyway. An
+                        // interrupt the machine acts on now (stop-all, rollback) cuts
+                        // the transfer short: it never waits for the history to move.
+                        let what = match &from {
+                            Source::Live(r) => format!("{r}'s history to the {to}"),
+                            other => format!("{} to the {to}", other.place()),
                         };
-                        let (r, seen) = tokio::join!(transfer, watch);
+                        let mut rx = self.interrupts.take();
+                        let mut later: Vec<Interrupt> = Vec::new();
+                        let mut kept: Vec<Effect> = Vec::new();
+                        let clock = self.clock.clone();
+                        let finished = {
+                            let done = tokio::sync::watch::channel(false);
+                            let watch = watch_readiness(
+                                self.backup.clone(),
+                                self.cfg.clone(),
+                                self.beacon_flavour[slot(Role::Backup)]
+                                    .unwrap_or(BeaconFlavour::Zond),
+                                self.execution_flavour[slot(Role::Backup)],
+                                done.1,
+                            );
+                            let transfer = async {
+                                let r = self.transfer_archive(from, to).await;
+                                let _ = done.0.send(true);
+                                r
+                            };
+                            let both = async { tokio::join!(transfer, watch) };
+                            tokio::pin!(both);
+                            loop {
+                                tokio::select! {
+                                    r = &mut both => break Ok(r),
+                                    i = Self::next_interrupt(&mut rx) => {
+                                        let now = clock.now();
+                                        let Some(event) = event_of(&i, now) else {
+                                            later.push(i);
+                                            continue;
+                                        };
+                                        let answer = machine.handle(event);
+                                        if actionable(&answer) {
+                                            break Err((i, answer));
+                                        }
+                                        kept.extend(answer);
+                                    }
+                                }
+                            }
+                        };
+                        self.interrupts = rx;
+                        for i in later {
+                            self.interrupt_event(i)?;
+                        }
+                        self.record_all(kept)?;
+                        let (r, seen) = match finished {
+                            Ok(done) => done,
+                            Err((i, answer)) => {
+                                self.record(Record::Gate {
+                                    gate: GateId::SlashingProtection,
+                                    open: false,
+                                    why: format!(
+                                        "the transfer of the {what} was cut short by the {}: what it had done is journaled above; a history set aside is never deleted, and the backup stays locked",
+                                        match i {
+                                            Interrupt::StopAll => "emergency stop-all",
+                                            Interrupt::Rollback => "rollback",
+                                            _ => "operator",
+                                        }
+                                    ),
+                                    waits: Vec::new(),
+                                })?;
+                                instead = Some(answer);
+                                break;
+                            }
+                        };
                         let (result, evidence) = r?;
                         let mut slipped = Vec::new();
                         for (via, verdict) in seen {
@@ -1925,6 +1978,19 @@ fn utc(t: f64) -> String {
 }
 
 /// Does the machine ask for more than journal records?
+/// The engine's event for an interrupt; None for a note (journaled, not the engine's).
+fn event_of(i: &Interrupt, now: f64) -> Option<Event> {
+    Some(match i {
+        Interrupt::Rollback => Event::Rollback { now },
+        Interrupt::StopAll => Event::StopAll { now },
+        Interrupt::FencedOutOfBand(statement) => Event::FencedOutOfBand {
+            now,
+            statement: statement.clone(),
+        },
+        Interrupt::Note { .. } => return None,
+    })
+}
+
 fn actionable(effects: &[Effect]) -> bool {
     effects.iter().any(|e| !matches!(e, Effect::Record(_)))
 }

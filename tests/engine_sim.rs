@@ -4,3 +4,124 @@
 mod common;
 
 engine_tests!(common::SimPair::new());
+
+// Stop-all never waits for a transfer (issue "engine reshaping", item 4). The
+// simulated backup's stream stalls (a saturated link, a hanging disk: the upload
+// would wait for its 30-minute deadline); the emergency stop-all, sent as the
+// transfer begins, cuts it short. Only the order of events is asserted; the
+// `failover` bench prints how long it takes on the lab. Simulated only: the lab has
+// no way yet to stall one stream and not the rest.
+mod stop_all_during_a_transfer {
+    use super::common::engine::{Run, Scripted, backup_running, dump, listing, primary_state};
+    use super::common::{Pair, SimPair};
+    use validator_failover::audit::JournalWriter;
+    use validator_failover::config::Role;
+    use validator_failover::driver::{Answer, Driver, Ended, Interrupt};
+    use validator_failover::engine::checklist::ItemState;
+    use validator_failover::engine::journal::{Entry, GateId, ItemId, Record};
+    use validator_failover::engine::machine::{Event, Failover, Outcome, Plan};
+
+    #[test]
+    fn is_taken_at_once_and_leaves_both_stopped_and_fenced() {
+        let pair = SimPair::new();
+        pair.world
+            .set_faults(Role::Backup, |f| f.upload_stalls = true);
+        let cfg = pair.config();
+        let (p, b) = pair.hosts();
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
+        let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        driver.interrupts = Some(rx);
+        let world = pair.world.clone();
+        driver.listener = Some(Box::new(move |e: &Entry| match &e.record {
+            Record::Item {
+                number: ItemId::SlashingProtectionTransferred,
+                state: ItemState::Running,
+                ..
+            } => {
+                let _ = tx.send(Interrupt::StopAll);
+            }
+            // Once cut, the stream recovers: the fence's own files are written.
+            Record::Gate {
+                gate: GateId::SlashingProtection,
+                open: false,
+                ..
+            } => world.set_faults(Role::Backup, |f| f.upload_stalls = false),
+            _ => {}
+        }));
+        let mut machine = Failover::new(Plan::from_config(&cfg));
+        let mut op = Scripted {
+            answers: vec![Answer::Typed("primary".into())].into(),
+            asked: Vec::new(),
+        };
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let now = pair.clock().now();
+        let ended = rt
+            .block_on(driver.run(&mut machine, "tester", &mut op, Event::Begin { now }))
+            .expect("journal writes");
+        let run = Run {
+            ended,
+            machine,
+            driver,
+            op,
+            _tmp: tmp,
+            rt,
+        };
+        assert_eq!(
+            run.ended,
+            Ended::Finished(Outcome::StoppedAll),
+            "{}",
+            dump(&run)
+        );
+        let journal = run.journal();
+        let pos = |f: &dyn Fn(&Record) -> bool| journal.iter().position(|e| f(&e.record));
+        let began = pos(&|r| {
+            matches!(
+                r,
+                Record::Item {
+                    number: ItemId::SlashingProtectionTransferred,
+                    state: ItemState::Running,
+                    ..
+                }
+            )
+        })
+        .expect("the transfer began");
+        let cut = pos(&|r| {
+            matches!(r, Record::Gate { gate: GateId::SlashingProtection, open: false, why, .. } if why.contains("cut short by the emergency stop-all"))
+        })
+        .unwrap_or_else(|| panic!("the cut is journaled\n{}", dump(&run)));
+        let stop_all = pos(&|r| {
+            matches!(
+                r,
+                Record::Gate {
+                    gate: GateId::StopAll,
+                    ..
+                }
+            )
+        })
+        .expect("the stop-all is journaled");
+        assert!(began < cut && cut < stop_all, "{began} {cut} {stop_all}");
+        // The history never arrived: item 3 never green, nothing started.
+        assert!(!journal.iter().any(|e| matches!(
+            &e.record,
+            Record::Item {
+                number: ItemId::SlashingProtectionTransferred,
+                state: ItemState::Green,
+                ..
+            }
+        )));
+        let (running, _, locked) = primary_state(&pair);
+        assert!(!running && locked);
+        assert!(!backup_running(&pair));
+        for role in Role::BOTH {
+            assert!(
+                listing(&pair, role, "/run/systemd/system/qrysm-validator.service.d")
+                    .iter()
+                    .any(|p| p.contains("zz-validator-failover-fence.conf")),
+                "{role} is fenced"
+            );
+        }
+        assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+    }
+}

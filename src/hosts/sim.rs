@@ -74,6 +74,10 @@ pub struct Faults {
     pub curl_missing: bool,
     /// Seconds the host's clock is ahead of the true time.
     pub clock_skew: f64,
+    /// A stream into this host makes no progress (a saturated link, a disk that
+    /// hangs): an upload waits, in real time, until the fault is lifted or its
+    /// deadline passes.
+    pub upload_stalls: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -2231,6 +2235,21 @@ impl Host for SimHost {
     ) -> Result<u64, HostError> {
         let what = format!("write {path}");
         self.gate(&what, timeout)?;
+        let deadline = std::time::Instant::now() + timeout;
+        while self
+            .world
+            .with(|w| w.nodes[idx(self.role)].faults.upload_stalls)
+        {
+            if std::time::Instant::now() >= deadline {
+                return Err(HostError::new(
+                    self.role,
+                    Failure::TimedOut,
+                    &what,
+                    format!("no progress within {}s", timeout.as_secs()),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let data = super::read_limited(source, 1 << 30)
             .await
             .map_err(|e| HostError::new(self.role, Failure::Local, &what, e.to_string()))?;
