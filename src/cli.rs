@@ -19,12 +19,32 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_BLOCKED: i32 = 3;
 
+/// The exit codes and what each means, for the man pages.
+pub const EXIT_CODES: [(i32, &str); 4] = [
+    (
+        EXIT_OK,
+        "Done: the failover or rollback finished; for check, no check is red (warnings allowed).",
+    ),
+    (
+        EXIT_FAILED,
+        "Failed: a step failed, or for check some check is red or could not be observed.",
+    ),
+    (
+        EXIT_USAGE,
+        "Bad usage or configuration: nothing was touched.",
+    ),
+    (
+        EXIT_BLOCKED,
+        "Stopped by a safety gate, the reason printed on a line beginning BLOCKED:.",
+    ),
+];
+
 #[derive(Debug, Parser)]
 #[command(
     name = "validator-failover",
     version,
     about = "Fail a QRL Zond validator over from its primary host to its backup host, without ever signing twice",
-    long_about = None
+    long_about = "Fail a QRL Zond validator (qrysm-validator, beside qrysm-beacon and gzond) over from its primary host to its backup host over SSH, without ever letting the same keys sign twice. Without a subcommand it opens the wizard on the configured hosts: the runbook's checklist, every item observed on the real hosts with its evidence, and nothing that could start a second validator until every gate is green. The same engine runs failover --non-interactive for automation; check is the read-only preflight; every run keeps a hash-chained journal that audit export renders."
 )]
 pub struct Cli {
     /// The configuration file (TOML; spec §5).
@@ -98,6 +118,20 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Print the shell completion script for bash, zsh or fish, made from these
+    /// very definitions (the Debian package installs them).
+    Completions {
+        #[arg(value_enum)]
+        shell: crate::generate::CompletionShell,
+    },
+    /// Print the man page (roff) on standard output, or write every page (the main
+    /// one and one per subcommand) into a directory.
+    Man {
+        /// Write validator-failover.1 and validator-failover-<command>.1 into DIR
+        /// instead of printing the main page.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -256,6 +290,47 @@ pub async fn run(cli: Cli) -> i32 {
             );
             code
         }
+        Some(Command::Completions { shell }) => {
+            let mut out = Vec::new();
+            match crate::generate::completions(shell, &mut out) {
+                Ok(()) => write_stdout(&out),
+                Err(e) => {
+                    eprintln!("error: cannot make the completions: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
+        Some(Command::Man { out_dir: None }) => {
+            let mut out = Vec::new();
+            match crate::generate::man_page(&mut out) {
+                Ok(()) => write_stdout(&out),
+                Err(e) => {
+                    eprintln!("error: cannot render the man page: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
+        Some(Command::Man { out_dir: Some(dir) }) => {
+            if !dir.is_dir() {
+                eprintln!("error: --out-dir {}: not a directory", dir.display());
+                return EXIT_USAGE;
+            }
+            match crate::generate::man_pages(&dir) {
+                Ok(files) => {
+                    for f in files {
+                        say!("{}", f.display());
+                    }
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot write the man pages into {}: {e}",
+                        dir.display()
+                    );
+                    EXIT_FAILED
+                }
+            }
+        }
         Some(Command::Audit {
             command:
                 AuditCommand::Export {
@@ -393,6 +468,20 @@ pub async fn run(cli: Cli) -> i32 {
                 true,
             )
             .await
+        }
+    }
+}
+
+/// Write generated text to standard output; a closed pipe (`… | head`) is no error.
+fn write_stdout(bytes: &[u8]) -> i32 {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            EXIT_FAILED
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod driver;
 pub mod engine;
+pub mod generate;
 pub mod history;
 pub mod hosts;
 pub mod interchange;
