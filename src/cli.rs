@@ -64,6 +64,13 @@ pub enum Command {
         /// Print the result as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write the preflight as Prometheus metrics for node_exporter's textfile
+        /// collector (a *.prom file in its directory, e.g.
+        /// /var/lib/prometheus/node-exporter/validator-failover.prom), atomically, mode
+        /// 0644. The exit status stays the preflight's; a file that cannot be written
+        /// is exit 1.
+        #[arg(long, value_name = "PATH")]
+        textfile: Option<PathBuf>,
     },
     /// The wizard on a built-in simulated pair: no hosts, no root.
     Demo {
@@ -213,7 +220,13 @@ pub fn render_checklist() -> String {
     s
 }
 
-async fn run_check(cfg: &Config, primary: Arc<dyn Host>, backup: Arc<dyn Host>, json: bool) -> i32 {
+async fn run_check(
+    cfg: &Config,
+    primary: Arc<dyn Host>,
+    backup: Arc<dyn Host>,
+    json: bool,
+    textfile: Option<&Path>,
+) -> i32 {
     let p = check::preflight(cfg, primary, backup).await;
     if json {
         say!(
@@ -222,6 +235,12 @@ async fn run_check(cfg: &Config, primary: Arc<dyn Host>, backup: Arc<dyn Host>, 
         );
     } else {
         print!("{}", check::render_table(&p, color()));
+    }
+    if let Some(path) = textfile
+        && let Err(e) = crate::textfile::write_atomically(path, &crate::textfile::render(cfg, &p))
+    {
+        eprintln!("error: {e}");
+        return EXIT_FAILED;
     }
     if p.all_green() { EXIT_OK } else { EXIT_FAILED }
 }
@@ -260,6 +279,7 @@ pub async fn run(cli: Cli) -> i32 {
                 Arc::new(world.host(Role::Primary)),
                 Arc::new(world.host(Role::Backup)),
                 false,
+                None,
             )
             .await;
             if code != EXIT_OK {
@@ -413,11 +433,19 @@ pub async fn run(cli: Cli) -> i32 {
             )
             .await
         }
-        Some(Command::Check { json }) => {
+        Some(Command::Check { json, textfile }) => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return usage(e),
             };
+            // Before any host is probed: a file the collector would never read, or a
+            // directory that is not there.
+            if let Some(t) = &textfile
+                && let Err(e) = crate::textfile::check_path(t)
+            {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
             let (p, b) = match ssh_hosts(&cfg) {
                 Ok(h) => h,
                 Err(e) => {
@@ -425,7 +453,7 @@ pub async fn run(cli: Cli) -> i32 {
                     return EXIT_FAILED;
                 }
             };
-            run_check(&cfg, p, b, json).await
+            run_check(&cfg, p, b, json, textfile.as_deref()).await
         }
         None => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {

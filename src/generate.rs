@@ -69,10 +69,20 @@ fn respell_bash_states(script: &str) -> String {
 }
 
 /// What the Debian package installs beside the binary, for the main page's FILES.
-const FILES: [(&str, &str); 1] = [(
-    "/usr/share/doc/validator-failover/examples/",
-    "The example configuration (every key with its default) and an Ansible inventory.",
-)];
+const FILES: [(&str, &str); 3] = [
+    (
+        "/usr/share/doc/validator-failover/examples/",
+        "The example configuration (every key with its default), an Ansible inventory, and Prometheus alert rules for the metrics of check --textfile.",
+    ),
+    (
+        "/usr/lib/systemd/system/validator-failover-check.timer",
+        "Runs validator-failover-check.service every hour: the read-only preflight of /etc/validator-failover/config.toml, written for node_exporter's textfile collector to /var/lib/prometheus/node-exporter/validator-failover.prom. Not enabled by the package: systemctl enable --now validator-failover-check.timer once the configuration is in place.",
+    ),
+    (
+        "/var/lib/prometheus/node-exporter/",
+        "The directory Debian's prometheus-node-exporter reads *.prom files from.",
+    ),
+];
 
 /// One man page, in roff: clap_mangen's sections, then the exit status and the
 /// pages to see.

@@ -28,6 +28,7 @@ pub mod hosts;
 pub mod interchange;
 pub mod probes;
 pub mod runner;
+pub mod textfile;
 pub mod tui;
 pub mod validator_db;
 pub mod wizard;
