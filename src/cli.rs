@@ -19,12 +19,32 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_BLOCKED: i32 = 3;
 
+/// The exit codes and what each means, for the man pages.
+pub const EXIT_CODES: [(i32, &str); 4] = [
+    (
+        EXIT_OK,
+        "Done: the failover or rollback finished; for check, no check is red (warnings allowed).",
+    ),
+    (
+        EXIT_FAILED,
+        "Failed: a step failed, or for check some check is red or could not be observed.",
+    ),
+    (
+        EXIT_USAGE,
+        "Bad usage or configuration: nothing was touched.",
+    ),
+    (
+        EXIT_BLOCKED,
+        "Stopped by a safety gate, the reason printed on a line beginning BLOCKED:.",
+    ),
+];
+
 #[derive(Debug, Parser)]
 #[command(
     name = "validator-failover",
     version,
     about = "Fail a QRL Zond validator over from its primary host to its backup host, without ever signing twice",
-    long_about = None
+    long_about = "Fail a QRL Zond validator (qrysm-validator, beside qrysm-beacon and gzond) over from its primary host to its backup host over SSH, without ever letting the same keys sign twice. Without a subcommand it opens the wizard on the configured hosts: the runbook's checklist, every item observed on the real hosts with its evidence, and nothing that could start a second validator until every gate is green. The same engine runs failover --non-interactive for automation; check is the read-only preflight; every run keeps a hash-chained journal that audit export renders."
 )]
 pub struct Cli {
     /// The configuration file (TOML; spec §5).
@@ -44,6 +64,13 @@ pub enum Command {
         /// Print the result as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write the preflight as Prometheus metrics for node_exporter's textfile
+        /// collector (a *.prom file in its directory, e.g.
+        /// /var/lib/prometheus/node-exporter/validator-failover.prom), atomically, mode
+        /// 0644. The exit status stays the preflight's; a file that cannot be written
+        /// is exit 1.
+        #[arg(long, value_name = "PATH")]
+        textfile: Option<PathBuf>,
     },
     /// The wizard on a built-in simulated pair: no hosts, no root.
     Demo {
@@ -98,6 +125,20 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Print the shell completion script for bash, zsh or fish, made from these
+    /// very definitions (the Debian package installs them).
+    Completions {
+        #[arg(value_enum)]
+        shell: crate::generate::CompletionShell,
+    },
+    /// Print the man page (roff) on standard output, or write every page (the main
+    /// one and one per subcommand) into a directory.
+    Man {
+        /// Write validator-failover.1 and validator-failover-<command>.1 into DIR
+        /// instead of printing the main page.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -179,7 +220,13 @@ pub fn render_checklist() -> String {
     s
 }
 
-async fn run_check(cfg: &Config, primary: Arc<dyn Host>, backup: Arc<dyn Host>, json: bool) -> i32 {
+async fn run_check(
+    cfg: &Config,
+    primary: Arc<dyn Host>,
+    backup: Arc<dyn Host>,
+    json: bool,
+    textfile: Option<&Path>,
+) -> i32 {
     let p = check::preflight(cfg, primary, backup).await;
     if json {
         say!(
@@ -188,6 +235,12 @@ async fn run_check(cfg: &Config, primary: Arc<dyn Host>, backup: Arc<dyn Host>, 
         );
     } else {
         print!("{}", check::render_table(&p, color()));
+    }
+    if let Some(path) = textfile
+        && let Err(e) = crate::textfile::write_atomically(path, &crate::textfile::render(cfg, &p))
+    {
+        eprintln!("error: {e}");
+        return EXIT_FAILED;
     }
     if p.all_green() { EXIT_OK } else { EXIT_FAILED }
 }
@@ -226,6 +279,7 @@ pub async fn run(cli: Cli) -> i32 {
                 Arc::new(world.host(Role::Primary)),
                 Arc::new(world.host(Role::Backup)),
                 false,
+                None,
             )
             .await;
             if code != EXIT_OK {
@@ -255,6 +309,47 @@ pub async fn run(cli: Cli) -> i32 {
                 world.slashable().len()
             );
             code
+        }
+        Some(Command::Completions { shell }) => {
+            let mut out = Vec::new();
+            match crate::generate::completions(shell, &mut out) {
+                Ok(()) => write_stdout(&out),
+                Err(e) => {
+                    eprintln!("error: cannot make the completions: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
+        Some(Command::Man { out_dir: None }) => {
+            let mut out = Vec::new();
+            match crate::generate::man_page(&mut out) {
+                Ok(()) => write_stdout(&out),
+                Err(e) => {
+                    eprintln!("error: cannot render the man page: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
+        Some(Command::Man { out_dir: Some(dir) }) => {
+            if !dir.is_dir() {
+                eprintln!("error: --out-dir {}: not a directory", dir.display());
+                return EXIT_USAGE;
+            }
+            match crate::generate::man_pages(&dir) {
+                Ok(files) => {
+                    for f in files {
+                        say!("{}", f.display());
+                    }
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot write the man pages into {}: {e}",
+                        dir.display()
+                    );
+                    EXIT_FAILED
+                }
+            }
         }
         Some(Command::Audit {
             command:
@@ -338,11 +433,19 @@ pub async fn run(cli: Cli) -> i32 {
             )
             .await
         }
-        Some(Command::Check { json }) => {
+        Some(Command::Check { json, textfile }) => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return usage(e),
             };
+            // Before any host is probed: a file the collector would never read, or a
+            // directory that is not there.
+            if let Some(t) = &textfile
+                && let Err(e) = crate::textfile::check_path(t)
+            {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
             let (p, b) = match ssh_hosts(&cfg) {
                 Ok(h) => h,
                 Err(e) => {
@@ -350,7 +453,7 @@ pub async fn run(cli: Cli) -> i32 {
                     return EXIT_FAILED;
                 }
             };
-            run_check(&cfg, p, b, json).await
+            run_check(&cfg, p, b, json, textfile.as_deref()).await
         }
         None => {
             let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
@@ -393,6 +496,20 @@ pub async fn run(cli: Cli) -> i32 {
                 true,
             )
             .await
+        }
+    }
+}
+
+/// Write generated text to standard output; a closed pipe (`… | head`) is no error.
+fn write_stdout(bytes: &[u8]) -> i32 {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            EXIT_FAILED
         }
     }
 }

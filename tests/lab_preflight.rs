@@ -201,3 +201,112 @@ fn max_auth_tries_3_is_met_by_the_one_identity_file() {
     assert_eq!(out2.status.code(), Some(0), "{text2}");
     assert!(text2.contains("read with curl on the host"), "{text2}");
 }
+
+/// `check --textfile` on the real hosts: the file written whole (mode 0644, nothing
+/// left beside it), read back by a Prometheus text parser, and the exit status as
+/// without it: 0 green, 1 with the backup unlocked (its lock_file check at 0).
+#[test]
+fn check_textfile_on_the_lab_green_then_red() {
+    use std::os::unix::fs::PermissionsExt;
+    let pair = Lab::get().scenario();
+    let dir = pair.tmp.path().join("node-exporter");
+    std::fs::create_dir(&dir).unwrap();
+    let prom = dir.join("validator-failover.prom");
+    let run = || {
+        Command::cargo_bin("validator-failover")
+            .unwrap()
+            .arg("check")
+            .arg("--config")
+            .arg(pair.config_file())
+            .arg("--textfile")
+            .arg(&prom)
+            .env("NO_COLOR", "1")
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap()
+    };
+    let read = || -> Vec<prometheus_parse::Sample> {
+        let text = std::fs::read_to_string(&prom).unwrap();
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .unwrap()
+            .samples
+    };
+    let value = |samples: &[prometheus_parse::Sample], metric: &str, l: &[(&str, &str)]| {
+        let found: Vec<_> = samples
+            .iter()
+            .filter(|s| {
+                s.metric == metric
+                    && s.labels.len() == l.len()
+                    && l.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{metric} {l:?}");
+        match found[0].value {
+            prometheus_parse::Value::Gauge(v) => v,
+            ref other => panic!("{metric} is not a gauge: {other:?}"),
+        }
+    };
+
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mode = std::fs::metadata(&prom).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("validator-failover.prom")]
+    );
+    let green = read();
+    assert_eq!(value(&green, "validator_failover_check_success", &[]), 1.0);
+    assert_eq!(
+        value(
+            &green,
+            "validator_failover_check_ok",
+            &[("host", "backup"), ("check", "lock_file")]
+        ),
+        1.0
+    );
+    // The lab's backup keeps the reference role's archives, 10 min and 1 h old.
+    let age = value(
+        &green,
+        "validator_failover_newest_archive_age_seconds",
+        &[("host", "backup")],
+    );
+    assert!((0.0..3600.0).contains(&age), "newest archive age {age}");
+    assert_eq!(
+        value(&green, "validator_failover_archives", &[("host", "backup")]),
+        2.0
+    );
+    let offset = value(
+        &green,
+        "validator_failover_clock_offset_seconds",
+        &[("host", "primary")],
+    );
+    assert!(
+        offset.abs() < 5.0,
+        "the lab hosts share this machine's clock: {offset}"
+    );
+
+    pair.apply(Fault::BackupUnlocked);
+    let out = run();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let red = read();
+    assert_eq!(value(&red, "validator_failover_check_success", &[]), 0.0);
+    assert_eq!(
+        value(
+            &red,
+            "validator_failover_check_ok",
+            &[("host", "backup"), ("check", "lock_file")]
+        ),
+        0.0
+    );
+    let at = value(&red, "validator_failover_check_timestamp_seconds", &[]);
+    let before = value(&green, "validator_failover_check_timestamp_seconds", &[]);
+    assert!(
+        at > before,
+        "the second check's time {at} after the first's {before}"
+    );
+}

@@ -380,22 +380,29 @@ enum View {
 /// A preflight as `check` judges it: the backup's lock file missing (an alarm), a
 /// clock warning, the rest green.
 fn preflight(state: State) -> validator_failover::engine::preflight::Preflight {
-    use validator_failover::engine::preflight::{CheckItem, Evidence, Preflight, Verdict};
-    let item =
-        |id: &str, host: Role, title: &str, verdict: Verdict, summary: &str, via: &str| CheckItem {
-            id: id.into(),
-            host: Some(host),
-            title: title.into(),
-            verdict,
-            summary: summary.into(),
-            evidence: vec![Evidence {
-                host,
-                at: T0 + 1.0,
-                via: via.into(),
-            }],
-        };
+    use validator_failover::engine::preflight::{CheckId, CheckItem, Evidence, Preflight, Verdict};
+    let item = |check: CheckId,
+                id: &str,
+                host: Role,
+                title: &str,
+                verdict: Verdict,
+                summary: &str,
+                via: &str| CheckItem {
+        id: id.into(),
+        check,
+        host: Some(host),
+        title: title.into(),
+        verdict,
+        summary: summary.into(),
+        evidence: vec![Evidence {
+            host,
+            at: T0 + 1.0,
+            via: via.into(),
+        }],
+    };
     let mut items = vec![
         item(
+            CheckId::ValidatorService,
             "primary.validator.unit",
             Role::Primary,
             "Validator service",
@@ -404,6 +411,7 @@ fn preflight(state: State) -> validator_failover::engine::preflight::Preflight {
             "systemctl show … -- qrysm-validator",
         ),
         item(
+            CheckId::ValidatorService,
             "backup.validator.unit",
             Role::Backup,
             "Validator service",
@@ -412,6 +420,7 @@ fn preflight(state: State) -> validator_failover::engine::preflight::Preflight {
             "systemctl show … -- qrysm-validator",
         ),
         item(
+            CheckId::ClockSynchronised,
             "backup.clock",
             Role::Backup,
             "Clock",
@@ -420,6 +429,7 @@ fn preflight(state: State) -> validator_failover::engine::preflight::Preflight {
             "date -u +%s.%N",
         ),
         item(
+            CheckId::BeaconSynced,
             "backup.beacon",
             Role::Backup,
             "Beacon node synced",
@@ -430,6 +440,7 @@ fn preflight(state: State) -> validator_failover::engine::preflight::Preflight {
     ];
     if state == State::LivenessWait {
         items.push(item(
+            CheckId::Ssh,
             "primary.ssh",
             Role::Primary,
             "SSH",
@@ -438,10 +449,11 @@ fn preflight(state: State) -> validator_failover::engine::preflight::Preflight {
             "ssh primary.example",
         ));
     } else {
-        items.push(item("backup.validator.lock", Role::Backup, "Lock file", Verdict::Red, "ALARM: /etc/quantapool/VALIDATOR_LOCKED is gone: nothing stops the backup's validator from starting", "stat -c … -- /etc/quantapool/VALIDATOR_LOCKED"));
+        items.push(item(CheckId::LockFile, "backup.validator.lock", Role::Backup, "Lock file", Verdict::Red, "ALARM: /etc/quantapool/VALIDATOR_LOCKED is gone: nothing stops the backup's validator from starting", "stat -c … -- /etc/quantapool/VALIDATOR_LOCKED"));
     }
     Preflight {
         items,
+        hosts: Vec::new(),
         chain: None,
         at: T0 + 2.0,
     }

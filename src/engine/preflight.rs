@@ -37,6 +37,117 @@ impl Verdict {
     }
 }
 
+/// Which check a preflight row is: the typed id that automation keys on (the metrics'
+/// `check` label, JSON's `check`), with the row's title and the stable dotted part of
+/// its `id` (`backup.validator.unit`). One place names each check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CheckId {
+    Config,
+    ChainTiming,
+    Ssh,
+    HttpEndpoints,
+    ValidatorService,
+    StartsAtBoot,
+    ValidatorProcess,
+    LockFile,
+    ValidatorMetrics,
+    BeaconSynced,
+    ExecutionSynced,
+    ClockSynchronised,
+    SlashingProtectionHistory,
+    BackupArchives,
+    KeysLive,
+}
+
+impl CheckId {
+    pub const ALL: [CheckId; 15] = [
+        CheckId::Config,
+        CheckId::ChainTiming,
+        CheckId::Ssh,
+        CheckId::HttpEndpoints,
+        CheckId::ValidatorService,
+        CheckId::StartsAtBoot,
+        CheckId::ValidatorProcess,
+        CheckId::LockFile,
+        CheckId::ValidatorMetrics,
+        CheckId::BeaconSynced,
+        CheckId::ExecutionSynced,
+        CheckId::ClockSynchronised,
+        CheckId::SlashingProtectionHistory,
+        CheckId::BackupArchives,
+        CheckId::KeysLive,
+    ];
+
+    /// snake_case, stable: the metrics' `check` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckId::Config => "config",
+            CheckId::ChainTiming => "chain_timing",
+            CheckId::Ssh => "ssh",
+            CheckId::HttpEndpoints => "http_endpoints",
+            CheckId::ValidatorService => "validator_service",
+            CheckId::StartsAtBoot => "starts_at_boot",
+            CheckId::ValidatorProcess => "validator_process",
+            CheckId::LockFile => "lock_file",
+            CheckId::ValidatorMetrics => "validator_metrics",
+            CheckId::BeaconSynced => "beacon_synced",
+            CheckId::ExecutionSynced => "execution_synced",
+            CheckId::ClockSynchronised => "clock_synchronised",
+            CheckId::SlashingProtectionHistory => "slashing_protection_history",
+            CheckId::BackupArchives => "backup_archives",
+            CheckId::KeysLive => "keys_live",
+        }
+    }
+
+    /// The dotted part of the row's `id`, as `check --json` has always named it.
+    fn key(self) -> &'static str {
+        match self {
+            CheckId::Config => "config",
+            CheckId::ChainTiming => "chain",
+            CheckId::Ssh => "ssh",
+            CheckId::HttpEndpoints => "endpoints",
+            CheckId::ValidatorService => "validator.unit",
+            CheckId::StartsAtBoot => "validator.boot",
+            CheckId::ValidatorProcess => "validator.process",
+            CheckId::LockFile => "validator.lock",
+            CheckId::ValidatorMetrics => "validator.metrics",
+            CheckId::BeaconSynced => "beacon",
+            CheckId::ExecutionSynced => "execution",
+            CheckId::ClockSynchronised => "clock",
+            CheckId::SlashingProtectionHistory => "history",
+            CheckId::BackupArchives => "archives",
+            CheckId::KeysLive => "liveness",
+        }
+    }
+
+    /// The row's title, as `check` prints it.
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckId::Config => "Configuration",
+            CheckId::ChainTiming => "Chain timing",
+            CheckId::Ssh => "SSH",
+            CheckId::HttpEndpoints => "HTTP endpoints",
+            CheckId::ValidatorService => "Validator service",
+            CheckId::StartsAtBoot => "Starts at boot",
+            CheckId::ValidatorProcess => "Validator process",
+            CheckId::LockFile => "Lock file",
+            CheckId::ValidatorMetrics => "Validator metrics",
+            CheckId::BeaconSynced => "Beacon node synced",
+            CheckId::ExecutionSynced => "Execution node synced",
+            CheckId::ClockSynchronised => "Clock synchronised",
+            CheckId::SlashingProtectionHistory => "Slashing-protection history",
+            CheckId::BackupArchives => "Backup archives",
+            CheckId::KeysLive => "Keys live on chain",
+        }
+    }
+}
+
+impl Serialize for CheckId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// Where a judgement came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evidence {
@@ -50,12 +161,38 @@ pub struct Evidence {
 pub struct CheckItem {
     /// Stable identifier for automation (`backup.validator.unit`).
     pub id: String,
+    /// Which check this is, typed.
+    pub check: CheckId,
     pub host: Option<Role>,
     pub title: String,
     pub verdict: Verdict,
     /// One line: what was seen, or why it is not right.
     pub summary: String,
     pub evidence: Vec<Evidence>,
+}
+
+impl CheckItem {
+    /// A row: its id and title made from `check` (and the host, for a host's row).
+    pub fn new(
+        host: Option<Role>,
+        check: CheckId,
+        verdict: Verdict,
+        summary: String,
+        evidence: Vec<Evidence>,
+    ) -> CheckItem {
+        CheckItem {
+            id: match host {
+                Some(r) => format!("{r}.{}", check.key()),
+                None => check.key().to_string(),
+            },
+            check,
+            host,
+            title: check.title().to_string(),
+            verdict,
+            summary,
+            evidence,
+        }
+    }
 }
 
 /// The chain's liveness answer for an epoch: (epoch, [(index, live)]).
@@ -105,10 +242,42 @@ impl HostObservations {
     }
 }
 
+/// What was measured of one host, as numbers (for `check --textfile`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostFigures {
+    pub role: Role,
+    /// The host's clock minus this machine's, in seconds (None: not read).
+    pub clock_offset: Option<f64>,
+    /// How many backup archives match the pattern (None: not listed).
+    pub archives: Option<usize>,
+    /// Seconds since the newest of them was written (None: none, or not listed).
+    pub newest_archive_age: Option<f64>,
+}
+
+impl HostFigures {
+    fn of(h: &HostObservations, now: f64) -> HostFigures {
+        let archives = h.archives.as_ref().and_then(|a| a.as_ref().ok());
+        HostFigures {
+            role: h.role,
+            clock_offset: h
+                .clock
+                .as_ref()
+                .and_then(|c| c.as_ref().ok())
+                .map(|c| c.value.offset),
+            archives: archives.map(|a| a.value.len()),
+            newest_archive_age: archives
+                .and_then(|a| a.value.iter().map(|x| x.mtime).reduce(f64::max))
+                .map(|m| (now - m).max(0.0)),
+        }
+    }
+}
+
 /// The judged preflight.
 #[derive(Debug, Clone, Serialize)]
 pub struct Preflight {
     pub items: Vec<CheckItem>,
+    /// Each host's figures, in the order the hosts were observed.
+    pub hosts: Vec<HostFigures>,
     /// The chain's clock as the nodes report it, when any did.
     pub chain: Option<ChainClock>,
     /// Unix seconds when the judgement was made.
@@ -131,29 +300,15 @@ struct Judge<'a> {
 }
 
 impl Judge<'_> {
-    fn push(
-        &mut self,
-        id: &str,
-        title: &str,
-        verdict: Verdict,
-        summary: String,
-        ev: Vec<Evidence>,
-    ) {
-        self.items.push(CheckItem {
-            id: format!("{}.{id}", self.role),
-            host: Some(self.role),
-            title: title.to_string(),
-            verdict,
-            summary,
-            evidence: ev,
-        });
+    fn push(&mut self, check: CheckId, verdict: Verdict, summary: String, ev: Vec<Evidence>) {
+        self.items
+            .push(CheckItem::new(Some(self.role), check, verdict, summary, ev));
     }
 
     /// Judge one probe: `f` for an answer; a failed probe is `on_error` with its cause.
     fn probe<T>(
         &mut self,
-        id: &str,
-        title: &str,
+        check: CheckId,
         p: &Option<Probe<T>>,
         on_error: Verdict,
         f: impl FnOnce(&T) -> (Verdict, String),
@@ -164,7 +319,7 @@ impl Judge<'_> {
                     .unreachable
                     .map(|e| format!("not observed: {} is {}", self.role, e.failure.as_str()))
                     .unwrap_or_else(|| "not observed".into());
-                self.push(id, title, Verdict::Unknown, why, Vec::new());
+                self.push(check, Verdict::Unknown, why, Vec::new());
             }
             Some(Err(e)) => {
                 let ev = vec![Evidence {
@@ -173,8 +328,7 @@ impl Judge<'_> {
                     via: e.what.clone(),
                 }];
                 self.push(
-                    id,
-                    title,
+                    check,
                     on_error,
                     format!("{}: {}", e.failure.as_str(), e.detail),
                     ev,
@@ -183,7 +337,7 @@ impl Judge<'_> {
             Some(Ok(o)) => {
                 let (v, s) = f(&o.value);
                 let ev = vec![evidence(o)];
-                self.push(id, title, v, s, ev);
+                self.push(check, v, s, ev);
             }
         }
     }
@@ -199,12 +353,11 @@ fn evidence<T>(o: &Observed<T>) -> Evidence {
 
 /// Judge what was observed of both hosts.
 pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight {
-    let mut items = vec![CheckItem {
-        id: "config".into(),
-        host: None,
-        title: "Configuration".into(),
-        verdict: Verdict::Green,
-        summary: format!(
+    let mut items = vec![CheckItem::new(
+        None,
+        CheckId::Config,
+        Verdict::Green,
+        format!(
             "{}: primary {} ({}), backup {} ({}), service {}",
             cfg.source
                 .as_ref()
@@ -216,8 +369,8 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
             cfg.backup.display_destination(),
             cfg.validator.service,
         ),
-        evidence: Vec::new(),
-    }];
+        Vec::new(),
+    )];
 
     // The chain's timing, from the backup's beacon node first (it is the one that matters).
     let mut chain: Option<(ChainInfo, Evidence)> = None;
@@ -240,15 +393,13 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
         };
         match &h.reach {
             Ok(()) => j.push(
-                "ssh",
-                "SSH",
+                CheckId::Ssh,
                 Verdict::Green,
                 format!("connected: {}", h.describe),
                 Vec::new(),
             ),
             Err(e) => j.push(
-                "ssh",
-                "SSH",
+                CheckId::Ssh,
                 Verdict::Red,
                 format!("{}: {}", e.failure.as_str(), e.detail),
                 vec![Evidence {
@@ -261,23 +412,17 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
         // Which way the endpoints are read: through a forward, or with curl on a host
         // whose sshd forbids forwarding (the reference hardening).
         match &h.http_way {
-            None => j.probe::<()>(
-                "endpoints",
-                "HTTP endpoints",
-                &None,
-                Verdict::Unknown,
-                |_| (Verdict::Unknown, String::new()),
-            ),
+            None => j.probe::<()>(CheckId::HttpEndpoints, &None, Verdict::Unknown, |_| {
+                (Verdict::Unknown, String::new())
+            }),
             Some(HttpWay::Unknown) => j.push(
-                "endpoints",
-                "HTTP endpoints",
+                CheckId::HttpEndpoints,
                 Verdict::Warn,
                 HttpWay::Unknown.describe(),
                 Vec::new(),
             ),
             Some(w) => j.push(
-                "endpoints",
-                "HTTP endpoints",
+                CheckId::HttpEndpoints,
                 Verdict::Green,
                 w.describe(),
                 Vec::new(),
@@ -286,98 +431,68 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
         let svc = &cfg.validator.service;
         match role {
             Role::Primary => {
-                j.probe(
-                    "validator.unit",
-                    "Validator service",
-                    &h.unit,
-                    Verdict::Red,
-                    |u| {
-                        if u.is_running() {
-                            (
-                                Verdict::Green,
-                                format!("running (signing): {}", u.summary()),
-                            )
-                        } else {
-                            (
-                                Verdict::Red,
-                                format!("the primary's {svc} is not running: {}", u.summary()),
-                            )
-                        }
-                    },
-                );
-                j.probe(
-                    "validator.boot",
-                    "Starts at boot",
-                    &h.unit,
-                    Verdict::Red,
-                    |u| {
-                        if u.unit_file_state == "enabled" {
-                            (Verdict::Green, "enabled".into())
-                        } else {
-                            (
-                                Verdict::Warn,
-                                format!(
-                                    "{}: the primary will not come back after a reboot",
-                                    u.unit_file_state
-                                ),
-                            )
-                        }
-                    },
-                );
-                j.probe(
-                    "validator.process",
-                    "Validator process",
-                    &h.processes,
-                    Verdict::Red,
-                    |p| {
-                        if p.is_empty() {
-                            (
-                                Verdict::Red,
-                                format!("no process named {}", cfg.validator.process_name),
-                            )
-                        } else {
-                            (
-                                Verdict::Green,
-                                format!("{} PID {}", cfg.validator.process_name, join(p)),
-                            )
-                        }
-                    },
-                );
-                j.probe(
-                    "validator.lock",
-                    "Lock file",
-                    &h.lock,
-                    Verdict::Red,
-                    |l| match l {
-                        None => (
+                j.probe(CheckId::ValidatorService, &h.unit, Verdict::Red, |u| {
+                    if u.is_running() {
+                        (
                             Verdict::Green,
-                            format!("{} absent", cfg.validator.lock_file),
-                        ),
-                        Some(_) => (
+                            format!("running (signing): {}", u.summary()),
+                        )
+                    } else {
+                        (
+                            Verdict::Red,
+                            format!("the primary's {svc} is not running: {}", u.summary()),
+                        )
+                    }
+                });
+                j.probe(CheckId::StartsAtBoot, &h.unit, Verdict::Red, |u| {
+                    if u.unit_file_state == "enabled" {
+                        (Verdict::Green, "enabled".into())
+                    } else {
+                        (
                             Verdict::Warn,
                             format!(
-                                "{} present: the primary's validator cannot start",
-                                cfg.validator.lock_file
+                                "{}: the primary will not come back after a reboot",
+                                u.unit_file_state
                             ),
+                        )
+                    }
+                });
+                j.probe(CheckId::ValidatorProcess, &h.processes, Verdict::Red, |p| {
+                    if p.is_empty() {
+                        (
+                            Verdict::Red,
+                            format!("no process named {}", cfg.validator.process_name),
+                        )
+                    } else {
+                        (
+                            Verdict::Green,
+                            format!("{} PID {}", cfg.validator.process_name, join(p)),
+                        )
+                    }
+                });
+                j.probe(CheckId::LockFile, &h.lock, Verdict::Red, |l| match l {
+                    None => (
+                        Verdict::Green,
+                        format!("{} absent", cfg.validator.lock_file),
+                    ),
+                    Some(_) => (
+                        Verdict::Warn,
+                        format!(
+                            "{} present: the primary's validator cannot start",
+                            cfg.validator.lock_file
                         ),
-                    },
-                );
-                j.probe(
-                    "validator.metrics",
-                    "Validator metrics",
-                    &h.metrics,
-                    Verdict::Warn,
-                    |m| {
-                        if m.answering {
-                            (Verdict::Green, metrics_summary(m, &cfg.metrics.to_string()))
-                        } else {
-                            (Verdict::Warn, format!("nothing answers on {}", cfg.metrics))
-                        }
-                    },
-                );
+                    ),
+                });
+                j.probe(CheckId::ValidatorMetrics, &h.metrics, Verdict::Warn, |m| {
+                    if m.answering {
+                        (Verdict::Green, metrics_summary(m, &cfg.metrics.to_string()))
+                    } else {
+                        (Verdict::Warn, format!("nothing answers on {}", cfg.metrics))
+                    }
+                });
             }
             Role::Backup => {
-                j.probe("validator.unit", "Validator service", &h.unit, Verdict::Red, |u| {
+                j.probe(CheckId::ValidatorService, &h.unit, Verdict::Red, |u| {
                     if u.is_stopped() {
                         (Verdict::Green, format!("stopped: {}", u.summary()))
                     } else {
@@ -387,52 +502,43 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
                         )
                     }
                 });
-                j.probe(
-                    "validator.boot",
-                    "Starts at boot",
-                    &h.unit,
-                    Verdict::Red,
-                    |u| {
-                        if u.is_disabled() {
-                            (Verdict::Green, u.unit_file_state.clone())
-                        } else {
-                            (
-                                Verdict::Warn,
-                                format!(
-                                    "{}: only the lock file keeps it from starting at boot",
-                                    u.unit_file_state
-                                ),
-                            )
-                        }
-                    },
-                );
-                j.probe(
-                    "validator.process",
-                    "Validator process",
-                    &h.processes,
-                    Verdict::Red,
-                    |p| {
-                        if p.is_empty() {
-                            (
-                                Verdict::Green,
-                                format!("no process named {}", cfg.validator.process_name),
-                            )
-                        } else {
-                            (
-                                Verdict::Red,
-                                format!(
-                                    "ALARM: {} runs on the backup (PID {})",
-                                    cfg.validator.process_name,
-                                    join(p)
-                                ),
-                            )
-                        }
-                    },
-                );
-                j.probe("validator.lock", "Lock file", &h.lock, Verdict::Red, |l| match l {
+                j.probe(CheckId::StartsAtBoot, &h.unit, Verdict::Red, |u| {
+                    if u.is_disabled() {
+                        (Verdict::Green, u.unit_file_state.clone())
+                    } else {
+                        (
+                            Verdict::Warn,
+                            format!(
+                                "{}: only the lock file keeps it from starting at boot",
+                                u.unit_file_state
+                            ),
+                        )
+                    }
+                });
+                j.probe(CheckId::ValidatorProcess, &h.processes, Verdict::Red, |p| {
+                    if p.is_empty() {
+                        (
+                            Verdict::Green,
+                            format!("no process named {}", cfg.validator.process_name),
+                        )
+                    } else {
+                        (
+                            Verdict::Red,
+                            format!(
+                                "ALARM: {} runs on the backup (PID {})",
+                                cfg.validator.process_name,
+                                join(p)
+                            ),
+                        )
+                    }
+                });
+                j.probe(CheckId::LockFile, &h.lock, Verdict::Red, |l| match l {
                     Some(f) if f.user == "root" && f.mode & 0o222 == 0 => (
                         Verdict::Green,
-                        format!("{} present ({}:{} {:o})", cfg.validator.lock_file, f.user, f.group, f.mode),
+                        format!(
+                            "{} present ({}:{} {:o})",
+                            cfg.validator.lock_file, f.user, f.group, f.mode
+                        ),
                     ),
                     Some(f) => (
                         Verdict::Warn,
@@ -443,31 +549,28 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
                     ),
                     None => (
                         Verdict::Red,
-                        format!("ALARM: {} is gone: nothing stops the backup's validator from starting", cfg.validator.lock_file),
+                        format!(
+                            "ALARM: {} is gone: nothing stops the backup's validator from starting",
+                            cfg.validator.lock_file
+                        ),
                     ),
                 });
-                j.probe(
-                    "validator.metrics",
-                    "Validator metrics",
-                    &h.metrics,
-                    Verdict::Warn,
-                    |m| {
-                        if m.answering {
-                            (
-                                Verdict::Red,
-                                format!(
-                                    "ALARM: {} answers on the backup: a validator runs there",
-                                    cfg.metrics
-                                ),
-                            )
-                        } else {
-                            (
-                                Verdict::Green,
-                                format!("nothing answers on {}", cfg.metrics),
-                            )
-                        }
-                    },
-                );
+                j.probe(CheckId::ValidatorMetrics, &h.metrics, Verdict::Warn, |m| {
+                    if m.answering {
+                        (
+                            Verdict::Red,
+                            format!(
+                                "ALARM: {} answers on the backup: a validator runs there",
+                                cfg.metrics
+                            ),
+                        )
+                    } else {
+                        (
+                            Verdict::Green,
+                            format!("nothing answers on {}", cfg.metrics),
+                        )
+                    }
+                });
             }
         }
         // Sync: a gate for the backup (items 4-5); worth a warning on the primary.
@@ -477,19 +580,14 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
             Verdict::Warn
         };
         let max = cfg.beacon.max_sync_distance;
-        j.probe(
-            "beacon",
-            "Beacon node synced",
-            &h.beacon,
-            sync_error,
-            |b| match b.problem(max) {
+        j.probe(CheckId::BeaconSynced, &h.beacon, sync_error, |b| {
+            match b.problem(max) {
                 None => (Verdict::Green, b.summary()),
                 Some(p) => (sync_error, format!("{p}: {}", b.summary())),
-            },
-        );
+            }
+        });
         j.probe(
-            "execution",
-            "Execution node synced",
+            CheckId::ExecutionSynced,
             &h.execution,
             sync_error,
             |e| match e.problem() {
@@ -498,32 +596,26 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
             },
         );
         let skew = cfg.failover.max_clock_skew.as_secs_f64();
-        j.probe(
-            "clock",
-            "Clock synchronised",
-            &h.clock,
-            Verdict::Warn,
-            |c| {
-                let ntp = match c.ntp_synchronized {
-                    Some(true) => "NTP synchronised",
-                    Some(false) => "NTP not synchronised",
-                    None => "NTP state unknown",
-                };
-                let text = format!(
-                    "offset {:+.3}s (±{:.3}s), {ntp}",
-                    c.offset,
-                    c.round_trip / 2.0
-                );
-                if c.offset.abs() - c.round_trip / 2.0 > skew || c.ntp_synchronized == Some(false) {
-                    (
-                        Verdict::Warn,
-                        format!("{text}: a skewed clock misses duties"),
-                    )
-                } else {
-                    (Verdict::Green, text)
-                }
-            },
-        );
+        j.probe(CheckId::ClockSynchronised, &h.clock, Verdict::Warn, |c| {
+            let ntp = match c.ntp_synchronized {
+                Some(true) => "NTP synchronised",
+                Some(false) => "NTP not synchronised",
+                None => "NTP state unknown",
+            };
+            let text = format!(
+                "offset {:+.3}s (±{:.3}s), {ntp}",
+                c.offset,
+                c.round_trip / 2.0
+            );
+            if c.offset.abs() - c.round_trip / 2.0 > skew || c.ntp_synchronized == Some(false) {
+                (
+                    Verdict::Warn,
+                    format!("{text}: a skewed clock misses duties"),
+                )
+            } else {
+                (Verdict::Green, text)
+            }
+        });
         let history_error = if role == Role::Primary {
             Verdict::Red
         } else {
@@ -544,8 +636,7 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
             .and_then(|c| c.as_ref().ok())
             .and_then(|c| c.value.genesis_validators_root.clone());
         j.probe(
-            "history",
-            "Slashing-protection history",
+            CheckId::SlashingProtectionHistory,
             &h.history,
             history_error,
             |hist| {
@@ -592,8 +683,7 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
             },
         );
         j.probe(
-            "archives",
-            "Backup archives",
+            CheckId::BackupArchives,
             &h.archives,
             Verdict::Warn,
             |a| match a.first() {
@@ -632,16 +722,14 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
             && h.liveness.is_none()
         {
             j.push(
-                "liveness",
-                "Keys live on chain",
+                CheckId::KeysLive,
                 Verdict::Warn,
                 "not asked: the beacon node gave no chain timing".into(),
                 Vec::new(),
             );
         } else if !cfg.validator.indices.is_empty() && role == Role::Backup {
             j.probe(
-                "liveness",
-                "Keys live on chain",
+                CheckId::KeysLive,
                 &h.liveness,
                 Verdict::Warn,
                 |(epoch, l)| {
@@ -677,35 +765,31 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
         })
         .collect();
     let chain_item = match &chain {
-        None => CheckItem {
-            id: "chain".into(),
-            host: None,
-            title: "Chain timing".into(),
-            verdict: Verdict::Red,
-            summary:
-                "no beacon node answered config/spec and beacon/genesis: epochs cannot be counted"
-                    .into(),
-            evidence: Vec::new(),
-        },
-        Some(_) if genesis.len() == 2 && genesis[0].1 != genesis[1].1 => CheckItem {
-            id: "chain".into(),
-            host: None,
-            title: "Chain timing".into(),
-            verdict: Verdict::Red,
-            summary: format!(
+        None => CheckItem::new(
+            None,
+            CheckId::ChainTiming,
+            Verdict::Red,
+            "no beacon node answered config/spec and beacon/genesis: epochs cannot be counted"
+                .into(),
+            Vec::new(),
+        ),
+        Some(_) if genesis.len() == 2 && genesis[0].1 != genesis[1].1 => CheckItem::new(
+            None,
+            CheckId::ChainTiming,
+            Verdict::Red,
+            format!(
                 "the nodes are on different chains: genesis {} on {} and {} on {}",
                 genesis[0].1, genesis[0].0, genesis[1].1, genesis[1].0
             ),
-            evidence: Vec::new(),
-        },
+            Vec::new(),
+        ),
         Some((c, ev)) => {
             let k = c.clock;
-            CheckItem {
-                id: "chain".into(),
-                host: None,
-                title: "Chain timing".into(),
-                verdict: Verdict::Green,
-                summary: format!(
+            CheckItem::new(
+                None,
+                CheckId::ChainTiming,
+                Verdict::Green,
+                format!(
                     "epoch {} slot {} (head {}); {} s slots x {} = {} per epoch; next epoch in {}",
                     k.epoch_at(now),
                     k.slot_at(now),
@@ -715,13 +799,14 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
                     duration_text(k.epoch_seconds() as f64),
                     duration_text(k.seconds_to_next_epoch(now))
                 ),
-                evidence: vec![ev.clone()],
-            }
+                vec![ev.clone()],
+            )
         }
     };
     items.insert(1, chain_item);
     Preflight {
         items,
+        hosts: hosts.iter().map(|h| HostFigures::of(h, now)).collect(),
         chain: clock,
         at: now,
     }
