@@ -121,6 +121,24 @@ pub enum Command {
         #[arg(long)]
         operator: Option<String>,
     },
+    /// EMERGENCY: fence and stop both validators, verified (runbook: slashing
+    /// detected or suspected). For automation, a slashing monitor say; it goes first
+    /// when another run holds the pair (that run finds the fence and ends). Prints
+    /// `RUN: <journal dir>` first; exit 0 once both are verified stopped and fenced.
+    StopAll {
+        /// Required: this command is for automation (the wizard's key is Ctrl-X).
+        #[arg(long)]
+        non_interactive: bool,
+        /// Both hosts' names, typed, comma-separated: PRIMARY,BACKUP.
+        #[arg(long, value_name = "PRIMARY,BACKUP")]
+        confirm: String,
+        /// Why: your own words (what the monitor saw).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who runs it (default: $USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
     /// The audit of a run.
     Audit {
         #[command(subcommand)]
@@ -424,6 +442,36 @@ pub async fn run(cli: Cli) -> i32 {
                 cfg,
                 crate::runner::Options {
                     mode: crate::runner::Mode::Rollback,
+                    reason,
+                    operator,
+                    allow_unreachable: false,
+                    fenced_out_of_band: None,
+                    resume: false,
+                },
+            )
+            .await
+        }
+        Some(Command::StopAll {
+            non_interactive,
+            confirm,
+            reason,
+            operator,
+        }) => {
+            let cfg = match load_config(cli.config.as_deref(), cli.inventory.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return usage(e),
+            };
+            if !non_interactive {
+                eprintln!(
+                    "error: pass --non-interactive --confirm PRIMARY,BACKUP (or use the wizard's Ctrl-X)"
+                );
+                return EXIT_USAGE;
+            }
+            // The engine judges the names (its confirmation, journaled).
+            crate::runner::over_ssh(
+                cfg,
+                crate::runner::Options {
+                    mode: crate::runner::Mode::StopAll { typed: confirm },
                     reason,
                     operator,
                     allow_unreachable: false,

@@ -124,6 +124,8 @@ pub struct Driver {
     pub interrupts: Option<tokio::sync::mpsc::UnboundedReceiver<Interrupt>>,
     /// Tells people (`[notify]`) what the journal entries mean; never waited for.
     pub notifier: crate::notify::Notifier,
+    /// The emergency stop-all: it goes on when another run holds the pair's run lock.
+    pub precedence: bool,
 }
 
 fn slot(role: Role) -> usize {
@@ -147,6 +149,7 @@ impl Driver {
             listener: None,
             interrupts: None,
             notifier: Default::default(),
+            precedence: false,
             beacon_flavour: [cfg.beacon.api; 2],
             execution_flavour: [cfg.execution.api; 2],
             history_seen: std::sync::Mutex::new([None, None]),
@@ -317,6 +320,19 @@ impl Driver {
                             self.locks.push(role);
                             continue;
                         }
+                    }
+                    if self.precedence {
+                        // The emergency stop-all goes first: the other run finds the
+                        // fence at its next look and ends.
+                        self.record(Record::Gate {
+                            gate: GateId::StopAll,
+                            open: true,
+                            why: format!(
+                                "another run holds the run lock {RUN_LOCK} on the {role} ({holder}): the stop-all goes first; that run finds the fence and ends"
+                            ),
+                            waits: Vec::new(),
+                        })?;
+                        continue;
                     }
                     self.release_run_locks().await?;
                     return Ok(Err(format!(

@@ -24,6 +24,9 @@ struct CommandLine {
     primary: String,
     backup: String,
     allow_unreachable: bool,
+    /// `stop-all --confirm PRIMARY,BACKUP`, as typed: given to the engine once (a
+    /// second question is declined, never answered in a loop).
+    stop_all: Option<String>,
     /// The unverified path's question, when it was declined for want of the flag.
     declined: Option<Confirm>,
 }
@@ -39,6 +42,9 @@ impl Operator for CommandLine {
             Confirm::UnverifiedPrimary { .. } if self.allow_unreachable => {
                 Answer::Typed(self.primary.clone())
             }
+            Confirm::StopAll { .. } if self.stop_all.is_some() => {
+                Answer::Typed(self.stop_all.take().unwrap_or_default())
+            }
             Confirm::UnverifiedPrimary { .. } | Confirm::StopAll { .. } => {
                 self.declined = Some(question.clone());
                 Answer::Decline
@@ -48,10 +54,15 @@ impl Operator for CommandLine {
 }
 
 /// What a non-interactive run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     Failover,
     Rollback,
+    /// The emergency stop-all, with both names typed; it goes first when another run
+    /// holds the pair.
+    StopAll {
+        typed: String,
+    },
 }
 
 /// The options of a non-interactive run (all but the mode optional).
@@ -225,7 +236,7 @@ pub async fn run_with(
     } = opts;
     let operator = operator_name(&cfg, operator);
     let now = crate::chain::unix_now();
-    let opened = match open_run(&cfg, &operator, mode, resume, reason, now, "") {
+    let opened = match open_run(&cfg, &operator, mode.clone(), resume, reason, now, "") {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
@@ -388,6 +399,7 @@ pub fn open_run(
         first: match mode {
             Mode::Failover => Event::Begin { now },
             Mode::Rollback => Event::BeginRollback { now },
+            Mode::StopAll { .. } => Event::BeginStopAll { now },
         },
         resumed: None,
         entries: vec![entry],
@@ -458,8 +470,13 @@ async fn drive_run(
         primary: cfg.primary.name.clone(),
         backup: cfg.backup.name.clone(),
         allow_unreachable,
+        stop_all: match &mode {
+            Mode::StopAll { typed } => Some(typed.clone()),
+            _ => None,
+        },
         declined: None,
     };
+    driver.precedence = matches!(mode, Mode::StopAll { .. });
     let ended = match driver.run(&mut machine, &operator, &mut op, first).await {
         Ok(e) => e,
         Err(e) => {
@@ -504,12 +521,15 @@ async fn drive_run(
             say!("ROLLED BACK: the primary signs; the backup is stopped and locked");
             match mode {
                 Mode::Rollback => (EXIT_OK, RunOutcome::RolledBack),
-                Mode::Failover => (EXIT_FAILED, RunOutcome::RolledBack),
+                Mode::Failover | Mode::StopAll { .. } => (EXIT_FAILED, RunOutcome::RolledBack),
             }
         }
         Ended::Finished(Outcome::StoppedAll) => {
             say!("STOPPED ALL: both validators are stopped and fenced");
-            (EXIT_FAILED, RunOutcome::StoppedAll)
+            match mode {
+                Mode::StopAll { .. } => (EXIT_OK, RunOutcome::StoppedAll),
+                _ => (EXIT_FAILED, RunOutcome::StoppedAll),
+            }
         }
         Ended::Finished(Outcome::Failed(why)) => {
             // Never a bare reason once a validator was touched: both validators' state.

@@ -125,3 +125,57 @@ mod stop_all_during_a_transfer {
         assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
     }
 }
+
+// `stop-all --non-interactive --confirm PRIMARY,BACKUP` as the runner runs it: both
+// names, typed, or nothing is done (exit 3); with both, exit 0 and both fenced.
+mod stop_all_command {
+    use std::sync::Arc;
+
+    use super::common::engine::{backup_running, primary_state};
+    use super::common::{Pair, SimPair};
+    use validator_failover::runner::{Mode, Options, run_with};
+
+    fn stop_all(pair: &SimPair, typed: &str) -> i32 {
+        let mut cfg = pair.config();
+        let tmp = tempfile::tempdir().unwrap();
+        cfg.failover.runs_dir = tmp.path().join("runs");
+        let (p, b) = pair.hosts();
+        let opts = Options {
+            mode: Mode::StopAll {
+                typed: typed.into(),
+            },
+            reason: Some("the slashing monitor saw a double vote".into()),
+            operator: Some("monitor".into()),
+            allow_unreachable: false,
+            fenced_out_of_band: None,
+            resume: false,
+        };
+        tokio::runtime::Runtime::new().unwrap().block_on(run_with(
+            cfg,
+            p,
+            b,
+            Arc::new(pair.world.clone()),
+            opts,
+        ))
+    }
+
+    #[test]
+    fn one_name_is_not_both_and_touches_nothing() {
+        let pair = SimPair::new();
+        for typed in ["primary", "backup,primary", "primary,backup,", ""] {
+            assert_eq!(stop_all(&pair, typed), 3, "{typed:?}");
+        }
+        let (running, _, locked) = primary_state(&pair);
+        assert!(running && !locked, "the primary still signs, untouched");
+    }
+
+    #[test]
+    fn both_names_stop_and_fence_both() {
+        let pair = SimPair::new();
+        assert_eq!(stop_all(&pair, "primary,backup"), 0);
+        let (running, _, locked) = primary_state(&pair);
+        assert!(!running && locked);
+        assert!(!backup_running(&pair));
+        assert!(pair.slashable().is_empty());
+    }
+}

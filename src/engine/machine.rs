@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+mod stop_all;
+
 use super::checklist::{Checklist, Evidence, ItemState};
 use super::ids::{GateId, ItemId, Milestone};
 use super::journal::Record;
@@ -367,6 +369,10 @@ pub enum Event {
     BeginRollback {
         now: f64,
     },
+    /// The stop-all on its own (the `stop-all` command): both names asked first.
+    BeginStopAll {
+        now: f64,
+    },
     /// Emergency stop-all (runbook: "slashing detected or suspected"), from any point.
     StopAll {
         now: f64,
@@ -408,6 +414,8 @@ pub enum Phase {
     /// The rollback command: looking at both hosts to learn what to undo.
     RollbackSurvey,
     AwaitRollbackConfirmation,
+    /// The stop-all on its own: waiting for both names, typed.
+    AwaitStopAllConfirmation,
     AwaitStopConfirmation,
     /// Fencing the primary: the actions in order.
     Fencing(usize),
@@ -965,6 +973,11 @@ impl Failover {
     /// Handle one event; returns what the driver must do next.
     pub fn handle(&mut self, event: Event) -> Vec<Effect> {
         let mut out = Vec::new();
+        if let Event::Observed { observations, .. } = &event
+            && self.stopped_by_another(observations, &mut out)
+        {
+            return out;
+        }
         match (self.phase.clone(), event) {
             (Phase::New, Event::Begin { .. }) => {
                 self.phase = Phase::Preflight;
@@ -1552,15 +1565,19 @@ impl Failover {
                 let why = "the operator declined: nothing was touched".to_string();
                 self.block_at(GateId::Confirmation, why, &mut out);
             }
-            (phase, Event::StopAll { now }) => {
-                out.push(self.gate(
-                    GateId::StopAll,
-                    true,
-                    format!("requested at {now:.0} in phase {phase:?}: fencing and stopping both validators"),
-                ));
-                self.touched_primary.get_or_insert(now);
-                self.stopping_all = true;
-                self.undo_step(Undo::StopAll, 0, &mut out);
+            (phase, Event::StopAll { now }) => self.stop_all(now, &phase, &mut out),
+            (Phase::New, Event::BeginStopAll { .. }) => self.begin_stop_all(&mut out),
+            (Phase::AwaitStopAllConfirmation, Event::Confirmed { now, typed }) => {
+                if self.confirmed(self.stop_all_question(), &typed, &mut out) {
+                    self.stop_all(now, &Phase::AwaitStopAllConfirmation, &mut out);
+                }
+            }
+            (Phase::AwaitStopAllConfirmation, Event::Declined { .. }) => {
+                let why = format!(
+                    "the stop-all was not confirmed: type both names, PRIMARY,BACKUP ({:?}); nothing was done",
+                    self.stop_all_question().expected()
+                );
+                self.block_at(GateId::StopAllConfirmation, why, &mut out);
             }
             (
                 Phase::VerifyingStopAll {
@@ -2617,7 +2634,7 @@ impl Failover {
             Confirm::StartBackup { .. } => (GateId::StartConfirmation, "backup"),
             Confirm::UnverifiedPrimary { .. } => (GateId::UnverifiedConfirmation, "primary"),
             Confirm::Rollback { .. } => (GateId::RollbackConfirmation, "primary"),
-            Confirm::StopAll { .. } => (GateId::StopAllConfirmation, "word"),
+            Confirm::StopAll { .. } => (GateId::StopAllConfirmation, "pair"),
         };
         out.push(self.gate(
             gate,

@@ -3,6 +3,7 @@
 //! and the chain record checked for double signing.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -1059,6 +1060,127 @@ pub fn stop_all_stops_and_fences_both(pair: &dyn Pair) {
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
 }
 
+/// How the other run ended, and its journal.
+type TheirRun = (Ended, Vec<Entry>);
+
+/// The emergency stop-all goes first (`stop-all --confirm PRIMARY,BACKUP`, for a
+/// slashing monitor): a failover of the pair is held at the Start gate (the backup's
+/// beacon node syncing) and holds the run lock on both hosts; a second run, the
+/// stop-all, is refused by nothing, fences and stops both; the held run finds the
+/// backup fenced at its next look and ends. Both journals say so.
+pub fn stop_all_goes_first_over_a_run_in_progress(pair: &dyn Pair) {
+    let switch = pair.beacon_syncing_switch();
+    let cfg = pair.config();
+    let (p, b) = pair.hosts();
+    let clock = pair.clock();
+    let expected = format!("{},{}", cfg.primary.name, cfg.backup.name);
+    let second: Arc<Mutex<Option<TheirRun>>> = Default::default();
+    let out = second.clone();
+    let mut sent = false;
+    let listener: validator_failover::driver::Listener =
+        Box::new(move |e: &Entry| match &e.record {
+            Record::Confirmation { action, typed }
+                if action == "stop the primary" && !typed.is_empty() =>
+            {
+                switch(true)
+            }
+            Record::Gate {
+                gate: GateId::Start,
+                open: false,
+                ..
+            } if !sent => {
+                sent = true;
+                // The monitor's stop-all, as another process would run it.
+                let (cfg, p, b, clock, typed, out) = (
+                    cfg.clone(),
+                    p.clone(),
+                    b.clone(),
+                    clock.clone(),
+                    expected.clone(),
+                    out.clone(),
+                );
+                std::thread::spawn(move || {
+                    let tmp = tempfile::tempdir().unwrap();
+                    let journal =
+                        JournalWriter::create(tmp.path(), "stop-all-run", "monitor").unwrap();
+                    let mut driver = Driver::new(
+                        cfg.clone(),
+                        "stop-all-run".into(),
+                        p,
+                        b,
+                        clock.clone(),
+                        journal,
+                    );
+                    driver.precedence = true;
+                    let mut machine = Failover::new(Plan::from_config(&cfg));
+                    let mut op = Scripted {
+                        answers: vec![Answer::Typed(typed)].into(),
+                        asked: Vec::new(),
+                    };
+                    let now = clock.now();
+                    let ended = tokio::runtime::Runtime::new()
+                        .unwrap()
+                        .block_on(driver.run(
+                            &mut machine,
+                            "monitor",
+                            &mut op,
+                            Event::BeginStopAll { now },
+                        ))
+                        .expect("journal writes");
+                    let entries = read_journal(driver.journal.dir()).expect("the journal verifies");
+                    *out.lock().unwrap() = Some((ended, entries));
+                })
+                .join()
+                .expect("the stop-all ran");
+            }
+            _ => {}
+        });
+    let run = start_listening(
+        pair,
+        listener,
+        vec![Answer::Typed(pair.config().primary.name)],
+    );
+    pair.beacon_syncing_switch()(false);
+    let (ended, theirs) = second.lock().unwrap().take().expect("the stop-all ran");
+    assert_eq!(ended, Ended::Finished(Outcome::StoppedAll), "{theirs:#?}");
+    assert!(
+        theirs.iter().any(|e| matches!(&e.record, Record::Gate { gate: GateId::StopAll, open: true, why, .. } if why.contains("another run holds the run lock"))),
+        "the stop-all went first over the held run lock"
+    );
+    assert!(
+        theirs.iter().any(
+            |e| matches!(&e.record, Record::Confirmation { typed, .. } if typed.contains(','))
+        )
+    );
+    // The held run found the fence and ended, saying why.
+    assert!(
+        matches!(&run.ended, Ended::Finished(Outcome::Failed(why)) if why.contains("emergency stop-all of the pair is in force")),
+        "{:?}\n{}",
+        run.ended,
+        dump(&run)
+    );
+    assert!(run.journal().iter().any(|e| matches!(
+        &e.record,
+        Record::Gate {
+            gate: GateId::StopAll,
+            open: false,
+            ..
+        }
+    )));
+    let (running, _, locked) = primary_state(pair);
+    assert!(!running && locked);
+    assert!(!backup_running(pair));
+    for role in Role::BOTH {
+        assert!(
+            listing(pair, role, "/run/systemd/system/qrysm-validator.service.d")
+                .iter()
+                .any(|p| p.contains("zz-validator-failover-fence.conf")),
+            "{role} is fenced"
+        );
+    }
+    assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
 /// The backup's beacon node falls behind right after the stop was confirmed: the
 /// Start gate holds (item 4 red, the reason said), and opens once it has caught up.
 pub fn backup_syncing_after_the_stop_is_held_at_the_gate(pair: &dyn Pair) {
@@ -1560,6 +1682,7 @@ macro_rules! engine_tests {
             rollback_after_the_backup_signed_brings_its_history_back,
             rollback_command_after_a_failover,
             stop_all_stops_and_fences_both,
+            stop_all_goes_first_over_a_run_in_progress,
             killed_during_the_transfer_resumes_and_finishes,
             killed_during_an_unverified_start_resumes_through_the_gate,
             eip3076_method_exports_and_imports,
