@@ -107,6 +107,9 @@ struct Unit {
     restart_at: Option<f64>,
     /// systemd loaded the fence drop-in at the last daemon-reload: no start at all.
     fence_loaded: bool,
+    /// Another drop-in whose condition is never met (a scenario's fault, as the lab's
+    /// `lab-fault.conf`): starts are skipped, and it is not the fence.
+    blocking_dropin: Option<String>,
 }
 
 /// The lab unit's `TimeoutStopSec` and `RestartSec` (tests/lab/units).
@@ -420,7 +423,12 @@ impl SimWorld {
     /// Make every start of the validator on a host a skipped no-op (a scenario's
     /// fault: a drop-in with an unmet condition, loaded).
     pub fn block_starts(&self, role: Role) {
-        self.with(|w| w.nodes[idx(role)].unit.fence_loaded = true);
+        self.with(|w| {
+            let service = w.layout.service.clone();
+            w.nodes[idx(role)].unit.blocking_dropin = Some(format!(
+                "/run/systemd/system/{service}.service.d/lab-fault.conf"
+            ));
+        });
     }
 
     /// Put a symbolic link on a host (a scenario's fault: a hostile history).
@@ -898,7 +906,7 @@ impl World {
         if n.unit.running {
             return Ok(());
         }
-        if !bypass_lock && n.unit.fence_loaded {
+        if !bypass_lock && (n.unit.fence_loaded || n.unit.blocking_dropin.is_some()) {
             // The fence drop-in's condition is never met: skipped, not failed.
             n.journal.push((
                 now,
@@ -1237,12 +1245,15 @@ fn exec_in(w: &mut World, i: usize, cmd: &Cmd) -> Output {
                     "UnitFileState" => file_state.to_string(),
                     "LoadState" => if ours { "loaded" } else { "not-found" }.to_string(),
                     "NRestarts" => if ours { u.n_restarts } else { 0 }.to_string(),
-                    "DropInPaths" => {
-                        if ours && u.fence_loaded {
-                            l.fence_dropin.clone()
-                        } else {
-                            String::new()
+                    "DropInPaths" if ours => {
+                        let mut paths: Vec<&str> = Vec::new();
+                        if u.fence_loaded {
+                            paths.push(&l.fence_dropin);
                         }
+                        if let Some(p) = &u.blocking_dropin {
+                            paths.push(p);
+                        }
+                        paths.join(" ")
                     }
                     "ExecMainStartTimestamp" => "".to_string(),
                     "ExecStart" if ours => format!(
