@@ -27,6 +27,7 @@ pub mod history;
 pub mod hosts;
 pub mod interchange;
 pub mod notify;
+pub mod observed;
 pub mod probes;
 pub mod runner;
 pub mod textfile;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::probes::ValidatorState;
+use crate::observed::ValidatorState;
 
 /// The only status in which a validator does its duties and nothing is wrong.
 pub const ACTIVE: &str = "active_ongoing";

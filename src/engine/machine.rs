@@ -21,10 +21,9 @@ use super::ids::{GateId, ItemId, Milestone};
 use super::journal::Record;
 use super::steps::Action;
 use crate::config::Role;
-use crate::hosts::{Failure, HostError};
-use crate::probes::{
-    BeaconSync, ChainInfo, ExecutionSync, FileInfo, HistoryState, Metrics, UnitState,
-    ValidatorState,
+use crate::observed::{
+    BeaconSync, ChainInfo, ExecutionSync, Failure, FileInfo, HistoryState, HostError, Metrics,
+    UnitState, ValidatorState,
 };
 
 /// What an interrupted run's journal says was done: (the primary touched, the
@@ -2738,8 +2737,8 @@ impl Failover {
                             if *free < need {
                                 refuse.push(format!(
                                     "no room on the backup for the history: {} free, {} needed",
-                                    crate::probes::human_bytes(*free),
-                                    crate::probes::human_bytes(need)
+                                    crate::observed::human_bytes(*free),
+                                    crate::observed::human_bytes(need)
                                 ));
                             }
                         }

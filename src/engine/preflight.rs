@@ -5,10 +5,9 @@ use serde::Serialize;
 
 use crate::chain::ChainClock;
 use crate::config::{Config, Role};
-use crate::hosts::{HostError, HttpWay};
-use crate::probes::{
-    Archive, BeaconSync, ChainInfo, ClockState, ExecutionSync, FileInfo, HistoryState, Metrics,
-    Observed, Probe, UnitState,
+use crate::observed::{
+    Archive, BeaconSync, ChainInfo, ClockState, ExecutionSync, FileInfo, HistoryState, HostError,
+    HttpWay, Metrics, Observed, Probe, UnitState,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
@@ -297,6 +296,8 @@ struct Judge<'a> {
     role: Role,
     items: Vec<CheckItem>,
     unreachable: Option<&'a HostError>,
+    /// When the judgement is made: the time of a failed probe's evidence.
+    now: f64,
 }
 
 impl Judge<'_> {
@@ -324,7 +325,7 @@ impl Judge<'_> {
             Some(Err(e)) => {
                 let ev = vec![Evidence {
                     host: e.host,
-                    at: crate::chain::unix_now(),
+                    at: self.now,
                     via: e.what.clone(),
                 }];
                 self.push(
@@ -390,6 +391,7 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
             role,
             items: Vec::new(),
             unreachable: h.reach.as_ref().err(),
+            now,
         };
         match &h.reach {
             Ok(()) => j.push(
@@ -700,7 +702,7 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
                         "{} archive(s); newest {} ({}, {})",
                         a.len(),
                         newest.path,
-                        crate::probes::human_bytes(newest.size),
+                        crate::observed::human_bytes(newest.size),
                         age_text(clock.as_ref(), newest.mtime, now)
                     );
                     match &newest.holds {

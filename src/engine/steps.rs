@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Role};
-use crate::hosts::Cmd;
+use crate::observed::Cmd;
 
 /// Something the failover does to a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -251,7 +251,7 @@ mod tests {
 
 /// The commands of the archive transfer (spec §1 item 3), in the order they run.
 pub mod transfer {
-    use crate::hosts::Cmd;
+    use crate::observed::Cmd;
 
     /// A private (0700) temporary directory under `parent`.
     pub fn mktemp_dir(parent: &str) -> Cmd {

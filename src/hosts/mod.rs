@@ -5,7 +5,6 @@
 pub mod sim;
 pub mod ssh;
 
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,57 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 
 use crate::config::{Endpoint, Role};
-
-/// A command to run on a host: a program and its arguments, each passed as one
-/// literal word. Nothing here is ever interpreted by a remote shell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Cmd {
-    pub program: String,
-    pub args: Vec<String>,
-}
-
-impl Cmd {
-    pub fn new(program: impl Into<String>) -> Cmd {
-        Cmd {
-            program: program.into(),
-            args: Vec::new(),
-        }
-    }
-
-    pub fn arg(mut self, a: impl Into<String>) -> Cmd {
-        self.args.push(a.into());
-        self
-    }
-
-    pub fn args<I, A>(mut self, args: I) -> Cmd
-    where
-        I: IntoIterator<Item = A>,
-        A: Into<String>,
-    {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    /// The command as a shell would need it typed: every word quoted. Used for
-    /// evidence and the audit, and it is exactly what reaches the remote shell.
-    pub fn display(&self) -> String {
-        std::iter::once(&self.program)
-            .chain(self.args.iter())
-            .map(|w| {
-                shlex::try_quote(w)
-                    .map(|c| c.into_owned())
-                    .unwrap_or_else(|_| format!("{w:?}"))
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-impl fmt::Display for Cmd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.display())
-    }
-}
+pub use crate::observed::{Cmd, Failure, HostError, HttpRoute, HttpWay};
 
 /// What a finished command left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,87 +35,6 @@ impl Output {
         String::from_utf8_lossy(&self.stderr).trim().to_string()
     }
 }
-
-/// Why an operation on a host did not give an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Failure {
-    /// The host could not be reached at all (no route, connection refused, closed).
-    Unreachable,
-    /// No answer within the deadline.
-    TimedOut,
-    /// The host answered, and its key is not the one known for it.
-    HostKeyMismatch,
-    /// The host refused (authentication, permission).
-    Refused,
-    /// Nothing listens on the port asked for: the host itself refused the TCP
-    /// connection (curl's exit 7 on the host, or a simulated closed port). The only
-    /// failure of an HTTP request that is evidence that a service is down: a forward
-    /// the sshd refused, a reset, a timeout or a missing curl say nothing about it.
-    NothingListens,
-    /// An answer came, but not the one the interface promises.
-    Unexpected,
-    /// A local problem (a file, a socket).
-    Local,
-}
-
-impl Failure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Failure::Unreachable => "unreachable",
-            Failure::TimedOut => "timed out",
-            Failure::HostKeyMismatch => "host key mismatch",
-            Failure::Refused => "refused",
-            Failure::NothingListens => "nothing listens",
-            Failure::Unexpected => "unexpected answer",
-            Failure::Local => "local error",
-        }
-    }
-}
-
-/// An operation on a host that failed: which host, what was attempted, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HostError {
-    pub host: Role,
-    pub failure: Failure,
-    /// The operation, as the evidence names it (a command line or a request).
-    pub what: String,
-    pub detail: String,
-}
-
-impl HostError {
-    pub fn new(
-        host: Role,
-        failure: Failure,
-        what: impl Into<String>,
-        detail: impl Into<String>,
-    ) -> HostError {
-        HostError {
-            host,
-            failure,
-            what: what.into(),
-            detail: detail.into(),
-        }
-    }
-}
-
-impl fmt::Display for HostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}: {}",
-            self.host,
-            self.failure.as_str(),
-            self.detail
-        )?;
-        if !self.what.is_empty() {
-            write!(f, " ({})", self.what)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for HostError {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Method {
@@ -223,56 +91,6 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
     /// The way the answer was read.
     pub route: HttpRoute,
-}
-
-/// The way a request reaches a service on the host's own loopback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HttpRoute {
-    /// The simulated pair answers directly.
-    Simulated,
-    /// Through an SSH local forward (a direct-tcpip channel).
-    SshForward,
-    /// With `curl` run on the host over the SSH session: its sshd forbids forwarding.
-    CurlOnHost,
-}
-
-impl HttpRoute {
-    /// How a probe's evidence names the way (appended to the request), or nothing.
-    pub fn via_suffix(self) -> &'static str {
-        match self {
-            HttpRoute::Simulated => "",
-            HttpRoute::SshForward => " (through an SSH forward)",
-            HttpRoute::CurlOnHost => " (with curl on the host)",
-        }
-    }
-}
-
-/// What is known of the way a host's endpoints are read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum HttpWay {
-    /// No request has been answered yet.
-    Unknown,
-    /// Simulated: answered directly.
-    Simulated,
-    /// Requests through an SSH forward are answered.
-    Forward,
-    /// The sshd forbids forwarding; `why` is what showed it.
-    Curl { why: String },
-}
-
-impl HttpWay {
-    /// For the preflight: "read through an SSH forward", "read with curl on the host: …".
-    pub fn describe(&self) -> String {
-        match self {
-            HttpWay::Unknown => "not known yet: no request was answered".into(),
-            HttpWay::Simulated => "read directly (simulated)".into(),
-            HttpWay::Forward => "read through an SSH forward".into(),
-            HttpWay::Curl { why } => {
-                format!("read with curl on the host: the sshd forbids forwarding ({why})")
-            }
-        }
-    }
 }
 
 /// The most an HTTP answer may be before it is refused as unexpected.

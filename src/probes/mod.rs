@@ -4,24 +4,16 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::bolt::BBOLT_MAGIC;
 use crate::chain::{ChainClock, unix_now};
-use crate::config::{BeaconFlavour, BeaconSettings, Config, Endpoint, ExecutionFlavour, Role};
+use crate::config::{BeaconFlavour, BeaconSettings, Config, Endpoint, ExecutionFlavour};
 use crate::hosts::{Cmd, Failure, Host, HostError, HttpRequest, LineStream};
-
-/// A value observed on a host.
-#[derive(Debug, Clone, Serialize)]
-pub struct Observed<T> {
-    pub value: T,
-    pub host: Role,
-    /// Unix seconds.
-    pub at: f64,
-    /// The command or request that observed it.
-    pub via: String,
-}
+pub use crate::observed::{
+    Archive, BeaconSync, ChainInfo, ClockState, EXECUTION_SYNCING_HINT, Entry, ExecutionBasis,
+    ExecutionSync, FileInfo, HistoryKind, HistoryState, Metrics, Observed, Probe, UnitState,
+    ValidatorState, history_kind, human_bytes,
+};
 
 impl<T> Observed<T> {
     fn new(host: &dyn Host, via: impl Into<String>, value: T) -> Observed<T> {
@@ -43,67 +35,12 @@ impl<T> Observed<T> {
     }
 }
 
-pub type Probe<T> = Result<Observed<T>, HostError>;
-
 fn unexpected(host: &dyn Host, via: &str, detail: impl Into<String>) -> HostError {
     HostError::new(host.role(), Failure::Unexpected, via, detail)
 }
 
 // ---------------------------------------------------------------------------
 // systemd
-
-/// What `systemctl show` says of a unit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnitState {
-    pub load_state: String,
-    pub active_state: String,
-    pub sub_state: String,
-    pub main_pid: u32,
-    pub unit_file_state: String,
-    pub n_restarts: u32,
-    /// The drop-in files systemd loaded for the unit.
-    pub drop_in_paths: Vec<String>,
-    /// `ExecStart` as systemd prints it (`{ path=… ; argv[]=… ; … }`).
-    pub exec_start: String,
-    /// `User=`, `Group=` (empty: root) and `Environment=` of the unit.
-    pub user: String,
-    pub group: String,
-    pub environment: String,
-}
-
-impl UnitState {
-    /// Stopped, as item 1 needs it: inactive or failed, and no main process.
-    pub fn is_stopped(&self) -> bool {
-        matches!(self.active_state.as_str(), "inactive" | "failed") && self.main_pid == 0
-    }
-
-    /// Running, as item 7 needs it: exactly active/running with a process.
-    pub fn is_running(&self) -> bool {
-        self.active_state == "active" && self.sub_state == "running" && self.main_pid != 0
-    }
-
-    /// Nothing will start it at boot: disabled or masked.
-    pub fn is_disabled(&self) -> bool {
-        matches!(
-            self.unit_file_state.as_str(),
-            "disabled" | "masked" | "masked-runtime" | "linked" | "linked-runtime"
-        )
-    }
-
-    pub fn summary(&self) -> String {
-        format!(
-            "{}/{} MainPID={} {}",
-            self.active_state,
-            self.sub_state,
-            self.main_pid,
-            if self.unit_file_state.is_empty() {
-                "unit-file=?".to_string()
-            } else {
-                self.unit_file_state.clone()
-            }
-        )
-    }
-}
 
 pub async fn unit_state(host: &dyn Host, unit: &str, timeout: Duration) -> Probe<UnitState> {
     let cmd = Cmd::new("systemctl")
@@ -194,16 +131,6 @@ pub async fn processes(host: &dyn Host, name: &str, timeout: Duration) -> Probe<
 // ---------------------------------------------------------------------------
 // Files
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FileInfo {
-    pub kind: String,
-    pub mode: u32,
-    pub user: String,
-    pub group: String,
-    pub size: u64,
-    pub mtime: i64,
-}
-
 /// `stat` of a path; None when it does not exist.
 pub async fn stat(host: &dyn Host, path: &str, timeout: Duration) -> Probe<Option<FileInfo>> {
     let cmd = Cmd::new("stat")
@@ -247,14 +174,6 @@ pub async fn stat(host: &dyn Host, path: &str, timeout: Duration) -> Probe<Optio
 /// The validator's lock file: present means the validator cannot start.
 pub async fn lock_file(host: &dyn Host, path: &str, timeout: Duration) -> Probe<Option<FileInfo>> {
     stat(host, path, timeout).await
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entry {
-    pub dir: bool,
-    pub size: u64,
-    pub mtime: f64,
-    pub path: String,
 }
 
 /// Files and directories under `dir` (to `depth` levels). None when `dir` is missing.
@@ -307,44 +226,6 @@ pub async fn list(
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Observed::new(host, via, Some(entries)))
-}
-
-/// What kind of slashing-protection data a file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HistoryKind {
-    /// A bbolt database (qrysm's `validator.db`).
-    Bbolt,
-    /// EIP-3076 interchange JSON.
-    Eip3076,
-    /// Neither: not slashing-protection data.
-    Unknown,
-}
-
-/// Recognise slashing-protection data from the first bytes of a file.
-pub fn history_kind(head: &[u8]) -> HistoryKind {
-    if head.len() >= 20
-        && u32::from_le_bytes([head[16], head[17], head[18], head[19]]) == BBOLT_MAGIC
-    {
-        return HistoryKind::Bbolt;
-    }
-    let text = String::from_utf8_lossy(head);
-    let t = text.trim_start();
-    if t.starts_with('{') && t.contains("\"interchange_format_version\"") {
-        return HistoryKind::Eip3076;
-    }
-    HistoryKind::Unknown
-}
-
-/// A backup archive of the slashing-protection directory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Archive {
-    pub path: String,
-    pub size: u64,
-    pub mtime: f64,
-    /// What it holds, once opened (`archive_contents`): the history's summary, or why
-    /// it holds none. None: not opened.
-    pub holds: Option<Result<String, String>>,
 }
 
 /// The runbook's backup archives matching `pattern` (`/dir/name-*.tar.gz`), newest first.
@@ -446,75 +327,6 @@ pub async fn history_location(
     }
     let decided = history::decide(client, pin, pin_is_dir);
     Ok(Observed::new(host, vias.join("; "), decided))
-}
-
-/// What the history on a host holds, read as the client wrote it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HistoryState {
-    pub location: crate::history::HistoryLocation,
-    /// None: no file there.
-    pub file: Option<FileInfo>,
-    /// The DB read (a copy brought here): its keys and their last signed epochs.
-    /// None when it was not read (no file, or larger than the limit asked).
-    pub read: Option<Result<crate::validator_db::DbSummary, String>>,
-}
-
-impl HistoryState {
-    /// Why this history cannot be transferred, or None when it can.
-    pub fn problem(&self) -> Option<String> {
-        let l = &self.location;
-        let Some(f) = &self.file else {
-            return Some(format!("no history at {} ({})", l.file, l.how()));
-        };
-        if f.kind != "regular file" && f.kind != "regular empty file" {
-            return Some(format!(
-                "{} is a {}, not the client's DB file",
-                l.file, f.kind
-            ));
-        }
-        if f.size == 0 {
-            return Some(format!("{} is empty", l.file));
-        }
-        match &self.read {
-            None => None,
-            Some(Err(e)) => Some(format!("{} cannot be read as qrysm's DB: {e}", l.file)),
-            Some(Ok(s)) if s.keys.is_empty() => Some(format!("{} holds no key", l.file)),
-            Some(Ok(_)) => None,
-        }
-    }
-
-    /// The file's size (0 when absent).
-    pub fn total_size(&self) -> u64 {
-        self.file.as_ref().map(|f| f.size).unwrap_or(0)
-    }
-
-    /// The file's modification time, unix seconds.
-    pub fn newest_mtime(&self) -> Option<f64> {
-        self.file.as_ref().map(|f| f.mtime as f64)
-    }
-
-    /// The DB as read, when it was read and is one.
-    pub fn db(&self) -> Option<&crate::validator_db::DbSummary> {
-        self.read.as_ref().and_then(|r| r.as_ref().ok())
-    }
-
-    pub fn summary(&self) -> String {
-        if let Some(p) = self.problem() {
-            return p;
-        }
-        let l = &self.location;
-        let size = self.file.as_ref().map(|f| f.size).unwrap_or(0);
-        match &self.read {
-            Some(Ok(s)) => format!(
-                "{} ({}, {}): {}",
-                l.file,
-                human_bytes(size),
-                l.how(),
-                s.summary()
-            ),
-            _ => format!("{} ({}, {}): not read", l.file, human_bytes(size), l.how()),
-        }
-    }
 }
 
 /// Largest history that a look (preflight, gates) reads whole; the transfer reads any size.
@@ -682,15 +494,6 @@ pub async fn archive_contents(
 // ---------------------------------------------------------------------------
 // Clock
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ClockState {
-    /// Host clock minus ours, in seconds, within half the round trip.
-    pub offset: f64,
-    pub round_trip: f64,
-    /// What `timedatectl` says of NTP; None when it cannot say.
-    pub ntp_synchronized: Option<bool>,
-}
-
 pub async fn clock(host: &dyn Host, timeout: Duration) -> Probe<ClockState> {
     let cmd = Cmd::new("date").arg("-u").arg("+%s.%N");
     let via = cmd.display();
@@ -798,60 +601,6 @@ pub async fn beacon_flavour(
     ))
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BeaconSync {
-    pub flavour: BeaconFlavour,
-    pub head_slot: u64,
-    pub sync_distance: u64,
-    pub is_syncing: bool,
-    pub is_optimistic: bool,
-    pub el_offline: bool,
-    pub peers: Option<u64>,
-    /// HTTP status of node/health: 200 ready, 206 syncing, 503 not initialised.
-    pub health: Option<u16>,
-}
-
-impl BeaconSync {
-    /// Why this node is not ready for a validator, or None (item 4).
-    pub fn problem(&self, max_sync_distance: u64) -> Option<String> {
-        let mut p = Vec::new();
-        if self.is_syncing {
-            p.push(format!("syncing ({} slots behind)", self.sync_distance));
-        } else if self.sync_distance > max_sync_distance {
-            p.push(format!(
-                "{} slots behind (at most {max_sync_distance})",
-                self.sync_distance
-            ));
-        }
-        if self.el_offline {
-            p.push("execution client offline (el_offline)".into());
-        }
-        if self.is_optimistic {
-            p.push("optimistic".into());
-        }
-        match self.peers {
-            Some(0) => p.push("no peers".into()),
-            None => p.push("peer count unknown".into()),
-            _ => {}
-        }
-        (!p.is_empty()).then(|| p.join(", "))
-    }
-
-    pub fn summary(&self) -> String {
-        format!(
-            "is_syncing={} sync_distance={} head_slot={} el_offline={} peers={} ({})",
-            self.is_syncing,
-            self.sync_distance,
-            self.head_slot,
-            self.el_offline,
-            self.peers
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "?".into()),
-            self.flavour.prefix()
-        )
-    }
-}
-
 /// `node/syncing`, `node/peer_count` and `node/health` of the beacon node.
 pub async fn beacon_sync(
     host: &dyn Host,
@@ -911,14 +660,6 @@ pub async fn beacon_sync(
         format!("{}; …/node/peer_count; …/node/health", s.via),
         sync,
     ))
-}
-
-/// The chain's timing from `config/spec` and `beacon/genesis`, and its head slot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChainInfo {
-    pub clock: ChainClock,
-    pub head_slot: u64,
-    pub genesis_validators_root: Option<String>,
 }
 
 pub async fn chain_info(
@@ -1006,17 +747,6 @@ fn data_array(
         Some(Value::Array(a)) => Ok(a.clone()),
         _ => Err(unexpected(host, via, format!("no data array in {v}"))),
     }
-}
-
-/// One validator as the beacon state holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ValidatorState {
-    pub index: u64,
-    /// `0x` hex, lower case.
-    pub pubkey: String,
-    pub status: String,
-    pub slashed: bool,
-    pub balance: Option<u64>,
 }
 
 /// Validators of the head state by index or public key
@@ -1156,108 +886,6 @@ pub async fn liveness(
         }
     }
     Ok(Observed::new(host, via, out))
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExecutionSync {
-    pub method: ExecutionFlavour,
-    /// What the syncing method answered: `false` is not syncing. Meaningless when
-    /// `basis` is the beacon node's view (the method is not enabled).
-    pub syncing: bool,
-    pub current_block: Option<u64>,
-    pub highest_block: Option<u64>,
-    pub peers: Option<u64>,
-    /// What the judgement rests on.
-    pub basis: ExecutionBasis,
-}
-
-/// Where an execution client's sync state was read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum ExecutionBasis {
-    /// Its own syncing method answered.
-    Direct,
-    /// Every syncing method answered -32601 (the `zond` module is not in gzond's
-    /// `--http.api`): the beacon node's view of its execution client, as its
-    /// `node/syncing` gives it (None: the field is missing there).
-    BeaconView {
-        is_optimistic: Option<bool>,
-        el_offline: Option<bool>,
-    },
-}
-
-/// The flag that lets gzond answer `zond_syncing` over HTTP (go-zond
-/// `cmd/utils/flags.go`: `HTTPApiFlag`, default modules `net,web3`).
-pub const EXECUTION_SYNCING_HINT: &str =
-    "add zond to gzond's --http.api (e.g. --http.api zond,net,web3) for the direct check";
-
-impl ExecutionSync {
-    /// Why this execution client is not ready for a validator, or None (item 5, the
-    /// preflight's execution row, the wizard's panes: this one judgement).
-    pub fn problem(&self) -> Option<String> {
-        let mut p = Vec::new();
-        match &self.basis {
-            ExecutionBasis::Direct => {
-                if self.syncing {
-                    p.push(match (self.current_block, self.highest_block) {
-                        (Some(c), Some(h)) => format!("syncing (block {c} of {h})"),
-                        _ => "syncing".to_string(),
-                    });
-                }
-            }
-            ExecutionBasis::BeaconView {
-                is_optimistic,
-                el_offline,
-            } => {
-                // A refused method is never "synced": only the beacon node's word is.
-                match is_optimistic {
-                    Some(false) => {}
-                    Some(true) => p.push(
-                        "the beacon node is optimistic (its execution client is not synced)".into(),
-                    ),
-                    None => p.push("the beacon node does not report is_optimistic".into()),
-                }
-                match el_offline {
-                    Some(false) => {}
-                    Some(true) => p.push(
-                        "the beacon node sees its execution client offline (el_offline)".into(),
-                    ),
-                    None => p.push("the beacon node does not report el_offline".into()),
-                }
-            }
-        }
-        match self.peers {
-            Some(0) => p.push("no peers".into()),
-            None => p.push("peer count unknown".into()),
-            _ => {}
-        }
-        (!p.is_empty()).then(|| p.join(", "))
-    }
-
-    pub fn summary(&self) -> String {
-        let peers = self
-            .peers
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "?".into());
-        match &self.basis {
-            ExecutionBasis::Direct => format!(
-                "{} = {} peers={peers}",
-                self.method.syncing_method(),
-                if self.syncing { "syncing" } else { "false" },
-            ),
-            ExecutionBasis::BeaconView {
-                is_optimistic,
-                el_offline,
-            } => {
-                let b = |v: &Option<bool>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
-                format!(
-                    "judged by the beacon node's view: is_optimistic={}, el_offline={}; peers {peers} ({} not enabled: {EXECUTION_SYNCING_HINT})",
-                    b(is_optimistic),
-                    b(el_offline),
-                    self.method.syncing_method(),
-                )
-            }
-        }
-    }
 }
 
 fn hex_u64(v: &Value) -> Option<u64> {
@@ -1429,15 +1057,6 @@ pub async fn execution_sync(
     ))
 }
 
-/// What the validator's metrics port says.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Metrics {
-    /// False when nothing answers on the port (what item 2 wants on a stopped primary).
-    pub answering: bool,
-    pub successful_attestations: Option<f64>,
-    pub keys: usize,
-}
-
 pub async fn metrics(host: &dyn Host, endpoint: &Endpoint, timeout: Duration) -> Probe<Metrics> {
     let req = HttpRequest::get(endpoint, "/metrics");
     let r = match host.http(&req, timeout).await {
@@ -1596,22 +1215,6 @@ pub async fn journal_tail(
         .arg("short-iso")
         .arg("--no-pager");
     host.stream_lines(&cmd).await
-}
-
-/// A readable size.
-pub fn human_bytes(n: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < U.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[u])
-    }
 }
 
 /// Probe settings derived from the configuration.
