@@ -8,7 +8,11 @@
 //!   default 1024 MiB) through the program, next to a plain
 //!   `ssh primary 'tar -czf - …' | ssh backup 'cat > …'` of the same directory.
 //!
-//! Run: `cargo bench --bench failover`.
+//! - the emergency stop-all issued while the transfer of a large history (VF_BENCH_STOP_MIB,
+//!   default 256 MiB) runs: how long until both validators are verified stopped and
+//!   fenced (the transfer is cut short, not waited for).
+//!
+//! Run: `cargo bench --bench failover` (`VF_BENCH_ONLY=stop-all` for the last alone).
 
 use std::path::Path;
 use std::process::Command;
@@ -19,7 +23,7 @@ use async_trait::async_trait;
 use validator_failover::audit::JournalWriter;
 use validator_failover::cli::ssh_hosts;
 use validator_failover::config::Config;
-use validator_failover::driver::{Answer, Driver, Ended, Operator, RealClock};
+use validator_failover::driver::{Answer, Driver, Ended, Interrupt, Operator, RealClock};
 use validator_failover::engine::journal::Record;
 use validator_failover::engine::machine::{Confirm, Failover, Outcome, Plan};
 
@@ -76,7 +80,8 @@ fn main() {
 
     // --- a whole failover, three times by the runbook's archive, once by the client's
     // EIP-3076 export and import
-    for round in 1..=4 {
+    let all = std::env::var("VF_BENCH_ONLY").ok().as_deref() != Some("stop-all");
+    for round in (1..=4).filter(|_| all) {
         lab(&["reset"]);
         let mut cfg = cfg.clone();
         let method = if round == 4 {
@@ -141,13 +146,26 @@ fn main() {
     }
 
     // --- a large history (validator.db): through the program vs plain ssh
+    let db = "/var/lib/qrysm/validator/validator.db";
+    if all {
+        large_transfer(&cfg, &rt, tmp.path(), &ssh_config, db);
+    }
+    stop_all_during_a_transfer(&cfg, &rt, tmp.path(), db);
+}
+
+fn large_transfer(
+    cfg: &Config,
+    rt: &tokio::runtime::Runtime,
+    tmp: &Path,
+    ssh_config: &str,
+    db: &str,
+) {
     let mib: u64 = std::env::var("VF_BENCH_MIB")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1024);
     lab(&["reset"]);
     lab(&["ctl", "primary", "systemctl", "stop", "qrysm-validator"]);
-    let db = "/var/lib/qrysm/validator/validator.db";
     // A real qrysm DB of about that size, written by the real bbolt library on the
     // host (64 keys; 64,000 epochs each make about 980 MiB): validated and read as
     // the transfer reads any history.
@@ -161,8 +179,8 @@ fn main() {
             "rm -f {db}.new && /usr/local/lib/vf-lab/vf-bolt bulk {db}.new --keys 64 --epochs {epochs} >/dev/null && chown qrysm:qrysm {db}.new && mv {db}.new {db}"
         ),
     ]);
-    let (p, b) = ssh_hosts(&cfg).unwrap();
-    let journal = JournalWriter::create(tmp.path(), "big", "bench").unwrap();
+    let (p, b) = ssh_hosts(cfg).unwrap();
+    let journal = JournalWriter::create(tmp, "big", "bench").unwrap();
     let mut driver = Driver::new(
         cfg.clone(),
         "big".into(),
@@ -197,6 +215,82 @@ fn main() {
         moved.bytes >> 20,
         mib as f64 / ours,
         mib as f64 / plain
+    );
+    lab(&["reset"]);
+}
+
+/// The emergency stop-all while a large history moves.
+fn stop_all_during_a_transfer(cfg: &Config, rt: &tokio::runtime::Runtime, tmp: &Path, db: &str) {
+    let mib: u64 = std::env::var("VF_BENCH_STOP_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256);
+    lab(&["reset"]);
+    lab(&["ctl", "primary", "systemctl", "stop", "qrysm-validator"]);
+    let epochs = (mib * 64_000 / 1024).max(1);
+    lab(&[
+        "ctl",
+        "primary",
+        "sh",
+        "-c",
+        &format!(
+            "rm -f {db}.new && /usr/local/lib/vf-lab/vf-bolt bulk {db}.new --keys 64 --epochs {epochs} >/dev/null && chown qrysm:qrysm {db}.new && mv {db}.new {db} && systemctl start qrysm-validator"
+        ),
+    ]);
+    let size = lab(&["ctl", "primary", "stat", "-c", "%s", db]);
+    let (p, b) = ssh_hosts(cfg).unwrap();
+    let journal = JournalWriter::create(tmp, "stopall", "bench").unwrap();
+    let mut driver = Driver::new(
+        cfg.clone(),
+        "stopall".into(),
+        p,
+        b,
+        Arc::new(RealClock),
+        journal,
+    );
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    driver.interrupts = Some(rx);
+    let sent: Arc<std::sync::Mutex<Option<Instant>>> = Default::default();
+    let at = sent.clone();
+    driver.listener = Some(Box::new(move |e| {
+        // The transfer has begun: the primary's history is being archived.
+        if let Record::Item {
+            number: validator_failover::engine::journal::ItemId::SlashingProtectionTransferred,
+            state: validator_failover::engine::checklist::ItemState::Running,
+            ..
+        } = &e.record
+        {
+            let mut at = at.lock().unwrap();
+            if at.is_none() {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                *at = Some(Instant::now());
+                let _ = tx.send(Interrupt::StopAll);
+            }
+        }
+    }));
+    let mut machine = Failover::new(Plan::from_config(cfg));
+    let mut op = Yes(cfg.primary.name.clone(), cfg.backup.name.clone());
+    let ended = rt
+        .block_on(driver.failover(&mut machine, "bench", &mut op))
+        .unwrap();
+    let took = sent
+        .lock()
+        .unwrap()
+        .map(|t| t.elapsed().as_secs_f64())
+        .unwrap_or(f64::NAN);
+    assert_eq!(ended, Ended::Finished(Outcome::StoppedAll));
+    let entries = validator_failover::audit::read_journal(driver.journal.dir()).unwrap();
+    let cut = entries.iter().any(|e| {
+        matches!(&e.record, Record::Gate { gate: validator_failover::engine::journal::GateId::SlashingProtection, open: false, why, .. } if why.contains("cut short"))
+    });
+    println!(
+        "emergency stop-all issued 1 s into the transfer of a {} MiB history: both validators verified stopped and fenced {took:.2}s later (the transfer {})",
+        size.trim().parse::<u64>().unwrap_or(0) >> 20,
+        if cut {
+            "cut short"
+        } else {
+            "had already ended"
+        }
     );
     lab(&["reset"]);
 }
