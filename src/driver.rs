@@ -126,6 +126,9 @@ pub struct Driver {
     pub notifier: crate::notify::Notifier,
     /// The emergency stop-all: it goes on when another run holds the pair's run lock.
     pub precedence: bool,
+    /// Where a stream of the history reports how far it has come (the runner's bar,
+    /// the wizard's step).
+    pub progress: Option<crate::progress::Report>,
 }
 
 fn slot(role: Role) -> usize {
@@ -150,6 +153,7 @@ impl Driver {
             interrupts: None,
             notifier: Default::default(),
             precedence: false,
+            progress: None,
             beacon_flavour: [cfg.beacon.api; 2],
             execution_flavour: [cfg.execution.api; 2],
             history_seen: std::sync::Mutex::new([None, None]),
@@ -1033,12 +1037,35 @@ impl Driver {
             Ok(f) => f,
             Err(e) => return Ok(Err(format!("cannot create {}: {e}", local.display()))),
         };
-        let mut sink = HashingWriter::new(file);
+        // The size first, for the progress's time left (shown only, not judged).
+        let total = self
+            .host(role)
+            .run(
+                &Cmd::new("stat").args(["-c", "%s", "--", remote_path]),
+                self.cfg.ssh.command_timeout,
+            )
+            .await
+            .ok()
+            .filter(|o| o.success())
+            .and_then(|o| o.stdout_text().trim().parse().ok());
+        let mut sink = crate::progress::Counted::new(
+            HashingWriter::new(file),
+            self.progress.clone(),
+            crate::progress::Progress {
+                what: what.to_string(),
+                host: role,
+                upload: false,
+                done: 0,
+                total,
+                seconds: 0.0,
+                finished: false,
+            },
+        );
         let got = self
             .host_arc(role)
             .download(remote_path, &mut sink, TRANSFER_TIMEOUT)
             .await;
-        let (sha_l, bytes) = sink.finish();
+        let (sha_l, bytes) = sink.finish().finish();
         self.record(Record::Command {
             host: role,
             command: format!("cat -- {remote_path} > {}", local.display()),
@@ -1176,14 +1203,29 @@ impl Driver {
         sha: &str,
         what: &str,
     ) -> std::io::Result<StepResult<()>> {
-        let mut src = match tokio::fs::File::open(local).await {
+        let src = match tokio::fs::File::open(local).await {
             Ok(f) => f,
             Err(e) => return Ok(Err(format!("{}: {e}", local.display()))),
         };
+        let total = src.metadata().await.ok().map(|m| m.len());
+        let mut src = crate::progress::Counted::new(
+            src,
+            self.progress.clone(),
+            crate::progress::Progress {
+                what: what.to_string(),
+                host: to,
+                upload: true,
+                done: 0,
+                total,
+                seconds: 0.0,
+                finished: false,
+            },
+        );
         let sent = self
             .host_arc(to)
             .upload(remote_path, &mut src, 0o600, TRANSFER_TIMEOUT)
             .await;
+        src.finish();
         self.record(Record::Command {
             host: to,
             command: format!("cat > {remote_path} < {}", local.display()),

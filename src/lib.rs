@@ -29,6 +29,7 @@ pub mod interchange;
 pub mod notify;
 pub mod observed;
 pub mod probes;
+pub mod progress;
 pub mod runner;
 pub mod textfile;
 pub mod tui;

@@ -457,6 +457,9 @@ async fn drive_run(
 ) -> i32 {
     let mut driver = Driver::new(cfg.clone(), id, p, b, clock.clone(), journal);
     driver.notifier = notifier.clone();
+    driver.progress = Some(crate::progress::for_the_runner(
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    ));
     driver.listener = Some(Box::new(|e: &Entry| {
         if let Some(l) = line(e) {
             say!("{l}");

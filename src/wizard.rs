@@ -429,6 +429,10 @@ pub async fn run(
     driver.listener = Some(Box::new(move |e: &Entry| {
         let _ = ltx.send(EngineMsg::Entry(Box::new(e.clone())));
     }));
+    let ptx = etx.clone();
+    driver.progress = Some(std::sync::Arc::new(move |p: &crate::progress::Progress| {
+        let _ = ptx.send(EngineMsg::Progress(p.clone()));
+    }));
     let (itx, irx) = mpsc::unbounded_channel();
     driver.interrupts = Some(irx);
     let drive_over = Arc::new(AtomicBool::new(false));

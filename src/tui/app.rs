@@ -33,7 +33,8 @@ pub enum EngineMsg {
     Ask(Confirm, oneshot::Sender<Answer>),
     /// The run's journal directory.
     RunDir(String),
-    /// The drive is over: one line for the screen, and the exit code.
+    /// How far a stream of the history has come.
+    Progress(crate::progress::Progress),
     /// The run ended: its closing line, its outcome, the exit code.
     Ended(String, RunOutcome, i32),
     /// The engine works again on the same run (a rollback or stop-all after the end).
@@ -445,6 +446,7 @@ impl App {
                 return Some(tx);
             }
             EngineMsg::RunDir(d) => self.model.run.dir = Some(d),
+            EngineMsg::Progress(p) => self.model.transfer = (!p.finished).then_some(p),
             EngineMsg::Ended(why, outcome, code) => {
                 self.model.question = None;
                 if self.model.ended.is_none() {

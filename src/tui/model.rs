@@ -120,6 +120,8 @@ pub struct Model {
     pub now: f64,
     /// Entries seen (for tests and the header).
     pub entries: u64,
+    /// The stream of the history under way, as it last reported.
+    pub transfer: Option<crate::progress::Progress>,
 }
 
 pub fn idx(r: Role) -> usize {
@@ -166,6 +168,7 @@ impl Model {
             chain: None,
             now: 0.0,
             entries: 0,
+            transfer: None,
         }
     }
 

@@ -124,6 +124,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Span::styled("[~] Running: ", t.running()),
             Span::raw(now.get(9..).unwrap_or(now).to_string()),
         ]));
+        if let Some(p) = &m.transfer {
+            lines.push(Line::from(vec![
+                Span::styled("[~] Moving: ", t.running()),
+                Span::raw(p.line()),
+            ]));
+        }
         if let Some((n, why)) = m.first_red() {
             lines.push(Line::from(vec![
                 Span::styled(format!("[✗] item {n}: "), t.bad()),
