@@ -554,6 +554,12 @@ pub async fn run(
             code
         }
         Ok(Exit::Hangup) => 129,
+        Ok(Exit::EngineLost) => {
+            eprintln!(
+                "error: the engine stopped unexpectedly (its message is above); the terminal is restored and the journal is intact in {dir}: look at both hosts (validator-failover check) before anything else"
+            );
+            EXIT_FAILED
+        }
         Err(e) => {
             eprintln!("error: the terminal: {e}");
             EXIT_FAILED

@@ -484,6 +484,9 @@ pub enum Exit {
     Signal(i32),
     /// The terminal's event stream ended.
     Hangup,
+    /// The engine's task ended without the program asking it to (it panicked): the
+    /// interface stops drawing at once; the journal holds what was done.
+    EngineLost,
 }
 
 /// Where the loop's decisions go: the engine's answers, interrupts, notes, exports.
@@ -544,7 +547,6 @@ where
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut answer: Option<oneshot::Sender<Answer>> = None;
-    let mut engine_open = true;
     let mut world_open = true;
     loop {
         if answer.as_ref().is_some_and(|a| a.is_closed()) {
@@ -571,13 +573,14 @@ where
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return Ok(Exit::Hangup),
             },
-            m = inputs.engine.recv(), if engine_open => match m {
+            m = inputs.engine.recv() => match m {
                 Some(m) => {
                     if let Some(tx) = app.on_engine(m) {
                         answer = Some(tx);
                     }
                 }
-                None => engine_open = false,
+                // Its task ended (a panic): never go on drawing a run nobody drives.
+                None => return Ok(Exit::EngineLost),
             },
             m = inputs.world.recv(), if world_open => match m {
                 Some(m) => app.on_world(m),
