@@ -78,8 +78,9 @@ impl TryFrom<u8> for ItemId {
 }
 
 impl std::fmt::Display for ItemId {
+    /// The number, honouring width and alignment (`{n:>2}`) as a number does.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.number())
+        std::fmt::Display::fmt(&self.number(), f)
     }
 }
 
