@@ -203,8 +203,9 @@ pub struct FailoverSettings {
 /// The validated configuration: everything the failover needs to know.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
-    /// The file it was read from (None for the built-in demo).
-    pub source: Option<PathBuf>,
+    /// The file it was read from and how it was found (None for the built-in demo,
+    /// and for hosts from `--inventory` alone).
+    pub source: Option<ConfigSource>,
     pub primary: HostSpec,
     pub backup: HostSpec,
     pub ssh: SshSettings,
@@ -235,16 +236,28 @@ impl Config {
         Config::parse(&text, Path::new("<built-in>")).expect("built-in configuration parses")
     }
 
-    /// Read and validate a configuration file.
+    /// Read and validate a configuration file given by name (as `--config` does).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_from(ConfigSource {
+            path: path.to_path_buf(),
+            origin: ConfigOrigin::Flag,
+        })
+    }
+
+    /// Read and validate the configuration file [`ConfigSearch::find`] found.
+    pub fn load_from(source: ConfigSource) -> Result<Config, ConfigError> {
+        let path = source.path.as_path();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_path_buf(),
             line: None,
             key: None,
-            message: format!("cannot read the configuration: {e}"),
+            message: format!(
+                "cannot read the configuration ({}): {e}",
+                source.origin.describe()
+            ),
         })?;
         let mut cfg = Config::parse(&text, path)?;
-        cfg.source = Some(path.to_path_buf());
+        cfg.source = Some(source);
         Ok(cfg)
     }
 
@@ -262,6 +275,260 @@ impl Config {
         })?;
         let v = Validator { text, path };
         raw.validate(&v)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Where the configuration is found: `--config`, then `$VALIDATOR_FAILOVER_CONFIG`,
+// then the user's `$XDG_CONFIG_HOME/validator-failover/config.toml` (`~/.config` when
+// XDG_CONFIG_HOME is unset or empty), then the system's
+// `/etc/validator-failover/config.toml`. One function decides, for every command.
+
+/// The environment variable that names the configuration file.
+pub const CONFIG_ENV: &str = "VALIDATOR_FAILOVER_CONFIG";
+/// The system-wide configuration.
+pub const SYSTEM_CONFIG: &str = "/etc/validator-failover/config.toml";
+/// For the test suite only: replaces [`SYSTEM_CONFIG`], so that tests never depend
+/// on (or write into) the real `/etc`.
+pub const TEST_SYSTEM_CONFIG_ENV: &str = "VALIDATOR_FAILOVER_TEST_SYSTEM_CONFIG";
+/// The file's name under a configuration directory.
+const USER_CONFIG: &str = "validator-failover/config.toml";
+
+/// Which of the places the configuration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigOrigin {
+    /// `--config FILE` (or a path given by a program).
+    Flag,
+    /// `$VALIDATOR_FAILOVER_CONFIG`.
+    Env,
+    /// `$XDG_CONFIG_HOME/validator-failover/config.toml`.
+    XdgConfigHome,
+    /// `~/.config/validator-failover/config.toml`: XDG_CONFIG_HOME is unset or empty.
+    HomeConfig,
+    /// `/etc/validator-failover/config.toml`.
+    System,
+}
+
+impl ConfigOrigin {
+    /// How the place is named to a person ("from $XDG_CONFIG_HOME").
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConfigOrigin::Flag => "given with --config",
+            ConfigOrigin::Env => "named by $VALIDATOR_FAILOVER_CONFIG",
+            ConfigOrigin::XdgConfigHome => "found in $XDG_CONFIG_HOME",
+            ConfigOrigin::HomeConfig => "found in ~/.config",
+            ConfigOrigin::System => "found in /etc",
+        }
+    }
+}
+
+/// A configuration file and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    pub origin: ConfigOrigin,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.path.display(), self.origin.describe())
+    }
+}
+
+/// The places to look for the configuration, as this process sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSearch {
+    /// `--config`.
+    pub flag: Option<PathBuf>,
+    /// `$VALIDATOR_FAILOVER_CONFIG` (empty counts as unset).
+    pub env: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME` (empty counts as unset).
+    pub xdg_config_home: Option<PathBuf>,
+    /// `$HOME` (empty counts as unset).
+    pub home: Option<PathBuf>,
+    /// `/etc/validator-failover/config.toml`, unless a test replaced it.
+    pub system: PathBuf,
+}
+
+/// One place looked at, and what was there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Looked {
+    pub origin: ConfigOrigin,
+    /// The file, or None when the place is not defined (flag not given, variable unset).
+    pub path: Option<PathBuf>,
+}
+
+/// No configuration in any of the places: says every place it looked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotFound {
+    pub looked: Vec<Looked>,
+}
+
+impl fmt::Display for NotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "no configuration found; looked, in this order, at:")?;
+        for l in &self.looked {
+            let what = match (l.origin, &l.path) {
+                (ConfigOrigin::Flag, _) => "--config FILE: not given".to_string(),
+                (ConfigOrigin::Env, _) => format!("${CONFIG_ENV}: not set"),
+                (ConfigOrigin::XdgConfigHome, Some(p)) => {
+                    format!(
+                        "{} ($XDG_CONFIG_HOME/{USER_CONFIG}): no such file",
+                        p.display()
+                    )
+                }
+                (ConfigOrigin::XdgConfigHome, None) => {
+                    "$XDG_CONFIG_HOME: not set (so ~/.config)".to_string()
+                }
+                (ConfigOrigin::HomeConfig, Some(p)) => {
+                    format!("{} (~/.config/{USER_CONFIG}): no such file", p.display())
+                }
+                (ConfigOrigin::HomeConfig, None) => {
+                    format!("~/.config/{USER_CONFIG}: $HOME is not set")
+                }
+                (ConfigOrigin::System, p) => format!(
+                    "{}: no such file",
+                    p.as_deref().unwrap_or(Path::new(SYSTEM_CONFIG)).display()
+                ),
+            };
+            writeln!(f, "  {what}")?;
+        }
+        write!(
+            f,
+            "write one there (assets/example-config.toml lists every key), or pass --config FILE or --inventory FILE; `validator-failover demo` needs none"
+        )
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// Why no configuration could be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// None of the places holds one.
+    NotFound(NotFound),
+    /// One was found (or named) and cannot be used.
+    Invalid(ConfigError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::NotFound(n) => n.fmt(f),
+            LoadError::Invalid(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl From<ConfigError> for LoadError {
+    fn from(e: ConfigError) -> LoadError {
+        LoadError::Invalid(e)
+    }
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+impl ConfigSearch {
+    /// The places as this process's environment defines them, with `--config`.
+    pub fn from_env(flag: Option<&Path>) -> ConfigSearch {
+        ConfigSearch {
+            flag: flag.map(Path::to_path_buf),
+            env: env_path(CONFIG_ENV),
+            xdg_config_home: env_path("XDG_CONFIG_HOME"),
+            home: env_path("HOME"),
+            system: env_path(TEST_SYSTEM_CONFIG_ENV).unwrap_or_else(|| SYSTEM_CONFIG.into()),
+        }
+    }
+
+    /// Every place, in order, with its file (None: the place is not defined).
+    pub fn places(&self) -> Vec<Looked> {
+        let user = match &self.xdg_config_home {
+            Some(x) => Looked {
+                origin: ConfigOrigin::XdgConfigHome,
+                path: Some(x.join(USER_CONFIG)),
+            },
+            None => Looked {
+                origin: ConfigOrigin::HomeConfig,
+                path: self
+                    .home
+                    .as_ref()
+                    .map(|h| h.join(".config").join(USER_CONFIG)),
+            },
+        };
+        vec![
+            Looked {
+                origin: ConfigOrigin::Flag,
+                path: self.flag.clone(),
+            },
+            Looked {
+                origin: ConfigOrigin::Env,
+                path: self.env.clone(),
+            },
+            user,
+            Looked {
+                origin: ConfigOrigin::System,
+                path: Some(self.system.clone()),
+            },
+        ]
+    }
+
+    /// The configuration file to use: the first place that names one (`--config`,
+    /// the variable) or holds one (the user's, the system's). A file named by
+    /// `--config` or the variable that is not there is an error naming it, never a
+    /// reason to look further. Ok(None): no place holds one.
+    pub fn find(&self) -> Result<Option<ConfigSource>, ConfigError> {
+        for place in self.places() {
+            let Some(path) = place.path else { continue };
+            let named = matches!(place.origin, ConfigOrigin::Flag | ConfigOrigin::Env);
+            match std::fs::metadata(&path) {
+                Ok(_) => {
+                    return Ok(Some(ConfigSource {
+                        path,
+                        origin: place.origin,
+                    }));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => continue,
+                Err(e) => {
+                    return Err(ConfigError {
+                        file: path,
+                        line: None,
+                        key: None,
+                        message: format!(
+                            "the configuration {}: {}",
+                            place.origin.describe(),
+                            if e.kind() == std::io::ErrorKind::NotFound {
+                                "no such file".to_string()
+                            } else {
+                                e.to_string()
+                            }
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Where nothing was found: every place, said.
+    pub fn not_found(&self) -> NotFound {
+        NotFound {
+            looked: self.places(),
+        }
+    }
+
+    /// Find and load the configuration; none anywhere is [`LoadError::NotFound`].
+    pub fn load(&self) -> Result<Config, LoadError> {
+        match self.find()? {
+            Some(source) => Ok(Config::load_from(source)?),
+            None => Err(LoadError::NotFound(self.not_found())),
+        }
     }
 }
 
@@ -1257,5 +1524,162 @@ mod tests {
         assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("ansible_port")));
         let e = Inventory::parse("[primary\n", Path::new("inv.ini")).unwrap_err();
         assert_eq!(e.line, Some(1));
+    }
+}
+
+#[cfg(test)]
+mod discovery_tests {
+    use super::*;
+
+    /// Four places under one temporary directory, none holding a file yet.
+    struct Places {
+        dir: tempfile::TempDir,
+    }
+
+    impl Places {
+        fn new() -> Places {
+            Places {
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+        fn p(&self, rel: &str) -> PathBuf {
+            self.dir.path().join(rel)
+        }
+        fn put(&self, rel: &str) -> PathBuf {
+            let p = self.p(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(
+                &p,
+                format!("[primary]\nssh = \"p\"\n[backup]\nssh = \"b\"\n# {rel}\n"),
+            )
+            .unwrap();
+            p
+        }
+        fn search(&self, flag: Option<&str>, env: Option<&str>, xdg: bool) -> ConfigSearch {
+            ConfigSearch {
+                flag: flag.map(|f| self.p(f)),
+                env: env.map(|e| self.p(e)),
+                xdg_config_home: xdg.then(|| self.p("xdg")),
+                home: Some(self.p("home")),
+                system: self.p("etc/validator-failover/config.toml"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_place_that_holds_one_wins_in_order() {
+        let pl = Places::new();
+        let s = pl.search(Some("flag.toml"), Some("env.toml"), true);
+        // Nothing anywhere (the named files are missing: an error, tested below).
+        let s_unnamed = pl.search(None, None, true);
+        assert_eq!(s_unnamed.find().unwrap(), None);
+
+        let etc = pl.put("etc/validator-failover/config.toml");
+        let found = |s: &ConfigSearch| s.find().unwrap().unwrap();
+        assert_eq!(
+            found(&s_unnamed),
+            ConfigSource {
+                path: etc.clone(),
+                origin: ConfigOrigin::System
+            }
+        );
+        // ~/.config is only looked at when XDG_CONFIG_HOME is not set.
+        let home = pl.put("home/.config/validator-failover/config.toml");
+        assert_eq!(
+            found(&s_unnamed).origin,
+            ConfigOrigin::System,
+            "XDG set: ~/.config not used"
+        );
+        let s_no_xdg = pl.search(None, None, false);
+        assert_eq!(
+            found(&s_no_xdg),
+            ConfigSource {
+                path: home,
+                origin: ConfigOrigin::HomeConfig
+            }
+        );
+        let xdg = pl.put("xdg/validator-failover/config.toml");
+        assert_eq!(
+            found(&s_unnamed),
+            ConfigSource {
+                path: xdg,
+                origin: ConfigOrigin::XdgConfigHome
+            }
+        );
+        let env = pl.put("env.toml");
+        assert_eq!(
+            found(&pl.search(None, Some("env.toml"), true)),
+            ConfigSource {
+                path: env,
+                origin: ConfigOrigin::Env
+            }
+        );
+        let flag = pl.put("flag.toml");
+        assert_eq!(
+            found(&s),
+            ConfigSource {
+                path: flag.clone(),
+                origin: ConfigOrigin::Flag
+            }
+        );
+        let cfg = s.load().unwrap();
+        assert_eq!(
+            cfg.source.as_ref().map(|s| s.path.as_path()),
+            Some(flag.as_path())
+        );
+        let _ = etc;
+    }
+
+    #[test]
+    fn a_named_file_that_is_missing_is_an_error_not_a_fall_through() {
+        let pl = Places::new();
+        pl.put("etc/validator-failover/config.toml");
+        let e = pl.search(Some("nope.toml"), None, true).find().unwrap_err();
+        assert_eq!(e.file, pl.p("nope.toml"));
+        assert!(
+            e.to_string().contains("given with --config: no such file"),
+            "{e}"
+        );
+        let e = pl.search(None, Some("gone.toml"), true).find().unwrap_err();
+        assert_eq!(e.file, pl.p("gone.toml"));
+        assert!(
+            e.to_string()
+                .contains("named by $VALIDATOR_FAILOVER_CONFIG: no such file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn none_found_lists_every_place_looked() {
+        let pl = Places::new();
+        let e = pl.search(None, None, false).load().unwrap_err();
+        let LoadError::NotFound(n) = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(n.looked.len(), 4);
+        let text = e.to_string();
+        for want in [
+            "--config FILE: not given".to_string(),
+            "$VALIDATOR_FAILOVER_CONFIG: not set".to_string(),
+            format!(
+                "{} (~/.config/validator-failover/config.toml): no such file",
+                pl.p("home/.config/validator-failover/config.toml")
+                    .display()
+            ),
+            format!(
+                "{}: no such file",
+                pl.p("etc/validator-failover/config.toml").display()
+            ),
+        ] {
+            assert!(text.contains(&want), "{want:?} in:\n{text}");
+        }
+        let text = pl.search(None, None, true).not_found().to_string();
+        assert!(
+            text.contains(&format!(
+                "{} ($XDG_CONFIG_HOME/validator-failover/config.toml): no such file",
+                pl.p("xdg/validator-failover/config.toml").display()
+            )),
+            "{text}"
+        );
     }
 }

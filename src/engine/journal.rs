@@ -23,7 +23,11 @@ pub enum Record {
         primary: String,
         backup: String,
         reason: Option<String>,
+        /// The configuration file.
         config: Option<String>,
+        /// How it was found (absent in journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config_origin: Option<crate::config::ConfigOrigin>,
         program: String,
     },
     /// An observation (read-only).
@@ -237,6 +241,7 @@ mod tests {
                 backup: "b".into(),
                 reason: Some("Primary node has hardware failure".into()),
                 config: None,
+                config_origin: None,
                 program: "validator-failover 0.1.0".into(),
             },
             Record::Confirmation {

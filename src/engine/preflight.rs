@@ -208,7 +208,7 @@ pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight
             "{}: primary {} ({}), backup {} ({}), service {}",
             cfg.source
                 .as_ref()
-                .map(|p| p.display().to_string())
+                .map(|s| s.to_string())
                 .unwrap_or_else(|| "built-in".into()),
             cfg.primary.name,
             cfg.primary.display_destination(),

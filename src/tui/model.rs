@@ -461,6 +461,7 @@ mod tests {
                 backup: "b.example".into(),
                 reason: None,
                 config: None,
+                config_origin: None,
                 program: "x".into(),
             },
         );
