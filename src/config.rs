@@ -53,6 +53,30 @@ pub struct HostSpec {
     pub destination: String,
     pub user: Option<String>,
     pub port: Option<u16>,
+    /// The only key offered (`-i` with `IdentitiesOnly=yes`): the inventory's
+    /// `ansible_ssh_private_key_file`, else `[ssh] identity_file`.
+    pub identity_file: Option<PathBuf>,
+    /// More ssh options, word by word, passed after this program's own (which
+    /// win: host keys are always verified): the inventory's
+    /// `ansible_ssh_common_args` and `ansible_ssh_extra_args`.
+    pub ssh_args: Vec<String>,
+    /// Where the host was given.
+    pub given_in: HostSource,
+}
+
+/// Where a host of the pair was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostSource {
+    /// A `[primary]` or `[backup]` table of the configuration (or built in).
+    Config,
+    /// An Ansible inventory's `primary` or `backup` group.
+    Inventory {
+        file: PathBuf,
+        /// Variable files that apply to the host and were left unread
+        /// (encrypted with ansible-vault).
+        unread: Vec<PathBuf>,
+    },
 }
 
 impl HostSpec {
@@ -142,9 +166,6 @@ impl fmt::Display for Endpoint {
 #[derive(Debug, Clone, Serialize)]
 pub struct SshSettings {
     pub config_file: Option<PathBuf>,
-    /// The only key offered (`IdentitiesOnly=yes`): a hardened sshd allows 3 tries
-    /// (`MaxAuthTries 3`), and fail2ban bans after 5 failures.
-    pub identity_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub server_alive_interval: Duration,
@@ -784,69 +805,6 @@ impl Validator<'_> {
 
 impl RawConfig {
     fn validate(self, v: &Validator<'_>) -> Result<Config, ConfigError> {
-        let inventory = match &self.inventory {
-            Some(p) => {
-                let path = v.relative(p.get_ref());
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    v.err(
-                        Some(p),
-                        "inventory",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                Some(Inventory::parse(&text, &path)?)
-            }
-            None => None,
-        };
-
-        let host = |role: Role, raw: &Option<S<RawHost>>| -> Result<HostSpec, ConfigError> {
-            let key = role.as_str();
-            if let Some(h) = raw {
-                let h = h.get_ref();
-                let Some(ssh) = &h.ssh else {
-                    return Err(v.err(
-                        raw.as_ref(),
-                        key,
-                        format!("[{key}] needs `ssh = \"destination\"`"),
-                    ));
-                };
-                let dest = v.name(&h.ssh, &format!("{key}.ssh"), "")?;
-                let spec = parse_destination(role, &dest)
-                    .map_err(|m| v.err(Some(ssh), &format!("{key}.ssh"), m))?;
-                let name = match &h.name {
-                    Some(_) => v.name(&h.name, &format!("{key}.name"), "")?,
-                    None => spec.name.clone(),
-                };
-                return Ok(HostSpec { name, ..spec });
-            }
-            if let Some(inv) = &inventory {
-                return inv.host(role);
-            }
-            Err(ConfigError {
-                file: v.path.to_path_buf(),
-                line: None,
-                key: Some(key.to_string()),
-                message: format!(
-                    "no {key} host: add a [{key}] table with `ssh = \"destination\"`, or `inventory = \"FILE\"` with a [{key}] group"
-                ),
-            })
-        };
-        let primary = host(Role::Primary, &self.primary)?;
-        let backup = host(Role::Backup, &self.backup)?;
-        if primary.destination == backup.destination
-            && primary.port == backup.port
-            && primary.user == backup.user
-        {
-            return Err(v.err(
-                self.backup.as_ref(),
-                "backup.ssh",
-                format!(
-                    "the backup is the same host as the primary ({})",
-                    primary.display_destination()
-                ),
-            ));
-        }
-
         let ssh = SshSettings {
             config_file: match &self.ssh.config_file {
                 Some(p) => {
@@ -855,21 +813,6 @@ impl RawConfig {
                         return Err(v.err(
                             Some(p),
                             "ssh.config_file",
-                            format!("{} does not exist or is not a file", path.display()),
-                        ));
-                    }
-                    Some(path)
-                }
-                None => None,
-            },
-            identity_file: match &self.ssh.identity_file {
-                Some(p) => {
-                    let path =
-                        v.relative(&v.name(&self.ssh.identity_file, "ssh.identity_file", "")?);
-                    if !path.is_file() {
-                        return Err(v.err(
-                            Some(p),
-                            "ssh.identity_file",
                             format!("{} does not exist or is not a file", path.display()),
                         ));
                     }
@@ -896,6 +839,109 @@ impl RawConfig {
                 300,
             )?,
         };
+
+        // The only key offered, unless the inventory names one for a host.
+        let identity_file = match &self.ssh.identity_file {
+            Some(p) => {
+                let path = v.relative(&v.name(&self.ssh.identity_file, "ssh.identity_file", "")?);
+                if !path.is_file() {
+                    return Err(v.err(
+                        Some(p),
+                        "ssh.identity_file",
+                        format!("{} does not exist or is not a file", path.display()),
+                    ));
+                }
+                Some(path)
+            }
+            None => None,
+        };
+        let inventory = match &self.inventory {
+            Some(p) => {
+                let path = v.relative(p.get_ref());
+                if !path.exists() {
+                    return Err(v.err(
+                        Some(p),
+                        "inventory",
+                        format!("{} does not exist", path.display()),
+                    ));
+                }
+                Some(Inventory::load(&path)?)
+            }
+            None => None,
+        };
+
+        let host = |role: Role, raw: &Option<S<RawHost>>| -> Result<HostSpec, ConfigError> {
+            let key = role.as_str();
+            if let Some(h) = raw {
+                let h = h.get_ref();
+                let Some(ssh) = &h.ssh else {
+                    return Err(v.err(
+                        raw.as_ref(),
+                        key,
+                        format!("[{key}] needs `ssh = \"destination\"`"),
+                    ));
+                };
+                let dest = v.name(&h.ssh, &format!("{key}.ssh"), "")?;
+                let spec = parse_destination(role, &dest)
+                    .map_err(|m| v.err(Some(ssh), &format!("{key}.ssh"), m))?;
+                let name = match &h.name {
+                    Some(_) => v.name(&h.name, &format!("{key}.name"), "")?,
+                    None => spec.name.clone(),
+                };
+                return Ok(HostSpec {
+                    name,
+                    identity_file: identity_file.clone(),
+                    ..spec
+                });
+            }
+            if let Some(inv) = &inventory {
+                let c = inv.connection(role)?;
+                return Ok(HostSpec {
+                    role,
+                    name: c.name,
+                    destination: c.address,
+                    user: c.user,
+                    port: c.port,
+                    identity_file: c.identity_file.or_else(|| identity_file.clone()),
+                    ssh_args: c.ssh_args,
+                    given_in: HostSource::Inventory {
+                        file: inv.path.clone(),
+                        unread: c.skipped,
+                    },
+                });
+            }
+            Err(ConfigError {
+                file: v.path.to_path_buf(),
+                line: None,
+                key: Some(key.to_string()),
+                message: format!(
+                    "no {key} host: add a [{key}] table with `ssh = \"destination\"`, or `inventory = \"FILE\"` with a [{key}] group"
+                ),
+            })
+        };
+        let primary = host(Role::Primary, &self.primary)?;
+        let backup = host(Role::Backup, &self.backup)?;
+        // The same destination, user, port and ssh options: the same machine. (Two
+        // hosts behind different jump hosts may share an address.)
+        if primary.destination == backup.destination
+            && primary.port == backup.port
+            && primary.user == backup.user
+            && primary.ssh_args == backup.ssh_args
+        {
+            let message = format!(
+                "the backup is the same host as the primary ({})",
+                primary.display_destination()
+            );
+            return Err(match &backup.given_in {
+                HostSource::Inventory { file, .. } => ConfigError {
+                    file: file.clone(),
+                    line: None,
+                    key: None,
+                    message: format!("hosts {} and {}: {message}", primary.name, backup.name),
+                },
+                HostSource::Config => v.err(self.backup.as_ref(), "backup.ssh", message),
+            });
+        }
 
         let rv = &self.validator;
         let service = v.name(&rv.service, "validator.service", "qrysm-validator")?;
@@ -1079,8 +1125,13 @@ fn user_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
 }
 
+/// A user name as ssh may be given it: no shell characters, no leading `-`.
+pub(crate) fn is_user_name(u: &str) -> bool {
+    !u.is_empty() && !u.starts_with('-') && u.chars().all(user_char)
+}
+
 /// `alias`, `host`, `user@host`, `user@host:port`, `[v6]:port` or `ssh://user@host:port`.
-fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, String> {
+pub(crate) fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, String> {
     let rest = dest.strip_prefix("ssh://").unwrap_or(dest);
     let (user, hostport) = match rest.rsplit_once('@') {
         Some((u, h)) => (Some(u.to_string()), h),
@@ -1140,188 +1191,13 @@ fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, String> {
         destination: host.to_string(),
         user,
         port,
+        identity_file: None,
+        ssh_args: Vec::new(),
+        given_in: HostSource::Config,
     })
 }
 
-// ---------------------------------------------------------------------------
-// Ansible inventory (INI form): [primary] and [backup] groups.
-
-/// The hosts of an Ansible INI inventory, by group.
-#[derive(Debug, Clone)]
-pub struct Inventory {
-    path: PathBuf,
-    groups: Vec<(String, Vec<InventoryHost>)>,
-}
-
-#[derive(Debug, Clone)]
-struct InventoryHost {
-    line: usize,
-    name: String,
-    vars: Vec<(String, String)>,
-}
-
-impl Inventory {
-    pub fn parse(text: &str, path: &Path) -> Result<Inventory, ConfigError> {
-        let err = |line: usize, key: Option<&str>, message: String| ConfigError {
-            file: path.to_path_buf(),
-            line: Some(line),
-            key: key.map(str::to_string),
-            message,
-        };
-        let mut groups: Vec<(String, Vec<InventoryHost>)> = Vec::new();
-        let mut group_vars: Vec<(String, Vec<(String, String)>)> = Vec::new();
-        // What the current section is: a group of hosts, a group's vars, or children.
-        enum Section {
-            None,
-            Hosts(String),
-            Vars(String),
-            Other,
-        }
-        let mut section = Section::None;
-        for (i, raw) in text.lines().enumerate() {
-            let line_no = i + 1;
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            if let Some(name) = line.strip_prefix('[') {
-                let name = name
-                    .strip_suffix(']')
-                    .ok_or_else(|| err(line_no, None, format!("unclosed group header {line:?}")))?;
-                section = match name.split_once(':') {
-                    Some((g, "vars")) => Section::Vars(g.to_string()),
-                    Some((_, _)) => Section::Other,
-                    None => {
-                        if !groups.iter().any(|(g, _)| g == name) {
-                            groups.push((name.to_string(), Vec::new()));
-                        }
-                        Section::Hosts(name.to_string())
-                    }
-                };
-                continue;
-            }
-            let words = shlex::split(line)
-                .ok_or_else(|| err(line_no, None, format!("unbalanced quotes in {line:?}")))?;
-            match &section {
-                Section::Hosts(g) => {
-                    let mut it = words.into_iter();
-                    let name = it.next().expect("non-empty line has a word");
-                    let mut vars = Vec::new();
-                    for w in it {
-                        let (k, val) = w.split_once('=').ok_or_else(|| {
-                            err(
-                                line_no,
-                                None,
-                                format!("expected key=value after the host name, got {w:?}"),
-                            )
-                        })?;
-                        vars.push((k.to_string(), val.to_string()));
-                    }
-                    let entry = groups
-                        .iter_mut()
-                        .find(|(n, _)| n == g)
-                        .expect("group registered");
-                    entry.1.push(InventoryHost {
-                        line: line_no,
-                        name,
-                        vars,
-                    });
-                }
-                Section::Vars(g) => {
-                    let (k, val) = line.split_once('=').ok_or_else(|| {
-                        err(line_no, None, format!("expected key=value, got {line:?}"))
-                    })?;
-                    let val = shlex::split(val.trim())
-                        .map(|w| w.join(" "))
-                        .unwrap_or_default();
-                    match group_vars.iter_mut().find(|(n, _)| n == g) {
-                        Some((_, vars)) => vars.push((k.trim().to_string(), val)),
-                        None => group_vars.push((g.clone(), vec![(k.trim().to_string(), val)])),
-                    }
-                }
-                Section::Other => {}
-                Section::None => {
-                    // Ungrouped hosts are allowed by Ansible; they are not ours.
-                }
-            }
-        }
-        // Group vars fill in what a host line does not set; `all` applies last.
-        for (g, hosts) in &mut groups {
-            for h in hosts.iter_mut() {
-                for source in [g.as_str(), "all"] {
-                    if let Some((_, vars)) = group_vars.iter().find(|(n, _)| n == source) {
-                        for (k, val) in vars {
-                            if !h.vars.iter().any(|(hk, _)| hk == k) {
-                                h.vars.push((k.clone(), val.clone()));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(Inventory {
-            path: path.to_path_buf(),
-            groups,
-        })
-    }
-
-    /// The single host of the group named after the role.
-    pub fn host(&self, role: Role) -> Result<HostSpec, ConfigError> {
-        let group = role.as_str();
-        let hosts = self.groups.iter().find(|(g, _)| g == group).map(|(_, h)| h);
-        let err = |line: Option<usize>, key: Option<&str>, message: String| ConfigError {
-            file: self.path.clone(),
-            line,
-            key: key.map(str::to_string),
-            message,
-        };
-        let hosts = match hosts {
-            Some(h) if !h.is_empty() => h,
-            _ => return Err(err(None, None, format!("no host in a [{group}] group"))),
-        };
-        if hosts.len() > 1 {
-            return Err(err(
-                Some(hosts[1].line),
-                None,
-                format!(
-                    "the [{group}] group lists {} hosts; a failover pair has exactly one {group}",
-                    hosts.len()
-                ),
-            ));
-        }
-        let h = &hosts[0];
-        let var = |k: &str| {
-            h.vars
-                .iter()
-                .find(|(hk, _)| hk == k)
-                .map(|(_, v)| v.clone())
-        };
-        let address = var("ansible_host").unwrap_or_else(|| h.name.clone());
-        let mut spec = parse_destination(role, &address)
-            .map_err(|m| err(Some(h.line), Some("ansible_host"), m))?;
-        spec.name = h.name.clone();
-        if let Some(u) = var("ansible_user").or_else(|| var("ansible_ssh_user")) {
-            if u.is_empty() || u.starts_with('-') || !u.chars().all(user_char) {
-                return Err(err(
-                    Some(h.line),
-                    Some("ansible_user"),
-                    format!("{u:?} is not a user name"),
-                ));
-            }
-            spec.user = Some(u);
-        }
-        if let Some(p) = var("ansible_port").or_else(|| var("ansible_ssh_port")) {
-            spec.port = Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                err(
-                    Some(h.line),
-                    Some("ansible_port"),
-                    format!("{p:?} is not a TCP port"),
-                )
-            })?);
-        }
-        Ok(spec)
-    }
-}
+pub use crate::inventory::Inventory;
 
 #[cfg(test)]
 mod tests {
@@ -1343,6 +1219,24 @@ mod tests {
             ("validator-b", Some("root"))
         );
         assert_eq!(c.backup.port, Some(22));
+        let c = Config::parse(
+            "inventory = \"example-inventory.yml\"\n",
+            &dir.join("from-test.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.primary.name.as_str(),
+                c.primary.destination.as_str(),
+                c.primary.user.as_deref()
+            ),
+            ("validator-a", "10.0.0.10", Some("ops"))
+        );
+        assert_eq!(c.backup.port, Some(2222));
+        assert_eq!(
+            c.backup.ssh_args,
+            ["-o", "ProxyJump=ops@bastion.example.org"]
+        );
     }
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -1438,8 +1332,9 @@ mod tests {
             key.path().display().to_string()
         ))
         .unwrap();
-        assert_eq!(c.ssh.identity_file.as_deref(), Some(key.path()));
-        assert_eq!(parse(base).unwrap().ssh.identity_file, None);
+        assert_eq!(c.primary.identity_file.as_deref(), Some(key.path()));
+        assert_eq!(c.backup.identity_file.as_deref(), Some(key.path()));
+        assert_eq!(parse(base).unwrap().primary.identity_file, None);
     }
 
     #[test]
@@ -1488,22 +1383,22 @@ mod tests {
     #[test]
     fn inventory_groups_vars_and_errors() {
         let inv = "# pair\n[primary]\nval-a ansible_host=10.1.1.1 ansible_user=ops ansible_port=2201\n\n[backup]\nval-b\n\n[backup:vars]\nansible_user=root\n[all:vars]\nansible_port=22\n";
-        let i = Inventory::parse(inv, Path::new("inv.ini")).unwrap();
-        let p = i.host(Role::Primary).unwrap();
+        let i = Inventory::parse_ini(inv, Path::new("inv.ini")).unwrap();
+        let p = i.connection(Role::Primary).unwrap();
         assert_eq!(
             (
                 p.name.as_str(),
-                p.destination.as_str(),
+                p.address.as_str(),
                 p.user.as_deref(),
                 p.port
             ),
             ("val-a", "10.1.1.1", Some("ops"), Some(2201))
         );
-        let b = i.host(Role::Backup).unwrap();
+        let b = i.connection(Role::Backup).unwrap();
         assert_eq!(
             (
                 b.name.as_str(),
-                b.destination.as_str(),
+                b.address.as_str(),
                 b.user.as_deref(),
                 b.port
             ),
@@ -1511,18 +1406,18 @@ mod tests {
         );
 
         let two = "[primary]\na\nb\n[backup]\nc\n";
-        let e = Inventory::parse(two, Path::new("inv.ini"))
+        let e = Inventory::parse_ini(two, Path::new("inv.ini"))
             .unwrap()
-            .host(Role::Primary)
+            .connection(Role::Primary)
             .unwrap_err();
         assert_eq!(e.line, Some(3));
         let bad = "[primary]\na ansible_port=http\n[backup]\nc\n";
-        let e = Inventory::parse(bad, Path::new("inv.ini"))
+        let e = Inventory::parse_ini(bad, Path::new("inv.ini"))
             .unwrap()
-            .host(Role::Primary)
+            .connection(Role::Primary)
             .unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("ansible_port")));
-        let e = Inventory::parse("[primary\n", Path::new("inv.ini")).unwrap_err();
+        let e = Inventory::parse_ini("[primary\n", Path::new("inv.ini")).unwrap_err();
         assert_eq!(e.line, Some(1));
     }
 }

@@ -25,6 +25,7 @@ pub mod engine;
 pub mod history;
 pub mod hosts;
 pub mod interchange;
+pub mod inventory;
 pub mod probes;
 pub mod runner;
 pub mod tui;

@@ -223,7 +223,7 @@ fn an_inventory_alone_needs_no_configuration_and_goes_on_top_of_one_found() {
     let (code, text) = pl.check(&["--inventory", "hosts.ini"], &[], None);
     assert_eq!(code, 1, "{text}");
     assert!(
-        config_row(&text).contains("built-in: primary inv-primary"),
+        config_row(&text).contains("no configuration file (every default): primary inv-primary"),
         "{text}"
     );
     // A configuration found: its settings, the inventory's hosts.
