@@ -184,7 +184,8 @@ pub fn render_table(p: &Preflight, color: bool) -> String {
 /// The preflight as data, for automation.
 pub fn render_json(cfg: &Config, p: &Preflight) -> serde_json::Value {
     json!({
-        "config": cfg.source,
+        "config": cfg.source.as_ref().map(|s| &s.path),
+        "config_origin": cfg.source.as_ref().map(|s| s.origin),
         "primary": cfg.primary.display_destination(),
         "backup": cfg.backup.display_destination(),
         "at": p.at,

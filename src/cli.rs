@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::check;
-use crate::config::{Config, ConfigError, Role};
+use crate::config::{Config, ConfigSearch, LoadError, Role};
 use crate::engine::checklist::{ITEMS, ItemState};
 use crate::hosts::Host;
 use crate::hosts::sim::{SimTime, SimWorld};
@@ -47,7 +47,9 @@ pub const EXIT_CODES: [(i32, &str); 4] = [
     long_about = "Fail a QRL Zond validator (qrysm-validator, beside qrysm-beacon and gzond) over from its primary host to its backup host over SSH, without ever letting the same keys sign twice. Without a subcommand it opens the wizard on the configured hosts: the runbook's checklist, every item observed on the real hosts with its evidence, and nothing that could start a second validator until every gate is green. The same engine runs failover --non-interactive for automation; check is the read-only preflight; every run keeps a hash-chained journal that audit export renders."
 )]
 pub struct Cli {
-    /// The configuration file (TOML; spec §5).
+    /// The configuration file (TOML). Without it: $VALIDATOR_FAILOVER_CONFIG,
+    /// then $XDG_CONFIG_HOME/validator-failover/config.toml (~/.config/validator-failover/config.toml when unset),
+    /// then /etc/validator-failover/config.toml.
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Take the hosts from an Ansible inventory with [primary] and [backup] groups.
@@ -183,33 +185,40 @@ pub enum ExportFormat {
 }
 
 /// A configuration that cannot be used: said, exit 2.
-fn usage(e: ConfigError) -> i32 {
+fn usage(e: LoadError) -> i32 {
     eprintln!("error: {e}");
     EXIT_USAGE
 }
 
-/// Load the configuration from `--config` and/or `--inventory`.
-pub fn load_config(config: Option<&Path>, inventory: Option<&Path>) -> Result<Config, ConfigError> {
-    match (config, inventory) {
-        (Some(c), None) => Config::load(c),
-        (Some(c), Some(inv)) => {
-            let mut cfg = Config::load(c)?;
-            let text = format!("inventory = {}\n", toml::Value::String(inv.display().to_string()));
-            let hosts = Config::parse(&text, Path::new("--inventory"))?;
+/// The configuration every command uses: found as [`ConfigSearch`] decides
+/// (`--config`, `$VALIDATOR_FAILOVER_CONFIG`, the user's, the system's), the hosts
+/// taken from `--inventory` when it is given (on top of the configuration found,
+/// or alone with every default when none is).
+pub fn load_config(config: Option<&Path>, inventory: Option<&Path>) -> Result<Config, LoadError> {
+    load_config_in(&ConfigSearch::from_env(config), inventory)
+}
+
+/// [`load_config`] over given places (tests).
+pub fn load_config_in(
+    search: &ConfigSearch,
+    inventory: Option<&Path>,
+) -> Result<Config, LoadError> {
+    let Some(inv) = inventory else {
+        return search.load();
+    };
+    let text = format!(
+        "inventory = {}\n",
+        toml::Value::String(inv.display().to_string())
+    );
+    let hosts = Config::parse(&text, Path::new("--inventory"))?;
+    match search.find()? {
+        Some(source) => {
+            let mut cfg = Config::load_from(source)?;
             cfg.primary = hosts.primary;
             cfg.backup = hosts.backup;
             Ok(cfg)
         }
-        (None, Some(inv)) => {
-            let text = format!("inventory = {}\n", toml::Value::String(inv.display().to_string()));
-            Config::parse(&text, Path::new("--inventory"))
-        }
-        (None, None) => Err(ConfigError {
-            file: PathBuf::from("(none)"),
-            line: None,
-            key: None,
-            message: "no configuration: pass --config FILE (or --inventory FILE); `validator-failover demo` needs none".into(),
-        }),
+        None => Ok(hosts),
     }
 }
 
@@ -572,15 +581,21 @@ fn audit_export(
     let dir = if run.exists() {
         run.to_path_buf()
     } else {
-        let runs = match config {
-            Some(c) => match Config::load(c) {
+        // The runs directory of the configuration found, if any; the default one
+        // when there is none (an export needs no hosts).
+        let runs = match ConfigSearch::from_env(config.as_deref()).find() {
+            Ok(Some(source)) => match Config::load_from(source) {
                 Ok(cfg) => cfg.failover.runs_dir,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_USAGE;
                 }
             },
-            None => crate::config::default_runs_dir(),
+            Ok(None) => crate::config::default_runs_dir(),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
         };
         let candidate = runs.join(run);
         if !candidate.exists() {

@@ -53,6 +53,30 @@ pub struct HostSpec {
     pub destination: String,
     pub user: Option<String>,
     pub port: Option<u16>,
+    /// The only key offered (`-i` with `IdentitiesOnly=yes`): the inventory's
+    /// `ansible_ssh_private_key_file`, else `[ssh] identity_file`.
+    pub identity_file: Option<PathBuf>,
+    /// More ssh options, word by word, passed after this program's own (which
+    /// win: host keys are always verified): the inventory's
+    /// `ansible_ssh_common_args` and `ansible_ssh_extra_args`.
+    pub ssh_args: Vec<String>,
+    /// Where the host was given.
+    pub given_in: HostSource,
+}
+
+/// Where a host of the pair was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostSource {
+    /// A `[primary]` or `[backup]` table of the configuration (or built in).
+    Config,
+    /// An Ansible inventory's `primary` or `backup` group.
+    Inventory {
+        file: PathBuf,
+        /// Variable files that apply to the host and were left unread
+        /// (encrypted with ansible-vault).
+        unread: Vec<PathBuf>,
+    },
 }
 
 impl HostSpec {
@@ -142,9 +166,6 @@ impl fmt::Display for Endpoint {
 #[derive(Debug, Clone, Serialize)]
 pub struct SshSettings {
     pub config_file: Option<PathBuf>,
-    /// The only key offered (`IdentitiesOnly=yes`): a hardened sshd allows 3 tries
-    /// (`MaxAuthTries 3`), and fail2ban bans after 5 failures.
-    pub identity_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub server_alive_interval: Duration,
@@ -265,8 +286,9 @@ pub enum SecretSource {
 /// The validated configuration: everything the failover needs to know.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
-    /// The file it was read from (None for the built-in demo).
-    pub source: Option<PathBuf>,
+    /// The file it was read from and how it was found (None for the built-in demo,
+    /// and for hosts from `--inventory` alone).
+    pub source: Option<ConfigSource>,
     pub primary: HostSpec,
     pub backup: HostSpec,
     pub ssh: SshSettings,
@@ -298,16 +320,28 @@ impl Config {
         Config::parse(&text, Path::new("<built-in>")).expect("built-in configuration parses")
     }
 
-    /// Read and validate a configuration file.
+    /// Read and validate a configuration file given by name (as `--config` does).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_from(ConfigSource {
+            path: path.to_path_buf(),
+            origin: ConfigOrigin::Flag,
+        })
+    }
+
+    /// Read and validate the configuration file [`ConfigSearch::find`] found.
+    pub fn load_from(source: ConfigSource) -> Result<Config, ConfigError> {
+        let path = source.path.as_path();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_path_buf(),
             line: None,
             key: None,
-            message: format!("cannot read the configuration: {e}"),
+            message: format!(
+                "cannot read the configuration ({}): {e}",
+                source.origin.describe()
+            ),
         })?;
         let mut cfg = Config::parse(&text, path)?;
-        cfg.source = Some(path.to_path_buf());
+        cfg.source = Some(source);
         Ok(cfg)
     }
 
@@ -325,6 +359,260 @@ impl Config {
         })?;
         let v = Validator { text, path };
         raw.validate(&v)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Where the configuration is found: `--config`, then `$VALIDATOR_FAILOVER_CONFIG`,
+// then the user's `$XDG_CONFIG_HOME/validator-failover/config.toml` (`~/.config` when
+// XDG_CONFIG_HOME is unset or empty), then the system's
+// `/etc/validator-failover/config.toml`. One function decides, for every command.
+
+/// The environment variable that names the configuration file.
+pub const CONFIG_ENV: &str = "VALIDATOR_FAILOVER_CONFIG";
+/// The system-wide configuration.
+pub const SYSTEM_CONFIG: &str = "/etc/validator-failover/config.toml";
+/// For the test suite only: replaces [`SYSTEM_CONFIG`], so that tests never depend
+/// on (or write into) the real `/etc`.
+pub const TEST_SYSTEM_CONFIG_ENV: &str = "VALIDATOR_FAILOVER_TEST_SYSTEM_CONFIG";
+/// The file's name under a configuration directory.
+const USER_CONFIG: &str = "validator-failover/config.toml";
+
+/// Which of the places the configuration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigOrigin {
+    /// `--config FILE` (or a path given by a program).
+    Flag,
+    /// `$VALIDATOR_FAILOVER_CONFIG`.
+    Env,
+    /// `$XDG_CONFIG_HOME/validator-failover/config.toml`.
+    XdgConfigHome,
+    /// `~/.config/validator-failover/config.toml`: XDG_CONFIG_HOME is unset or empty.
+    HomeConfig,
+    /// `/etc/validator-failover/config.toml`.
+    System,
+}
+
+impl ConfigOrigin {
+    /// How the place is named to a person ("from $XDG_CONFIG_HOME").
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConfigOrigin::Flag => "given with --config",
+            ConfigOrigin::Env => "named by $VALIDATOR_FAILOVER_CONFIG",
+            ConfigOrigin::XdgConfigHome => "found in $XDG_CONFIG_HOME",
+            ConfigOrigin::HomeConfig => "found in ~/.config",
+            ConfigOrigin::System => "found in /etc",
+        }
+    }
+}
+
+/// A configuration file and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    pub origin: ConfigOrigin,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.path.display(), self.origin.describe())
+    }
+}
+
+/// The places to look for the configuration, as this process sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSearch {
+    /// `--config`.
+    pub flag: Option<PathBuf>,
+    /// `$VALIDATOR_FAILOVER_CONFIG` (empty counts as unset).
+    pub env: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME` (empty counts as unset).
+    pub xdg_config_home: Option<PathBuf>,
+    /// `$HOME` (empty counts as unset).
+    pub home: Option<PathBuf>,
+    /// `/etc/validator-failover/config.toml`, unless a test replaced it.
+    pub system: PathBuf,
+}
+
+/// One place looked at, and what was there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Looked {
+    pub origin: ConfigOrigin,
+    /// The file, or None when the place is not defined (flag not given, variable unset).
+    pub path: Option<PathBuf>,
+}
+
+/// No configuration in any of the places: says every place it looked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotFound {
+    pub looked: Vec<Looked>,
+}
+
+impl fmt::Display for NotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "no configuration found; looked, in this order, at:")?;
+        for l in &self.looked {
+            let what = match (l.origin, &l.path) {
+                (ConfigOrigin::Flag, _) => "--config FILE: not given".to_string(),
+                (ConfigOrigin::Env, _) => format!("${CONFIG_ENV}: not set"),
+                (ConfigOrigin::XdgConfigHome, Some(p)) => {
+                    format!(
+                        "{} ($XDG_CONFIG_HOME/{USER_CONFIG}): no such file",
+                        p.display()
+                    )
+                }
+                (ConfigOrigin::XdgConfigHome, None) => {
+                    "$XDG_CONFIG_HOME: not set (so ~/.config)".to_string()
+                }
+                (ConfigOrigin::HomeConfig, Some(p)) => {
+                    format!("{} (~/.config/{USER_CONFIG}): no such file", p.display())
+                }
+                (ConfigOrigin::HomeConfig, None) => {
+                    format!("~/.config/{USER_CONFIG}: $HOME is not set")
+                }
+                (ConfigOrigin::System, p) => format!(
+                    "{}: no such file",
+                    p.as_deref().unwrap_or(Path::new(SYSTEM_CONFIG)).display()
+                ),
+            };
+            writeln!(f, "  {what}")?;
+        }
+        write!(
+            f,
+            "write one there (assets/example-config.toml lists every key), or pass --config FILE or --inventory FILE; `validator-failover demo` needs none"
+        )
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// Why no configuration could be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// None of the places holds one.
+    NotFound(NotFound),
+    /// One was found (or named) and cannot be used.
+    Invalid(ConfigError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::NotFound(n) => n.fmt(f),
+            LoadError::Invalid(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl From<ConfigError> for LoadError {
+    fn from(e: ConfigError) -> LoadError {
+        LoadError::Invalid(e)
+    }
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+impl ConfigSearch {
+    /// The places as this process's environment defines them, with `--config`.
+    pub fn from_env(flag: Option<&Path>) -> ConfigSearch {
+        ConfigSearch {
+            flag: flag.map(Path::to_path_buf),
+            env: env_path(CONFIG_ENV),
+            xdg_config_home: env_path("XDG_CONFIG_HOME"),
+            home: env_path("HOME"),
+            system: env_path(TEST_SYSTEM_CONFIG_ENV).unwrap_or_else(|| SYSTEM_CONFIG.into()),
+        }
+    }
+
+    /// Every place, in order, with its file (None: the place is not defined).
+    pub fn places(&self) -> Vec<Looked> {
+        let user = match &self.xdg_config_home {
+            Some(x) => Looked {
+                origin: ConfigOrigin::XdgConfigHome,
+                path: Some(x.join(USER_CONFIG)),
+            },
+            None => Looked {
+                origin: ConfigOrigin::HomeConfig,
+                path: self
+                    .home
+                    .as_ref()
+                    .map(|h| h.join(".config").join(USER_CONFIG)),
+            },
+        };
+        vec![
+            Looked {
+                origin: ConfigOrigin::Flag,
+                path: self.flag.clone(),
+            },
+            Looked {
+                origin: ConfigOrigin::Env,
+                path: self.env.clone(),
+            },
+            user,
+            Looked {
+                origin: ConfigOrigin::System,
+                path: Some(self.system.clone()),
+            },
+        ]
+    }
+
+    /// The configuration file to use: the first place that names one (`--config`,
+    /// the variable) or holds one (the user's, the system's). A file named by
+    /// `--config` or the variable that is not there is an error naming it, never a
+    /// reason to look further. Ok(None): no place holds one.
+    pub fn find(&self) -> Result<Option<ConfigSource>, ConfigError> {
+        for place in self.places() {
+            let Some(path) = place.path else { continue };
+            let named = matches!(place.origin, ConfigOrigin::Flag | ConfigOrigin::Env);
+            match std::fs::metadata(&path) {
+                Ok(_) => {
+                    return Ok(Some(ConfigSource {
+                        path,
+                        origin: place.origin,
+                    }));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => continue,
+                Err(e) => {
+                    return Err(ConfigError {
+                        file: path,
+                        line: None,
+                        key: None,
+                        message: format!(
+                            "the configuration {}: {}",
+                            place.origin.describe(),
+                            if e.kind() == std::io::ErrorKind::NotFound {
+                                "no such file".to_string()
+                            } else {
+                                e.to_string()
+                            }
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Where nothing was found: every place, said.
+    pub fn not_found(&self) -> NotFound {
+        NotFound {
+            looked: self.places(),
+        }
+    }
+
+    /// Find and load the configuration; none anywhere is [`LoadError::NotFound`].
+    pub fn load(&self) -> Result<Config, LoadError> {
+        match self.find()? {
+            Some(source) => Ok(Config::load_from(source)?),
+            None => Err(LoadError::NotFound(self.not_found())),
+        }
     }
 }
 
@@ -625,69 +913,6 @@ impl Validator<'_> {
 
 impl RawConfig {
     fn validate(self, v: &Validator<'_>) -> Result<Config, ConfigError> {
-        let inventory = match &self.inventory {
-            Some(p) => {
-                let path = v.relative(p.get_ref());
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    v.err(
-                        Some(p),
-                        "inventory",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                Some(Inventory::parse(&text, &path)?)
-            }
-            None => None,
-        };
-
-        let host = |role: Role, raw: &Option<S<RawHost>>| -> Result<HostSpec, ConfigError> {
-            let key = role.as_str();
-            if let Some(h) = raw {
-                let h = h.get_ref();
-                let Some(ssh) = &h.ssh else {
-                    return Err(v.err(
-                        raw.as_ref(),
-                        key,
-                        format!("[{key}] needs `ssh = \"destination\"`"),
-                    ));
-                };
-                let dest = v.name(&h.ssh, &format!("{key}.ssh"), "")?;
-                let spec = parse_destination(role, &dest)
-                    .map_err(|m| v.err(Some(ssh), &format!("{key}.ssh"), m))?;
-                let name = match &h.name {
-                    Some(_) => v.name(&h.name, &format!("{key}.name"), "")?,
-                    None => spec.name.clone(),
-                };
-                return Ok(HostSpec { name, ..spec });
-            }
-            if let Some(inv) = &inventory {
-                return inv.host(role);
-            }
-            Err(ConfigError {
-                file: v.path.to_path_buf(),
-                line: None,
-                key: Some(key.to_string()),
-                message: format!(
-                    "no {key} host: add a [{key}] table with `ssh = \"destination\"`, or `inventory = \"FILE\"` with a [{key}] group"
-                ),
-            })
-        };
-        let primary = host(Role::Primary, &self.primary)?;
-        let backup = host(Role::Backup, &self.backup)?;
-        if primary.destination == backup.destination
-            && primary.port == backup.port
-            && primary.user == backup.user
-        {
-            return Err(v.err(
-                self.backup.as_ref(),
-                "backup.ssh",
-                format!(
-                    "the backup is the same host as the primary ({})",
-                    primary.display_destination()
-                ),
-            ));
-        }
-
         let ssh = SshSettings {
             config_file: match &self.ssh.config_file {
                 Some(p) => {
@@ -696,21 +921,6 @@ impl RawConfig {
                         return Err(v.err(
                             Some(p),
                             "ssh.config_file",
-                            format!("{} does not exist or is not a file", path.display()),
-                        ));
-                    }
-                    Some(path)
-                }
-                None => None,
-            },
-            identity_file: match &self.ssh.identity_file {
-                Some(p) => {
-                    let path =
-                        v.relative(&v.name(&self.ssh.identity_file, "ssh.identity_file", "")?);
-                    if !path.is_file() {
-                        return Err(v.err(
-                            Some(p),
-                            "ssh.identity_file",
                             format!("{} does not exist or is not a file", path.display()),
                         ));
                     }
@@ -737,6 +947,109 @@ impl RawConfig {
                 300,
             )?,
         };
+
+        // The only key offered, unless the inventory names one for a host.
+        let identity_file = match &self.ssh.identity_file {
+            Some(p) => {
+                let path = v.relative(&v.name(&self.ssh.identity_file, "ssh.identity_file", "")?);
+                if !path.is_file() {
+                    return Err(v.err(
+                        Some(p),
+                        "ssh.identity_file",
+                        format!("{} does not exist or is not a file", path.display()),
+                    ));
+                }
+                Some(path)
+            }
+            None => None,
+        };
+        let inventory = match &self.inventory {
+            Some(p) => {
+                let path = v.relative(p.get_ref());
+                if !path.exists() {
+                    return Err(v.err(
+                        Some(p),
+                        "inventory",
+                        format!("{} does not exist", path.display()),
+                    ));
+                }
+                Some(Inventory::load(&path)?)
+            }
+            None => None,
+        };
+
+        let host = |role: Role, raw: &Option<S<RawHost>>| -> Result<HostSpec, ConfigError> {
+            let key = role.as_str();
+            if let Some(h) = raw {
+                let h = h.get_ref();
+                let Some(ssh) = &h.ssh else {
+                    return Err(v.err(
+                        raw.as_ref(),
+                        key,
+                        format!("[{key}] needs `ssh = \"destination\"`"),
+                    ));
+                };
+                let dest = v.name(&h.ssh, &format!("{key}.ssh"), "")?;
+                let spec = parse_destination(role, &dest)
+                    .map_err(|m| v.err(Some(ssh), &format!("{key}.ssh"), m))?;
+                let name = match &h.name {
+                    Some(_) => v.name(&h.name, &format!("{key}.name"), "")?,
+                    None => spec.name.clone(),
+                };
+                return Ok(HostSpec {
+                    name,
+                    identity_file: identity_file.clone(),
+                    ..spec
+                });
+            }
+            if let Some(inv) = &inventory {
+                let c = inv.connection(role)?;
+                return Ok(HostSpec {
+                    role,
+                    name: c.name,
+                    destination: c.address,
+                    user: c.user,
+                    port: c.port,
+                    identity_file: c.identity_file.or_else(|| identity_file.clone()),
+                    ssh_args: c.ssh_args,
+                    given_in: HostSource::Inventory {
+                        file: inv.path.clone(),
+                        unread: c.skipped,
+                    },
+                });
+            }
+            Err(ConfigError {
+                file: v.path.to_path_buf(),
+                line: None,
+                key: Some(key.to_string()),
+                message: format!(
+                    "no {key} host: add a [{key}] table with `ssh = \"destination\"`, or `inventory = \"FILE\"` with a [{key}] group"
+                ),
+            })
+        };
+        let primary = host(Role::Primary, &self.primary)?;
+        let backup = host(Role::Backup, &self.backup)?;
+        // The same destination, user, port and ssh options: the same machine. (Two
+        // hosts behind different jump hosts may share an address.)
+        if primary.destination == backup.destination
+            && primary.port == backup.port
+            && primary.user == backup.user
+            && primary.ssh_args == backup.ssh_args
+        {
+            let message = format!(
+                "the backup is the same host as the primary ({})",
+                primary.display_destination()
+            );
+            return Err(match &backup.given_in {
+                HostSource::Inventory { file, .. } => ConfigError {
+                    file: file.clone(),
+                    line: None,
+                    key: None,
+                    message: format!("hosts {} and {}: {message}", primary.name, backup.name),
+                },
+                HostSource::Config => v.err(self.backup.as_ref(), "backup.ssh", message),
+            });
+        }
 
         let rv = &self.validator;
         let service = v.name(&rv.service, "validator.service", "qrysm-validator")?;
@@ -1196,8 +1509,13 @@ fn user_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
 }
 
+/// A user name as ssh may be given it: no shell characters, no leading `-`.
+pub(crate) fn is_user_name(u: &str) -> bool {
+    !u.is_empty() && !u.starts_with('-') && u.chars().all(user_char)
+}
+
 /// `alias`, `host`, `user@host`, `user@host:port`, `[v6]:port` or `ssh://user@host:port`.
-fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, String> {
+pub(crate) fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, String> {
     let rest = dest.strip_prefix("ssh://").unwrap_or(dest);
     let (user, hostport) = match rest.rsplit_once('@') {
         Some((u, h)) => (Some(u.to_string()), h),
@@ -1257,188 +1575,13 @@ fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, String> {
         destination: host.to_string(),
         user,
         port,
+        identity_file: None,
+        ssh_args: Vec::new(),
+        given_in: HostSource::Config,
     })
 }
 
-// ---------------------------------------------------------------------------
-// Ansible inventory (INI form): [primary] and [backup] groups.
-
-/// The hosts of an Ansible INI inventory, by group.
-#[derive(Debug, Clone)]
-pub struct Inventory {
-    path: PathBuf,
-    groups: Vec<(String, Vec<InventoryHost>)>,
-}
-
-#[derive(Debug, Clone)]
-struct InventoryHost {
-    line: usize,
-    name: String,
-    vars: Vec<(String, String)>,
-}
-
-impl Inventory {
-    pub fn parse(text: &str, path: &Path) -> Result<Inventory, ConfigError> {
-        let err = |line: usize, key: Option<&str>, message: String| ConfigError {
-            file: path.to_path_buf(),
-            line: Some(line),
-            key: key.map(str::to_string),
-            message,
-        };
-        let mut groups: Vec<(String, Vec<InventoryHost>)> = Vec::new();
-        let mut group_vars: Vec<(String, Vec<(String, String)>)> = Vec::new();
-        // What the current section is: a group of hosts, a group's vars, or children.
-        enum Section {
-            None,
-            Hosts(String),
-            Vars(String),
-            Other,
-        }
-        let mut section = Section::None;
-        for (i, raw) in text.lines().enumerate() {
-            let line_no = i + 1;
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            if let Some(name) = line.strip_prefix('[') {
-                let name = name
-                    .strip_suffix(']')
-                    .ok_or_else(|| err(line_no, None, format!("unclosed group header {line:?}")))?;
-                section = match name.split_once(':') {
-                    Some((g, "vars")) => Section::Vars(g.to_string()),
-                    Some((_, _)) => Section::Other,
-                    None => {
-                        if !groups.iter().any(|(g, _)| g == name) {
-                            groups.push((name.to_string(), Vec::new()));
-                        }
-                        Section::Hosts(name.to_string())
-                    }
-                };
-                continue;
-            }
-            let words = shlex::split(line)
-                .ok_or_else(|| err(line_no, None, format!("unbalanced quotes in {line:?}")))?;
-            match &section {
-                Section::Hosts(g) => {
-                    let mut it = words.into_iter();
-                    let name = it.next().expect("non-empty line has a word");
-                    let mut vars = Vec::new();
-                    for w in it {
-                        let (k, val) = w.split_once('=').ok_or_else(|| {
-                            err(
-                                line_no,
-                                None,
-                                format!("expected key=value after the host name, got {w:?}"),
-                            )
-                        })?;
-                        vars.push((k.to_string(), val.to_string()));
-                    }
-                    let entry = groups
-                        .iter_mut()
-                        .find(|(n, _)| n == g)
-                        .expect("group registered");
-                    entry.1.push(InventoryHost {
-                        line: line_no,
-                        name,
-                        vars,
-                    });
-                }
-                Section::Vars(g) => {
-                    let (k, val) = line.split_once('=').ok_or_else(|| {
-                        err(line_no, None, format!("expected key=value, got {line:?}"))
-                    })?;
-                    let val = shlex::split(val.trim())
-                        .map(|w| w.join(" "))
-                        .unwrap_or_default();
-                    match group_vars.iter_mut().find(|(n, _)| n == g) {
-                        Some((_, vars)) => vars.push((k.trim().to_string(), val)),
-                        None => group_vars.push((g.clone(), vec![(k.trim().to_string(), val)])),
-                    }
-                }
-                Section::Other => {}
-                Section::None => {
-                    // Ungrouped hosts are allowed by Ansible; they are not ours.
-                }
-            }
-        }
-        // Group vars fill in what a host line does not set; `all` applies last.
-        for (g, hosts) in &mut groups {
-            for h in hosts.iter_mut() {
-                for source in [g.as_str(), "all"] {
-                    if let Some((_, vars)) = group_vars.iter().find(|(n, _)| n == source) {
-                        for (k, val) in vars {
-                            if !h.vars.iter().any(|(hk, _)| hk == k) {
-                                h.vars.push((k.clone(), val.clone()));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(Inventory {
-            path: path.to_path_buf(),
-            groups,
-        })
-    }
-
-    /// The single host of the group named after the role.
-    pub fn host(&self, role: Role) -> Result<HostSpec, ConfigError> {
-        let group = role.as_str();
-        let hosts = self.groups.iter().find(|(g, _)| g == group).map(|(_, h)| h);
-        let err = |line: Option<usize>, key: Option<&str>, message: String| ConfigError {
-            file: self.path.clone(),
-            line,
-            key: key.map(str::to_string),
-            message,
-        };
-        let hosts = match hosts {
-            Some(h) if !h.is_empty() => h,
-            _ => return Err(err(None, None, format!("no host in a [{group}] group"))),
-        };
-        if hosts.len() > 1 {
-            return Err(err(
-                Some(hosts[1].line),
-                None,
-                format!(
-                    "the [{group}] group lists {} hosts; a failover pair has exactly one {group}",
-                    hosts.len()
-                ),
-            ));
-        }
-        let h = &hosts[0];
-        let var = |k: &str| {
-            h.vars
-                .iter()
-                .find(|(hk, _)| hk == k)
-                .map(|(_, v)| v.clone())
-        };
-        let address = var("ansible_host").unwrap_or_else(|| h.name.clone());
-        let mut spec = parse_destination(role, &address)
-            .map_err(|m| err(Some(h.line), Some("ansible_host"), m))?;
-        spec.name = h.name.clone();
-        if let Some(u) = var("ansible_user").or_else(|| var("ansible_ssh_user")) {
-            if u.is_empty() || u.starts_with('-') || !u.chars().all(user_char) {
-                return Err(err(
-                    Some(h.line),
-                    Some("ansible_user"),
-                    format!("{u:?} is not a user name"),
-                ));
-            }
-            spec.user = Some(u);
-        }
-        if let Some(p) = var("ansible_port").or_else(|| var("ansible_ssh_port")) {
-            spec.port = Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                err(
-                    Some(h.line),
-                    Some("ansible_port"),
-                    format!("{p:?} is not a TCP port"),
-                )
-            })?);
-        }
-        Ok(spec)
-    }
-}
+pub use crate::inventory::Inventory;
 
 #[cfg(test)]
 mod tests {
@@ -1460,6 +1603,24 @@ mod tests {
             ("validator-b", Some("root"))
         );
         assert_eq!(c.backup.port, Some(22));
+        let c = Config::parse(
+            "inventory = \"example-inventory.yml\"\n",
+            &dir.join("from-test.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.primary.name.as_str(),
+                c.primary.destination.as_str(),
+                c.primary.user.as_deref()
+            ),
+            ("validator-a", "10.0.0.10", Some("ops"))
+        );
+        assert_eq!(c.backup.port, Some(2222));
+        assert_eq!(
+            c.backup.ssh_args,
+            ["-o", "ProxyJump=ops@bastion.example.org"]
+        );
     }
 
     #[test]
@@ -1572,8 +1733,9 @@ mod tests {
             key.path().display().to_string()
         ))
         .unwrap();
-        assert_eq!(c.ssh.identity_file.as_deref(), Some(key.path()));
-        assert_eq!(parse(base).unwrap().ssh.identity_file, None);
+        assert_eq!(c.primary.identity_file.as_deref(), Some(key.path()));
+        assert_eq!(c.backup.identity_file.as_deref(), Some(key.path()));
+        assert_eq!(parse(base).unwrap().primary.identity_file, None);
     }
 
     #[test]
@@ -1818,22 +1980,22 @@ mod tests {
     #[test]
     fn inventory_groups_vars_and_errors() {
         let inv = "# pair\n[primary]\nval-a ansible_host=10.1.1.1 ansible_user=ops ansible_port=2201\n\n[backup]\nval-b\n\n[backup:vars]\nansible_user=root\n[all:vars]\nansible_port=22\n";
-        let i = Inventory::parse(inv, Path::new("inv.ini")).unwrap();
-        let p = i.host(Role::Primary).unwrap();
+        let i = Inventory::parse_ini(inv, Path::new("inv.ini")).unwrap();
+        let p = i.connection(Role::Primary).unwrap();
         assert_eq!(
             (
                 p.name.as_str(),
-                p.destination.as_str(),
+                p.address.as_str(),
                 p.user.as_deref(),
                 p.port
             ),
             ("val-a", "10.1.1.1", Some("ops"), Some(2201))
         );
-        let b = i.host(Role::Backup).unwrap();
+        let b = i.connection(Role::Backup).unwrap();
         assert_eq!(
             (
                 b.name.as_str(),
-                b.destination.as_str(),
+                b.address.as_str(),
                 b.user.as_deref(),
                 b.port
             ),
@@ -1841,18 +2003,175 @@ mod tests {
         );
 
         let two = "[primary]\na\nb\n[backup]\nc\n";
-        let e = Inventory::parse(two, Path::new("inv.ini"))
+        let e = Inventory::parse_ini(two, Path::new("inv.ini"))
             .unwrap()
-            .host(Role::Primary)
+            .connection(Role::Primary)
             .unwrap_err();
         assert_eq!(e.line, Some(3));
         let bad = "[primary]\na ansible_port=http\n[backup]\nc\n";
-        let e = Inventory::parse(bad, Path::new("inv.ini"))
+        let e = Inventory::parse_ini(bad, Path::new("inv.ini"))
             .unwrap()
-            .host(Role::Primary)
+            .connection(Role::Primary)
             .unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("ansible_port")));
-        let e = Inventory::parse("[primary\n", Path::new("inv.ini")).unwrap_err();
+        let e = Inventory::parse_ini("[primary\n", Path::new("inv.ini")).unwrap_err();
         assert_eq!(e.line, Some(1));
+    }
+}
+
+#[cfg(test)]
+mod discovery_tests {
+    use super::*;
+
+    /// Four places under one temporary directory, none holding a file yet.
+    struct Places {
+        dir: tempfile::TempDir,
+    }
+
+    impl Places {
+        fn new() -> Places {
+            Places {
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+        fn p(&self, rel: &str) -> PathBuf {
+            self.dir.path().join(rel)
+        }
+        fn put(&self, rel: &str) -> PathBuf {
+            let p = self.p(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(
+                &p,
+                format!("[primary]\nssh = \"p\"\n[backup]\nssh = \"b\"\n# {rel}\n"),
+            )
+            .unwrap();
+            p
+        }
+        fn search(&self, flag: Option<&str>, env: Option<&str>, xdg: bool) -> ConfigSearch {
+            ConfigSearch {
+                flag: flag.map(|f| self.p(f)),
+                env: env.map(|e| self.p(e)),
+                xdg_config_home: xdg.then(|| self.p("xdg")),
+                home: Some(self.p("home")),
+                system: self.p("etc/validator-failover/config.toml"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_place_that_holds_one_wins_in_order() {
+        let pl = Places::new();
+        let s = pl.search(Some("flag.toml"), Some("env.toml"), true);
+        // Nothing anywhere (the named files are missing: an error, tested below).
+        let s_unnamed = pl.search(None, None, true);
+        assert_eq!(s_unnamed.find().unwrap(), None);
+
+        let etc = pl.put("etc/validator-failover/config.toml");
+        let found = |s: &ConfigSearch| s.find().unwrap().unwrap();
+        assert_eq!(
+            found(&s_unnamed),
+            ConfigSource {
+                path: etc.clone(),
+                origin: ConfigOrigin::System
+            }
+        );
+        // ~/.config is only looked at when XDG_CONFIG_HOME is not set.
+        let home = pl.put("home/.config/validator-failover/config.toml");
+        assert_eq!(
+            found(&s_unnamed).origin,
+            ConfigOrigin::System,
+            "XDG set: ~/.config not used"
+        );
+        let s_no_xdg = pl.search(None, None, false);
+        assert_eq!(
+            found(&s_no_xdg),
+            ConfigSource {
+                path: home,
+                origin: ConfigOrigin::HomeConfig
+            }
+        );
+        let xdg = pl.put("xdg/validator-failover/config.toml");
+        assert_eq!(
+            found(&s_unnamed),
+            ConfigSource {
+                path: xdg,
+                origin: ConfigOrigin::XdgConfigHome
+            }
+        );
+        let env = pl.put("env.toml");
+        assert_eq!(
+            found(&pl.search(None, Some("env.toml"), true)),
+            ConfigSource {
+                path: env,
+                origin: ConfigOrigin::Env
+            }
+        );
+        let flag = pl.put("flag.toml");
+        assert_eq!(
+            found(&s),
+            ConfigSource {
+                path: flag.clone(),
+                origin: ConfigOrigin::Flag
+            }
+        );
+        let cfg = s.load().unwrap();
+        assert_eq!(
+            cfg.source.as_ref().map(|s| s.path.as_path()),
+            Some(flag.as_path())
+        );
+        let _ = etc;
+    }
+
+    #[test]
+    fn a_named_file_that_is_missing_is_an_error_not_a_fall_through() {
+        let pl = Places::new();
+        pl.put("etc/validator-failover/config.toml");
+        let e = pl.search(Some("nope.toml"), None, true).find().unwrap_err();
+        assert_eq!(e.file, pl.p("nope.toml"));
+        assert!(
+            e.to_string().contains("given with --config: no such file"),
+            "{e}"
+        );
+        let e = pl.search(None, Some("gone.toml"), true).find().unwrap_err();
+        assert_eq!(e.file, pl.p("gone.toml"));
+        assert!(
+            e.to_string()
+                .contains("named by $VALIDATOR_FAILOVER_CONFIG: no such file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn none_found_lists_every_place_looked() {
+        let pl = Places::new();
+        let e = pl.search(None, None, false).load().unwrap_err();
+        let LoadError::NotFound(n) = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(n.looked.len(), 4);
+        let text = e.to_string();
+        for want in [
+            "--config FILE: not given".to_string(),
+            "$VALIDATOR_FAILOVER_CONFIG: not set".to_string(),
+            format!(
+                "{} (~/.config/validator-failover/config.toml): no such file",
+                pl.p("home/.config/validator-failover/config.toml")
+                    .display()
+            ),
+            format!(
+                "{}: no such file",
+                pl.p("etc/validator-failover/config.toml").display()
+            ),
+        ] {
+            assert!(text.contains(&want), "{want:?} in:\n{text}");
+        }
+        let text = pl.search(None, None, true).not_found().to_string();
+        assert!(
+            text.contains(&format!(
+                "{} ($XDG_CONFIG_HOME/validator-failover/config.toml): no such file",
+                pl.p("xdg/validator-failover/config.toml").display()
+            )),
+            "{text}"
+        );
     }
 }

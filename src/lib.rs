@@ -26,6 +26,7 @@ pub mod generate;
 pub mod history;
 pub mod hosts;
 pub mod interchange;
+pub mod inventory;
 pub mod notify;
 pub mod observed;
 pub mod probes;

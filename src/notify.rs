@@ -1102,6 +1102,7 @@ mod tests {
                     reason: Some("Primary node has hardware failure".into()),
                     config: None,
                     program: "validator-failover".into(),
+                    config_origin: None,
                     format: crate::engine::journal::JOURNAL_FORMAT,
                 },
                 Some(Notice::RunStarted {

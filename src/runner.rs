@@ -386,7 +386,8 @@ pub fn open_run(
         primary: cfg.primary.display_destination(),
         backup: cfg.backup.display_destination(),
         reason,
-        config: cfg.source.as_ref().map(|p| p.display().to_string()),
+        config: cfg.source.as_ref().map(|s| s.path.display().to_string()),
+        config_origin: cfg.source.as_ref().map(|s| s.origin),
         program: format!("validator-failover {}", env!("CARGO_PKG_VERSION")),
         format: JOURNAL_FORMAT,
     };

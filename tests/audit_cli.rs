@@ -15,6 +15,7 @@ fn journal(dir: &std::path::Path) -> std::path::PathBuf {
             backup: "val-b".into(),
             reason: None,
             config: None,
+            config_origin: None,
             program: "test".into(),
             format: JOURNAL_FORMAT,
         },

@@ -310,3 +310,96 @@ fn check_textfile_on_the_lab_green_then_red() {
         "the second check's time {at} after the first's {before}"
     );
 }
+
+/// Issue 11: "a YAML inventory with a bastion in `ansible_ssh_common_args` reaches
+/// the lab". The lab's hosts share no network (each its own namespace), so each
+/// host's bastion is its own sshd, reached as the lab reaches it (the ssh_config's
+/// ProxyCommand): `-o ProxyJump=root@primary` is a real jump, ssh's `-W` forward
+/// through that sshd to the host's `127.0.0.1:22`, with `HostKeyAlias` and a
+/// known_hosts file as teams give them. With the backup's sshd hardened
+/// (`AllowTcpForwarding no`) its jump is refused and the backup is unreachable:
+/// proof that the connection goes through the bastion.
+#[test]
+fn a_yaml_inventory_with_a_bastion_in_ansible_ssh_common_args_reaches_the_lab() {
+    use validator_failover::config::Role;
+    let pair = Lab::get().scenario();
+    let lab = &pair.lab.dir;
+    let dir = pair.tmp.path();
+    let s = |p: &std::path::Path| p.display().to_string();
+    let known = s(&lab.join("known_hosts"));
+    let host = |name: &str| {
+        format!(
+            "            lab-{name}:\n              ansible_host: 127.0.0.1\n              ansible_ssh_common_args: '-o ProxyJump=root@{name} -o HostKeyAlias={name} -o UserKnownHostsFile={known}'\n"
+        )
+    };
+    let inventory = format!(
+        "all:\n  vars:\n    ansible_user: root\n    ansible_ssh_private_key_file: {}\n  children:\n    validators:\n      children:\n        primary:\n          hosts:\n{}        backup:\n          hosts:\n{}",
+        s(&lab.join("id_ed25519")),
+        host("primary"),
+        host("backup"),
+    );
+    std::fs::write(dir.join("inventory.yml"), &inventory).unwrap();
+    let cfg = dir.join("inventory.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "inventory = \"inventory.yml\"\n[ssh]\n# for the jump hosts: the lab's ProxyCommand\nconfig_file = {:?}\nconnect_timeout_secs = 5\n[failover]\nruns_dir = {:?}\n[validator]\nindices = [0, 1, 2, 3]\n",
+            s(&pair.lab.ssh_config()),
+            s(&dir.join("runs"))
+        ),
+    )
+    .unwrap();
+    let check = || {
+        let out = Command::cargo_bin("validator-failover")
+            .unwrap()
+            .arg("check")
+            .arg("--config")
+            .arg(&cfg)
+            .env("NO_COLOR", "1")
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, text) = check();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("PREFLIGHT GREEN"), "{text}");
+    assert!(
+        text.contains("primary lab-primary (root@127.0.0.1), backup lab-backup (root@127.0.0.1)")
+            && text.contains("hosts from the inventory"),
+        "{text}"
+    );
+    for name in ["primary", "backup"] {
+        assert!(
+            text.contains(&format!(
+                "connected: ssh -o 'ProxyJump=root@{name}' -o 'HostKeyAlias={name}'"
+            )),
+            "{name} through its bastion: {text}"
+        );
+    }
+
+    pair.lab.fault(Role::Backup, "sshd-hardened", true);
+    let (code, text) = check();
+    assert_eq!(code, Some(1), "{text}");
+    let backup = text.split("── backup").nth(1).unwrap_or("");
+    assert!(
+        backup
+            .lines()
+            .any(|l| l.contains("SSH") && l.contains("unreachable")),
+        "the backup's bastion refuses the jump: {text}"
+    );
+    let primary = text.split("── primary").nth(1).unwrap_or("");
+    assert!(
+        primary
+            .lines()
+            .any(|l| l.contains("SSH") && l.contains("connected")),
+        "{text}"
+    );
+}

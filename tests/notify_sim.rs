@@ -553,6 +553,7 @@ fn wizard_run_with(
                 reason: None,
                 config: None,
                 program: "test".into(),
+                config_origin: None,
                 format: JOURNAL_FORMAT,
             })
             .unwrap();

@@ -44,6 +44,7 @@ impl Journal {
                 backup: "backup.example".into(),
                 reason: Some("Primary node has hardware failure".into()),
                 config: None,
+                config_origin: None,
                 program: "validator-failover test".into(),
                 format: JOURNAL_FORMAT,
             },

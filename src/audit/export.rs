@@ -386,6 +386,7 @@ mod tests {
                 backup: "val-b".into(),
                 reason: Some("Primary node has hardware failure".into()),
                 config: Some("/etc/vf.toml".into()),
+                config_origin: Some(crate::config::ConfigOrigin::System),
                 program: "validator-failover test".into(),
                 format: crate::engine::journal::JOURNAL_FORMAT,
             },

@@ -24,7 +24,11 @@ pub enum Record {
         primary: String,
         backup: String,
         reason: Option<String>,
+        /// The configuration file.
         config: Option<String>,
+        /// How it was found (absent in journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config_origin: Option<crate::config::ConfigOrigin>,
         program: String,
         /// The journal's format (`ids::JOURNAL_FORMAT`); absent in format 1.
         #[serde(default = "format_1", skip_serializing_if = "is_format_1")]
@@ -257,6 +261,7 @@ mod tests {
                 backup: "b".into(),
                 reason: Some("Primary node has hardware failure".into()),
                 config: None,
+                config_origin: None,
                 program: "validator-failover 0.1.0".into(),
                 format: JOURNAL_FORMAT,
             },

@@ -3191,6 +3191,7 @@ mod tests {
                 reason: None,
                 config: None,
                 program: "t".into(),
+                config_origin: None,
                 format,
             };
             for r in std::iter::once(first).chain(rest) {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::chain::ChainClock;
-use crate::config::{Config, Role};
+use crate::config::{Config, HostSource, Role};
 use crate::observed::{
     Archive, BeaconSync, ChainInfo, ClockState, ExecutionSync, FileInfo, HistoryState, HostError,
     HttpWay, Metrics, Observed, Probe, UnitState,
@@ -352,26 +352,62 @@ fn evidence<T>(o: &Observed<T>) -> Evidence {
     }
 }
 
-/// Judge what was observed of both hosts.
-pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight {
-    let mut items = vec![CheckItem::new(
+/// The configuration used: which file and how it was found, the hosts and where
+/// they were given; `[!]` when inventory variable files were left unread.
+fn config_item(cfg: &Config) -> CheckItem {
+    let file = match (&cfg.source, &cfg.primary.given_in) {
+        (Some(s), _) => s.to_string(),
+        (None, HostSource::Inventory { .. }) => "no configuration file (every default)".into(),
+        (None, HostSource::Config) => "built-in".into(),
+    };
+    let mut inventories: Vec<&std::path::Path> = Vec::new();
+    let mut unread: Vec<String> = Vec::new();
+    for h in [&cfg.primary, &cfg.backup] {
+        if let HostSource::Inventory { file, unread: u } = &h.given_in {
+            if !inventories.contains(&file.as_path()) {
+                inventories.push(file);
+            }
+            for f in u {
+                let f = f.display().to_string();
+                if !unread.contains(&f) {
+                    unread.push(f);
+                }
+            }
+        }
+    }
+    let mut summary = format!(
+        "{file}: primary {} ({}), backup {} ({}), service {}",
+        cfg.primary.name,
+        cfg.primary.display_destination(),
+        cfg.backup.name,
+        cfg.backup.display_destination(),
+        cfg.validator.service,
+    );
+    for i in &inventories {
+        summary.push_str(&format!("; hosts from the inventory {}", i.display()));
+    }
+    if !unread.is_empty() {
+        summary.push_str(&format!(
+            "; left unread (encrypted with ansible-vault): {}",
+            unread.join(", ")
+        ));
+    }
+    CheckItem::new(
         None,
         CheckId::Config,
-        Verdict::Green,
-        format!(
-            "{}: primary {} ({}), backup {} ({}), service {}",
-            cfg.source
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "built-in".into()),
-            cfg.primary.name,
-            cfg.primary.display_destination(),
-            cfg.backup.name,
-            cfg.backup.display_destination(),
-            cfg.validator.service,
-        ),
+        if unread.is_empty() {
+            Verdict::Green
+        } else {
+            Verdict::Warn
+        },
+        summary,
         Vec::new(),
-    )];
+    )
+}
+
+/// Judge what was observed of both hosts.
+pub fn evaluate(cfg: &Config, hosts: &[HostObservations], now: f64) -> Preflight {
+    let mut items = vec![config_item(cfg)];
 
     // The chain's timing, from the backup's beacon node first (it is the one that matters).
     let mut chain: Option<(ChainInfo, Evidence)> = None;

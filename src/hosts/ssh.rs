@@ -3,14 +3,13 @@
 //! a deadline on every operation, and HTTP tunnelled to the host's own loopback.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket};
+use openssh::{ForwardType, Session, Socket};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex, mpsc};
 
@@ -72,36 +71,100 @@ impl SshHost {
         if let Some(s) = guard.as_ref() {
             return Ok(s.clone());
         }
-        let mut b = SessionBuilder::default();
-        b.known_hosts_check(KnownHosts::Strict)
-            .connect_timeout(
-                self.settings
-                    .connect_timeout
-                    .min(timeout)
-                    .max(Duration::from_secs(1)),
-            )
-            .server_alive_interval(self.settings.server_alive_interval)
-            .control_persist(ControlPersist::IdleFor(
-                NonZeroUsize::new(120).expect("non-zero"),
-            ))
-            .control_directory(self.dir.path());
-        if let Some(f) = &self.settings.config_file {
-            b.config_file(f);
+        let what = self.describe();
+        let session = Arc::new(self.launch_master(&what, timeout).await?);
+        *guard = Some(session.clone());
+        Ok(session)
+    }
+
+    /// The ssh command line of the master connection: this program's options first
+    /// (ssh keeps the first value it is given for an option, so they win: host keys
+    /// are always verified, never a question), then the host's own options (the
+    /// inventory's `ansible_ssh_common_args`), then `--` and the destination. What
+    /// openssh's `SessionBuilder::launch_master` runs, with the host's options.
+    pub(crate) fn master_args(
+        &self,
+        dir: &std::path::Path,
+        timeout: Duration,
+    ) -> Vec<std::ffi::OsString> {
+        let connect = self
+            .settings
+            .connect_timeout
+            .min(timeout)
+            .max(Duration::from_secs(1));
+        let mut a: Vec<std::ffi::OsString> = Vec::new();
+        let mut push = |s: &dyn AsRef<std::ffi::OsStr>| a.push(s.as_ref().to_os_string());
+        push(&"-E");
+        push(&dir.join("log"));
+        push(&"-S");
+        push(&dir.join("master"));
+        for w in ["-M", "-f", "-N"] {
+            push(&w);
         }
-        if let Some(k) = &self.settings.identity_file {
-            // openssh passes `-o IdentitiesOnly=yes -i k`: one key, one try.
-            b.keyfile(k);
-        }
-        if let Some(u) = &self.spec.user {
-            b.user(u.clone());
+        for o in [
+            // The master exits when idle, also after a crash of this program.
+            "ControlPersist=120s".to_string(),
+            "BatchMode=yes".to_string(),
+            // Never KnownHosts::Add (accept-new): an unknown key is refused.
+            "StrictHostKeyChecking=yes".to_string(),
+            format!("ConnectTimeout={}", connect.as_secs()),
+            // A frozen host would otherwise hang a stream for ever.
+            format!(
+                "ServerAliveInterval={}",
+                self.settings.server_alive_interval.as_secs()
+            ),
+        ] {
+            push(&"-o");
+            push(&o);
         }
         if let Some(p) = self.spec.port {
-            b.port(p);
+            push(&"-p");
+            push(&p.to_string());
         }
-        let what = format!("ssh {}", self.spec.display_destination());
-        // `--` is not possible here; destinations starting with '-' are refused by the config.
-        let connect = b.connect_mux(&self.spec.destination);
-        let session = match tokio::time::timeout(timeout, connect).await {
+        if let Some(u) = &self.spec.user {
+            push(&"-l");
+            push(u);
+        }
+        if let Some(k) = &self.spec.identity_file {
+            // One key, one try (MaxAuthTries).
+            push(&"-o");
+            push(&"IdentitiesOnly=yes");
+            push(&"-i");
+            push(k);
+        }
+        if let Some(f) = &self.settings.config_file {
+            push(&"-F");
+            push(f);
+        }
+        for w in &self.spec.ssh_args {
+            push(w);
+        }
+        push(&"--");
+        push(&self.spec.destination);
+        a
+    }
+
+    /// Start the master connection and open a session over it.
+    async fn launch_master(&self, what: &str, timeout: Duration) -> Result<Session, HostError> {
+        let dir = tempfile::Builder::new()
+            .prefix(".ssh-connection")
+            .tempdir_in(self.dir.path())
+            .map_err(|e| {
+                self.err(
+                    Failure::Local,
+                    what,
+                    format!("cannot create a socket directory: {e}"),
+                )
+            })?;
+        let mut c = tokio::process::Command::new("ssh");
+        c.args(self.master_args(dir.path(), timeout))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // A connect cut short by the deadline leaves no ssh behind.
+            .kill_on_drop(true);
+        // ssh forks into the background (-f) once connected and authenticated.
+        let status = match tokio::time::timeout(timeout, c.status()).await {
             Err(_) => {
                 return Err(self.err(
                     Failure::TimedOut,
@@ -112,11 +175,24 @@ impl SshHost {
                     ),
                 ));
             }
-            Ok(Err(e)) => return Err(classify_connect_error(self.spec.role, &what, &e)),
-            Ok(Ok(s)) => Arc::new(s),
+            Ok(Err(e)) => {
+                return Err(self.err(
+                    Failure::Local,
+                    what,
+                    format!("the local ssh command could not be run: {e}"),
+                ));
+            }
+            Ok(Ok(s)) => s,
         };
-        *guard = Some(session.clone());
-        Ok(session)
+        if !status.success() {
+            let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+            return Err(classify_connect_text(
+                self.spec.role,
+                what,
+                &ssh_log_text(&log),
+            ));
+        }
+        Ok(Session::new_native_mux(dir))
     }
 
     /// Forget a session that failed, so that the next operation reconnects.
@@ -212,15 +288,23 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// Turn what ssh said into the reason a person needs.
-pub(crate) fn classify_connect_error(role: Role, what: &str, e: &openssh::Error) -> HostError {
-    let mut text = format!("{e}");
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = src {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        src = s.source();
+/// What a failed master's log says, as one line.
+fn ssh_log_text(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(|l| l.trim())
+        .map(|l| l.strip_prefix("ssh: ").unwrap_or(l))
+        .filter(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added "))
+        .collect();
+    if lines.is_empty() {
+        return "failed to connect to the remote host (ssh said nothing)".into();
     }
+    format!("failed to connect to the remote host: {}", lines.join("\n"))
+}
+
+/// Turn what ssh said into the reason a person needs.
+pub(crate) fn classify_connect_text(role: Role, what: &str, text: &str) -> HostError {
+    let text = text.to_string();
     let lower = text.to_lowercase();
     let failure = if lower.contains("host key verification failed")
         || lower.contains("remote host identification has changed")
@@ -256,7 +340,15 @@ impl Host for SshHost {
     }
 
     fn describe(&self) -> String {
-        format!("ssh {}", self.spec.display_destination())
+        // With the host's own ssh options (an inventory's bastion), as typed.
+        let mut words = vec!["ssh".to_string()];
+        words.extend(self.spec.ssh_args.iter().map(|a| {
+            shlex::try_quote(a)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| format!("{a:?}"))
+        }));
+        words.push(self.spec.display_destination());
+        words.join(" ")
     }
 
     async fn connect(&self, timeout: Duration) -> Result<(), HostError> {
@@ -860,12 +952,99 @@ impl Drop for SshHost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Endpoint;
+    use crate::config::{Endpoint, HostSpec, SshSettings};
 
     fn ep(port: u16) -> Endpoint {
         Endpoint {
             host: "127.0.0.1".into(),
             port,
+        }
+    }
+
+    /// The master's command line, as `ssh -G` evaluates it: this program's options
+    /// win over the host's own (an inventory saying `StrictHostKeyChecking=no`
+    /// changes nothing), the host's are in effect, and the destination comes after
+    /// `--`.
+    #[test]
+    fn the_masters_own_options_win_and_the_hosts_options_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        // ssh leaves out a key file that is not there.
+        let key = dir.path().join("id_vf");
+        std::fs::write(&key, "").unwrap();
+        let spec = HostSpec {
+            role: Role::Backup,
+            name: "val-b".into(),
+            destination: "10.0.0.11".into(),
+            user: Some("ops".into()),
+            port: Some(2202),
+            identity_file: Some(key.clone()),
+            ssh_args: [
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "BatchMode=no",
+                "-o",
+                "ProxyJump=ops@bastion.example:2222",
+                "-oServerAliveCountMax=3",
+            ]
+            .map(String::from)
+            .to_vec(),
+            given_in: crate::config::HostSource::Config,
+        };
+        let settings = SshSettings {
+            config_file: None,
+            connect_timeout: Duration::from_secs(7),
+            command_timeout: Duration::from_secs(30),
+            server_alive_interval: Duration::from_secs(5),
+        };
+        let h = SshHost::new(spec, settings).unwrap();
+        let args = h.master_args(dir.path(), Duration::from_secs(30));
+        let words: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(&words[words.len() - 2..], ["--", "10.0.0.11"], "{words:?}");
+        let pos = |w: &str| words.iter().position(|x| x == w).unwrap();
+        assert!(pos("StrictHostKeyChecking=yes") < pos("StrictHostKeyChecking=no"));
+        // `ssh -G` prints what ssh would use, without connecting: the same words,
+        // with the master-only flags (-E -S -M -f -N) left out.
+        let mut g = std::process::Command::new("ssh");
+        g.arg("-G").arg("-F").arg("/dev/null");
+        let mut it = words.iter().peekable();
+        while let Some(w) = it.next() {
+            match w.as_str() {
+                "-E" | "-S" => {
+                    it.next();
+                }
+                "-M" | "-f" | "-N" => {}
+                _ => {
+                    g.arg(w);
+                }
+            }
+        }
+        let out = g.output().expect("ssh -G runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let eff = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        for want in [
+            "stricthostkeychecking true",
+            "batchmode yes",
+            "proxyjump ops@bastion.example:2222",
+            "serveralivecountmax 3",
+            "serveraliveinterval 5",
+            "connecttimeout 7",
+            "identitiesonly yes",
+            &format!("identityfile {}", key.display()).to_lowercase(),
+            "user ops",
+            "port 2202",
+            "hostname 10.0.0.11",
+            "controlpersist 120",
+        ] {
+            let want: &str = want;
+            assert!(eff.lines().any(|l| l == want), "{want:?} in:\n{eff}");
         }
     }
 

@@ -480,6 +480,7 @@ mod tests {
                 backup: "b.example".into(),
                 reason: None,
                 config: None,
+                config_origin: None,
                 program: "x".into(),
                 format: crate::engine::journal::JOURNAL_FORMAT,
             },
