@@ -60,8 +60,35 @@ pub struct HostSpec {
     /// win: host keys are always verified): the inventory's
     /// `ansible_ssh_common_args` and `ansible_ssh_extra_args`.
     pub ssh_args: Vec<String>,
+    /// How commands that need privileges run there.
+    pub privilege: Privilege,
     /// Where the host was given.
     pub given_in: HostSource,
+}
+
+/// How the commands run on a host, all of which need privileges (systemctl,
+/// the history, the journal): Ansible's `become`, with sudo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "as")]
+pub enum Privilege {
+    /// As the SSH login user: root, or `become` is off.
+    Login,
+    /// Through `sudo -n -H -u USER --`, non-interactively: never a password.
+    Sudo { user: String },
+}
+
+impl Privilege {
+    /// The one place that decides: with `become`, commands go through sudo unless
+    /// the login user is known to be the user to become (root logging in as root).
+    pub fn decide(become_: bool, become_user: &str, login: Option<&str>) -> Privilege {
+        if !become_ || login == Some(become_user) {
+            Privilege::Login
+        } else {
+            Privilege::Sudo {
+                user: become_user.to_string(),
+            }
+        }
+    }
 }
 
 /// Where a host of the pair was given.
@@ -80,6 +107,17 @@ pub enum HostSource {
 }
 
 impl HostSpec {
+    /// How commands run there, for a description of the host (None: as root).
+    pub fn privilege_note(&self) -> Option<String> {
+        match (&self.privilege, self.user.as_deref()) {
+            (Privilege::Sudo { user }, _) => Some(format!("commands through sudo -n to {user}")),
+            (Privilege::Login, Some(u)) if u != "root" => Some(format!(
+                "commands run as {u}, without sudo: [ssh] become is off"
+            )),
+            (Privilege::Login, _) => None,
+        }
+    }
+
     /// The destination as the engineer would type it, with user and port.
     pub fn display_destination(&self) -> String {
         let mut s = String::new();
@@ -697,6 +735,9 @@ struct RawHost {
 struct RawSsh {
     config_file: Option<S<String>>,
     identity_file: Option<S<String>>,
+    #[serde(rename = "become")]
+    become_: Option<S<bool>>,
+    become_user: Option<S<String>>,
     connect_timeout_secs: Option<S<u64>>,
     command_timeout_secs: Option<S<u64>>,
     server_alive_interval_secs: Option<S<u64>>,
@@ -948,6 +989,16 @@ impl RawConfig {
             )?,
         };
 
+        // Ansible's become: off unless asked (here or, per host, by the inventory).
+        let become_ = self.ssh.become_.as_ref().is_some_and(|b| *b.get_ref());
+        let become_user = v.name(&self.ssh.become_user, "ssh.become_user", "root")?;
+        if !is_user_name(&become_user) {
+            return Err(v.err(
+                self.ssh.become_user.as_ref(),
+                "ssh.become_user",
+                format!("{become_user:?} is not a user name"),
+            ));
+        }
         // The only key offered, unless the inventory names one for a host.
         let identity_file = match &self.ssh.identity_file {
             Some(p) => {
@@ -999,12 +1050,19 @@ impl RawConfig {
                 return Ok(HostSpec {
                     name,
                     identity_file: identity_file.clone(),
+                    privilege: Privilege::decide(become_, &become_user, spec.user.as_deref()),
                     ..spec
                 });
             }
             if let Some(inv) = &inventory {
                 let c = inv.connection(role)?;
+                let privilege = Privilege::decide(
+                    c.become_.unwrap_or(become_),
+                    c.become_user.as_deref().unwrap_or(&become_user),
+                    c.user.as_deref(),
+                );
                 return Ok(HostSpec {
+                    privilege,
                     role,
                     name: c.name,
                     destination: c.address,
@@ -1577,6 +1635,7 @@ pub(crate) fn parse_destination(role: Role, dest: &str) -> Result<HostSpec, Stri
         port,
         identity_file: None,
         ssh_args: Vec::new(),
+        privilege: Privilege::Login,
         given_in: HostSource::Config,
     })
 }
@@ -1932,6 +1991,91 @@ mod tests {
         ))
         .unwrap_err();
         assert!(!e.to_string().contains("SECRET"), "{e}");
+    }
+
+    #[test]
+    fn become_decides_sudo_once_for_every_host() {
+        let base = "[primary]\nssh = \"ops@a\"\n[backup]\nssh = \"root@b\"\n";
+        let c = parse(base).unwrap();
+        assert_eq!(
+            c.primary.privilege,
+            Privilege::Login,
+            "become is off by default"
+        );
+        let c = parse(&format!("{base}[ssh]\nbecome = true\n")).unwrap();
+        assert_eq!(
+            c.primary.privilege,
+            Privilege::Sudo {
+                user: "root".into()
+            }
+        );
+        assert_eq!(
+            c.backup.privilege,
+            Privilege::Login,
+            "root needs no sudo to be root"
+        );
+        let c = parse("[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n[ssh]\nbecome = true\nbecome_user = \"qrysm\"\n").unwrap();
+        // The login user is not known here (ssh_config may say): sudo.
+        assert_eq!(
+            c.primary.privilege,
+            Privilege::Sudo {
+                user: "qrysm".into()
+            }
+        );
+        let e = parse(&format!("{base}[ssh]\nbecome_user = \"$(id)\"\n")).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(6), Some("ssh.become_user")),
+            "{e}"
+        );
+        let e = parse(&format!("{base}[ssh]\nbecome = \"yes\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+    }
+
+    #[test]
+    fn the_inventorys_become_is_per_host_over_the_configurations() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("inv.ini"),
+            "[primary]\na ansible_user=ops\n[backup]\nb ansible_user=ops ansible_become=no\n[all:vars]\nansible_become=yes\nansible_become_user=root\n",
+        )
+        .unwrap();
+        let c = Config::parse("inventory = \"inv.ini\"\n", &d.path().join("c.toml")).unwrap();
+        assert_eq!(
+            c.primary.privilege,
+            Privilege::Sudo {
+                user: "root".into()
+            }
+        );
+        assert_eq!(c.backup.privilege, Privilege::Login);
+        let c = Config::parse(
+            "inventory = \"inv.ini\"\n[ssh]\nbecome = true\n",
+            &d.path().join("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.backup.privilege,
+            Privilege::Login,
+            "the host's own word wins"
+        );
+        std::fs::write(
+            d.path().join("bad.ini"),
+            "[primary]\na ansible_become=maybe\n[backup]\nb ansible_become=true ansible_become_method=su\n",
+        )
+        .unwrap();
+        let e = Config::parse("inventory = \"bad.ini\"\n", &d.path().join("c.toml")).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(2), Some("ansible_become")),
+            "{e}"
+        );
+        std::fs::write(
+            d.path().join("su.ini"),
+            "[primary]\na\n[backup]\nb ansible_become=true ansible_become_method=su\n",
+        )
+        .unwrap();
+        let e = Config::parse("inventory = \"su.ini\"\n", &d.path().join("c.toml")).unwrap_err();
+        assert!(e.message.contains("sudo only"), "{e}");
     }
 
     #[test]

@@ -837,6 +837,10 @@ pub struct Connection {
     pub identity_file: Option<PathBuf>,
     /// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, word by word.
     pub ssh_args: Vec<String>,
+    /// `ansible_become`, when set.
+    pub become_: Option<bool>,
+    /// `ansible_become_user`, when set.
+    pub become_user: Option<String>,
     /// Variable files that apply to the host and were left unread (ansible-vault).
     pub skipped: Vec<PathBuf>,
 }
@@ -1239,6 +1243,34 @@ fn pick<'a>(vars: &'a Vars, names: &[&'a str]) -> Option<(&'a str, &'a Var)> {
     })
 }
 
+/// Ansible's `boolean()` (strict): what `become` and the like accept.
+pub fn ansible_boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Int(1) => Some(true),
+        Value::Int(0) => Some(false),
+        Value::Float(f) if *f == 1.0 => Some(true),
+        Value::Float(f) if *f == 0.0 => Some(false),
+        Value::Str(s) => match s.trim().to_lowercase().as_str() {
+            "y" | "yes" | "on" | "1" | "true" | "t" => Some(true),
+            "n" | "no" | "off" | "0" | "false" | "f" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A value as an error shows it.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Str(s) => format!("{s:?}"),
+        Value::Int(n) => n.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => other.kind().to_string(),
+    }
+}
+
 fn var_err(host: &str, key: &str, v: &Var, message: String) -> ConfigError {
     cerr(
         &v.file,
@@ -1385,12 +1417,12 @@ fn connection_of(
             match p.filter(|p| *p > 0) {
                 Some(p) => Some(p),
                 None => {
-                    let shown = match &v.value {
-                        Value::Str(s) => format!("{s:?}"),
-                        Value::Int(n) => n.to_string(),
-                        other => other.kind().to_string(),
-                    };
-                    return Err(var_err(name, k, v, format!("{shown} is not a TCP port")));
+                    return Err(var_err(
+                        name,
+                        k,
+                        v,
+                        format!("{} is not a TCP port", shown(&v.value)),
+                    ));
                 }
             }
         }
@@ -1455,6 +1487,43 @@ fn connection_of(
         check_ssh_args(&words).map_err(|m| var_err(name, k, v, m))?;
         ssh_args.extend(words);
     }
+    let become_ = match pick(vars, &["ansible_become"]) {
+        Some((k, v)) => Some(ansible_boolean(&v.value).ok_or_else(|| {
+            var_err(
+                name,
+                k,
+                v,
+                format!(
+                    "{} is not a boolean Ansible reads (yes/no, true/false, on/off, 1/0)",
+                    shown(&v.value)
+                ),
+            )
+        })?),
+        None => None,
+    };
+    let become_user = match pick(vars, &["ansible_become_user"]) {
+        Some((k, v)) => {
+            let u = text(name, k, v)?;
+            if !crate::config::is_user_name(u) {
+                return Err(var_err(name, k, v, format!("{u:?} is not a user name")));
+            }
+            Some(u.to_string())
+        }
+        None => None,
+    };
+    if become_ == Some(true)
+        && let Some((k, v)) = pick(vars, &["ansible_become_method"])
+    {
+        let m = text(name, k, v)?;
+        if m != "sudo" && m != "ansible.builtin.sudo" {
+            return Err(var_err(
+                name,
+                k,
+                v,
+                format!("become method {m:?}: validator-failover becomes with sudo only"),
+            ));
+        }
+    }
     Ok(Connection {
         name: name.to_string(),
         address,
@@ -1462,6 +1531,8 @@ fn connection_of(
         port,
         identity_file,
         ssh_args,
+        become_,
+        become_user,
         skipped,
     })
 }

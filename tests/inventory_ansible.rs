@@ -5,7 +5,7 @@
 //! `ansible-inventory -i FILE --list` is run and compared with ours: every host's
 //! variables, every group's hosts, and how the pair's two hosts are reached
 //! (address, user, port, key, the ssh options split as Python's `shlex.split`
-//! splits them, the way Ansible's ssh plugin does).
+//! splits them, the way Ansible's ssh plugin does, and `become`).
 //!
 //! `ansible-inventory` is found through `VF_ANSIBLE_INVENTORY`, else the venv
 //! `.ci/run` makes (`/opt/vf-ansible/bin/ansible-inventory`), else the PATH. On CI
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value as Json;
-use validator_failover::config::{Config, HostSource, Role};
+use validator_failover::config::{Config, HostSource, Privilege, Role};
 use validator_failover::inventory::{Inventory, Value};
 
 fn root() -> &'static Path {
@@ -146,6 +146,21 @@ struct Expected {
     port: Option<u16>,
     key: Option<PathBuf>,
     args: Vec<String>,
+    privilege: Privilege,
+}
+
+/// Ansible's `boolean()` of a JSON value, as its become option takes it.
+fn ansible_bool(v: &Json) -> bool {
+    match v {
+        Json::Bool(b) => *b,
+        Json::Number(n) => n.as_f64() == Some(1.0),
+        Json::String(s) => match s.trim().to_lowercase().as_str() {
+            "y" | "yes" | "on" | "1" | "true" | "t" => true,
+            "n" | "no" | "off" | "0" | "false" | "f" => false,
+            other => panic!("not a boolean Ansible reads: {other:?}"),
+        },
+        other => panic!("not a boolean Ansible reads: {other}"),
+    }
 }
 
 fn expected(python: &Path, name: &str, vars: &Json) -> Expected {
@@ -165,11 +180,22 @@ fn expected(python: &Path, name: &str, vars: &Json) -> Expected {
             args.extend(python_shlex(python, &a));
         }
     }
+    let user = s("ansible_ssh_user").or_else(|| s("ansible_user"));
+    // become with sudo, to ansible_become_user (default root); a login that is
+    // already that user needs no sudo.
+    let become_ = vars.get("ansible_become").is_some_and(ansible_bool);
+    let become_user = s("ansible_become_user").unwrap_or_else(|| "root".into());
+    let privilege = if become_ && user.as_deref() != Some(become_user.as_str()) {
+        Privilege::Sudo { user: become_user }
+    } else {
+        Privilege::Login
+    };
     Expected {
         address: s("ansible_ssh_host")
             .or_else(|| s("ansible_host"))
             .unwrap_or_else(|| name.to_string()),
-        user: s("ansible_ssh_user").or_else(|| s("ansible_user")),
+        user,
+        privilege,
         port,
         key: s("ansible_ssh_private_key_file")
             .or_else(|| s("ansible_private_key_file"))
@@ -244,6 +270,7 @@ fn compare(ansible: &Path, rel: &str) {
             port: c.port,
             key: c.identity_file.clone(),
             args: c.ssh_args.clone(),
+            privilege: cfg.host(role).privilege.clone(),
         };
         assert_eq!(got, want, "{rel}: how the {role} is reached");
         let spec = cfg.host(role);

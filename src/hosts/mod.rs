@@ -12,8 +12,87 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 
-use crate::config::{Endpoint, Role};
+use crate::config::{Endpoint, Privilege, Role};
 pub use crate::observed::{Cmd, Failure, HostError, HttpRoute, HttpWay};
+
+impl Cmd {
+    /// The command as it runs with `privilege`: through `sudo -n -H -u USER --`,
+    /// which takes the whole argv, each word still one literal word (no shell
+    /// string is built).
+    pub fn under(&self, privilege: &Privilege) -> Cmd {
+        match privilege {
+            Privilege::Login => self.clone(),
+            Privilege::Sudo { user } => Cmd::new("sudo")
+                .args(["-n", "-H", "-u", user.as_str(), "--"])
+                .arg(self.program.as_str())
+                .args(self.args.iter().cloned()),
+        }
+    }
+}
+
+/// Why `sudo -n` refused to run a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SudoRefusal {
+    /// It would ask for a password (`-n`: "a password is required").
+    PasswordRequired,
+    /// The sudoers policy does not allow this user, or this command.
+    NotAllowed(String),
+    /// No `sudo` on the host.
+    NotInstalled,
+}
+
+impl SudoRefusal {
+    /// sudo's own refusal in what a command run through it left, if it is one:
+    /// exit status 1 with sudo's message (a command's own failure is not).
+    pub fn of(status: Option<i32>, stderr: &str) -> Option<SudoRefusal> {
+        let text = stderr.trim();
+        match status {
+            Some(127) if text.contains("sudo") && text.contains("not found") => {
+                Some(SudoRefusal::NotInstalled)
+            }
+            // Any line of sudo's (it may warn first: "unable to resolve host").
+            Some(1) => text.lines().map(str::trim).find_map(|line| {
+                let lower = line.to_lowercase();
+                let sudos = line.starts_with("sudo:")
+                    || lower.contains("is not allowed to execute")
+                    || lower.contains("is not in the sudoers file")
+                    || lower.contains("is not allowed to run sudo");
+                if !sudos {
+                    None
+                } else if lower.contains("a password is required")
+                    || lower.contains("a terminal is required")
+                    || lower.contains("no tty present")
+                {
+                    Some(SudoRefusal::PasswordRequired)
+                } else if lower.contains("not allowed")
+                    || lower.contains("not in the sudoers")
+                    || lower.contains("account validation failure")
+                {
+                    Some(SudoRefusal::NotAllowed(line.to_string()))
+                } else {
+                    None
+                }
+            }),
+            _ => None,
+        }
+    }
+
+    /// What to tell a person: `host` and `login` name who was refused, `user` the
+    /// user sudo was asked to become.
+    pub fn explain(&self, host: &str, login: &str, user: &str) -> String {
+        match self {
+            SudoRefusal::PasswordRequired => format!(
+                "sudo on {host} asks {login} for a password (sudo -n: \"a password is required\"); validator-failover never types one: give {login} passwordless sudo there (a sudoers drop-in such as `{login} ALL=({user}) NOPASSWD: ALL`), or log in as {user}"
+            ),
+            SudoRefusal::NotAllowed(said) => format!(
+                "sudo on {host} does not let {login} run commands as {user} ({said}); validator-failover runs systemctl, journalctl, stat, cat, tar, sh and the validator's own commands as {user}: allow them all (`{login} ALL=({user}) NOPASSWD: ALL`), or log in as {user}"
+            ),
+            SudoRefusal::NotInstalled => format!(
+                "sudo is not installed on {host}: install it and give {login} passwordless sudo, or log in as {user} (without `become`)"
+            ),
+        }
+    }
+}
 
 /// What a finished command left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,10 +260,12 @@ pub trait Host: Send + Sync {
         content: &str,
         timeout: Duration,
     ) -> Result<bool, HostError> {
-        // A constant script; the path and the content arrive as quoted words.
+        // A constant script; the path and the content arrive as quoted words. A
+        // create that fails where nothing is (no permission, no directory) is an
+        // error, not "something was already there".
         let cmd = Cmd::new("sh")
             .arg("-c")
-            .arg("umask 077; set -C; printf '%s' \"$2\" > \"$1\" 2>/dev/null || exit 3")
+            .arg("umask 077; set -C; if printf '%s' \"$2\" > \"$1\"; then exit 0; elif [ -e \"$1\" ] || [ -L \"$1\" ]; then exit 3; else exit 1; fi")
             .arg("sh")
             .arg(path)
             .arg(content);
@@ -361,4 +442,115 @@ pub async fn relay(
         ));
     }
     Ok((sha, sent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sudo_takes_the_whole_argv_and_every_word_stays_literal() {
+        let cmd = Cmd::new("systemctl")
+            .arg("stop")
+            .arg("--")
+            .arg("x; reboot $(id) 'q'");
+        assert_eq!(cmd.under(&Privilege::Login), cmd);
+        let wrapped = cmd.under(&Privilege::Sudo {
+            user: "root".into(),
+        });
+        assert_eq!(
+            std::iter::once(wrapped.program.as_str())
+                .chain(wrapped.args.iter().map(String::as_str))
+                .collect::<Vec<_>>(),
+            [
+                "sudo",
+                "-n",
+                "-H",
+                "-u",
+                "root",
+                "--",
+                "systemctl",
+                "stop",
+                "--",
+                "x; reboot $(id) 'q'"
+            ]
+        );
+        // What reaches the remote shell splits back into exactly those words.
+        let words = shlex::split(&wrapped.display()).expect("quoted");
+        assert_eq!(words.len(), wrapped.args.len() + 1);
+        assert_eq!(
+            words.last().map(String::as_str),
+            Some("x; reboot $(id) 'q'")
+        );
+    }
+
+    #[test]
+    fn sudos_refusals_are_told_from_a_commands_own_failure() {
+        // As sudo 1.9 (Debian 12) says them.
+        assert_eq!(
+            SudoRefusal::of(Some(1), "sudo: a password is required\n"),
+            Some(SudoRefusal::PasswordRequired)
+        );
+        assert_eq!(
+            SudoRefusal::of(
+                Some(1),
+                "sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper\n"
+            ),
+            Some(SudoRefusal::PasswordRequired)
+        );
+        let not = "Sorry, user ops is not allowed to execute '/usr/bin/systemctl stop -- qrysm-validator' as root on primary.";
+        assert_eq!(
+            SudoRefusal::of(Some(1), not),
+            Some(SudoRefusal::NotAllowed(not.into()))
+        );
+        assert!(matches!(
+            SudoRefusal::of(
+                Some(1),
+                "ops is not in the sudoers file.  This incident will be reported.\n"
+            ),
+            Some(SudoRefusal::NotAllowed(_))
+        ));
+        assert_eq!(
+            SudoRefusal::of(
+                Some(1),
+                "sudo: unable to resolve host primary: Name or service not known\nsudo: a password is required\n"
+            ),
+            Some(SudoRefusal::PasswordRequired),
+            "after sudo's own warning"
+        );
+        assert_eq!(
+            SudoRefusal::of(
+                Some(1),
+                "sudo: unable to resolve host primary: Name or service not known\n"
+            ),
+            None,
+            "a warning, then the command's own exit status 1 (pgrep found nothing)"
+        );
+        // The command's own failures, and sudo's word for a missing program, are not refusals.
+        for (status, stderr) in [
+            (
+                Some(1),
+                "stat: cannot statx '/x': No such file or directory",
+            ),
+            (
+                Some(4),
+                "Failed to stop qrysm-validator.service: Access denied",
+            ),
+            (Some(1), "sudo: qrysm-validator: command not found"),
+            (Some(0), "sudo: a password is required"),
+            (None, "sudo: a password is required"),
+        ] {
+            assert_eq!(SudoRefusal::of(status, stderr), None, "{status:?} {stderr}");
+        }
+        let text =
+            SudoRefusal::PasswordRequired.explain("the primary (ops2@10.0.0.1)", "ops2", "root");
+        for want in [
+            "the primary (ops2@10.0.0.1)",
+            "a password is required",
+            "ops2 ALL=(root) NOPASSWD: ALL",
+            "log in as root",
+        ] {
+            assert!(text.contains(want), "{want:?} in {text}");
+        }
+    }
 }

@@ -128,6 +128,96 @@ struct Node {
     /// The DB the running validator has open when its file was replaced under it (as
     /// bbolt keeps writing to the old inode): it signs into this, not into the path.
     detached_db: Option<Vec<u8>>,
+    /// The login user when commands run without root's rights (a non-root SSH
+    /// user without `become`): they are refused as a real host refuses them.
+    unprivileged: Option<String>,
+    /// How commands run there, as the host's description says it.
+    privilege_note: Option<String>,
+}
+
+/// The user commands run as on a host, when it is not root: a non-root SSH login
+/// without sudo to root (`become`).
+fn unprivileged_user(h: &crate::config::HostSpec) -> Option<String> {
+    use crate::config::Privilege;
+    match (&h.privilege, h.user.as_deref()) {
+        (Privilege::Sudo { user }, _) => (user != "root").then(|| user.clone()),
+        (Privilege::Login, Some(u)) if u != "root" => Some(u.to_string()),
+        (Privilege::Login, _) => None,
+    }
+}
+
+/// What a real host (Debian, systemd, the reference layout) answers a user who is
+/// not root and has no sudo: the unit's state, processes, the clock, the lock
+/// file's presence and HTTP can be read; what the failover changes, the
+/// validator's private directories (`qrysm:qrysm 0750`), the backups (`0750`),
+/// `/run` and the system journal cannot. None: the command runs as it would for
+/// root. (A sudo that asks for a password is not modelled: see the lab's `ops2`.)
+fn unprivileged_answer(cmd: &Cmd, l: &Layout) -> Option<Output> {
+    let a: Vec<&str> = cmd.args.iter().map(String::as_str).collect();
+    match cmd.program.as_str() {
+        "systemctl" => match a.first().copied() {
+            Some("show" | "is-active" | "is-enabled" | "status" | "cat") => None,
+            Some("daemon-reload") => Some(out(1, "", "Failed to reload daemon: Access denied\n")),
+            Some(verb) => {
+                let unit = a.last().copied().unwrap_or("");
+                let unit = if unit.ends_with(".service") {
+                    unit.to_string()
+                } else {
+                    format!("{unit}.service")
+                };
+                Some(out(
+                    4,
+                    "",
+                    format!(
+                        "Failed to {verb} {unit}: Access denied\nSee system logs and 'systemctl status {unit}' for details.\n"
+                    ),
+                ))
+            }
+            None => None,
+        },
+        // A user outside adm/systemd-journal sees only its own messages.
+        "journalctl" => Some(out(
+            0,
+            "-- No entries --\n",
+            "Hint: You are currently not seeing messages from other users and the system.\n      Users in groups 'adm', 'systemd-journal' can see all messages.\n      Pass -q to turn off this notice.\n",
+        )),
+        "pgrep" | "date" | "timedatectl" | "curl" | "getent" | "true" => None,
+        prog => {
+            let private = [
+                l.datadir.as_str(),
+                l.sp_dir.as_str(),
+                l.wallet_dir.as_str(),
+                l.backups_dir.as_str(),
+                "/var/lib/qrysm",
+                "/var/lib/validator-failover",
+                "/run",
+                "/etc/systemd",
+            ];
+            let lock_dir = l.lock_file.rsplit_once('/').map_or("/", |(d, _)| d);
+            let reads_only = matches!(
+                prog,
+                "stat" | "test" | "head" | "cat" | "find" | "df" | "sha256sum"
+            );
+            let denied = cmd.args.iter().find(|arg| {
+                let path = arg.rsplit_once('=').map_or(arg.as_str(), |(_, p)| p);
+                path.starts_with('/')
+                    && (private.iter().any(|d| path == *d || path.starts_with(&format!("{d}/")))
+                        // Reading the lock file is allowed (/etc/quantapool is 0755); changing it is not.
+                        || (!reads_only && (path == l.lock_file || path.starts_with(&format!("{lock_dir}/")))))
+            })?;
+            let path = denied.rsplit_once('=').map_or(denied.as_str(), |(_, p)| p);
+            Some(out(
+                1,
+                "",
+                match prog {
+                    "stat" => format!("stat: cannot statx '{path}': Permission denied\n"),
+                    "sh" => format!("sh: 1: cannot create {path}: Permission denied\n"),
+                    "find" => format!("find: ‘{path}’: Permission denied\n"),
+                    p => format!("{p}: cannot access '{path}': Permission denied\n"),
+                },
+            ))
+        }
+    }
 }
 
 /// One attestation as the chain saw it.
@@ -263,13 +353,20 @@ impl SimWorld {
             next_pid: 1200,
             last_heartbeat_slot: 0,
             detached_db: None,
+            unprivileged: None,
+            privilege_note: None,
         };
+        let mut nodes = [node(&cfg.primary.name), node(&cfg.backup.name)];
+        for (n, h) in nodes.iter_mut().zip([&cfg.primary, &cfg.backup]) {
+            n.unprivileged = unprivileged_user(h);
+            n.privilege_note = h.privilege_note();
+        }
         let mut w = World {
             clock,
             time,
             layout,
             indices,
-            nodes: [node(&cfg.primary.name), node(&cfg.backup.name)],
+            nodes,
             chain: Vec::new(),
         };
         w.baseline(now);
@@ -283,6 +380,17 @@ impl SimWorld {
         SimHost {
             role,
             world: self.clone(),
+            as_root: false,
+        }
+    }
+
+    /// A host of the pair as root sees it, whatever the configuration's login (what
+    /// the lab's `ctl` is to its hosts: for tests that look at a host).
+    pub fn root_host(&self, role: Role) -> SimHost {
+        SimHost {
+            role,
+            world: self.clone(),
+            as_root: true,
         }
     }
 
@@ -1144,6 +1252,8 @@ fn hex(b: &[u8]) -> String {
 pub struct SimHost {
     role: Role,
     world: SimWorld,
+    /// Ignores the configured login's lack of rights (a test's own look).
+    as_root: bool,
 }
 
 fn out(status: i32, stdout: impl Into<Vec<u8>>, stderr: impl Into<Vec<u8>>) -> Output {
@@ -1198,7 +1308,30 @@ impl SimHost {
 
     fn exec(&self, cmd: &Cmd) -> Output {
         let role = self.role;
-        self.world.with(|w| exec_in(w, idx(role), cmd))
+        self.world.with(|w| {
+            let i = idx(role);
+            if !self.as_root
+                && w.nodes[i].unprivileged.is_some()
+                && let Some(o) = unprivileged_answer(cmd, &w.layout)
+            {
+                return o;
+            }
+            exec_in(w, i, cmd)
+        })
+    }
+
+    /// A file operation refused to a login without root's rights, as a real host
+    /// refuses it (None: allowed).
+    fn denied_file(&self, prog: &str, path: &str) -> Option<String> {
+        let cmd = Cmd::new(prog).arg("--").arg(path);
+        self.world.with(|w| {
+            if self.as_root {
+                return None;
+            }
+            w.nodes[idx(self.role)].unprivileged.as_ref()?;
+            let o = unprivileged_answer(&cmd, &w.layout)?;
+            Some(o.stderr_text())
+        })
     }
 }
 
@@ -2119,7 +2252,13 @@ impl Host for SimHost {
     }
 
     fn describe(&self) -> String {
-        format!("simulated {}", self.role)
+        let note = self
+            .world
+            .with(|w| w.nodes[idx(self.role)].privilege_note.clone());
+        match note {
+            Some(n) if !self.as_root => format!("simulated {} ({n})", self.role),
+            _ => format!("simulated {}", self.role),
+        }
     }
 
     async fn connect(&self, timeout: Duration) -> Result<(), HostError> {
@@ -2169,11 +2308,19 @@ impl Host for SimHost {
         let world = self.world.clone();
         let role = self.role;
         let first = self.exec(cmd).stdout_text();
+        // Without root's rights the validator's journal is not seen at all.
+        let follow = self.as_root
+            || self
+                .world
+                .with(|w| w.nodes[idx(role)].unprivileged.is_none());
         let task = tokio::spawn(async move {
             for line in first.lines() {
                 if tx.send(line.to_string()).await.is_err() {
                     return;
                 }
+            }
+            while !follow && !tx.is_closed() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let mut seen = world.with(|w| w.nodes[idx(role)].journal.len());
             loop {
@@ -2215,6 +2362,14 @@ impl Host for SimHost {
     ) -> Result<u64, HostError> {
         let what = format!("cat -- {path}");
         self.gate(&what, timeout)?;
+        if let Some(e) = self.denied_file("cat", path) {
+            return Err(HostError::new(
+                self.role,
+                Failure::Unexpected,
+                what,
+                format!("cat exited with exit status: 1: {e}"),
+            ));
+        }
         let data = self
             .world
             .with(|w| w.nodes[idx(self.role)].files.get(path).cloned());
@@ -2246,6 +2401,14 @@ impl Host for SimHost {
     ) -> Result<u64, HostError> {
         let what = format!("write {path}");
         self.gate(&what, timeout)?;
+        if let Some(e) = self.denied_file("sh", path) {
+            return Err(HostError::new(
+                self.role,
+                Failure::Unexpected,
+                &what,
+                format!("writing {path} failed (exit status: 1): {e}"),
+            ));
+        }
         let deadline = std::time::Instant::now() + timeout;
         while self
             .world
@@ -2302,6 +2465,14 @@ impl Host for SimHost {
         timeout: Duration,
     ) -> Result<bool, HostError> {
         self.gate(&format!("create {path}"), timeout)?;
+        if let Some(e) = self.denied_file("sh", path) {
+            return Err(HostError::new(
+                self.role,
+                Failure::Unexpected,
+                format!("create {path}"),
+                e,
+            ));
+        }
         let role = self.role;
         Ok(self.world.with(|w| {
             let now = w.time.now();

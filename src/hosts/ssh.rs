@@ -15,9 +15,9 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::{
     Cmd, Failure, Host, HostError, HttpRequest, HttpResponse, HttpRoute, HttpWay, LineStream,
-    MAX_HTTP_BODY, Method, Output,
+    MAX_HTTP_BODY, Method, Output, SudoRefusal,
 };
-use crate::config::{Endpoint, HostSpec, Role, SshSettings};
+use crate::config::{Endpoint, HostSpec, Privilege, Role, SshSettings};
 
 /// Buffer of one streamed copy: 256 KiB moved about 400 MiB/s over loopback here.
 const COPY_BUF: usize = 256 * 1024;
@@ -73,8 +73,102 @@ impl SshHost {
         }
         let what = self.describe();
         let session = Arc::new(self.launch_master(&what, timeout).await?);
+        if let Err(e) = self.check_become(&session, timeout).await {
+            // Not kept: the next operation connects and asks sudo again (the
+            // sudoers may have been fixed meanwhile).
+            if let Ok(s) = Arc::try_unwrap(session) {
+                let _ = tokio::time::timeout(Duration::from_secs(2), s.close()).await;
+            }
+            return Err(e);
+        }
         *guard = Some(session.clone());
         Ok(session)
+    }
+
+    /// Every command as it runs on the host: through sudo when the host's
+    /// privilege says so (the one place commands are wrapped).
+    fn remote(&self, cmd: &Cmd) -> Cmd {
+        cmd.under(&self.spec.privilege)
+    }
+
+    /// With `become`: sudo may run commands non-interactively (`sudo -n true`),
+    /// asked once per connection, so that a sudo that wants a password is said
+    /// clearly when the host is reached, not as a failure of the first command.
+    async fn check_become(&self, session: &Session, timeout: Duration) -> Result<(), HostError> {
+        if self.spec.privilege == Privilege::Login {
+            return Ok(());
+        }
+        let cmd = self.remote(&Cmd::new("true"));
+        let what = cmd.display();
+        let mut c = session.command(cmd.program.as_str());
+        c.args(cmd.args.iter().map(String::as_str));
+        c.stdin(openssh::Stdio::null())
+            .stdout(openssh::Stdio::null())
+            .stderr(openssh::Stdio::piped());
+        match tokio::time::timeout(timeout, c.output()).await {
+            Err(_) => Err(self.err(
+                Failure::TimedOut,
+                what,
+                format!("sudo did not answer within {}s", timeout.as_secs()),
+            )),
+            Ok(Err(openssh::Error::Remote(io))) if io.kind() == std::io::ErrorKind::NotFound => {
+                Err(self.refusal(&SudoRefusal::NotInstalled, what))
+            }
+            Ok(Err(e)) => Err(self.err(
+                Failure::Unexpected,
+                what,
+                format!("sudo could not be run: {e}"),
+            )),
+            Ok(Ok(o)) if o.status.success() => Ok(()),
+            Ok(Ok(o)) => Err(self
+                .sudo_refused(o.status.code(), &o.stderr, &what)
+                .unwrap_or_else(|| {
+                    self.err(
+                        Failure::Refused,
+                        what.clone(),
+                        format!(
+                            "sudo -n true failed ({}): {}",
+                            o.status,
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        ),
+                    )
+                })),
+        }
+    }
+
+    /// sudo's refusal, said as a person needs it.
+    fn refusal(&self, r: &SudoRefusal, what: String) -> HostError {
+        let user = match &self.spec.privilege {
+            Privilege::Sudo { user } => user.as_str(),
+            Privilege::Login => "root",
+        };
+        let host = format!(
+            "the {} ({})",
+            self.spec.role,
+            self.spec.display_destination()
+        );
+        let login = self.spec.user.as_deref().unwrap_or("the login user");
+        self.err(Failure::Refused, what, r.explain(&host, login, user))
+    }
+
+    /// A command that ended with sudo's own refusal: the error that says so.
+    fn sudo_refused(&self, status: Option<i32>, stderr: &[u8], what: &str) -> Option<HostError> {
+        if self.spec.privilege == Privilege::Login {
+            return None;
+        }
+        let r = SudoRefusal::of(status, &String::from_utf8_lossy(stderr))?;
+        Some(self.refusal(&r, what.to_string()))
+    }
+
+    /// A command that could not be run at all: without sudo on the host, said so.
+    async fn failed(&self, session: &Session, what: &str, e: &openssh::Error) -> HostError {
+        if self.spec.privilege != Privilege::Login
+            && let openssh::Error::Remote(io) = e
+            && io.kind() == std::io::ErrorKind::NotFound
+        {
+            return self.refusal(&SudoRefusal::NotInstalled, what.to_string());
+        }
+        self.lost(session, what, e).await
     }
 
     /// The ssh command line of the master connection: this program's options first
@@ -348,6 +442,9 @@ impl Host for SshHost {
                 .unwrap_or_else(|_| format!("{a:?}"))
         }));
         words.push(self.spec.display_destination());
+        if let Some(note) = self.spec.privilege_note() {
+            words.push(format!("({note})"));
+        }
         words.join(" ")
     }
 
@@ -356,6 +453,7 @@ impl Host for SshHost {
     }
 
     async fn run(&self, cmd: &Cmd, timeout: Duration) -> Result<Output, HostError> {
+        let cmd = &self.remote(cmd);
         let what = cmd.display();
         let session = self.session(timeout).await?;
         let mut c = session.command(cmd.program.as_str());
@@ -369,16 +467,22 @@ impl Host for SshHost {
                 what,
                 format!("no answer within {}s", timeout.as_secs_f32()),
             )),
-            Ok(Err(e)) => Err(self.lost(&session, &what, &e).await),
-            Ok(Ok(o)) => Ok(Output {
-                status: o.status.code(),
-                stdout: o.stdout,
-                stderr: o.stderr,
-            }),
+            Ok(Err(e)) => Err(self.failed(&session, &what, &e).await),
+            Ok(Ok(o)) => {
+                if let Some(e) = self.sudo_refused(o.status.code(), &o.stderr, &what) {
+                    return Err(e);
+                }
+                Ok(Output {
+                    status: o.status.code(),
+                    stdout: o.stdout,
+                    stderr: o.stderr,
+                })
+            }
         }
     }
 
     async fn stream_lines(&self, cmd: &Cmd) -> Result<LineStream, HostError> {
+        let cmd = &self.remote(cmd);
         let what = cmd.display();
         let session = self.session(self.settings.connect_timeout).await?;
         let mut c = session.clone().arc_command(cmd.program.clone());
@@ -388,7 +492,7 @@ impl Host for SshHost {
             .stderr(openssh::Stdio::null());
         let mut child = match c.spawn().await {
             Ok(ch) => ch,
-            Err(e) => return Err(self.lost(&session, &what, &e).await),
+            Err(e) => return Err(self.failed(&session, &what, &e).await),
         };
         let stdout = child
             .stdout()
@@ -413,12 +517,12 @@ impl Host for SshHost {
         sink: &mut (dyn AsyncWrite + Unpin + Send),
         timeout: Duration,
     ) -> Result<u64, HostError> {
-        let cmd = Cmd::new("cat").arg("--").arg(path);
+        let cmd = self.remote(&Cmd::new("cat").arg("--").arg(path));
         let what = cmd.display();
         let session = self.session(timeout).await?;
         let work = async {
-            let mut c = session.command("cat");
-            c.arg("--").arg(path);
+            let mut c = session.command(cmd.program.as_str());
+            c.args(cmd.args.iter().map(String::as_str));
             c.stdin(openssh::Stdio::null())
                 .stdout(openssh::Stdio::piped())
                 .stderr(openssh::Stdio::piped());
@@ -459,6 +563,9 @@ impl Host for SshHost {
             let stderr = String::from_utf8_lossy(&stderr.await.unwrap_or_default())
                 .trim()
                 .to_string();
+            if let Some(e) = self.sudo_refused(status.code(), stderr.as_bytes(), &what) {
+                return Err((Some(e.failure), e.detail));
+            }
             if !status.success() {
                 // A cut-off transfer ends like a complete one: only the status tells.
                 return Err((
@@ -501,16 +608,18 @@ impl Host for SshHost {
     ) -> Result<u64, HostError> {
         // A constant script; the path and the mode arrive as quoted positional words.
         const SCRIPT: &str = "umask 077 && cat > \"$1\" && chmod \"$2\" \"$1\"";
-        let cmd = Cmd::new("sh")
-            .arg("-c")
-            .arg(SCRIPT)
-            .arg("sh")
-            .arg(path)
-            .arg(format!("{mode:o}"));
+        let cmd = self.remote(
+            &Cmd::new("sh")
+                .arg("-c")
+                .arg(SCRIPT)
+                .arg("sh")
+                .arg(path)
+                .arg(format!("{mode:o}")),
+        );
         let what = cmd.display();
         let session = self.session(timeout).await?;
         let work = async {
-            let mut c = session.command("sh");
+            let mut c = session.command(cmd.program.as_str());
             c.args(cmd.args.iter().map(String::as_str));
             c.stdin(openssh::Stdio::piped())
                 .stdout(openssh::Stdio::null())
@@ -554,6 +663,9 @@ impl Host for SshHost {
             let stderr = String::from_utf8_lossy(&stderr.await.unwrap_or_default())
                 .trim()
                 .to_string();
+            if let Some(e) = self.sudo_refused(status.code(), stderr.as_bytes(), &what) {
+                return Err((Some(e.failure), e.detail));
+            }
             if !status.success() {
                 return Err((
                     Some(Failure::Unexpected),
@@ -989,6 +1101,9 @@ mod tests {
             ]
             .map(String::from)
             .to_vec(),
+            privilege: Privilege::Sudo {
+                user: "root".into(),
+            },
             given_in: crate::config::HostSource::Config,
         };
         let settings = SshSettings {

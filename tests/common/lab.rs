@@ -81,6 +81,7 @@ impl Lab {
             _guard: f,
             tmp,
             bad_key: std::cell::Cell::new(false),
+            operator: std::cell::RefCell::new(None),
         }
     }
 
@@ -105,9 +106,17 @@ pub struct LabPair {
     _guard: File,
     pub tmp: tempfile::TempDir,
     bad_key: std::cell::Cell<bool>,
+    /// Reach the hosts as this user with `become` (the lab's `ops`), not as root.
+    operator: std::cell::RefCell<Option<String>>,
 }
 
 impl LabPair {
+    /// From now on, the configuration reaches both hosts as `user` with `[ssh]
+    /// become = true` (the lab's `ops` has passwordless sudo).
+    pub fn as_operator(&self, user: &str) {
+        *self.operator.borrow_mut() = Some(user.to_string());
+    }
+
     /// The configuration for the lab, written to a file as an operator would.
     pub fn config_file(&self) -> PathBuf {
         let ssh_config = if self.bad_key.get() {
@@ -116,10 +125,14 @@ impl LabPair {
             self.lab.ssh_config()
         };
         let path = self.tmp.path().join("lab.toml");
+        let (login, become_) = match self.operator.borrow().as_deref() {
+            Some(u) => (format!("{u}@"), "become = true\n"),
+            None => (String::new(), ""),
+        };
         std::fs::write(
             &path,
             format!(
-                "[primary]\nssh = \"primary\"\n[backup]\nssh = \"backup\"\n[ssh]\nconfig_file = {:?}\nconnect_timeout_secs = 5\ncommand_timeout_secs = 10\n[failover]\nruns_dir = {:?}\nstop_timeout_secs = 5\nverify_interval_secs = 2\ngate_timeout_secs = 120\n[validator]\nindices = [0, 1, 2, 3]\n",
+                "[primary]\nssh = \"{login}primary\"\n[backup]\nssh = \"{login}backup\"\n[ssh]\n{become_}config_file = {:?}\nconnect_timeout_secs = 5\ncommand_timeout_secs = 10\n[failover]\nruns_dir = {:?}\nstop_timeout_secs = 5\nverify_interval_secs = 2\ngate_timeout_secs = 120\n[validator]\nindices = [0, 1, 2, 3]\n",
                 ssh_config.display().to_string(),
                 self.tmp.path().join("runs").display().to_string()
             ),
