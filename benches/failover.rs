@@ -160,25 +160,7 @@ fn large_transfer(
     ssh_config: &str,
     db: &str,
 ) {
-    let mib: u64 = std::env::var("VF_BENCH_MIB")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1024);
-    lab(&["reset"]);
-    lab(&["ctl", "primary", "systemctl", "stop", "qrysm-validator"]);
-    // A real qrysm DB of about that size, written by the real bbolt library on the
-    // host (64 keys; 64,000 epochs each make about 980 MiB): validated and read as
-    // the transfer reads any history.
-    let epochs = (mib * 64_000 / 1024).max(1);
-    lab(&[
-        "ctl",
-        "primary",
-        "sh",
-        "-c",
-        &format!(
-            "rm -f {db}.new && /usr/local/lib/vf-lab/vf-bolt bulk {db}.new --keys 64 --epochs {epochs} >/dev/null && chown qrysm:qrysm {db}.new && mv {db}.new {db}"
-        ),
-    ]);
+    let mib = large_history_on_the_primary("VF_BENCH_MIB", 1024, db);
     let (p, b) = ssh_hosts(cfg).unwrap();
     let journal = JournalWriter::create(tmp, "big", "bench").unwrap();
     let mut driver = Driver::new(
@@ -219,12 +201,15 @@ fn large_transfer(
     lab(&["reset"]);
 }
 
-/// The emergency stop-all while a large history moves.
-fn stop_all_during_a_transfer(cfg: &Config, rt: &tokio::runtime::Runtime, tmp: &Path, db: &str) {
-    let mib: u64 = std::env::var("VF_BENCH_STOP_MIB")
+/// The lab reset, the primary's validator stopped, and its history replaced by a
+/// real qrysm DB of about `$var` MiB (default `default`) written by the real bbolt
+/// library on the host (64 keys; 64,000 epochs each make about 980 MiB), validated
+/// and read as the transfer reads any history. Returns the MiB asked for.
+fn large_history_on_the_primary(var: &str, default: u64, db: &str) -> u64 {
+    let mib: u64 = std::env::var(var)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(256);
+        .unwrap_or(default);
     lab(&["reset"]);
     lab(&["ctl", "primary", "systemctl", "stop", "qrysm-validator"]);
     let epochs = (mib * 64_000 / 1024).max(1);
@@ -234,9 +219,16 @@ fn stop_all_during_a_transfer(cfg: &Config, rt: &tokio::runtime::Runtime, tmp: &
         "sh",
         "-c",
         &format!(
-            "rm -f {db}.new && /usr/local/lib/vf-lab/vf-bolt bulk {db}.new --keys 64 --epochs {epochs} >/dev/null && chown qrysm:qrysm {db}.new && mv {db}.new {db} && systemctl start qrysm-validator"
+            "rm -f {db}.new && /usr/local/lib/vf-lab/vf-bolt bulk {db}.new --keys 64 --epochs {epochs} >/dev/null && chown qrysm:qrysm {db}.new && mv {db}.new {db}"
         ),
     ]);
+    mib
+}
+
+/// The emergency stop-all while a large history moves.
+fn stop_all_during_a_transfer(cfg: &Config, rt: &tokio::runtime::Runtime, tmp: &Path, db: &str) {
+    large_history_on_the_primary("VF_BENCH_STOP_MIB", 256, db);
+    lab(&["ctl", "primary", "systemctl", "start", "qrysm-validator"]);
     let size = lab(&["ctl", "primary", "stat", "-c", "%s", db]);
     let (p, b) = ssh_hosts(cfg).unwrap();
     let journal = JournalWriter::create(tmp, "stopall", "bench").unwrap();

@@ -12,62 +12,41 @@ engine_tests!(common::SimPair::new());
 // `failover` bench prints how long it takes on the lab. Simulated only: the lab has
 // no way yet to stall one stream and not the rest.
 mod stop_all_during_a_transfer {
-    use super::common::engine::{Run, Scripted, backup_running, dump, listing, primary_state};
+    use super::common::engine::{
+        backup_running, dump, listing, primary_state, start_interruptible,
+    };
     use super::common::{Pair, SimPair};
-    use validator_failover::audit::JournalWriter;
     use validator_failover::config::Role;
-    use validator_failover::driver::{Answer, Driver, Ended, Interrupt};
+    use validator_failover::driver::{Answer, Ended, Interrupt};
     use validator_failover::engine::checklist::ItemState;
     use validator_failover::engine::journal::{Entry, GateId, ItemId, Record};
-    use validator_failover::engine::machine::{Event, Failover, Outcome, Plan};
+    use validator_failover::engine::machine::Outcome;
 
     #[test]
     fn is_taken_at_once_and_leaves_both_stopped_and_fenced() {
         let pair = SimPair::new();
         pair.world
             .set_faults(Role::Backup, |f| f.upload_stalls = true);
-        let cfg = pair.config();
-        let (p, b) = pair.hosts();
-        let tmp = tempfile::tempdir().unwrap();
-        let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
-        let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        driver.interrupts = Some(rx);
         let world = pair.world.clone();
-        driver.listener = Some(Box::new(move |e: &Entry| match &e.record {
-            Record::Item {
-                number: ItemId::SlashingProtectionTransferred,
-                state: ItemState::Running,
-                ..
-            } => {
-                let _ = tx.send(Interrupt::StopAll);
-            }
-            // Once cut, the stream recovers: the fence's own files are written.
-            Record::Gate {
-                gate: GateId::SlashingProtection,
-                open: false,
-                ..
-            } => world.set_faults(Role::Backup, |f| f.upload_stalls = false),
-            _ => {}
-        }));
-        let mut machine = Failover::new(Plan::from_config(&cfg));
-        let mut op = Scripted {
-            answers: vec![Answer::Typed("primary".into())].into(),
-            asked: Vec::new(),
-        };
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let now = pair.clock().now();
-        let ended = rt
-            .block_on(driver.run(&mut machine, "tester", &mut op, Event::Begin { now }))
-            .expect("journal writes");
-        let run = Run {
-            ended,
-            machine,
-            driver,
-            op,
-            _tmp: tmp,
-            rt,
-        };
+        let listener: validator_failover::driver::Listener =
+            Box::new(move |e: &Entry| match &e.record {
+                Record::Item {
+                    number: ItemId::SlashingProtectionTransferred,
+                    state: ItemState::Running,
+                    ..
+                } => {
+                    let _ = tx.send(Interrupt::StopAll);
+                }
+                // Once cut, the stream recovers: the fence's own files are written.
+                Record::Gate {
+                    gate: GateId::SlashingProtection,
+                    open: false,
+                    ..
+                } => world.set_faults(Role::Backup, |f| f.upload_stalls = false),
+                _ => {}
+            });
+        let run = start_interruptible(&pair, listener, rx, vec![Answer::Typed("primary".into())]);
         assert_eq!(
             run.ended,
             Ended::Finished(Outcome::StoppedAll),

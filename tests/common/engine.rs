@@ -96,8 +96,24 @@ pub fn start_listening(
     start(pair, answers)
 }
 
+/// A run whose driver calls `listener` with every journal entry and takes the
+/// operator's interrupts (stop-all, rollback) from `interrupts`, as the wizard's do.
+pub fn start_interruptible(
+    pair: &dyn Pair,
+    listener: validator_failover::driver::Listener,
+    interrupts: tokio::sync::mpsc::UnboundedReceiver<validator_failover::driver::Interrupt>,
+    answers: Vec<Answer>,
+) -> Run {
+    START_INTERRUPTS.with(|i| *i.borrow_mut() = Some(interrupts));
+    start_listening(pair, listener, answers)
+}
+
+type Interrupts = tokio::sync::mpsc::UnboundedReceiver<validator_failover::driver::Interrupt>;
+
 thread_local! {
     static START_LISTENER: std::cell::RefCell<Option<validator_failover::driver::Listener>> =
+        const { std::cell::RefCell::new(None) };
+    static START_INTERRUPTS: std::cell::RefCell<Option<Interrupts>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -114,6 +130,7 @@ pub fn start_with(
     let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
     let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
     driver.listener = START_LISTENER.with(|l| l.borrow_mut().take());
+    driver.interrupts = START_INTERRUPTS.with(|i| i.borrow_mut().take());
     let mut plan = Plan::from_config(&cfg);
     edit(&mut plan);
     let mut machine = Failover::new(plan);
