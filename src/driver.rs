@@ -80,7 +80,7 @@ pub enum Interrupt {
     /// An incident note (runbook "Post-Failover Actions"): journaled at once, not a
     /// matter for the engine.
     Note {
-        field: String,
+        field: crate::engine::ids::NoteField,
         text: String,
     },
 }
@@ -126,6 +126,8 @@ pub struct Driver {
     pub notifier: crate::notify::Notifier,
     /// The emergency stop-all: it goes on when another run holds the pair's run lock.
     pub precedence: bool,
+    /// Item 10, judged from every entry written (`engine::incident`).
+    incident: crate::engine::incident::Incident,
 }
 
 fn slot(role: Role) -> usize {
@@ -150,6 +152,7 @@ impl Driver {
             interrupts: None,
             notifier: Default::default(),
             precedence: false,
+            incident: Default::default(),
             beacon_flavour: [cfg.beacon.api; 2],
             execution_flavour: [cfg.execution.api; 2],
             history_seen: std::sync::Mutex::new([None, None]),
@@ -222,7 +225,17 @@ impl Driver {
         for report in self.notifier.told(&entry) {
             self.record(report)?;
         }
+        // Item 10, as the engine's judgement of the journal makes it.
+        if let Some(item) = self.incident.take(&entry) {
+            self.record(item)?;
+        }
         Ok(())
+    }
+
+    /// The run's entries written before this driver (its start, or a resumed run's
+    /// whole journal): taken in for item 10, nothing written.
+    pub fn seen(&mut self, entries: &[crate::engine::journal::Entry]) {
+        self.incident = crate::engine::incident::Incident::of(entries);
     }
 
     /// A whole run: the run lock on both hosts, the engine from the start, the locks

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Role;
 use crate::driver::Answer;
-use crate::engine::journal::{Entry, RunOutcome};
+use crate::engine::journal::{Entry, NoteField, RunOutcome};
 use crate::engine::machine::Confirm;
 
 use super::keymap::{self, Action};
@@ -85,7 +85,7 @@ pub enum Out {
     Rollback,
     StopAll,
     FencedOutOfBand(String),
-    SaveNotes(Vec<(String, String)>),
+    SaveNotes(Vec<(NoteField, String)>),
     Export(ExportFormat),
     /// Look at both hosts again (the read-only preflight).
     Preflight,
@@ -118,13 +118,8 @@ pub const RUNBOOK_REASONS: [&str; 4] = [
     "Primary node software is critically corrupted",
 ];
 
-/// The runbook's incident fields, as the journal's `Note` records name them.
-pub const NOTE_FIELDS: [(&str, &str); 4] = [
-    ("time-of-failure", "Time of primary failure"),
-    ("cause", "Cause"),
-    ("issues", "Issues encountered"),
-    ("notes", "Other notes"),
-];
+/// The runbook's incident fields, in the notes editor's order.
+pub const NOTE_FIELDS: [NoteField; 4] = NoteField::INCIDENT;
 
 pub struct App {
     pub model: Model,
@@ -157,7 +152,8 @@ impl App {
     pub fn new(model: Model, theme: Theme) -> App {
         let notes = NOTE_FIELDS
             .iter()
-            .map(|(_, title)| {
+            .map(|field| {
+                let title = field.title();
                 let mut t = TextArea::default();
                 t.set_placeholder_text(format!("{title}…"));
                 t
@@ -262,7 +258,7 @@ impl App {
                         let s = std::mem::take(input);
                         self.dialog = None;
                         out.push(Out::SaveNotes(vec![(
-                            "reason".into(),
+                            NoteField::Reason,
                             s.trim().to_string(),
                         )]));
                     }
@@ -329,10 +325,10 @@ impl App {
                             (self.note_focus + self.notes.len() - 1) % self.notes.len()
                     }
                     (KeyCode::Char('s'), KeyModifiers::CONTROL) => {
-                        let v: Vec<(String, String)> = NOTE_FIELDS
+                        let v: Vec<(NoteField, String)> = NOTE_FIELDS
                             .iter()
                             .zip(&self.notes)
-                            .map(|((f, _), t)| (f.to_string(), t.lines().join("\n")))
+                            .map(|(f, t)| (f.clone(), t.lines().join("\n")))
                             .filter(|(_, t)| !t.trim().is_empty())
                             .collect();
                         if v.is_empty() {
@@ -491,7 +487,7 @@ pub trait Effects {
     fn stop_all(&mut self) -> Result<(), String>;
     /// The typed statement that the primary is fenced out of band.
     fn fenced_out_of_band(&mut self, statement: String) -> Result<(), String>;
-    fn save_notes(&mut self, notes: Vec<(String, String)>) -> Result<bool, String>;
+    fn save_notes(&mut self, notes: Vec<(NoteField, String)>) -> Result<bool, String>;
     fn export(&mut self, dir: Option<&str>, f: ExportFormat) -> Result<String, String>;
     /// Run the read-only preflight again; its result comes back as a world message.
     fn preflight(&mut self) {}

@@ -81,7 +81,7 @@ pub fn notes(f: &mut Frame, app: &App, area: Rect) {
             app.model
                 .notes
                 .keys()
-                .cloned()
+                .map(|k| k.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         )
@@ -102,7 +102,8 @@ pub fn notes(f: &mut Frame, app: &App, area: Rect) {
     );
     let n = NOTE_FIELDS.len() as u32;
     let areas = Layout::vertical((0..n).map(|_| Constraint::Ratio(1, n))).split(fields);
-    for (i, ((_, title), ta)) in NOTE_FIELDS.iter().zip(&app.notes).enumerate() {
+    for (i, (field, ta)) in NOTE_FIELDS.iter().zip(&app.notes).enumerate() {
+        let title = field.title();
         let focused = i == app.note_focus;
         let mark = if focused { SELECTED } else { UNSELECTED };
         let style = if focused { t.selected() } else { t.dim() };
