@@ -565,6 +565,46 @@ mod tests {
     }
 
     #[test]
+    fn item_10_is_judged_from_the_whole_journal_an_older_one_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = sample(tmp.path());
+        // A time of failure and an end, no cause: pending, saying what it waits for.
+        let md = markdown(&read_journal(&dir).unwrap());
+        assert!(
+            md.contains("- [ ] 10. Incident documented — pending (waits for the cause (notes))"),
+            "{md}"
+        );
+        // The cause written afterwards, as an older release wrote notes (no item 10
+        // record in the journal): ticked all the same.
+        let mut w = JournalWriter::resume(&dir, "alice").unwrap();
+        w.append(
+            1_795_000_010.0,
+            Record::Note {
+                field: NoteField::Cause,
+                text: "PSU failure".into(),
+            },
+        )
+        .unwrap();
+        let entries = read_journal(&dir).unwrap();
+        assert!(!entries.iter().any(|e| matches!(
+            e.record,
+            Record::Item {
+                number: ItemId::IncidentDocumented,
+                ..
+            }
+        )));
+        let md = markdown(&entries);
+        assert!(
+            md.contains("- [x] 10. Incident documented — green 2026-11-18T11:06:50.000Z"),
+            "{md}"
+        );
+        assert!(md.contains("cause: PSU failure"), "{md}");
+        let j = json(&entries);
+        assert_eq!(j["checklist"]["items"][9]["state"]["state"], "green");
+        assert_eq!(j["notes"]["cause"], "PSU failure");
+    }
+
+    #[test]
     fn a_changed_journal_is_refused_naming_the_line() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = sample(tmp.path());

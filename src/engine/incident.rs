@@ -23,6 +23,23 @@ pub enum Missing {
     Completion,
 }
 
+impl Missing {
+    /// Written in the notes (the wizard's `n`), not recorded by the run itself.
+    pub fn is_a_note(self) -> bool {
+        matches!(self, Missing::TimeOfFailure | Missing::Cause)
+    }
+
+    /// In a few words, for a checklist row.
+    pub fn short(self) -> &'static str {
+        match self {
+            Missing::TimeOfFailure => "time of failure",
+            Missing::Cause => "cause",
+            Missing::Start => "run's start",
+            Missing::Completion => "run's end",
+        }
+    }
+}
+
 impl std::fmt::Display for Missing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -102,12 +119,13 @@ impl Incident {
     pub fn of(entries: &[Entry]) -> Incident {
         let mut i = Incident::default();
         for e in entries {
-            i.fold(e);
+            i.see(e);
         }
         i
     }
 
-    fn fold(&mut self, e: &Entry) {
+    /// Take in one entry, nothing more (the wizard's model: what item 10 waits for).
+    pub fn see(&mut self, e: &Entry) {
         match &e.record {
             Record::RunStarted { .. } => {
                 self.started = Some(Seen::of(
@@ -182,11 +200,12 @@ impl Incident {
         Verdict {
             state: ItemState::Green,
             at: last.map(|s| s.at),
+            // The notes last: a checklist row shows the last piece, the cause.
             evidence: [
                 &self.started,
+                &self.ended,
                 &self.time_of_failure,
                 &self.cause,
-                &self.ended,
             ]
             .iter()
             .filter_map(|s| s.as_ref().map(Seen::evidence))
@@ -199,7 +218,7 @@ impl Incident {
     /// item becomes green, its evidence changes while green (a note rewritten, a later
     /// end), or it stops being green.
     pub fn take(&mut self, e: &Entry) -> Option<Record> {
-        self.fold(e);
+        self.see(e);
         if matches!(
             &e.record,
             Record::Item {
@@ -341,11 +360,11 @@ mod tests {
             seen[0].starts_with("failover started 2027-01-15T08:00:00"),
             "{seen:?}"
         );
-        assert_eq!(seen[1], "time of failure: 08:00 UTC");
-        assert_eq!(seen[2], "cause: PSU failure / rack 4");
-        assert!(seen[3].starts_with("run ended ") && seen[3].ends_with("(completed)"));
+        assert!(seen[1].starts_with("run ended ") && seen[1].ends_with("(completed)"));
+        assert_eq!(seen[2], "time of failure: 08:00 UTC");
+        assert_eq!(seen[3], "cause: PSU failure / rack 4");
         assert!(evidence.iter().all(|e| e.host.is_none()));
-        assert!(evidence[2].via.starts_with("note cause (journal entry "));
+        assert!(evidence[3].via.starts_with("note cause (journal entry "));
         // The audit's judgement of the whole journal is the same.
         let v = judge(&j.entries);
         assert_eq!((&v.state, &v.evidence), (state, evidence));
@@ -425,7 +444,7 @@ mod tests {
             unreachable!()
         };
         assert!(
-            evidence[3].observed.ends_with("(rolled back)"),
+            evidence[1].observed.ends_with("(rolled back)"),
             "{evidence:?}"
         );
     }

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Role;
 use crate::driver::Answer;
+use crate::engine::ids::ItemId;
 use crate::engine::journal::{Entry, NoteField, RunOutcome};
 use crate::engine::machine::Confirm;
 
@@ -49,6 +50,8 @@ pub enum Screen {
     Notes,
     Export,
     Preflight,
+    /// One checklist item whole: its state, all its evidence, its history.
+    Item(ItemId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +130,18 @@ pub struct App {
     pub screen: Screen,
     pub dialog: Option<Dialog>,
     pub help: bool,
+    /// The help's first line shown, when it is longer than the screen.
+    pub help_scroll: u16,
+    /// The first line shown of a screen that scrolls (an item's, the rollback's).
+    pub scroll: u16,
+    /// The most each can scroll, as the last frame found (the views write it).
+    pub help_scroll_max: std::cell::Cell<u16>,
+    pub scroll_max: std::cell::Cell<u16>,
+    /// The log pane's host (Tab switches it).
     pub tail_focus: Role,
+    /// The host that signs as the model last said; when it changes, the log pane
+    /// follows it.
+    pub signer: Role,
     /// A one-line message in the status bar, until the next key.
     pub flash: Option<String>,
     /// The rollback screen's typed primary name.
@@ -150,6 +164,7 @@ pub struct App {
 
 impl App {
     pub fn new(model: Model, theme: Theme) -> App {
+        let signer = model.signing_host();
         let notes = NOTE_FIELDS
             .iter()
             .map(|field| {
@@ -165,7 +180,12 @@ impl App {
             screen: Screen::Wizard,
             dialog: None,
             help: false,
-            tail_focus: Role::Backup,
+            help_scroll: 0,
+            scroll: 0,
+            help_scroll_max: Default::default(),
+            scroll_max: Default::default(),
+            tail_focus: signer,
+            signer,
             flash: None,
             rollback_input: String::new(),
             stop_all_sent: false,
@@ -282,12 +302,25 @@ impl App {
             return out;
         }
         if self.help {
-            // Any key closes the help.
-            self.help = false;
+            // The scroll keys scroll it; any other key closes the help.
+            let max = self.help_scroll_max.get();
+            match keymap::action_for(&key).and_then(scroll_by) {
+                Some(d) => self.help_scroll = scrolled(self.help_scroll, d, max),
+                None => {
+                    self.help = false;
+                    self.help_scroll = 0;
+                }
+            }
             return out;
         }
         match self.screen {
             Screen::Rollback => {
+                if let Some(d) = keymap::action_for(&key).and_then(scroll_by)
+                    && !matches!(key.code, KeyCode::Char(_))
+                {
+                    self.scroll = scrolled(self.scroll, d, self.scroll_max.get());
+                    return out;
+                }
                 match key.code {
                     KeyCode::Esc => self.screen = Screen::Wizard,
                     KeyCode::Enter => {
@@ -355,6 +388,10 @@ impl App {
             }
             return out;
         };
+        if let (Screen::Item(_), Some(d)) = (self.screen, scroll_by(action)) {
+            self.scroll = scrolled(self.scroll, d, self.scroll_max.get());
+            return out;
+        }
         let tail = &mut self.model.tails[super::model::idx(self.tail_focus)];
         match action {
             Action::Help => self.help = true,
@@ -378,6 +415,7 @@ impl App {
             }
             Action::Rollback => {
                 self.rollback_input.clear();
+                self.scroll = 0;
                 self.screen = Screen::Rollback;
             }
             Action::StopAll => self.dialog = Some(Dialog::StopAll),
@@ -387,6 +425,12 @@ impl App {
                 })
             }
             Action::Notes => self.screen = Screen::Notes,
+            Action::OpenItem => {
+                if let Some(n) = keymap::item_of(&key) {
+                    self.screen = Screen::Item(n);
+                    self.scroll = 0;
+                }
+            }
             Action::Export => {
                 self.export_result = None;
                 self.screen = Screen::Export;
@@ -435,7 +479,15 @@ impl App {
     pub fn on_engine(&mut self, m: EngineMsg) -> Option<oneshot::Sender<Answer>> {
         self.dirty = true;
         match m {
-            EngineMsg::Entry(e) => self.model.apply(&e),
+            EngineMsg::Entry(e) => {
+                self.model.apply(&e);
+                // The log pane follows the host that signs, when that changes.
+                let signer = self.model.signing_host();
+                if signer != self.signer {
+                    self.signer = signer;
+                    self.tail_focus = signer;
+                }
+            }
             EngineMsg::Ask(q, tx) => {
                 self.model.question = Some(q);
                 return Some(tx);
@@ -469,6 +521,21 @@ impl App {
     pub fn shows_clock(&self) -> bool {
         self.model.running() || self.model.chain.is_some()
     }
+}
+
+/// How far a scroll key moves a screen: lines, negative up (None: not a scroll key).
+fn scroll_by(a: Action) -> Option<i32> {
+    match a {
+        Action::ScrollUp => Some(-1),
+        Action::ScrollDown => Some(1),
+        Action::PageUp => Some(-10),
+        Action::PageDown => Some(10),
+        _ => None,
+    }
+}
+
+fn scrolled(at: u16, by: i32, max: u16) -> u16 {
+    (at as i32 + by).clamp(0, max as i32) as u16
 }
 
 /// How the loop ended.

@@ -130,6 +130,9 @@ pub struct Model {
     pub notes: BTreeMap<NoteField, String>,
     /// The rollback's steps that a rollback of this run journaled, by step.
     pub rollback: [Option<StepRow>; 4],
+    /// Item 10 as the engine judges the entries seen (what it waits for; its state
+    /// is the journaled item's).
+    pub incident: crate::engine::incident::Incident,
     pub tails: [LogBuf; 2],
     pub tail_down: [Option<String>; 2],
     pub sync: [HostSync; 2],
@@ -181,6 +184,7 @@ impl Model {
             preflight_running: true,
             notes: BTreeMap::new(),
             rollback: [None, None, None, None],
+            incident: Default::default(),
             tails: [LogBuf::new(TAIL_LINES), LogBuf::new(TAIL_LINES)],
             tail_down: [None, None],
             sync: [HostSync::default(), HostSync::default()],
@@ -200,6 +204,7 @@ impl Model {
     /// Take in one journal entry.
     pub fn apply(&mut self, e: &Entry) {
         self.entries += 1;
+        self.incident.see(e);
         let t = hms(&e.time);
         match &e.record {
             Record::RunStarted {
