@@ -80,7 +80,7 @@ pub enum Interrupt {
     /// An incident note (runbook "Post-Failover Actions"): journaled at once, not a
     /// matter for the engine.
     Note {
-        field: String,
+        field: crate::engine::ids::NoteField,
         text: String,
     },
 }
@@ -129,6 +129,8 @@ pub struct Driver {
     /// Where a stream of the history reports how far it has come (the runner's bar,
     /// the wizard's step).
     pub progress: Option<crate::progress::Report>,
+    /// Item 10, judged from every entry written (`engine::incident`).
+    incident: crate::engine::incident::Incident,
 }
 
 fn slot(role: Role) -> usize {
@@ -154,6 +156,7 @@ impl Driver {
             notifier: Default::default(),
             precedence: false,
             progress: None,
+            incident: Default::default(),
             beacon_flavour: [cfg.beacon.api; 2],
             execution_flavour: [cfg.execution.api; 2],
             history_seen: std::sync::Mutex::new([None, None]),
@@ -226,7 +229,17 @@ impl Driver {
         for report in self.notifier.told(&entry) {
             self.record(report)?;
         }
+        // Item 10, as the engine's judgement of the journal makes it.
+        if let Some(item) = self.incident.take(&entry) {
+            self.record(item)?;
+        }
         Ok(())
+    }
+
+    /// The run's entries written before this driver (its start, or a resumed run's
+    /// whole journal): taken in for item 10, nothing written.
+    pub fn seen(&mut self, entries: &[crate::engine::journal::Entry]) {
+        self.incident = crate::engine::incident::Incident::of(entries);
     }
 
     /// A whole run: the run lock on both hosts, the engine from the start, the locks

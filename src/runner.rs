@@ -95,11 +95,32 @@ fn line(e: &Entry) -> Option<String> {
             let why = match state {
                 crate::engine::checklist::ItemState::Red(r) => format!(": {r}"),
                 crate::engine::checklist::ItemState::Waived(r) => format!(" (waived: {r})"),
+                crate::engine::checklist::ItemState::Undone(r) => format!(" (undone: {r})"),
                 _ => String::new(),
             };
             Some(format!(
                 "{t} {} {number:>2}. {title}{why}{ev}",
                 state.symbol()
+            ))
+        }
+        Record::RollbackStep {
+            step,
+            state,
+            evidence,
+        } => {
+            let why = match state {
+                crate::engine::checklist::ItemState::Red(r) => format!(": {r}"),
+                _ => String::new(),
+            };
+            let ev = evidence
+                .first()
+                .map(|e| format!(" — {}", e.observed))
+                .unwrap_or_default();
+            Some(format!(
+                "{t} {} {}. {}{why}{ev}",
+                state.symbol(),
+                step.label(),
+                step.title()
             ))
         }
         Record::Gate {
@@ -258,14 +279,18 @@ pub async fn run_with(
         eprintln!("warning: {problem}");
     }
     let OpenedRun {
-        id, journal, first, ..
+        id,
+        journal,
+        first,
+        entries,
+        ..
     } = opened;
     drive_run(
         cfg,
         p,
         b,
         clock,
-        journal,
+        (journal, entries),
         id,
         operator,
         mode,
@@ -447,7 +472,7 @@ async fn drive_run(
     p: Arc<dyn Host>,
     b: Arc<dyn Host>,
     clock: Arc<dyn Clock>,
-    journal: JournalWriter,
+    (journal, written): (JournalWriter, Vec<Entry>),
     id: String,
     operator: String,
     mode: Mode,
@@ -457,6 +482,7 @@ async fn drive_run(
     notifier: Notifier,
 ) -> i32 {
     let mut driver = Driver::new(cfg.clone(), id, p, b, clock.clone(), journal);
+    driver.seen(&written);
     driver.notifier = notifier.clone();
     driver.progress = Some(crate::progress::for_the_runner(
         std::io::IsTerminal::is_terminal(&std::io::stdout()),

@@ -14,7 +14,7 @@ use crate::chain::unix_now;
 use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
 use crate::config::{Config, Role};
 use crate::driver::{Answer, Clock, Driver, Ended, Interrupt, Operator};
-use crate::engine::journal::{Entry, Record, RunOutcome};
+use crate::engine::journal::{Entry, NoteField, Record, RunOutcome};
 use crate::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
 use crate::hosts::Host;
 use crate::probes;
@@ -93,6 +93,20 @@ pub fn summarize(ended: &std::io::Result<Ended>, machine: &Failover) -> (String,
     }
 }
 
+/// The exit code of a wizard quit before its run ended: what the journal says was
+/// done, as a resume would read it (`engine::machine::resume_facts`). Nothing done to
+/// either validator: 0. The primary touched, the backup unlocked, a rollback or a
+/// stop-all under way, or a journal that cannot be read: 1.
+pub fn quit_code(run: &std::path::Path) -> i32 {
+    match crate::audit::read_journal(run)
+        .ok()
+        .and_then(|entries| crate::engine::machine::resume_facts(&entries))
+    {
+        Some((false, false)) => EXIT_OK,
+        _ => EXIT_FAILED,
+    }
+}
+
 /// The loop's side effects on the world.
 struct WizardFx {
     interrupts: mpsc::UnboundedSender<Interrupt>,
@@ -126,7 +140,7 @@ impl app::Effects for WizardFx {
     fn fenced_out_of_band(&mut self, statement: String) -> Result<(), String> {
         self.interrupt(Interrupt::FencedOutOfBand(statement))
     }
-    fn save_notes(&mut self, notes: Vec<(String, String)>) -> Result<bool, String> {
+    fn save_notes(&mut self, notes: Vec<(NoteField, String)>) -> Result<bool, String> {
         for (field, text) in notes {
             self.interrupts
                 .send(Interrupt::Note { field, text })
@@ -410,9 +424,14 @@ pub async fn run(
         eprintln!("warning: {problem}");
     }
     let crate::runner::OpenedRun {
-        id, journal, first, ..
+        id,
+        journal,
+        first,
+        entries,
+        ..
     } = opened;
     let dir = journal.dir().display().to_string();
+    // Once, early, so that the run can be found whatever happens next.
     println!("RUN: {dir}");
     let _ = etx.send(EngineMsg::RunDir(dir.clone()));
     let mut driver = Driver::new(
@@ -424,6 +443,7 @@ pub async fn run(
         journal,
     );
     driver.notifier = notifier.clone();
+    driver.seen(&entries);
     let asking = (notifier.clone(), clock);
     let ltx = etx.clone();
     driver.listener = Some(Box::new(move |e: &Entry| {
@@ -546,7 +566,11 @@ pub async fn run(
         t.abort();
     }
     let code = match exit {
-        Ok(Exit::Quit(code)) => code,
+        // The run ended: its own exit code.
+        Ok(Exit::Quit(code)) if app.finished.is_some() => code,
+        // Quit before its end: 0 when nothing was done to either validator (started
+        // again, the run begins afresh from the preflight), else 1 (interrupted).
+        Ok(Exit::Quit(_)) => quit_code(std::path::Path::new(&dir)),
         Ok(Exit::Signal(code)) => {
             eprintln!(
                 "validator-failover: signal received, the terminal restored; the journal is in {dir}"
@@ -568,7 +592,6 @@ pub async fn run(
     if let Some((line, _)) = &app.finished {
         println!("{line}");
     }
-    println!("RUN: {dir}");
     // Pending notices: waited for at most notify.timeout_secs, failures said.
     crate::runner::finish_notices(&notifier, None).await;
     code

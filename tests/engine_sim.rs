@@ -158,3 +158,139 @@ mod stop_all_command {
         assert!(pair.slashable().is_empty());
     }
 }
+
+// Item 10 through the driver: judged by the engine (`engine::incident`) from each
+// entry the driver writes, journaled as it becomes green, taken back while a
+// rollback after the end runs, green again at its end; the audit reads the same.
+mod incident_documented {
+    use super::common::engine::{Run, Scripted, dump};
+    use super::common::{Pair, SimPair};
+    use validator_failover::audit::{Format, JournalWriter, export};
+    use validator_failover::driver::{Answer, Driver, Ended};
+    use validator_failover::engine::checklist::ItemState;
+    use validator_failover::engine::journal::{
+        ItemId, JOURNAL_FORMAT, NoteField, Record, RunOutcome,
+    };
+    use validator_failover::engine::machine::{Event, Failover, Outcome, Plan};
+
+    fn item10(run: &Run) -> Vec<ItemState> {
+        run.journal()
+            .into_iter()
+            .filter_map(|e| match e.record {
+                Record::Item {
+                    number: ItemId::IncidentDocumented,
+                    state,
+                    ..
+                } => Some(state),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ticks_when_the_notes_and_the_runs_times_are_there() {
+        let pair = SimPair::new();
+        let cfg = pair.config();
+        let (p, b) = pair.hosts();
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
+        let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
+        driver
+            .record(Record::RunStarted {
+                run: "test-run".into(),
+                primary: "primary".into(),
+                backup: "backup".into(),
+                reason: None,
+                config: None,
+                config_origin: None,
+                program: "test".into(),
+                format: JOURNAL_FORMAT,
+            })
+            .unwrap();
+        let mut machine = Failover::new(Plan::from_config(&cfg));
+        let mut op = Scripted {
+            answers: vec![
+                Answer::Typed("primary".into()),
+                Answer::Typed("backup".into()),
+            ]
+            .into(),
+            asked: Vec::new(),
+        };
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let now = pair.clock().now();
+        let ended = rt
+            .block_on(driver.run(&mut machine, "tester", &mut op, Event::Begin { now }))
+            .unwrap();
+        let mut run = Run {
+            ended,
+            machine,
+            driver,
+            op,
+            _tmp: tmp,
+            rt,
+        };
+        assert_eq!(
+            run.ended,
+            Ended::Finished(Outcome::Completed),
+            "{}",
+            dump(&run)
+        );
+        // The notes first (a time of failure only), the end, then the cause.
+        let note = |field, text: &str| Record::Note {
+            field,
+            text: text.into(),
+        };
+        run.driver
+            .record(note(NoteField::TimeOfFailure, "07:52 UTC"))
+            .unwrap();
+        run.driver
+            .record(Record::RunEnded {
+                outcome: RunOutcome::Completed,
+            })
+            .unwrap();
+        assert!(item10(&run).is_empty(), "no cause yet");
+        run.driver
+            .record(note(NoteField::Cause, "PSU failure"))
+            .unwrap();
+        assert_eq!(item10(&run), vec![ItemState::Green]);
+        let journal = run.journal();
+        let Some(Record::Item { evidence, .. }) = journal.last().map(|e| &e.record) else {
+            panic!("item 10 right after the note that completed it")
+        };
+        assert!(evidence.iter().any(|e| e.observed == "cause: PSU failure"));
+        let md = export::render(&journal, Format::Markdown);
+        assert!(md.contains("- [x] 10. Incident documented — green"), "{md}");
+        // A rollback after the end: the run goes on, item 10 waits for its end.
+        let now = pair.clock().now();
+        let ended = run.send(Event::Rollback { now }, vec![]);
+        assert_eq!(
+            ended,
+            Ended::Finished(Outcome::RolledBack),
+            "{}",
+            dump(&run)
+        );
+        assert_eq!(item10(&run), vec![ItemState::Green, ItemState::Pending]);
+        let md = export::render(&run.journal(), Format::Markdown);
+        assert!(
+            md.contains("- [ ] 10. Incident documented — pending (waits for the run's completion"),
+            "{md}"
+        );
+        run.driver
+            .record(Record::RunEnded {
+                outcome: RunOutcome::RolledBack,
+            })
+            .unwrap();
+        assert_eq!(
+            item10(&run),
+            vec![ItemState::Green, ItemState::Pending, ItemState::Green]
+        );
+        let md = export::render(&run.journal(), Format::Markdown);
+        assert!(md.contains("- [x] 10. Incident documented — green"), "{md}");
+        assert!(md.contains("## Rollback"), "{md}");
+        assert!(
+            md.contains("- [x] R1. Backup stopped and locked again — green"),
+            "{md}"
+        );
+        assert!(md.contains("- [ ] 7. Backup validator started — undone: the rollback stopped the backup's validator"), "{md}");
+    }
+}

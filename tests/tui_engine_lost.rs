@@ -22,7 +22,10 @@ impl Effects for Nothing {
     fn fenced_out_of_band(&mut self, _: String) -> Result<(), String> {
         Ok(())
     }
-    fn save_notes(&mut self, _: Vec<(String, String)>) -> Result<bool, String> {
+    fn save_notes(
+        &mut self,
+        _: Vec<(validator_failover::engine::ids::NoteField, String)>,
+    ) -> Result<bool, String> {
         Ok(true)
     }
     fn export(&mut self, _: Option<&str>, _: ExportFormat) -> Result<String, String> {

@@ -1,8 +1,10 @@
 //! Snapshots of every screen of the wizard (ratatui's TestBackend, insta) at 80×24
-//! and 120×40, in four states built from synthetic journal entries, the way the
+//! and 120×40, in five states built from synthetic journal entries, the way the
 //! driver's listener delivers them: normal (the engine asks to stop the primary),
 //! gate-blocked (the Start gate shut: the backup's beacon syncing), red-item (the
-//! transfer failed) and liveness-wait (the primary unreachable, the chain watched).
+//! transfer failed), liveness-wait (the primary unreachable, the chain watched) and
+//! rolled-back (a whole failover, its notes, then a rollback after the end). Item 10
+//! is journaled as the driver journals it, by the engine's `incident::Incident`.
 //! No I/O, no terminal.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -14,8 +16,9 @@ use validator_failover::chain::ChainClock;
 use validator_failover::config::Role;
 use validator_failover::driver::Answer;
 use validator_failover::engine::checklist::{Evidence, ItemState};
+use validator_failover::engine::incident::Incident;
 use validator_failover::engine::journal::{
-    Entry, GateId, ItemId, JOURNAL_FORMAT, Record, RunOutcome,
+    Entry, GateId, ItemId, JOURNAL_FORMAT, NoteField, Record, RollbackStep, RunOutcome,
 };
 use validator_failover::engine::machine::Confirm;
 use validator_failover::tui::app::{App, Dialog, Out, Screen};
@@ -28,6 +31,8 @@ const T0: f64 = 1_800_000_000.0;
 struct Journal {
     last: Option<Entry>,
     entries: Vec<Entry>,
+    /// Item 10, journaled after the entry that makes it change, as the driver does.
+    incident: Incident,
 }
 
 impl Journal {
@@ -35,6 +40,7 @@ impl Journal {
         let mut j = Journal {
             last: None,
             entries: Vec::new(),
+            incident: Incident::default(),
         };
         j.add(
             0.0,
@@ -54,7 +60,34 @@ impl Journal {
     fn add(&mut self, dt: f64, r: Record) {
         let e = Entry::next(self.last.as_ref(), T0 + dt, "oncall", r);
         self.last = Some(e.clone());
-        self.entries.push(e);
+        self.entries.push(e.clone());
+        if let Some(item) = self.incident.take(&e) {
+            self.add(dt, item);
+        }
+    }
+    fn step(
+        &mut self,
+        dt: f64,
+        step: RollbackStep,
+        state: ItemState,
+        evidence: &[(Role, &str, &str)],
+    ) {
+        self.add(
+            dt,
+            Record::RollbackStep {
+                step,
+                state,
+                evidence: evidence
+                    .iter()
+                    .map(|(host, via, obs)| Evidence {
+                        host: Some(*host),
+                        at: T0 + dt,
+                        via: via.to_string(),
+                        observed: obs.to_string(),
+                    })
+                    .collect(),
+            },
+        );
     }
     fn item(
         &mut self,
@@ -121,13 +154,15 @@ enum State {
     GateBlocked,
     RedItem,
     LivenessWait,
+    RolledBack,
 }
 
-const STATES: [State; 4] = [
+const STATES: [State; 5] = [
     State::Normal,
     State::GateBlocked,
     State::RedItem,
     State::LivenessWait,
+    State::RolledBack,
 ];
 
 fn synced(j: &mut Journal, dt: f64) {
@@ -158,6 +193,205 @@ fn stopped(j: &mut Journal, dt: f64) {
         Some(Role::Primary),
         "pgrep -x -- qrysm-validator",
         "no process with the validator's exact name",
+    );
+}
+
+/// A whole failover, its notes, then a rollback after the end, as the engine journals
+/// it: its steps, what it undid, the run ended again.
+fn rolled_back(j: &mut Journal) {
+    stopped(j, 10.0);
+    j.item(
+        20.0,
+        ItemId::SlashingProtectionTransferred,
+        ItemState::Green,
+        Some(Role::Backup),
+        "sha256sum -- /var/lib/qrysm/validator/validator.db",
+        "validator.db equal to the archive, owned by qrysm:qrysm",
+    );
+    j.item(
+        30.0,
+        ItemId::LockFileRemoved,
+        ItemState::Green,
+        Some(Role::Backup),
+        "rm -f -- /etc/quantapool/VALIDATOR_LOCKED",
+        "lock file removed, after items 1-5 and the liveness gate",
+    );
+    j.item(
+        31.0,
+        ItemId::BackupValidatorStarted,
+        ItemState::Green,
+        Some(Role::Backup),
+        "systemctl show … -- qrysm-validator",
+        "active/running MainPID=1208 enabled",
+    );
+    j.item(
+        40.0,
+        ItemId::AttestationsSubmitted,
+        ItemState::Green,
+        Some(Role::Backup),
+        "journalctl -u qrysm-validator --since …; POST …/validator/liveness/1302",
+        "Submitted new attestations slot=10417; all 4 keys live in epoch 1302",
+    );
+    j.item(
+        41.0,
+        ItemId::AlertsCleared,
+        ItemState::Green,
+        Some(Role::Backup),
+        "GET …/beacon/states/head/validators?id=0,1,2,3",
+        "validators [0, 1, 2, 3] not slashed, active_ongoing; balances not falling",
+    );
+    j.add(
+        42.0,
+        Record::RunEnded {
+            outcome: RunOutcome::Completed,
+        },
+    );
+    j.add(
+        50.0,
+        Record::Note {
+            field: NoteField::TimeOfFailure,
+            text: "07:52 UTC".into(),
+        },
+    );
+    j.add(
+        50.0,
+        Record::Note {
+            field: NoteField::Cause,
+            text: "PSU failure on the primary's rack".into(),
+        },
+    );
+    // The rollback, after the end: the engine at work again on the run.
+    j.command(
+        60.0,
+        Role::Primary,
+        "create /run/validator-failover.lock exclusively",
+    );
+    j.gate(
+        60.0,
+        GateId::Rollback,
+        true,
+        "requested: stopping and re-locking the backup first",
+    );
+    j.step(60.0, RollbackStep::BackupRelocked, ItemState::Running, &[]);
+    for s in [
+        RollbackStep::HistoryBack,
+        RollbackStep::ReverseGate,
+        RollbackStep::PrimaryRestarted,
+    ] {
+        j.step(60.0, s, ItemState::Pending, &[]);
+    }
+    let idle = [
+        (
+            Role::Backup,
+            "systemctl show … -- qrysm-validator",
+            "inactive/dead MainPID=0 disabled",
+        ),
+        (
+            Role::Backup,
+            "pgrep -x -- qrysm-validator",
+            "no process with the validator's exact name",
+        ),
+        (
+            Role::Backup,
+            "GET http://127.0.0.1:8081/metrics",
+            "the validator's metrics port does not answer",
+        ),
+        (
+            Role::Backup,
+            "stat -c … -- /etc/quantapool/VALIDATOR_LOCKED",
+            "lock file present: regular empty file 444 root:root",
+        ),
+    ];
+    j.step(66.0, RollbackStep::BackupRelocked, ItemState::Green, &idle);
+    for (n, why, ev) in [
+        (
+            ItemId::LockFileRemoved,
+            "the rollback put the backup's lock file back",
+            idle[3],
+        ),
+        (
+            ItemId::BackupValidatorStarted,
+            "the rollback stopped the backup's validator",
+            idle[0],
+        ),
+        (
+            ItemId::AttestationsSubmitted,
+            "the backup no longer attests: the rollback stopped its validator",
+            idle[2],
+        ),
+        (
+            ItemId::AlertsCleared,
+            "judged while the backup signed: the rollback stopped its validator",
+            idle[0],
+        ),
+    ] {
+        j.item(
+            66.0,
+            n,
+            ItemState::Undone(why.into()),
+            Some(ev.0),
+            ev.1,
+            ev.2,
+        );
+    }
+    j.step(66.0, RollbackStep::HistoryBack, ItemState::Running, &[]);
+    j.step(
+        70.0,
+        RollbackStep::HistoryBack,
+        ItemState::Green,
+        &[(Role::Backup, "tar -czf … -C /var/lib/qrysm/validator validator.db", "archive of 26073 bytes, sha256 40023167ae921543502d0b0c0466168220ace477ec80e96faf183b0aaa392f66, made after the stop")],
+    );
+    j.step(
+        72.0,
+        RollbackStep::ReverseGate,
+        ItemState::Green,
+        &[(
+            Role::Primary,
+            "GET …/node/syncing",
+            "is_syncing=false sync_distance=0 peers=12",
+        )],
+    );
+    j.step(
+        72.0,
+        RollbackStep::PrimaryRestarted,
+        ItemState::Running,
+        &[],
+    );
+    j.step(
+        76.0,
+        RollbackStep::PrimaryRestarted,
+        ItemState::Green,
+        &[(
+            Role::Primary,
+            "systemctl show … -- qrysm-validator",
+            "active/running MainPID=1301 enabled",
+        )],
+    );
+    for (n, why) in [
+        (
+            ItemId::PrimaryStopped,
+            "the rollback unfenced the primary and started its validator again",
+        ),
+        (
+            ItemId::PrimaryKilled,
+            "the rollback started the primary's validator again",
+        ),
+    ] {
+        j.item(
+            76.0,
+            n,
+            ItemState::Undone(why.into()),
+            Some(Role::Primary),
+            "systemctl show … -- qrysm-validator",
+            "active/running MainPID=1301 enabled",
+        );
+    }
+    j.command(77.0, Role::Primary, "rm -f -- /run/validator-failover.lock");
+    j.add(
+        78.0,
+        Record::RunEnded {
+            outcome: RunOutcome::RolledBack,
+        },
     );
 }
 
@@ -286,6 +520,7 @@ fn model(state: State) -> Model {
                 ],
             );
         }
+        State::RolledBack => rolled_back(&mut j),
     }
     let mut m = Model::new("primary.example", "backup.example");
     for e in &j.entries {
@@ -376,6 +611,8 @@ enum View {
     StopAll,
     Quit,
     Preflight,
+    /// A checklist item's screen (its digit key).
+    Item(char),
 }
 
 /// A preflight as `check` judges it: the backup's lock file missing (an alarm), a
@@ -501,6 +738,13 @@ fn app(state: State, view: View) -> App {
             a.model
                 .apply_world(WorldMsg::Preflight(Box::new(preflight(state))));
         }
+        View::Item(c) => {
+            assert!(
+                a.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+                    .is_empty()
+            );
+            assert!(matches!(a.screen, Screen::Item(_)), "{c} opens an item");
+        }
     }
     a
 }
@@ -519,8 +763,10 @@ fn views_of(state: State) -> Vec<View> {
     ];
     match state {
         State::Normal => v.push(View::Confirm),
-        State::LivenessWait => v.push(View::Fenced),
-        _ => {}
+        State::LivenessWait => v.extend([View::Fenced, View::Item('1')]),
+        State::GateBlocked => v.push(View::Item('4')),
+        State::RedItem => v.push(View::Item('3')),
+        State::RolledBack => v.extend([View::Item('7'), View::Item('0')]),
     }
     v
 }
@@ -531,7 +777,11 @@ fn every_screen_in_every_state_at_both_sizes() {
         for view in views_of(state) {
             for (w, h) in [(80, 24), (120, 40)] {
                 let a = app(state, view);
-                let name = format!("{state:?}-{view:?}-{w}x{h}").to_lowercase();
+                let view = match view {
+                    View::Item(c) => format!("item{c}"),
+                    v => format!("{v:?}"),
+                };
+                let name = format!("{state:?}-{view}-{w}x{h}").to_lowercase();
                 insta::assert_snapshot!(name, text(&a, w, h));
             }
         }
@@ -797,7 +1047,12 @@ fn every_dialog_shows_its_keys_at_80x24() {
             View::Fenced,
             "> powered off at the provider",
         ),
-        (State::GateBlocked, View::Help, "Any key closes this help."),
+        // Longer than 80×24: it scrolls, and says so.
+        (
+            State::GateBlocked,
+            View::Help,
+            "↑↓ PgUp PgDn: scroll · Any other key closes this help.",
+        ),
     ] {
         let s = text(&app(state, view), 80, 24);
         assert!(s.contains(keys), "{view:?}:\n{s}");
@@ -850,4 +1105,224 @@ fn the_reason_is_chosen_from_the_runbook_on_the_preflight_screen() {
         s.contains("[✓] reason for the failover: Primary node has hardware failure"),
         "{s}"
     );
+}
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+#[test]
+fn an_items_whole_evidence_is_read_on_its_screen_at_80x24() {
+    // On the checklist the evidence is cut at the pane's edge…
+    let mut a = app(State::Normal, View::Wizard);
+    let s = text(&a, 80, 24);
+    assert!(s.contains("backup.example: is_syncin"), "{s}");
+    assert!(!s.contains("peers=12"), "cut at 80 columns:\n{s}");
+    // …and whole on the item's screen, with the command and the rule.
+    assert!(a.on_key(key(KeyCode::Char('4'))).is_empty());
+    assert_eq!(a.screen, Screen::Item(ItemId::BackupBeaconSynced));
+    let s = text(&a, 80, 24);
+    assert!(
+        s.contains("seen: is_syncing=false sync_distance=0 peers=12"),
+        "{s}"
+    );
+    assert!(
+        s.contains("via: GET http://127.0.0.1:3500/zond/v1/node/syncing"),
+        "{s}"
+    );
+    assert!(s.contains("green: only when is_syncing false"), "{s}");
+    // 0 is item 10; Esc goes back.
+    a.on_key(key(KeyCode::Char('0')));
+    assert_eq!(a.screen, Screen::Item(ItemId::IncidentDocumented));
+    a.on_key(key(KeyCode::Esc));
+    assert_eq!(a.screen, Screen::Wizard);
+}
+
+#[test]
+fn a_long_evidence_wraps_under_itself_and_scrolls_to_its_end() {
+    let mut a = app(State::GateBlocked, View::Wizard);
+    let long: String = (0..60)
+        .map(|i| format!("key{i}=epoch{}", 1000 + i))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut evidence = Vec::new();
+    for i in 0..6 {
+        evidence.push(Evidence {
+            host: Some(Role::Backup),
+            at: T0 + 30.0 + i as f64,
+            via: format!("GET …/validator/liveness/{}", 1300 + i),
+            observed: long.clone(),
+        });
+    }
+    a.model.apply(&Entry::next(
+        None,
+        T0 + 40.0,
+        "oncall",
+        Record::Item {
+            number: ItemId::AttestationsSubmitted,
+            state: ItemState::Red("keys not live".into()),
+            evidence,
+        },
+    ));
+    a.on_key(key(KeyCode::Char('8')));
+    let s = text(&a, 80, 24);
+    assert!(s.contains("Evidence (6):"), "{s}");
+    assert!(s.contains("lines 1-20 of "), "it says there is more:\n{s}");
+    // The words of one piece of evidence continue under it, indented.
+    assert!(
+        s.contains("│    seen: key0=epoch1000 key1=epoch1001"),
+        "{s}"
+    );
+    assert!(s.contains("│          key"), "{s}");
+    // To the end, and no further: one key up moves at once.
+    for _ in 0..20 {
+        a.on_key(key(KeyCode::PageDown));
+    }
+    let end = text(&a, 80, 24);
+    assert!(end.contains("key59=epoch1059"), "{end}");
+    assert!(end.contains("via: GET …/validator/liveness/1305"), "{end}");
+    let max = a.scroll_max.get();
+    assert!(max > 0 && a.scroll == max, "{} of {max}", a.scroll);
+    a.on_key(key(KeyCode::Up));
+    assert_eq!(a.scroll, max - 1);
+}
+
+#[test]
+fn the_help_wraps_with_a_hanging_indent_and_scrolls_at_80x24() {
+    let mut a = app(State::Normal, View::Help);
+    let labels: Vec<String> = validator_failover::tui::keymap::KEYS
+        .iter()
+        .map(|b| format!("{:>9}  ", b.label))
+        .collect();
+    let mut seen_labels = 0;
+    let mut pages = Vec::new();
+    for _ in 0..4 {
+        let s = text(&a, 80, 24);
+        let rows: Vec<&str> = s.lines().collect();
+        let top = rows.iter().position(|r| r.contains("Keys (?)")).unwrap();
+        let bottom = top + rows[top..].iter().position(|r| r.starts_with('└')).unwrap();
+        for r in &rows[top + 1..bottom] {
+            let inner: String = r.chars().skip(1).take(11).collect();
+            let label = labels.contains(&inner);
+            seen_labels += usize::from(label);
+            assert!(
+                label || inner == " ".repeat(11) || inner == "  Symbols  ",
+                "a line wrapped to column 0: {r:?}\n{s}"
+            );
+        }
+        pages.push(s);
+        a.on_key(key(KeyCode::PageDown));
+        assert!(a.help, "a scroll key does not close the help");
+    }
+    let last = pages.last().unwrap();
+    assert!(last.contains("q/Ctrl-C  quit"), "{last}");
+    assert!(last.contains("[↶] undone"), "{last}");
+    assert!(
+        seen_labels >= validator_failover::tui::keymap::KEYS.len(),
+        "{seen_labels}"
+    );
+    // Any other key closes it.
+    a.on_key(key(KeyCode::Char('x')));
+    assert!(!a.help);
+}
+
+fn entry(dt: f64, r: Record) -> validator_failover::tui::app::EngineMsg {
+    validator_failover::tui::app::EngineMsg::Entry(Box::new(Entry::next(
+        None,
+        T0 + dt,
+        "oncall",
+        r,
+    )))
+}
+
+fn item(n: ItemId, state: ItemState) -> Record {
+    Record::Item {
+        number: n,
+        state,
+        evidence: Vec::new(),
+    }
+}
+
+#[test]
+fn the_log_pane_follows_the_host_that_signs() {
+    let mut a = app(State::Normal, View::Wizard);
+    assert_eq!(a.tail_focus, Role::Primary, "the primary signs at first");
+    assert!(text(&a, 80, 24).contains("▶ journal: primary.example"));
+    a.on_engine(entry(30.0, item(ItemId::LockFileRemoved, ItemState::Green)));
+    assert_eq!(a.tail_focus, Role::Primary, "unlocked, not started");
+    a.on_engine(entry(
+        31.0,
+        item(ItemId::BackupValidatorStarted, ItemState::Running),
+    ));
+    assert_eq!(a.tail_focus, Role::Backup, "the backup is being started");
+    assert!(text(&a, 80, 24).contains("▶ journal: backup.example"));
+    // Tab still switches; the pane stays where it was put until the signer changes.
+    a.on_key(key(KeyCode::Tab));
+    assert_eq!(a.tail_focus, Role::Primary);
+    a.on_engine(entry(
+        32.0,
+        item(ItemId::BackupValidatorStarted, ItemState::Green),
+    ));
+    assert_eq!(a.tail_focus, Role::Primary);
+    a.on_key(key(KeyCode::Tab));
+    // The rollback undid the start: the primary again.
+    a.on_engine(entry(
+        60.0,
+        item(
+            ItemId::BackupValidatorStarted,
+            ItemState::Undone("stopped".into()),
+        ),
+    ));
+    assert_eq!(a.tail_focus, Role::Primary);
+}
+
+#[test]
+fn after_a_rollback_items_6_to_9_no_longer_read_green_and_its_steps_are_listed() {
+    let s = text(&app(State::RolledBack, View::Wizard), 80, 24);
+    for n in [
+        "6 Lock file removed on backup",
+        "7 Backup validator started",
+        "8 Attestations being submitted",
+        "9 Alerts cleared",
+        "1 Primary validator confirmed stopped",
+        "2 Primary process confirmed killed",
+    ] {
+        assert!(s.contains(&format!("[↶]  {n}")), "{n}\n{s}");
+        assert!(!s.contains(&format!("[✓]  {n}")), "{n}\n{s}");
+    }
+    assert!(s.contains("4/10 green, 6 undone"), "{s}");
+    assert!(s.contains("rollback: [✓] R1 [✓] R2 [✓] R3 [✓] R4"), "{s}");
+    assert!(s.contains("▶ journal: primary.example"), "{s}");
+    let s = text(&app(State::RolledBack, View::Rollback), 80, 24);
+    for r in [
+        "[✓] R1 Backup stopped and locked again",
+        "[✓] R2 Backup's history back on the primary",
+        "[✓] R3 Rollback's start gate",
+        "[✓] R4 Primary unfenced and running",
+    ] {
+        assert!(s.contains(r), "{r}\n{s}");
+    }
+    assert!(
+        s.contains("lock file present: regular empty file 444 root:root"),
+        "{s}"
+    );
+}
+
+#[test]
+fn item_10_ticks_once_the_notes_and_the_runs_times_are_there() {
+    let s = text(&app(State::Normal, View::Wizard), 120, 40);
+    assert!(
+        s.contains("[ ] 10 Incident documented                           waits for time of failure, cause, run's end (n: notes)"),
+        "{s}"
+    );
+    // Rolled back after the notes were written: ended again, so documented.
+    let s = text(&app(State::RolledBack, View::Wizard), 80, 24);
+    assert!(s.contains("[✓] 10 Incident documented"), "{s}");
+    let s = text(&app(State::RolledBack, View::Item('0')), 80, 24);
+    assert!(
+        s.contains("seen: cause: PSU failure on the primary's rack"),
+        "{s}"
+    );
+    assert!(s.contains("seen: time of failure: 07:52 UTC"), "{s}");
+    assert!(s.contains("(rolled back)"), "{s}");
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::JOURNAL_FILE;
 use crate::engine::checklist::{Checklist, Evidence, ItemState};
-use crate::engine::ids::ItemId;
+use crate::engine::ids::{ItemId, NoteField, RollbackStep};
 use crate::engine::journal::{Broken, Entry, Record, verify};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,12 @@ struct Run<'a> {
     started: Option<&'a Entry>,
     ended: Option<&'a Entry>,
     checklist: Checklist,
-    notes: BTreeMap<String, String>,
+    /// Item 10 as `engine::incident` judges the whole journal.
+    incident: crate::engine::incident::Verdict,
+    /// The rollback's own steps, each as its last record left it: (state, time,
+    /// evidence).
+    rollback: BTreeMap<RollbackStep, (ItemState, f64, Vec<Evidence>)>,
+    notes: BTreeMap<NoteField, String>,
     problems: Vec<&'a Entry>,
 }
 
@@ -104,6 +109,8 @@ fn fold(entries: &[Entry]) -> Run<'_> {
         started: None,
         ended: None,
         checklist: Checklist::new(),
+        incident: crate::engine::incident::judge(entries),
+        rollback: BTreeMap::new(),
         notes: BTreeMap::new(),
         problems: Vec::new(),
     };
@@ -111,6 +118,12 @@ fn fold(entries: &[Entry]) -> Run<'_> {
         match &e.record {
             Record::RunStarted { .. } => run.started = Some(e),
             Record::RunEnded { .. } => run.ended = Some(e),
+            // Item 10 is judged below from the whole journal (its records are the
+            // driver's journaling of that same judgement).
+            Record::Item {
+                number: ItemId::IncidentDocumented,
+                ..
+            } => {}
             Record::Item {
                 number,
                 state,
@@ -132,10 +145,34 @@ fn fold(entries: &[Entry]) -> Run<'_> {
             Record::Note { field, text } => {
                 run.notes.insert(field.clone(), text.clone());
             }
+            Record::RollbackStep {
+                step,
+                state,
+                evidence,
+            } => {
+                run.rollback
+                    .insert(*step, (state.clone(), e.at, evidence.clone()));
+                if matches!(state, ItemState::Red(_)) {
+                    run.problems.push(e);
+                }
+            }
             Record::Gate { open: false, .. } => run.problems.push(e),
             Record::Command { status, .. } if *status != Some(0) => run.problems.push(e),
             _ => {}
         }
+    }
+    // Item 10 is the judgement of the whole journal (an older journal has no record
+    // of it), the same one the driver journals.
+    let v = &run.incident;
+    if let (ItemState::Green, Some(at)) = (&v.state, v.at) {
+        run.checklist
+            .set(
+                ItemId::IncidentDocumented,
+                ItemState::Green,
+                at,
+                v.evidence.clone(),
+            )
+            .expect("green is set, never waived");
     }
     run
 }
@@ -193,6 +230,13 @@ fn describe(r: &Record) -> String {
         Record::Note { field, text } => {
             format!("note {field}: {}", text.lines().next().unwrap_or(""))
         }
+        Record::RollbackStep { step, state, .. } => format!(
+            "rollback {} {}: {} {}",
+            step.label(),
+            step.title(),
+            state.symbol(),
+            state_text(state)
+        ),
         Record::RunEnded { outcome } => format!("run ended: {outcome}"),
         Record::Milestone { milestone } => format!("milestone: {milestone}"),
         Record::Liveness { verdict } => match verdict {
@@ -220,6 +264,7 @@ fn state_text(s: &ItemState) -> String {
         ItemState::Green => "green".into(),
         ItemState::Red(r) => format!("red: {r}"),
         ItemState::Waived(r) => format!("waived: {r}"),
+        ItemState::Undone(r) => format!("undone: {r}"),
     }
 }
 
@@ -257,7 +302,7 @@ pub fn markdown(entries: &[Entry]) -> String {
     s.push_str(&format!(
         "- **Time of primary failure:** {}\n",
         run.notes
-            .get("time-of-failure")
+            .get(&NoteField::TimeOfFailure)
             .map(String::as_str)
             .unwrap_or("not recorded")
     ));
@@ -283,7 +328,7 @@ pub fn markdown(entries: &[Entry]) -> String {
     s.push_str(&format!(
         "- **Cause:** {}\n",
         run.notes
-            .get("cause")
+            .get(&NoteField::Cause)
             .map(String::as_str)
             .unwrap_or("not recorded")
     ));
@@ -299,30 +344,66 @@ pub fn markdown(entries: &[Entry]) -> String {
             .at
             .map(crate::engine::journal::rfc3339)
             .unwrap_or_default();
-        s.push_str(&format!(
-            "- {tick} {}. {} — {} {}\n",
-            item.number,
-            item.number.title(),
-            state_text(&item.state),
-            when
-        ));
+        let waits = match item.number {
+            ItemId::IncidentDocumented if !run.incident.missing.is_empty() => format!(
+                " (waits for {})",
+                run.incident
+                    .missing
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
+        s.push_str(
+            format!(
+                "- {tick} {}. {} — {}{waits} {}",
+                item.number,
+                item.number.title(),
+                state_text(&item.state),
+                when
+            )
+            .trim_end(),
+        );
+        s.push('\n');
         for ev in &item.evidence {
             s.push_str(&format!("  - {}\n", evidence_line(ev)));
         }
     }
+    if !run.rollback.is_empty() {
+        s.push_str("\n## Rollback\n\n");
+        for (step, (state, at, evidence)) in &run.rollback {
+            let tick = if *state == ItemState::Green {
+                "[x]"
+            } else {
+                "[ ]"
+            };
+            s.push_str(&format!(
+                "- {tick} {}. {} — {} {}\n",
+                step.label(),
+                step.title(),
+                state_text(state),
+                crate::engine::journal::rfc3339(*at)
+            ));
+            for ev in evidence {
+                s.push_str(&format!("  - {}\n", evidence_line(ev)));
+            }
+        }
+    }
 
     s.push_str("\n## Issues encountered\n\n");
-    if let Some(text) = run.notes.get("issues") {
+    if let Some(text) = run.notes.get(&NoteField::Issues) {
         s.push_str(text.trim_end());
         s.push_str("\n\n");
     }
-    if run.problems.is_empty() && !run.notes.contains_key("issues") {
+    if run.problems.is_empty() && !run.notes.contains_key(&NoteField::Issues) {
         s.push_str("None recorded.\n");
     }
     for e in &run.problems {
         s.push_str(&format!("- {} {}\n", e.time, describe(&e.record)));
     }
-    if let Some(text) = run.notes.get("notes") {
+    if let Some(text) = run.notes.get(&NoteField::Notes) {
         s.push_str("\n## Notes\n\n");
         s.push_str(text.trim_end());
         s.push('\n');
@@ -352,6 +433,17 @@ pub fn json(entries: &[Entry]) -> serde_json::Value {
         "verified": true,
         "entries": entries,
         "checklist": run.checklist,
+        "rollback": run
+            .rollback
+            .iter()
+            .map(|(step, (state, at, evidence))| json!({
+                "step": step,
+                "title": step.title(),
+                "state": state,
+                "at": at,
+                "evidence": evidence,
+            }))
+            .collect::<Vec<_>>(),
         "notes": run.notes,
         "started": run.started.map(|e| &e.time),
         "ended": run.ended.map(|e| &e.time),
@@ -471,6 +563,46 @@ mod tests {
         assert_eq!(j["verified"], true);
         assert_eq!(j["entries"].as_array().unwrap().len(), 5);
         assert_eq!(j["checklist"]["items"][0]["state"]["state"], "green");
+    }
+
+    #[test]
+    fn item_10_is_judged_from_the_whole_journal_an_older_one_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = sample(tmp.path());
+        // A time of failure and an end, no cause: pending, saying what it waits for.
+        let md = markdown(&read_journal(&dir).unwrap());
+        assert!(
+            md.contains("- [ ] 10. Incident documented — pending (waits for the cause (notes))"),
+            "{md}"
+        );
+        // The cause written afterwards, as an older release wrote notes (no item 10
+        // record in the journal): ticked all the same.
+        let mut w = JournalWriter::resume(&dir, "alice").unwrap();
+        w.append(
+            1_795_000_010.0,
+            Record::Note {
+                field: NoteField::Cause,
+                text: "PSU failure".into(),
+            },
+        )
+        .unwrap();
+        let entries = read_journal(&dir).unwrap();
+        assert!(!entries.iter().any(|e| matches!(
+            e.record,
+            Record::Item {
+                number: ItemId::IncidentDocumented,
+                ..
+            }
+        )));
+        let md = markdown(&entries);
+        assert!(
+            md.contains("- [x] 10. Incident documented — green 2026-11-18T11:06:50.000Z"),
+            "{md}"
+        );
+        assert!(md.contains("cause: PSU failure"), "{md}");
+        let j = json(&entries);
+        assert_eq!(j["checklist"]["items"][9]["state"]["state"], "green");
+        assert_eq!(j["notes"]["cause"], "PSU failure");
     }
 
     #[test]

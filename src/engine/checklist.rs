@@ -14,6 +14,9 @@ pub enum ItemState {
     Green,
     Red(String),
     Waived(String),
+    /// Was done, and a rollback undid it: why, in the rollback's words (its evidence
+    /// beside it). Journal format 3.
+    Undone(String),
 }
 
 impl ItemState {
@@ -25,6 +28,7 @@ impl ItemState {
             ItemState::Green => "[✓]",
             ItemState::Red(_) => "[✗]",
             ItemState::Waived(_) => "[!]",
+            ItemState::Undone(_) => "[↶]",
         }
     }
 }
@@ -90,6 +94,33 @@ pub const ITEMS: [ItemSpec; 10] = [
         number: 10,
         title: "Incident documented",
         green_when: "notes written; times of failure, start and completion recorded",
+    },
+];
+
+/// One of the rollback's own steps: its words and what makes it green.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StepSpec {
+    pub title: &'static str,
+    pub green_when: &'static str,
+}
+
+/// The rollback's steps (`ids::RollbackStep`), in its order (spec §2).
+pub const ROLLBACK_STEPS: [StepSpec; 4] = [
+    StepSpec {
+        title: "Backup stopped and locked again",
+        green_when: "its validator stopped with no process and no metrics port, the lock file back, seen so twice, seconds apart",
+    },
+    StepSpec {
+        title: "Backup's history back on the primary",
+        green_when: "the backup's slashing-protection history (now the newest) on the primary, sha256 equal on both ends, the primary's own set aside",
+    },
+    StepSpec {
+        title: "Rollback's start gate",
+        green_when: "the backup still stopped and locked; the primary's beacon and execution nodes synced",
+    },
+    StepSpec {
+        title: "Primary unfenced and running",
+        green_when: "fence drop-in removed, unmasked, enabled, lock file removed, started; ActiveState active/running with a process",
     },
 ];
 
@@ -230,6 +261,20 @@ impl Checklist {
         Ok(())
     }
 
+    /// Mark an item that was done (or begun) as undone by a rollback, with the
+    /// rollback's evidence. An item never begun stays pending: nothing was undone.
+    /// True when the item changed.
+    pub fn undo(&mut self, id: ItemId, why: &str, at: f64, evidence: Vec<Evidence>) -> bool {
+        let item = &mut self.items[id.index()];
+        if matches!(item.state, ItemState::Pending | ItemState::Undone(_)) {
+            return false;
+        }
+        item.state = ItemState::Undone(why.to_string());
+        item.at = Some(at);
+        item.evidence = evidence;
+        true
+    }
+
     /// Every item green or waived: the failover is complete.
     pub fn complete(&self) -> bool {
         self.items
@@ -262,6 +307,44 @@ mod tests {
         for (n, i) in ITEMS.iter().enumerate() {
             assert_eq!(i.number as usize, n + 1);
         }
+    }
+
+    #[test]
+    fn only_what_was_done_or_begun_is_undone() {
+        let mut c = Checklist::new();
+        let ev = || {
+            vec![Evidence {
+                host: Some(Role::Backup),
+                at: 5.0,
+                via: "systemctl show".into(),
+                observed: "inactive/dead MainPID=0".into(),
+            }]
+        };
+        c.set(
+            ItemId::BackupValidatorStarted,
+            ItemState::Green,
+            1.0,
+            vec![],
+        )
+        .unwrap();
+        c.set(
+            ItemId::AttestationsSubmitted,
+            ItemState::Running,
+            1.0,
+            vec![],
+        )
+        .unwrap();
+        assert!(c.undo(ItemId::BackupValidatorStarted, "stopped again", 5.0, ev()));
+        assert!(c.undo(ItemId::AttestationsSubmitted, "stopped again", 5.0, ev()));
+        // Never begun: nothing to undo; undone already: unchanged.
+        assert!(!c.undo(ItemId::AlertsCleared, "stopped again", 5.0, ev()));
+        assert!(!c.undo(ItemId::BackupValidatorStarted, "again", 6.0, vec![]));
+        let seven = c.item(ItemId::BackupValidatorStarted);
+        assert_eq!(seven.state, ItemState::Undone("stopped again".into()));
+        assert_eq!((seven.at, seven.evidence.len()), (Some(5.0), 1));
+        assert_eq!(seven.state.symbol(), "[↶]");
+        assert_eq!(c.item(ItemId::AlertsCleared).state, ItemState::Pending);
+        assert!(!c.complete());
     }
 
     #[test]

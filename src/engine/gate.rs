@@ -108,6 +108,11 @@ pub fn start_gate(
                 title,
                 why: r.clone(),
             }),
+            ItemState::Undone(r) => waits.push(Wait::Item {
+                number: n,
+                title,
+                why: format!("undone ({r})"),
+            }),
             ItemState::Pending => waits.push(Wait::Item {
                 number: n,
                 title,

@@ -11,8 +11,10 @@
 use serde::{Deserialize, Serialize};
 
 /// The journal's format: 1 before these types (no `format` in `run-started`); 2 adds
-/// the milestones and the gates' lists of what they wait for.
-pub const JOURNAL_FORMAT: u32 = 2;
+/// the milestones and the gates' lists of what they wait for; 3 adds an item's
+/// `undone` state (what a rollback undid) and the rollback's own steps
+/// (`rollback-step`).
+pub const JOURNAL_FORMAT: u32 = 3;
 
 /// The runbook's ten checklist items, in its words and order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -81,6 +83,126 @@ impl std::fmt::Display for ItemId {
     /// The number, honouring width and alignment (`{n:>2}`) as a number does.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(&self.number(), f)
+    }
+}
+
+/// The rollback's own steps (spec §2: "stop and re-lock the backup if it ran, bring
+/// its slashing-protection history back to the primary, unfence and start the
+/// primary"), in their order. A rollback journals the ones its path takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackStep {
+    /// The backup's validator stopped and locked again, seen so twice.
+    BackupRelocked,
+    /// The backup's history (now the newest) brought back to the primary.
+    HistoryBack,
+    /// The rollback's Start gate: the backup still stopped and locked, the primary's
+    /// nodes synced.
+    ReverseGate,
+    /// The primary unfenced, its validator started and seen running.
+    PrimaryRestarted,
+}
+
+impl RollbackStep {
+    pub const ALL: [RollbackStep; 4] = [
+        RollbackStep::BackupRelocked,
+        RollbackStep::HistoryBack,
+        RollbackStep::ReverseGate,
+        RollbackStep::PrimaryRestarted,
+    ];
+
+    /// The step's place in its list (0-3).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// How the screens and the audit number it: `R1`-`R4`.
+    pub fn label(self) -> String {
+        format!("R{}", self.index() + 1)
+    }
+
+    pub fn title(self) -> &'static str {
+        super::checklist::ROLLBACK_STEPS[self.index()].title
+    }
+}
+
+/// The incident notes' fields (runbook "Post-Failover Actions"), and the reason for
+/// the failover; written in the journal as their words. A word this version does not
+/// know (a later one's) is kept as written and shown, never judged.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum NoteField {
+    TimeOfFailure,
+    Cause,
+    Issues,
+    Notes,
+    /// Why this failover (the wizard's `w`).
+    Reason,
+    Named(String),
+}
+
+impl NoteField {
+    /// The incident's fields, in the notes editor's order.
+    pub const INCIDENT: [NoteField; 4] = [
+        NoteField::TimeOfFailure,
+        NoteField::Cause,
+        NoteField::Issues,
+        NoteField::Notes,
+    ];
+
+    /// The word the journal writes.
+    pub fn as_str(&self) -> &str {
+        match self {
+            NoteField::TimeOfFailure => "time-of-failure",
+            NoteField::Cause => "cause",
+            NoteField::Issues => "issues",
+            NoteField::Notes => "notes",
+            NoteField::Reason => "reason",
+            NoteField::Named(n) => n,
+        }
+    }
+
+    /// How the notes editor and the audit title it.
+    pub fn title(&self) -> &str {
+        match self {
+            NoteField::TimeOfFailure => "Time of primary failure",
+            NoteField::Cause => "Cause",
+            NoteField::Issues => "Issues encountered",
+            NoteField::Notes => "Other notes",
+            NoteField::Reason => "Reason for the failover",
+            NoteField::Named(n) => n,
+        }
+    }
+}
+
+impl From<String> for NoteField {
+    fn from(s: String) -> NoteField {
+        match s.as_str() {
+            "time-of-failure" => NoteField::TimeOfFailure,
+            "cause" => NoteField::Cause,
+            "issues" => NoteField::Issues,
+            "notes" => NoteField::Notes,
+            "reason" => NoteField::Reason,
+            _ => NoteField::Named(s),
+        }
+    }
+}
+
+impl From<&str> for NoteField {
+    fn from(s: &str) -> NoteField {
+        NoteField::from(s.to_string())
+    }
+}
+
+impl From<NoteField> for String {
+    fn from(f: NoteField) -> String {
+        f.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for NoteField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -288,6 +410,35 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&old).unwrap(),
             "\"a gate of long ago\""
+        );
+    }
+
+    #[test]
+    fn note_fields_are_written_in_their_words_and_unknown_ones_kept() {
+        for f in NoteField::INCIDENT.into_iter().chain([NoteField::Reason]) {
+            let json = serde_json::to_string(&f).unwrap();
+            assert_eq!(json, format!("{:?}", f.as_str()));
+            assert_eq!(serde_json::from_str::<NoteField>(&json).unwrap(), f);
+        }
+        let later: NoteField = serde_json::from_str("\"root-cause-ticket\"").unwrap();
+        assert_eq!(later, NoteField::Named("root-cause-ticket".into()));
+        assert_eq!(
+            serde_json::to_string(&later).unwrap(),
+            "\"root-cause-ticket\""
+        );
+        assert_eq!(NoteField::from("cause"), NoteField::Cause);
+    }
+
+    #[test]
+    fn rollback_steps_are_numbered_in_order_and_written_as_words() {
+        for (i, s) in RollbackStep::ALL.iter().enumerate() {
+            assert_eq!(s.index(), i);
+            assert_eq!(s.label(), format!("R{}", i + 1));
+            assert!(!s.title().is_empty());
+        }
+        assert_eq!(
+            serde_json::to_string(&RollbackStep::BackupRelocked).unwrap(),
+            "\"backup-relocked\""
         );
     }
 

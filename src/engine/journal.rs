@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::checklist::{Evidence, ItemState};
-pub use super::ids::{GateId, ItemId, JOURNAL_FORMAT, Milestone, RunOutcome};
+pub use super::ids::{
+    GateId, ItemId, JOURNAL_FORMAT, Milestone, NoteField, RollbackStep, RunOutcome,
+};
 use crate::config::Role;
 
 /// The `prev` of the first entry.
@@ -68,10 +70,17 @@ pub enum Record {
         evidence: Vec<Evidence>,
     },
     /// The incident's notes: `field` is one of the runbook's (time-of-failure, cause,
-    /// issues) or `notes`.
+    /// issues), `notes`, or the reason for the failover.
     Note {
-        field: String,
+        field: NoteField,
         text: String,
+    },
+    /// One of the rollback's own steps, as an item is: its state and evidence.
+    /// Format 3.
+    RollbackStep {
+        step: RollbackStep,
+        state: ItemState,
+        evidence: Vec<Evidence>,
     },
     RunEnded {
         outcome: RunOutcome,

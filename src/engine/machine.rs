@@ -14,10 +14,11 @@
 
 use serde::{Deserialize, Serialize};
 
+mod rollback;
 mod stop_all;
 
 use super::checklist::{Checklist, Evidence, ItemState};
-use super::ids::{GateId, ItemId, Milestone};
+use super::ids::{GateId, ItemId, Milestone, RollbackStep};
 use super::journal::Record;
 use super::steps::Action;
 use crate::config::Role;
@@ -1611,6 +1612,7 @@ impl Failover {
                                 true,
                                 format!("the backup is stopped and locked (seen twice, {:.0}s apart): bringing its history back to the primary", now - t),
                             ));
+                            self.backup_relocked_seen(now, &b, &mut out);
                             self.phase = Phase::TransferringBack;
                             out.push(Effect::Transfer {
                                 from: Source::Live(Role::Backup),
@@ -1637,14 +1639,25 @@ impl Failover {
                         "ALARM: the backup is not verified stopped and locked: {}; the primary stays fenced",
                         problems.join("; ")
                     );
+                    let step = RollbackStep::BackupRelocked;
+                    self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), &mut out);
                     self.stop_at(GateId::Rollback, why, &mut out);
                 }
             }
             (Phase::VerifyingBackupStopped { .. }, Event::Tick { .. }) => {
                 out.push(Effect::Observe(self.backup_idle_checks()));
             }
-            (Phase::TransferringBack, Event::Transferred { now, result, .. }) => match result {
+            (
+                Phase::TransferringBack,
+                Event::Transferred {
+                    now,
+                    result,
+                    evidence,
+                },
+            ) => match result {
                 Ok(t) => {
+                    let step = RollbackStep::HistoryBack;
+                    self.rollback_step(step, ItemState::Green, evidence, &mut out);
                     out.push(self.gate(
                         GateId::Rollback,
                         true,
@@ -1662,6 +1675,8 @@ impl Failover {
                     let why = format!(
                         "bringing the backup's history back to the primary failed: {why}; both validators are stopped (the primary fenced, the backup locked): the primary must not sign before it has the backup's history"
                     );
+                    let step = RollbackStep::HistoryBack;
+                    self.rollback_step(step, ItemState::Red(why.clone()), evidence, &mut out);
                     self.stop_at(GateId::Rollback, why, &mut out);
                 }
             },
@@ -1673,6 +1688,8 @@ impl Failover {
                         "ALARM: the backup is no longer stopped and locked: {}; the primary stays fenced",
                         alarm.join("; ")
                     );
+                    let step = RollbackStep::ReverseGate;
+                    self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), &mut out);
                     self.stop_at(GateId::RollbackStart, why, &mut out);
                     return out;
                 }
@@ -1697,6 +1714,7 @@ impl Failover {
                         true,
                         "the backup stopped and locked; the primary has its history and synced nodes: unfencing and starting the primary".into(),
                     ));
+                    self.reverse_gate_opened(&b, &mut out);
                     self.primary_restarting = true;
                     self.undo_step(Undo::Primary, 0, &mut out);
                 } else if now - since > self.plan.gate_timeout {
@@ -1705,6 +1723,8 @@ impl Failover {
                         self.plan.gate_timeout,
                         waits.join("; ")
                     );
+                    let step = RollbackStep::ReverseGate;
+                    self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), &mut out);
                     self.stop_at(GateId::RollbackStart, why, &mut out);
                 } else {
                     let why = waits.join("; ");
@@ -1728,6 +1748,7 @@ impl Failover {
                         true,
                         format!("requested at {now:.0} in phase {phase:?}: stopping and re-locking the backup first"),
                     ));
+                    self.rollback_begins(true, &mut out);
                     self.undo_step(Undo::Backup, 0, &mut out);
                     return out;
                 }
@@ -1746,6 +1767,7 @@ impl Failover {
                     true,
                     format!("requested at {now:.0} in phase {phase:?}"),
                 ));
+                self.rollback_begins(false, &mut out);
                 self.primary_restarting = true;
                 self.undo_step(Undo::Primary, 0, &mut out);
             }
@@ -1808,6 +1830,7 @@ impl Failover {
                         true,
                         "the primary's validator runs again".into(),
                     ));
+                    self.primary_runs_again(now, &b, &mut out);
                     self.phase = Phase::RolledBack;
                     out.push(Effect::Finished(Outcome::RolledBack));
                 } else if attempts < self.plan.verify_attempts {
@@ -1818,6 +1841,8 @@ impl Failover {
                 } else {
                     let why =
                         "the primary's validator did not come back after the rollback".to_string();
+                    let step = RollbackStep::PrimaryRestarted;
+                    self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), &mut out);
                     self.stop_at(GateId::Rollback, why, &mut out);
                 }
             }

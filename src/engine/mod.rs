@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod checklist;
 pub mod gate;
 pub mod ids;
+pub mod incident;
 pub mod journal;
 pub mod machine;
 pub mod preflight;

@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Role;
 use crate::driver::Answer;
-use crate::engine::journal::{Entry, RunOutcome};
+use crate::engine::ids::ItemId;
+use crate::engine::journal::{Entry, NoteField, RunOutcome};
 use crate::engine::machine::Confirm;
 
 use super::keymap::{self, Action};
@@ -50,6 +51,8 @@ pub enum Screen {
     Notes,
     Export,
     Preflight,
+    /// One checklist item whole: its state, all its evidence, its history.
+    Item(ItemId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +89,7 @@ pub enum Out {
     Rollback,
     StopAll,
     FencedOutOfBand(String),
-    SaveNotes(Vec<(String, String)>),
+    SaveNotes(Vec<(NoteField, String)>),
     Export(ExportFormat),
     /// Look at both hosts again (the read-only preflight).
     Preflight,
@@ -119,13 +122,8 @@ pub const RUNBOOK_REASONS: [&str; 4] = [
     "Primary node software is critically corrupted",
 ];
 
-/// The runbook's incident fields, as the journal's `Note` records name them.
-pub const NOTE_FIELDS: [(&str, &str); 4] = [
-    ("time-of-failure", "Time of primary failure"),
-    ("cause", "Cause"),
-    ("issues", "Issues encountered"),
-    ("notes", "Other notes"),
-];
+/// The runbook's incident fields, in the notes editor's order.
+pub const NOTE_FIELDS: [NoteField; 4] = NoteField::INCIDENT;
 
 pub struct App {
     pub model: Model,
@@ -133,7 +131,18 @@ pub struct App {
     pub screen: Screen,
     pub dialog: Option<Dialog>,
     pub help: bool,
+    /// The help's first line shown, when it is longer than the screen.
+    pub help_scroll: u16,
+    /// The first line shown of a screen that scrolls (an item's, the rollback's).
+    pub scroll: u16,
+    /// The most each can scroll, as the last frame found (the views write it).
+    pub help_scroll_max: std::cell::Cell<u16>,
+    pub scroll_max: std::cell::Cell<u16>,
+    /// The log pane's host (Tab switches it).
     pub tail_focus: Role,
+    /// The host that signs as the model last said; when it changes, the log pane
+    /// follows it.
+    pub signer: Role,
     /// A one-line message in the status bar, until the next key.
     pub flash: Option<String>,
     /// The rollback screen's typed primary name.
@@ -156,9 +165,11 @@ pub struct App {
 
 impl App {
     pub fn new(model: Model, theme: Theme) -> App {
+        let signer = model.signing_host();
         let notes = NOTE_FIELDS
             .iter()
-            .map(|(_, title)| {
+            .map(|field| {
+                let title = field.title();
                 let mut t = TextArea::default();
                 t.set_placeholder_text(format!("{title}…"));
                 t
@@ -170,7 +181,12 @@ impl App {
             screen: Screen::Wizard,
             dialog: None,
             help: false,
-            tail_focus: Role::Backup,
+            help_scroll: 0,
+            scroll: 0,
+            help_scroll_max: Default::default(),
+            scroll_max: Default::default(),
+            tail_focus: signer,
+            signer,
             flash: None,
             rollback_input: String::new(),
             stop_all_sent: false,
@@ -263,7 +279,7 @@ impl App {
                         let s = std::mem::take(input);
                         self.dialog = None;
                         out.push(Out::SaveNotes(vec![(
-                            "reason".into(),
+                            NoteField::Reason,
                             s.trim().to_string(),
                         )]));
                     }
@@ -287,12 +303,25 @@ impl App {
             return out;
         }
         if self.help {
-            // Any key closes the help.
-            self.help = false;
+            // The scroll keys scroll it; any other key closes the help.
+            let max = self.help_scroll_max.get();
+            match keymap::action_for(&key).and_then(scroll_by) {
+                Some(d) => self.help_scroll = scrolled(self.help_scroll, d, max),
+                None => {
+                    self.help = false;
+                    self.help_scroll = 0;
+                }
+            }
             return out;
         }
         match self.screen {
             Screen::Rollback => {
+                if let Some(d) = keymap::action_for(&key).and_then(scroll_by)
+                    && !matches!(key.code, KeyCode::Char(_))
+                {
+                    self.scroll = scrolled(self.scroll, d, self.scroll_max.get());
+                    return out;
+                }
                 match key.code {
                     KeyCode::Esc => self.screen = Screen::Wizard,
                     KeyCode::Enter => {
@@ -330,10 +359,10 @@ impl App {
                             (self.note_focus + self.notes.len() - 1) % self.notes.len()
                     }
                     (KeyCode::Char('s'), KeyModifiers::CONTROL) => {
-                        let v: Vec<(String, String)> = NOTE_FIELDS
+                        let v: Vec<(NoteField, String)> = NOTE_FIELDS
                             .iter()
                             .zip(&self.notes)
-                            .map(|((f, _), t)| (f.to_string(), t.lines().join("\n")))
+                            .map(|(f, t)| (f.clone(), t.lines().join("\n")))
                             .filter(|(_, t)| !t.trim().is_empty())
                             .collect();
                         if v.is_empty() {
@@ -360,6 +389,10 @@ impl App {
             }
             return out;
         };
+        if let (Screen::Item(_), Some(d)) = (self.screen, scroll_by(action)) {
+            self.scroll = scrolled(self.scroll, d, self.scroll_max.get());
+            return out;
+        }
         let tail = &mut self.model.tails[super::model::idx(self.tail_focus)];
         match action {
             Action::Help => self.help = true,
@@ -383,6 +416,7 @@ impl App {
             }
             Action::Rollback => {
                 self.rollback_input.clear();
+                self.scroll = 0;
                 self.screen = Screen::Rollback;
             }
             Action::StopAll => self.dialog = Some(Dialog::StopAll),
@@ -392,6 +426,12 @@ impl App {
                 })
             }
             Action::Notes => self.screen = Screen::Notes,
+            Action::OpenItem => {
+                if let Some(n) = keymap::item_of(&key) {
+                    self.screen = Screen::Item(n);
+                    self.scroll = 0;
+                }
+            }
             Action::Export => {
                 self.export_result = None;
                 self.screen = Screen::Export;
@@ -440,7 +480,15 @@ impl App {
     pub fn on_engine(&mut self, m: EngineMsg) -> Option<oneshot::Sender<Answer>> {
         self.dirty = true;
         match m {
-            EngineMsg::Entry(e) => self.model.apply(&e),
+            EngineMsg::Entry(e) => {
+                self.model.apply(&e);
+                // The log pane follows the host that signs, when that changes.
+                let signer = self.model.signing_host();
+                if signer != self.signer {
+                    self.signer = signer;
+                    self.tail_focus = signer;
+                }
+            }
             EngineMsg::Ask(q, tx) => {
                 self.model.question = Some(q);
                 return Some(tx);
@@ -477,6 +525,21 @@ impl App {
     }
 }
 
+/// How far a scroll key moves a screen: lines, negative up (None: not a scroll key).
+fn scroll_by(a: Action) -> Option<i32> {
+    match a {
+        Action::ScrollUp => Some(-1),
+        Action::ScrollDown => Some(1),
+        Action::PageUp => Some(-10),
+        Action::PageDown => Some(10),
+        _ => None,
+    }
+}
+
+fn scrolled(at: u16, by: i32, max: u16) -> u16 {
+    (at as i32 + by).clamp(0, max as i32) as u16
+}
+
 /// How the loop ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
@@ -496,7 +559,7 @@ pub trait Effects {
     fn stop_all(&mut self) -> Result<(), String>;
     /// The typed statement that the primary is fenced out of band.
     fn fenced_out_of_band(&mut self, statement: String) -> Result<(), String>;
-    fn save_notes(&mut self, notes: Vec<(String, String)>) -> Result<bool, String>;
+    fn save_notes(&mut self, notes: Vec<(NoteField, String)>) -> Result<bool, String>;
     fn export(&mut self, dir: Option<&str>, f: ExportFormat) -> Result<String, String>;
     /// Run the read-only preflight again; its result comes back as a world message.
     fn preflight(&mut self) {}

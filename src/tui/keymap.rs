@@ -24,6 +24,9 @@ pub enum Action {
     StopAll,
     Notes,
     Export,
+    /// A checklist item's screen: its state, all its evidence, its history (the key's
+    /// digit says which: 1-9, and 0 for item 10).
+    OpenItem,
     Logs,
     SwitchTail,
     ScrollUp,
@@ -135,6 +138,25 @@ pub const KEYS: &[Binding] = &[
         help: "on the preflight screen: why this failover, one of the runbook's four reasons (1-4) or your own words; saved into the journal",
     },
     Binding {
+        keys: &[
+            (KeyCode::Char('1'), N),
+            (KeyCode::Char('2'), N),
+            (KeyCode::Char('3'), N),
+            (KeyCode::Char('4'), N),
+            (KeyCode::Char('5'), N),
+            (KeyCode::Char('6'), N),
+            (KeyCode::Char('7'), N),
+            (KeyCode::Char('8'), N),
+            (KeyCode::Char('9'), N),
+            (KeyCode::Char('0'), N),
+        ],
+        label: "1-9/0",
+        action: Action::OpenItem,
+        scope: Scope::Screens,
+        bar: Some("item"),
+        help: "a checklist item's screen, 0 for item 10: its state, what makes it green, all its evidence (never cut) and its history; ↑/↓ PgUp/PgDn scroll it, another digit another item, Esc: back",
+    },
+    Binding {
         keys: &[(KeyCode::Char('l'), N)],
         label: "l",
         action: Action::Logs,
@@ -148,7 +170,7 @@ pub const KEYS: &[Binding] = &[
         action: Action::SwitchTail,
         scope: Scope::Screens,
         bar: None,
-        help: "switch the log pane between the primary and the backup",
+        help: "switch the log pane between the primary and the backup (it follows the host that signs: the primary, the backup once started, the primary again after a rollback)",
     },
     Binding {
         keys: &[(KeyCode::Up, N), (KeyCode::Char('k'), N)],
@@ -156,7 +178,7 @@ pub const KEYS: &[Binding] = &[
         action: Action::ScrollUp,
         scope: Scope::Screens,
         bar: None,
-        help: "scroll the log up (pauses follow)",
+        help: "scroll the log up (pauses follow); on an item's screen, the rollback screen or the help: scroll it",
     },
     Binding {
         keys: &[(KeyCode::Down, N), (KeyCode::Char('j'), N)],
@@ -164,7 +186,7 @@ pub const KEYS: &[Binding] = &[
         action: Action::ScrollDown,
         scope: Scope::Screens,
         bar: None,
-        help: "scroll the log down",
+        help: "scroll the log down (or the screen, as ↑)",
     },
     Binding {
         keys: &[(KeyCode::PageUp, N)],
@@ -172,7 +194,7 @@ pub const KEYS: &[Binding] = &[
         action: Action::PageUp,
         scope: Scope::Screens,
         bar: None,
-        help: "scroll the log up a page",
+        help: "scroll up a page (the log, or the screen, as ↑)",
     },
     Binding {
         keys: &[(KeyCode::PageDown, N)],
@@ -180,7 +202,7 @@ pub const KEYS: &[Binding] = &[
         action: Action::PageDown,
         scope: Scope::Screens,
         bar: None,
-        help: "scroll the log down a page",
+        help: "scroll down a page (the log, or the screen, as ↑)",
     },
     Binding {
         keys: &[
@@ -200,7 +222,7 @@ pub const KEYS: &[Binding] = &[
         action: Action::Help,
         scope: Scope::Screens,
         bar: Some("help"),
-        help: "this help",
+        help: "this help (↑/↓ PgUp/PgDn scroll it when it is longer than the screen; any other key closes it)",
     },
     Binding {
         keys: &[(KeyCode::Esc, N)],
@@ -219,6 +241,15 @@ pub const KEYS: &[Binding] = &[
         help: "quit (asks first while a step runs; the journal keeps the run)",
     },
 ];
+
+/// The checklist item a digit key opens (`OpenItem`): 1-9, and 0 for item 10.
+pub fn item_of(key: &KeyEvent) -> Option<crate::engine::ids::ItemId> {
+    match key.code {
+        KeyCode::Char('0') => Some(crate::engine::ids::ItemId::IncidentDocumented),
+        KeyCode::Char(c @ '1'..='9') => crate::engine::ids::ItemId::from_number(c as u8 - b'0'),
+        _ => None,
+    }
+}
 
 /// The action of a key on a screen without a text field.
 pub fn action_for(key: &KeyEvent) -> Option<Action> {
@@ -279,6 +310,12 @@ mod tests {
             Some(Action::StartBackup)
         );
         assert_eq!(action_for(&key(KeyCode::Char('?'), S)), Some(Action::Help));
+        for (c, n) in [('1', 1), ('7', 7), ('9', 9), ('0', 10)] {
+            let k = key(KeyCode::Char(c), N);
+            assert_eq!(action_for(&k), Some(Action::OpenItem));
+            assert_eq!(item_of(&k).map(|i| i.number()), Some(n));
+        }
+        assert_eq!(item_of(&key(KeyCode::Char('x'), N)), None);
     }
 
     #[test]

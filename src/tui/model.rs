@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use crate::chain::ChainClock;
 use crate::config::Role;
-use crate::engine::checklist::{ITEMS, ItemState};
+use crate::engine::checklist::{Evidence, ITEMS, ItemState};
 use crate::engine::gate::START_REQUIRES;
+use crate::engine::ids::{ItemId, NoteField, RollbackStep};
 use crate::engine::journal::{Entry, GateId, Record, RunOutcome};
 use crate::engine::machine::Confirm;
 
@@ -28,6 +29,21 @@ pub struct ItemRow {
     pub evidence: Option<String>,
     /// How that evidence was observed (command or request).
     pub via: Option<String>,
+    /// All the evidence of its newest record, as the engine journaled it (the item's
+    /// screen shows it whole).
+    pub all_evidence: Vec<Evidence>,
+    /// Each change of its state: hh:mm:ss and the state (a re-judged item that stays
+    /// what it was adds nothing).
+    pub history: Vec<(String, ItemState)>,
+}
+
+/// One of the rollback's own steps, as the engine last journaled it.
+#[derive(Debug, Clone)]
+pub struct StepRow {
+    pub state: ItemState,
+    /// hh:mm:ss of the record.
+    pub time: String,
+    pub evidence: Vec<Evidence>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,7 +127,12 @@ pub struct Model {
     pub preflight_running: bool,
     /// The liveness gate's verdict while it waits, as the engine last recorded it.
     pub liveness: Option<crate::engine::gate::LivenessVerdict>,
-    pub notes: BTreeMap<String, String>,
+    pub notes: BTreeMap<NoteField, String>,
+    /// The rollback's steps that a rollback of this run journaled, by step.
+    pub rollback: [Option<StepRow>; 4],
+    /// Item 10 as the engine judges the entries seen (what it waits for; its state
+    /// is the journaled item's).
+    pub incident: crate::engine::incident::Incident,
     pub tails: [LogBuf; 2],
     pub tail_down: [Option<String>; 2],
     pub sync: [HostSync; 2],
@@ -150,6 +171,8 @@ impl Model {
                     time: None,
                     evidence: None,
                     via: None,
+                    all_evidence: Vec::new(),
+                    history: Vec::new(),
                 })
                 .collect(),
             gates: Vec::new(),
@@ -162,6 +185,8 @@ impl Model {
             preflight: None,
             preflight_running: true,
             notes: BTreeMap::new(),
+            rollback: [None, None, None, None],
+            incident: Default::default(),
             tails: [LogBuf::new(TAIL_LINES), LogBuf::new(TAIL_LINES)],
             tail_down: [None, None],
             sync: [HostSync::default(), HostSync::default()],
@@ -182,6 +207,7 @@ impl Model {
     /// Take in one journal entry.
     pub fn apply(&mut self, e: &Entry) {
         self.entries += 1;
+        self.incident.see(e);
         let t = hms(&e.time);
         match &e.record {
             Record::RunStarted {
@@ -217,12 +243,15 @@ impl Model {
                         .unwrap_or_default();
                     format!("{on}{}", ev.observed)
                 });
-                if let Some(row) = self.items.get_mut((*number as usize).wrapping_sub(1)) {
-                    row.state = state.clone();
-                    row.time = Some(t.clone());
-                    row.evidence = line;
-                    row.via = evidence.last().map(|e| e.via.clone());
+                let row = &mut self.items[number.index()];
+                if row.history.last().is_none_or(|(_, s)| s != state) {
+                    row.history.push((t.clone(), state.clone()));
                 }
+                row.state = state.clone();
+                row.time = Some(t.clone());
+                row.evidence = line;
+                row.via = evidence.last().map(|e| e.via.clone());
+                row.all_evidence = evidence.clone();
                 self.steps
                     .push(format!("{t} {} item {number}", state.symbol()));
             }
@@ -281,7 +310,27 @@ impl Model {
                     if *ok { "·" } else { "✗" }
                 ));
             }
-            Record::Note { field, text } if field == "reason" => {
+            Record::RollbackStep {
+                step,
+                state,
+                evidence,
+            } => {
+                self.rollback[step.index()] = Some(StepRow {
+                    state: state.clone(),
+                    time: t.clone(),
+                    evidence: evidence.clone(),
+                });
+                self.steps.push(format!(
+                    "{t} {} rollback {} {}",
+                    state.symbol(),
+                    step.label(),
+                    step.title()
+                ));
+            }
+            Record::Note {
+                field: NoteField::Reason,
+                text,
+            } => {
                 self.run.reason = Some(text.clone());
                 self.steps
                     .push(format!("{t} reason for the failover: {text}"));
@@ -439,6 +488,28 @@ impl Model {
             .map(|w| w.split_once(": ").map(|(_, r)| r).unwrap_or(w).to_string())
     }
 
+    /// The host whose validator signs, or is about to: the primary until the backup's
+    /// validator is started (item 7 begun), then the backup; the primary again once a
+    /// rollback has undone item 7. The log pane follows it.
+    pub fn signing_host(&self) -> Role {
+        match self.items[ItemId::BackupValidatorStarted.index()].state {
+            ItemState::Pending | ItemState::Undone(_) => Role::Primary,
+            _ => Role::Backup,
+        }
+    }
+
+    /// A rollback of this run has begun (the engine journaled its steps).
+    pub fn rolling_back(&self) -> bool {
+        self.rollback.iter().any(Option::is_some)
+    }
+
+    /// The rollback's steps journaled so far, in order.
+    pub fn rollback_steps(&self) -> impl Iterator<Item = (RollbackStep, &StepRow)> {
+        RollbackStep::ALL
+            .into_iter()
+            .filter_map(|s| self.rollback[s.index()].as_ref().map(|r| (s, r)))
+    }
+
     /// The first item that is red, if any.
     pub fn first_red(&self) -> Option<(usize, &str)> {
         self.items
@@ -463,7 +534,6 @@ fn short_host(dest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ids::ItemId;
 
     fn entry(prev: Option<&Entry>, r: Record) -> Entry {
         Entry::next(prev, 1_800_000_000.0, "t", r)

@@ -1,4 +1,4 @@
-//! Colours and symbols. Every state reads without colour too (`[✓] [✗] [!] [~] [ ]`),
+//! Colours and symbols. Every state reads without colour too (`[✓] [✗] [!] [~] [↶] [ ]`),
 //! and `NO_COLOR` turns colour off. crossterm clears `REVERSED` along with colours
 //! under `NO_COLOR`, so a selection is marked with a symbol and bold, never reverse video.
 
@@ -70,6 +70,10 @@ impl Theme {
     pub fn disabled(&self) -> Style {
         self.dim()
     }
+    /// What a rollback undid: not green any more, and not a fault.
+    pub fn undone(&self) -> Style {
+        self.fg(Color::Magenta)
+    }
     pub fn danger(&self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
@@ -82,6 +86,7 @@ impl Theme {
             ItemState::Green => self.ok(),
             ItemState::Red(_) => self.bad(),
             ItemState::Waived(_) => self.warn(),
+            ItemState::Undone(_) => self.undone(),
         }
     }
 }

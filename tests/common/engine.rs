@@ -11,7 +11,7 @@ use validator_failover::audit::{JournalWriter, read_journal};
 use validator_failover::config::Role;
 use validator_failover::driver::{Answer, Driver, Ended, Operator, RUN_LOCK};
 use validator_failover::engine::checklist::ItemState;
-use validator_failover::engine::journal::{Entry, GateId, ItemId, Record};
+use validator_failover::engine::journal::{Entry, GateId, ItemId, Record, RollbackStep};
 use validator_failover::engine::machine::{
     BackupStanding, Confirm, Event, Failover, Outcome, Plan, PrimaryStanding,
 };
@@ -554,9 +554,62 @@ pub fn rollback_after_the_stop_restores_the_primary(pair: &dyn Pair) {
         "{running} {file_state} {locked}"
     );
     assert!(!backup_running(pair), "the backup was never unlocked");
+    // Its one step, and what it undid: the primary's stop (items 1-2), nothing of
+    // the backup's, which was never begun.
+    assert_eq!(
+        rollback_steps(&run),
+        vec![(RollbackStep::PrimaryRestarted, ItemState::Green)],
+        "{}",
+        dump(&run)
+    );
+    for n in [ItemId::PrimaryStopped, ItemId::PrimaryKilled] {
+        assert!(undone_with_evidence(&run, n), "{n:?}\n{}", dump(&run));
+    }
+    for n in [
+        ItemId::LockFileRemoved,
+        ItemId::BackupValidatorStarted,
+        ItemId::AttestationsSubmitted,
+        ItemId::AlertsCleared,
+    ] {
+        assert_eq!(
+            run.machine.checklist.item(n).state,
+            ItemState::Pending,
+            "{n:?}"
+        );
+    }
     pair.wait(9.0);
     assert!(primary_state(pair).0);
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// The rollback's steps as the journal last has each, in their order.
+pub fn rollback_steps(run: &Run) -> Vec<(RollbackStep, ItemState)> {
+    let mut last: std::collections::BTreeMap<RollbackStep, ItemState> = Default::default();
+    for e in run.journal() {
+        if let Record::RollbackStep { step, state, .. } = e.record {
+            last.insert(step, state);
+        }
+    }
+    last.into_iter().collect()
+}
+
+/// The item's last record is `undone`, with the rollback's evidence, and the engine's
+/// checklist says the same.
+pub fn undone_with_evidence(run: &Run, n: ItemId) -> bool {
+    let last = run
+        .journal()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e.record {
+            Record::Item {
+                number,
+                state,
+                evidence,
+            } if number == n => Some((state, evidence)),
+            _ => None,
+        });
+    matches!(&last, Some((ItemState::Undone(_), ev)) if !ev.is_empty())
+        && matches!(run.machine.checklist.item(n).state, ItemState::Undone(_))
 }
 
 /// Two failovers at once: the second is refused by the run lock, with the first's
@@ -639,6 +692,17 @@ pub fn failed_start_then_rollback_relocks_the_backup(pair: &dyn Pair) {
         relock < back && back < start,
         "re-lock, history back, then start: {cmds:?}"
     );
+    // Item 7 was red, 6 green: both undone; 8 and 9 were never begun.
+    for n in [ItemId::LockFileRemoved, ItemId::BackupValidatorStarted] {
+        assert!(undone_with_evidence(&run, n), "{n:?}\n{}", dump(&run));
+    }
+    for n in [ItemId::AttestationsSubmitted, ItemId::AlertsCleared] {
+        assert_eq!(
+            run.machine.checklist.item(n).state,
+            ItemState::Pending,
+            "{n:?}"
+        );
+    }
     let (running, _, locked) = primary_state(pair);
     assert!(running && !locked, "the primary signs again");
     pair.wait(9.0);
@@ -998,6 +1062,62 @@ pub fn rollback_after_the_backup_signed_brings_its_history_back(pair: &dyn Pair)
     assert!(
         running && file_state == "enabled" && !locked,
         "{running} {file_state} {locked}"
+    );
+    // Its four steps, each green, and what it undid: items 6-9 (the backup's start)
+    // and 1-2 (the primary's stop), each with the rollback's evidence.
+    assert_eq!(
+        rollback_steps(&run),
+        RollbackStep::ALL
+            .into_iter()
+            .map(|s| (s, ItemState::Green))
+            .collect::<Vec<_>>(),
+        "{}",
+        dump(&run)
+    );
+    for n in [
+        ItemId::PrimaryStopped,
+        ItemId::PrimaryKilled,
+        ItemId::LockFileRemoved,
+        ItemId::BackupValidatorStarted,
+        ItemId::AttestationsSubmitted,
+        ItemId::AlertsCleared,
+    ] {
+        assert!(undone_with_evidence(&run, n), "{n:?}\n{}", dump(&run));
+    }
+    let journal = run.journal();
+    let relocked = journal
+        .iter()
+        .position(|e| {
+            matches!(
+                &e.record,
+                Record::RollbackStep {
+                    step: RollbackStep::BackupRelocked,
+                    state: ItemState::Green,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let seven_undone = journal
+        .iter()
+        .position(|e| {
+            matches!(
+                &e.record,
+                Record::Item {
+                    number: ItemId::BackupValidatorStarted,
+                    state: ItemState::Undone(_),
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let primary_start = journal
+        .iter()
+        .rposition(|e| matches!(&e.record, Record::Command { host: Role::Primary, command, .. } if command.starts_with("systemctl start")))
+        .unwrap();
+    assert!(
+        relocked < seven_undone && seven_undone < primary_start,
+        "item 7 undone once the backup was seen locked again, before the primary starts"
     );
     pair.wait(9.0);
     assert!(primary_state(pair).0);

@@ -22,6 +22,11 @@ pub fn have_tmux() -> bool {
 
 impl Tmux {
     pub fn start(name: &str, args: &str) -> Tmux {
+        Tmux::start_sized(name, args, 100, 30)
+    }
+
+    /// On a terminal of this size (the wizard's smallest is 80×24).
+    pub fn start_sized(name: &str, args: &str, w: u16, h: u16) -> Tmux {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         let session = format!("vf-{name}-{}", std::process::id());
@@ -35,7 +40,7 @@ impl Tmux {
             .arg("-S")
             .arg(&t.socket)
             .args(["-f", "/dev/null", "new-session", "-d", "-s", &t.session])
-            .args(["-x", "100", "-y", "30"])
+            .args(["-x", &w.to_string(), "-y", &h.to_string()])
             // The shell reports the exit status on the screen when the wizard ends.
             .arg(format!("{bin} {args}; echo EXIT=$?; sleep 600"))
             .env("TMPDIR", t.dir.path())

@@ -148,36 +148,44 @@ pub fn dialog(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
     }
 }
 
+/// The width of the help's key column ("q/Ctrl-C" right-aligned, two spaces).
+const KEY_COLUMN: usize = 11;
+
 pub fn help(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let mut lines: Vec<Line> = KEYS
-        .iter()
-        .map(|b| {
-            Line::from(vec![
-                Span::styled(format!("{:>9}  ", b.label), t.key()),
-                Span::raw(b.help),
-            ])
-        })
-        .collect();
-    lines.push(Line::from(
-        "Symbols: [✓] green  [✗] red  [!] waived/warning  [~] running  [ ] pending",
-    ));
     let w = area.width.min(120);
-    // Wrapped when it fits, one line a key (cut at the edge) when it does not.
-    let wrapped = Paragraph::new(lines.clone())
-        .wrap(Wrap { trim: false })
-        .line_count(w.saturating_sub(2));
-    let fits = wrapped + 2 <= area.height as usize;
-    let h = if fits { wrapped } else { lines.len() } as u16 + 2;
-    let r = centered(area, w, h.min(area.height));
-    f.render_widget(Clear, r);
-    let mut p = Paragraph::new(lines).block(
-        Block::default()
-            .borders(Borders::ALL)
-            .title(" Keys (?) · Any key closes this help. "),
-    );
-    if fits {
-        p = p.wrap(Wrap { trim: false });
+    let width = w.saturating_sub(2) as usize;
+    // Each key's words wrap under themselves (a hanging indent), never cut.
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    for b in KEYS {
+        lines.extend(super::hanging(
+            vec![Span::styled(
+                format!("{:>w$}  ", b.label, w = KEY_COLUMN - 2),
+                t.key(),
+            )],
+            KEY_COLUMN,
+            b.help,
+            ratatui::style::Style::default(),
+            width,
+        ));
     }
-    f.render_widget(p, r);
+    lines.extend(super::hanging(
+        vec![Span::raw(format!("{:>w$}  ", "Symbols", w = KEY_COLUMN - 2))],
+        KEY_COLUMN,
+        "[✓] green  [✗] red  [!] waived/warning  [~] running  [↶] undone by a rollback  [ ] pending",
+        ratatui::style::Style::default(),
+        width,
+    ));
+    let fits = lines.len() + 2 <= area.height as usize;
+    let title = if fits {
+        " Keys (?) · Any key closes this help. "
+    } else {
+        " Keys (?) · ↑↓ PgUp PgDn: scroll · Any other key closes this help. "
+    };
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let r = centered(area, w, h);
+    f.render_widget(Clear, r);
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let max = super::scrolled(f, lines, app.help_scroll, block, r);
+    app.help_scroll_max.set(max);
 }

@@ -3,6 +3,7 @@
 
 pub mod checklist;
 pub mod dialogs;
+pub mod item;
 pub mod logs;
 pub mod screens;
 pub mod step;
@@ -12,7 +13,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::app::{App, Screen};
 use super::keymap;
@@ -40,6 +41,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Notes => screens::notes(f, app, body),
         Screen::Export => screens::export(f, app, body),
         Screen::Preflight => screens::preflight(f, app, body),
+        Screen::Item(n) => item::draw(f, app, n, body),
     }
     status_bar(f, app, status);
     if app.help {
@@ -67,6 +69,61 @@ fn too_small(f: &mut Frame, area: Rect) {
         Paragraph::new(lines).wrap(Wrap { trim: true }),
         Rect::new(area.x, y, area.width, h.min(area.height)),
     );
+}
+
+/// `label` then `text` wrapped to `width` columns with a hanging indent: the lines
+/// after the first start under the text, not under the label (`label` is `indent`
+/// columns wide). Never cut: as many lines as the text needs.
+pub fn hanging(
+    label: Vec<Span<'static>>,
+    indent: usize,
+    text: &str,
+    style: Style,
+    width: usize,
+) -> Vec<Line<'static>> {
+    let room = width.saturating_sub(indent).max(10);
+    let mut out = Vec::new();
+    let mut label = Some(label);
+    for part in text.split('\n') {
+        for l in textwrap::wrap(part, room) {
+            let mut spans = label
+                .take()
+                .unwrap_or_else(|| vec![Span::raw(" ".repeat(indent))]);
+            spans.push(Span::styled(l.into_owned(), style));
+            out.push(Line::from(spans));
+        }
+    }
+    if let Some(l) = label {
+        out.push(Line::from(l));
+    }
+    out
+}
+
+/// Lines already wrapped to the area, shown from line `at` (clamped); returns how far
+/// they could scroll, for the next key.
+pub fn scrolled(
+    f: &mut Frame,
+    lines: Vec<Line<'static>>,
+    at: u16,
+    block: Block<'static>,
+    area: Rect,
+) -> u16 {
+    let total = lines.len();
+    let rows = |b: &Block| b.inner(area).height as usize;
+    if total <= rows(&block) {
+        f.render_widget(Paragraph::new(lines).block(block), area);
+        return 0;
+    }
+    // Where the view is, so that nothing below the edge goes unseen (on a block
+    // without borders the line takes a row of its own).
+    let titled = |b: Block<'static>, text: String| b.title_bottom(Line::from(text).right_aligned());
+    let h = rows(&titled(block.clone(), String::new())).max(1);
+    let max = total.saturating_sub(h) as u16;
+    let at = at.min(max);
+    let last = (at as usize + h).min(total);
+    let block = titled(block, format!(" lines {}-{last} of {total} ", at + 1));
+    f.render_widget(Paragraph::new(lines).block(block).scroll((at, 0)), area);
+    max
 }
 
 /// `m:ss` or `h:mm:ss`.
@@ -123,7 +180,10 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
         let key = b.label.split('/').next().unwrap_or(b.label);
         let essential = !matches!(
             b.action,
-            keymap::Action::Notes | keymap::Action::Export | keymap::Action::Logs
+            keymap::Action::Notes
+                | keymap::Action::Export
+                | keymap::Action::OpenItem
+                | keymap::Action::Logs
         );
         items.push((key, word, style, essential));
     }

@@ -5,69 +5,156 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
+use crate::engine::checklist::ItemState;
 use crate::tui::app::{App, NOTE_FIELDS};
 use crate::tui::theme::{SELECTED, UNSELECTED};
 
+/// The rollback screen: before a rollback, what it will do, in order; once one has
+/// begun, its own steps as the engine journals them (state, time, all evidence) and
+/// what it undid of the checklist. The typed confirmation stays at the bottom.
 pub fn rollback(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let m = &app.model;
     let (p, b) = (m.run.primary.as_str(), m.run.backup.as_str());
-    let mut lines = vec![
-        Line::from(Span::styled(
-            "Rollback: back to the primary, with the same gates in reverse",
-            t.title(),
-        )),
-        Line::from(""),
-        Line::from("What the engine will do, in order (each step journaled):"),
-        Line::from(format!(
-            " 1. if the backup was unlocked or started: stop {b}'s validator and lock it again, verified twice;"
-        )),
-        Line::from(format!(
-            "    its slashing-protection history (now the newest) goes back to {p}"
-        )),
-        Line::from(format!(
-            " 2. the reverse gate: {p}'s beacon and gzond synced"
-        )),
-        Line::from(format!(
-            " 3. unfence {p} (drop-in removed, unmasked, enabled, lock file removed), start its validator, verify"
-        )),
-        Line::from(
-            " If nothing was done to the primary yet, there is nothing to roll back: the run ends.",
-        ),
-        Line::from(""),
-    ];
-    if let Some(q) = &m.question {
-        lines.push(Line::from(format!(
-            "The engine is waiting on \"{}\": the rollback answers it.",
-            q.action()
-        )));
-    } else if m.ended.is_some() {
-        lines.push(Line::from(Span::styled(
-            "The run has ended: a rollback starts the engine again on this run (its run lock taken again).",
-            t.warn(),
-        )));
-    } else {
-        lines.push(Line::from(
-            "A step is running: the rollback interrupts it at the engine's next wait or question.",
-        ));
-    }
-    lines.push(Line::from(""));
-    lines.push(Line::from(vec![
-        Span::raw("Type the primary's name "),
-        Span::styled(p.to_string(), t.title()),
-        Span::raw(" and press Enter to roll back; Esc: back."),
-    ]));
-    lines.push(Line::from(vec![
+    let block = Block::default().borders(Borders::ALL).title(" Rollback ");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = inner.width as usize;
+    let plain = ratatui::style::Style::default();
+    // The typed confirmation, at the bottom whatever the length of the name.
+    let mut ask = vec![Line::from("")];
+    let mut type_it = super::hanging(
+        Vec::new(),
+        0,
+        &format!("Type the primary's name, {p}, and press Enter to roll back; Esc: back."),
+        t.title(),
+        width,
+    );
+    ask.append(&mut type_it);
+    ask.push(Line::from(vec![
         Span::styled("> ", t.key()),
         Span::raw(app.rollback_input.clone()),
         Span::styled("_", t.key()),
     ]));
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(" Rollback ")),
-        area,
-    );
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(ask.len() as u16)]).areas(inner);
+    let mut lines: Vec<Line<'static>> = vec![Line::from(Span::styled(
+        "Rollback: back to the primary, with the same gates in reverse",
+        t.title(),
+    ))];
+    lines.push(Line::from(""));
+    if m.rolling_back() {
+        lines.push(Line::from(
+            "The rollback, step by step (each journaled; ↑↓ PgUp PgDn scroll):",
+        ));
+        for (step, row) in m.rollback_steps() {
+            let why = match &row.state {
+                ItemState::Red(w) => format!(": {w}"),
+                _ => String::new(),
+            };
+            lines.extend(super::hanging(
+                vec![
+                    Span::styled(format!("{} ", row.state.symbol()), t.item(&row.state)),
+                    Span::raw(format!("{} ", step.label())),
+                ],
+                7,
+                &format!("{}  {}{why}", step.title(), row.time),
+                t.item(&row.state),
+                width,
+            ));
+            for ev in &row.evidence {
+                let on = ev
+                    .host
+                    .map(|h| format!("{}: ", m.host_name(h)))
+                    .unwrap_or_default();
+                lines.extend(super::hanging(
+                    vec![Span::raw("       ")],
+                    7,
+                    &format!("{on}{}", ev.observed),
+                    t.dim(),
+                    width,
+                ));
+            }
+        }
+        let undone: Vec<String> = m
+            .items
+            .iter()
+            .zip(crate::engine::ids::ItemId::ALL)
+            .filter(|(r, _)| matches!(r.state, ItemState::Undone(_)))
+            .map(|(_, n)| n.to_string())
+            .collect();
+        lines.push(Line::from(""));
+        lines.extend(super::hanging(
+            vec![Span::raw("What it undid: ")],
+            15,
+            &if undone.is_empty() {
+                "nothing yet (an item is undone once the rollback has verified it)".to_string()
+            } else {
+                format!(
+                    "items {} ([↶] on the checklist; 1-9/0 opens one)",
+                    undone.join(", ")
+                )
+            },
+            plain,
+            width,
+        ));
+    } else {
+        lines.push(Line::from(
+            "What the engine will do, in order (each step journaled):",
+        ));
+        for (n, text) in [
+            (
+                " 1. ",
+                format!(
+                    "if the backup was unlocked or started: stop {b}'s validator and lock it again, verified twice; its slashing-protection history (now the newest) goes back to {p}"
+                ),
+            ),
+            (
+                " 2. ",
+                format!("the reverse gate: {p}'s beacon and gzond synced"),
+            ),
+            (
+                " 3. ",
+                format!(
+                    "unfence {p} (drop-in removed, unmasked, enabled, lock file removed), start its validator, verify"
+                ),
+            ),
+        ] {
+            lines.extend(super::hanging(vec![Span::raw(n)], 4, &text, plain, width));
+        }
+        lines.extend(super::hanging(
+            vec![Span::raw(" ")],
+            1,
+            "If nothing was done to the primary yet, there is nothing to roll back: the run ends.",
+            plain,
+            width,
+        ));
+    }
+    lines.push(Line::from(""));
+    let (now, style) = if let Some(q) = &m.question {
+        (
+            format!(
+                "The engine is waiting on \"{}\": the rollback answers it.",
+                q.action()
+            ),
+            plain,
+        )
+    } else if m.ended.is_some() {
+        (
+            "The run has ended: a rollback starts the engine again on this run (its run lock taken again).".to_string(),
+            t.warn(),
+        )
+    } else {
+        (
+            "A step is running: the rollback interrupts it at the engine's next wait or question."
+                .to_string(),
+            plain,
+        )
+    };
+    lines.extend(super::hanging(Vec::new(), 0, &now, style, width));
+    let max = super::scrolled(f, lines, app.scroll, Block::default(), top);
+    app.scroll_max.set(max);
+    f.render_widget(Paragraph::new(ask), bottom);
 }
 
 pub fn notes(f: &mut Frame, app: &App, area: Rect) {
@@ -81,7 +168,7 @@ pub fn notes(f: &mut Frame, app: &App, area: Rect) {
             app.model
                 .notes
                 .keys()
-                .cloned()
+                .map(|k| k.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         )
@@ -102,7 +189,8 @@ pub fn notes(f: &mut Frame, app: &App, area: Rect) {
     );
     let n = NOTE_FIELDS.len() as u32;
     let areas = Layout::vertical((0..n).map(|_| Constraint::Ratio(1, n))).split(fields);
-    for (i, ((_, title), ta)) in NOTE_FIELDS.iter().zip(&app.notes).enumerate() {
+    for (i, (field, ta)) in NOTE_FIELDS.iter().zip(&app.notes).enumerate() {
+        let title = field.title();
         let focused = i == app.note_focus;
         let mark = if focused { SELECTED } else { UNSELECTED };
         let style = if focused { t.selected() } else { t.dim() };

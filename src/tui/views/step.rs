@@ -57,6 +57,23 @@ fn compact(waits: &[String]) -> String {
         .join(", ")
 }
 
+/// The rollback's steps in one line, as journaled: `rollback: [✓] R1 [~] R2 [ ] R3 [ ] R4`.
+fn rollback_line(app: &App) -> Option<Vec<Span<'static>>> {
+    let t = &app.theme;
+    let m = &app.model;
+    if !m.rolling_back() {
+        return None;
+    }
+    let mut spans = vec![Span::styled("rollback:", t.title())];
+    for (step, row) in m.rollback_steps() {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(row.state.symbol(), t.item(&row.state)));
+        spans.push(Span::raw(format!(" {}", step.label())));
+    }
+    spans.push(Span::raw(" (r: its steps)"));
+    Some(spans)
+}
+
 pub fn start_line(app: &App, short: bool) -> Line<'static> {
     let t = &app.theme;
     let m = &app.model;
@@ -103,7 +120,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 "next: n to write the incident notes (item 10), e to export the audit"
             }
             RunOutcome::RolledBack => {
-                "the primary signs again, the backup is stopped and locked: n for the notes, e to export the audit"
+                "the primary signs again, the backup is stopped and locked: n notes, e export"
             }
             RunOutcome::StoppedAll => {
                 "both validators are stopped and fenced: nothing signs; n for the notes, e to export the audit"
@@ -115,7 +132,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 "next: read the red item and the log (l); n for the notes; e to export the audit"
             }
         };
-        lines.push(Line::from(next));
+        match (o, rollback_line(app)) {
+            (RunOutcome::RolledBack, Some(mut spans)) => {
+                spans.push(Span::raw("; n notes, e export"));
+                lines.push(Line::from(spans));
+            }
+            _ => lines.push(Line::from(next)),
+        }
     } else if m.run.id.is_empty() {
         lines.push(Line::from("Starting: taking the run lock on both hosts…"));
     } else {
@@ -129,6 +152,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Span::styled("[~] Moving: ", t.running()),
                 Span::raw(p.line()),
             ]));
+        }
+        if let Some(spans) = rollback_line(app) {
+            lines.push(Line::from(spans));
         }
         if let Some((n, why)) = m.first_red() {
             lines.push(Line::from(vec![
