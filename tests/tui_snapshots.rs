@@ -21,7 +21,7 @@ use validator_failover::engine::journal::{
     Entry, GateId, ItemId, JOURNAL_FORMAT, NoteField, Record, RollbackStep, RunOutcome,
 };
 use validator_failover::engine::machine::Confirm;
-use validator_failover::tui::app::{App, Dialog, Out, Screen};
+use validator_failover::tui::app::{App, Dialog, ExportFormat, Out, Screen};
 use validator_failover::tui::model::{Model, Probed, WorldMsg};
 use validator_failover::tui::theme::Theme;
 use validator_failover::tui::views;
@@ -1325,4 +1325,23 @@ fn item_10_ticks_once_the_notes_and_the_runs_times_are_there() {
     );
     assert!(s.contains("seen: time of failure: 07:52 UTC"), "{s}");
     assert!(s.contains("(rolled back)"), "{s}");
+}
+
+#[test]
+fn the_export_screen_exports_markdown_on_m_and_json_on_j() {
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    let mut a = app(State::Normal, View::Export);
+    assert_eq!(
+        a.on_key(key('m')),
+        vec![Out::Export(ExportFormat::Markdown)]
+    );
+    // `j` also scrolls on the other screens; here it is the JSON export.
+    assert_eq!(a.on_key(key('j')), vec![Out::Export(ExportFormat::Json)]);
+    // Elsewhere `j` exports nothing.
+    let mut a = app(State::Normal, View::Wizard);
+    assert!(
+        !a.on_key(key('j'))
+            .iter()
+            .any(|o| matches!(o, Out::Export(_)))
+    );
 }

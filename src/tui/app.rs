@@ -377,16 +377,22 @@ impl App {
                 }
                 return out;
             }
+            // The export screen's own two keys come before the screens' bindings (`j`
+            // also scrolls, and used to win: JSON could not be exported).
+            Screen::Export if key.modifiers.is_empty() => match key.code {
+                KeyCode::Char('m') => {
+                    out.push(Out::Export(ExportFormat::Markdown));
+                    return out;
+                }
+                KeyCode::Char('j') => {
+                    out.push(Out::Export(ExportFormat::Json));
+                    return out;
+                }
+                _ => {}
+            },
             _ => {}
         }
         let Some(action) = keymap::action_for(&key) else {
-            if self.screen == Screen::Export {
-                match key.code {
-                    KeyCode::Char('m') => out.push(Out::Export(ExportFormat::Markdown)),
-                    KeyCode::Char('j') => out.push(Out::Export(ExportFormat::Json)),
-                    _ => {}
-                }
-            }
             return out;
         };
         if let (Screen::Item(_), Some(d)) = (self.screen, scroll_by(action)) {
