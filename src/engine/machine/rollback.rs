@@ -1,521 +1,373 @@
-//! What a rollback shows as it goes: its own steps (`RollbackStep`, journaled with
-//! their states and evidence: the ones its path takes, as it begins), and what it
-//! undid of the failover's checklist, marked undone with the rollback's evidence:
-//! items 6-9 once the backup is verified stopped and locked again, items 1-2 once the
-//! primary's validator runs again. An item never begun stays pending.
+//! The rollback (runbook: "back to the primary, with the same gates in reverse"): the
+//! backup first when it was unlocked (stopped and locked again, seen so twice; its
+//! history, now the newest, back to the primary: R1-R2), the reverse gate (R3), then
+//! the primary unfenced and started, verified (R4). The `rollback` command looks at
+//! both hosts first to learn what was done to them.
 
 use super::*;
 
-/// What the backup's unlock and start did (items 6-9), and why each is undone.
-const BACKUP_ITEMS: [(ItemId, &str, &[Observe]); 4] = [
-    (
-        ItemId::LockFileRemoved,
-        "the rollback put the backup's lock file back",
-        &[Observe::Lock],
-    ),
-    (
-        ItemId::BackupValidatorStarted,
-        "the rollback stopped the backup's validator",
-        &[Observe::Unit, Observe::Processes],
-    ),
-    (
-        ItemId::AttestationsSubmitted,
-        "the backup no longer attests: the rollback stopped its validator",
-        &[Observe::Unit, Observe::Metrics],
-    ),
-    (
-        ItemId::AlertsCleared,
-        "judged while the backup signed: the rollback stopped its validator",
-        &[Observe::Unit],
-    ),
-];
-
-/// What the primary's fence and stop did (items 1-2), and why each is undone.
-const PRIMARY_ITEMS: [(ItemId, &str, &[Observe]); 2] = [
-    (
-        ItemId::PrimaryStopped,
-        "the rollback unfenced the primary and started its validator again",
-        &[Observe::Unit],
-    ),
-    (
-        ItemId::PrimaryKilled,
-        "the rollback started the primary's validator again",
-        &[Observe::Processes],
-    ),
-];
-
-/// One observation of the batch in one line, as evidence.
-fn observed(o: &Observation) -> Option<Evidence> {
-    let seen = match o.value.as_ref().ok()? {
-        Value::Unit(u) => u.summary(),
-        Value::Processes(p) if p.is_empty() => "no process with the validator's exact name".into(),
-        Value::Processes(p) => format!("PID {p:?}"),
-        Value::Metrics(m) if m.answering => "the validator's metrics port answers".into(),
-        Value::Metrics(_) => "the validator's metrics port does not answer".into(),
-        Value::Lock(Some(f)) => format!(
-            "lock file present: {} {:o} {}:{}",
-            f.kind, f.mode, f.user, f.group
-        ),
-        Value::Lock(None) => "no lock file".into(),
-        Value::Beacon(s) => s.summary(),
-        Value::Execution(s) => s.summary(),
-        _ => return None,
-    };
-    Some(ev(o, seen))
-}
-
-/// The batch's evidence of these kinds on this host, in that order.
-fn evidence_of(b: &Batch<'_>, host: Role, kinds: &[Observe]) -> Vec<Evidence> {
-    kinds
-        .iter()
-        .filter_map(|k| b.get(host, *k).and_then(observed))
-        .collect()
-}
-
 impl Failover {
-    pub(super) fn rollback_step(
-        &self,
-        step: RollbackStep,
-        state: ItemState,
-        evidence: Vec<Evidence>,
-        out: &mut Vec<Effect>,
-    ) {
-        out.push(Effect::Record(Record::RollbackStep {
-            step,
-            state,
-            evidence,
-        }));
+    /// The `rollback` command: both hosts looked at first, to learn what was done to them.
+    pub(super) fn begin_rollback(&mut self, out: &mut Vec<Effect>) {
+        self.phase = Phase::RollbackSurvey;
+        let mut want = Vec::new();
+        for host in Role::BOTH {
+            for w in [
+                Observe::Unit,
+                Observe::Processes,
+                Observe::Metrics,
+                Observe::Lock,
+                Observe::History,
+            ] {
+                want.push((host, w));
+            }
+        }
+        out.push(Effect::Observe(want));
     }
 
-    /// The rollback begins: the steps its path takes, the first one running. With the
-    /// backup unlocked: all four; else the primary's restart only.
-    pub(super) fn rollback_begins(&self, with_backup: bool, out: &mut Vec<Effect>) {
-        let steps: &[RollbackStep] = if with_backup {
-            &RollbackStep::ALL
-        } else {
-            &[RollbackStep::PrimaryRestarted]
+    /// The primary's name typed: the rollback begins.
+    pub(super) fn rollback_confirmed(&mut self, now: f64, typed: String, out: &mut Vec<Effect>) {
+        let question = Confirm::Rollback {
+            expect: self.plan.primary.clone(),
         };
-        for (i, s) in steps.iter().enumerate() {
-            let state = if i == 0 {
-                ItemState::Running
-            } else {
-                ItemState::Pending
+        if !self.confirmed(question, &typed, out) {
+            return;
+        }
+        let mut more = self.handle(Event::Rollback { now });
+        out.append(&mut more);
+    }
+
+    /// R1: the backup stopped and locked again, seen so twice, seconds apart, before its history is taken.
+    pub(super) fn verify_backup_stopped(
+        &mut self,
+        now: f64,
+        observations: &[Observation],
+        first_ok: Option<f64>,
+        attempts: u32,
+        out: &mut Vec<Effect>,
+    ) {
+        let b = Batch(observations);
+        let problems = backup_idle_problems(&b);
+        if problems.is_empty() {
+            match first_ok {
+                Some(t) if now - t >= self.plan.verify_interval => {
+                    self.backup_relocked = true;
+                    out.push(self.gate(
+                        GateId::Rollback,
+                        true,
+                        format!("the backup is stopped and locked (seen twice, {:.0}s apart): bringing its history back to the primary", now - t),
+                    ));
+                    self.backup_relocked_seen(now, &b, out);
+                    self.phase = Phase::TransferringBack;
+                    out.push(Effect::Transfer {
+                        from: Source::Live(Role::Backup),
+                        to: Role::Primary,
+                    });
+                }
+                _ => {
+                    let t = first_ok.unwrap_or(now);
+                    self.phase = Phase::VerifyingBackupStopped {
+                        first_ok: Some(t),
+                        attempts,
+                    };
+                    out.push(Effect::WaitUntil(t + self.plan.verify_interval));
+                }
+            }
+        } else if attempts < self.plan.verify_attempts {
+            self.phase = Phase::VerifyingBackupStopped {
+                first_ok: None,
+                attempts: attempts + 1,
             };
-            self.rollback_step(*s, state, Vec::new(), out);
+            out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+        } else {
+            let why = format!(
+                "ALARM: the backup is not verified stopped and locked: {}; the primary stays fenced",
+                problems.join("; ")
+            );
+            let step = RollbackStep::BackupRelocked;
+            self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
+            self.stop_at(GateId::Rollback, why, out);
         }
     }
 
-    fn undo_items(
+    /// R2: the backup's history on the primary (or both stay stopped).
+    pub(super) fn transferred_back(
         &mut self,
         now: f64,
-        b: &Batch<'_>,
-        host: Role,
-        items: &[(ItemId, &str, &[Observe])],
+        result: Result<Transferred, String>,
+        evidence: Vec<Evidence>,
         out: &mut Vec<Effect>,
     ) {
-        for (n, why, kinds) in items {
-            let evidence = evidence_of(b, host, kinds);
-            if self.checklist.undo(*n, why, now, evidence.clone()) {
-                out.push(Effect::Record(Record::Item {
-                    number: *n,
-                    state: ItemState::Undone(why.to_string()),
-                    evidence,
-                }));
+        match result {
+            Ok(t) => {
+                let step = RollbackStep::HistoryBack;
+                self.rollback_step(step, ItemState::Green, evidence, out);
+                out.push(self.gate(
+                GateId::Rollback,
+                true,
+                format!(
+                    "the backup's history is on the primary: {} bytes, sha256 {} on both ends; the primary's previous history set aside at {}",
+                    t.bytes,
+                    t.archive_sha256,
+                    t.set_aside.as_deref().unwrap_or("(none was there)")
+                ),
+            ));
+                self.phase = Phase::ReverseGate { since: now };
+                out.push(Effect::Observe(self.reverse_gate_observations()));
+            }
+            Err(why) => {
+                let why = format!(
+                    "bringing the backup's history back to the primary failed: {why}; both validators are stopped (the primary fenced, the backup locked): the primary must not sign before it has the backup's history"
+                );
+                let step = RollbackStep::HistoryBack;
+                self.rollback_step(step, ItemState::Red(why.clone()), evidence, out);
+                self.stop_at(GateId::Rollback, why, out);
             }
         }
     }
 
-    /// The backup verified stopped and locked again, seen twice (step R1): items 6-9
-    /// undone with that look's evidence; its history is next.
-    pub(super) fn backup_relocked_seen(&mut self, now: f64, b: &Batch<'_>, out: &mut Vec<Effect>) {
-        let all = [
+    /// R3, the rollback's Start gate in reverse: the backup still stopped and locked, the primary's nodes synced.
+    pub(super) fn reverse_gate(
+        &mut self,
+        now: f64,
+        observations: &[Observation],
+        since: f64,
+        out: &mut Vec<Effect>,
+    ) {
+        let b = Batch(observations);
+        let alarm = backup_idle_problems(&b);
+        if !alarm.is_empty() {
+            let why = format!(
+                "ALARM: the backup is no longer stopped and locked: {}; the primary stays fenced",
+                alarm.join("; ")
+            );
+            let step = RollbackStep::ReverseGate;
+            self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
+            self.stop_at(GateId::RollbackStart, why, out);
+            return;
+        }
+        let mut waits = Vec::new();
+        match value!(b, Role::Primary, Beacon) {
+            Ok((_, s)) => waits.extend(
+                s.problem(self.plan.max_sync_distance)
+                    .map(|p| format!("the primary's beacon node: {p}")),
+            ),
+            Err(e) => waits.push(format!("the primary's beacon node: {e}")),
+        }
+        match value!(b, Role::Primary, Execution) {
+            Ok((_, s)) => waits.extend(
+                s.problem()
+                    .map(|p| format!("the primary's execution node: {p}")),
+            ),
+            Err(e) => waits.push(format!("the primary's execution node: {e}")),
+        }
+        if waits.is_empty() {
+            out.push(self.gate(
+                GateId::RollbackStart,
+                true,
+                "the backup stopped and locked; the primary has its history and synced nodes: unfencing and starting the primary".into(),
+            ));
+            self.reverse_gate_opened(&b, out);
+            self.primary_restarting = true;
+            self.undo_step(Undo::Primary, 0, out);
+        } else if now - since > self.plan.gate_timeout {
+            let why = format!(
+                "held at the rollback's start gate for longer than {:.0}s: {}; both validators stay stopped",
+                self.plan.gate_timeout,
+                waits.join("; ")
+            );
+            let step = RollbackStep::ReverseGate;
+            self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
+            self.stop_at(GateId::RollbackStart, why, out);
+        } else {
+            let why = waits.join("; ");
+            if why != self.last_gate {
+                out.push(self.gate(GateId::RollbackStart, false, why.clone()));
+                self.last_gate = why;
+            }
+            out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+        }
+    }
+
+    /// A rollback from any phase: the backup first when it was unlocked (its history is the newest), else the primary unfenced.
+    pub(super) fn rollback(&mut self, now: f64, phase: &Phase, out: &mut Vec<Effect>) {
+        if self.touched_backup.is_some() {
+            // The backup may have signed: its history is now the newest, and
+            // the primary may not sign again until it has it. Stop and re-lock
+            // the backup, verify, bring its history back, then the primary.
+            out.push(self.gate(
+                GateId::Rollback,
+                true,
+                format!("requested at {now:.0} in phase {phase:?}: stopping and re-locking the backup first"),
+            ));
+            self.rollback_begins(true, out);
+            self.undo_step(Undo::Backup, 0, out);
+            return;
+        }
+        if self.touched_primary.is_none() {
+            out.push(self.gate(
+                GateId::Rollback,
+                true,
+                "nothing was done to the primary and the backup was not unlocked: nothing to roll back".into(),
+            ));
+            self.phase = Phase::RolledBack;
+            out.push(Effect::Finished(Outcome::RolledBack));
+            return;
+        }
+        out.push(self.gate(
+            GateId::Rollback,
+            true,
+            format!("requested at {now:.0} in phase {phase:?}"),
+        ));
+        self.rollback_begins(false, out);
+        self.primary_restarting = true;
+        self.undo_step(Undo::Primary, 0, out);
+    }
+
+    /// R4: the primary's validator runs again.
+    pub(super) fn verify_rollback(
+        &mut self,
+        now: f64,
+        observations: &[Observation],
+        attempts: u32,
+        out: &mut Vec<Effect>,
+    ) {
+        let b = Batch(observations);
+        let running = matches!(value!(b, Role::Primary, Unit), Ok((_, u)) if u.is_running())
+            && matches!(value!(b, Role::Primary, Processes), Ok((_, p)) if !p.is_empty());
+        if running {
+            out.push(self.gate(
+                GateId::Rollback,
+                true,
+                "the primary's validator runs again".into(),
+            ));
+            self.primary_runs_again(now, &b, out);
+            self.phase = Phase::RolledBack;
+            out.push(Effect::Finished(Outcome::RolledBack));
+        } else if attempts < self.plan.verify_attempts {
+            self.phase = Phase::VerifyingRollback {
+                attempts: attempts + 1,
+            };
+            out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+        } else {
+            let why = "the primary's validator did not come back after the rollback".to_string();
+            let step = RollbackStep::PrimaryRestarted;
+            self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
+            self.stop_at(GateId::Rollback, why, out);
+        }
+    }
+
+    /// The rollback command: what was done to the hosts, from what they show.
+    pub(super) fn survey_for_rollback(
+        &mut self,
+        now: f64,
+        obs: &[Observation],
+        out: &mut Vec<Effect>,
+    ) {
+        let b = Batch(obs);
+        let block = |this: &mut Failover, why: String, out: &mut Vec<Effect>| {
+            this.block_at(GateId::Rollback, why, out)
+        };
+        if let Some(e) = b
+            .failed(Role::Primary)
+            .filter(|_| value!(b, Role::Primary, Unit).is_err())
+        {
+            return block(
+                self,
+                format!(
+                    "the primary cannot be reached ({}: {}): there is nothing to roll back to",
+                    e.failure.as_str(),
+                    e.detail
+                ),
+                out,
+            );
+        }
+        if let Some(e) = b
+            .failed(Role::Backup)
+            .filter(|_| value!(b, Role::Backup, Unit).is_err())
+        {
+            return block(
+                self,
+                format!(
+                    "the backup cannot be reached ({}: {}): it cannot be verified stopped, so the primary may not sign again",
+                    e.failure.as_str(),
+                    e.detail
+                ),
+                out,
+            );
+        }
+        let backup_busy = backup_idle_problems(&b);
+        // The backup's history newer than the primary's: it signed after the transfer.
+        let newer = match (
+            value!(b, Role::Backup, History),
+            value!(b, Role::Primary, History),
+        ) {
+            (Ok((_, hb)), Ok((_, hp))) => match (hb.newest_mtime(), hp.newest_mtime()) {
+                (Some(tb), Some(tp)) => tb > tp,
+                (Some(_), None) => true,
+                _ => false,
+            },
+            _ => false,
+        };
+        let primary_runs = matches!(value!(b, Role::Primary, Unit), Ok((_, u)) if !u.is_stopped())
+            || matches!(value!(b, Role::Primary, Processes), Ok((_, p)) if !p.is_empty());
+        if primary_runs && !backup_busy.is_empty() {
+            return block(
+                self,
+                format!(
+                    "ALARM: the primary's validator runs and the backup is not a stopped, locked backup ({}): use the emergency stop-all",
+                    backup_busy.join("; ")
+                ),
+                out,
+            );
+        }
+        if primary_runs {
+            out.push(self.gate(
+                GateId::Rollback,
+                true,
+                "the primary's validator runs and the backup is stopped and locked: nothing to roll back".into(),
+            ));
+            self.phase = Phase::RolledBack;
+            out.push(Effect::Finished(Outcome::RolledBack));
+            return;
+        }
+        self.touched_primary = Some(now);
+        let plan = if !backup_busy.is_empty() || newer {
+            self.touched_backup = Some(now);
+            format!(
+                "the backup was unlocked or signed ({}): stop and re-lock it, verify, bring its history back to the primary, then unfence and start the primary",
+                if backup_busy.is_empty() {
+                    "its history is newer than the primary's".to_string()
+                } else {
+                    backup_busy.join("; ")
+                }
+            )
+        } else {
+            "the primary is stopped and the backup stopped and locked with no newer history: unfence and start the primary".to_string()
+        };
+        out.push(self.gate(GateId::Rollback, true, plan));
+        self.phase = Phase::AwaitRollbackConfirmation;
+        out.push(Effect::Ask(Confirm::Rollback {
+            expect: self.plan.primary.clone(),
+        }));
+    }
+
+    pub(super) fn backup_idle_checks(&self) -> Vec<(Role, Observe)> {
+        [
             Observe::Unit,
             Observe::Processes,
             Observe::Metrics,
             Observe::Lock,
-        ];
-        let evidence = evidence_of(b, Role::Backup, &all);
-        self.rollback_step(
-            RollbackStep::BackupRelocked,
-            ItemState::Green,
-            evidence,
-            out,
-        );
-        self.undo_items(now, b, Role::Backup, &BACKUP_ITEMS, out);
-        self.rollback_step(
-            RollbackStep::HistoryBack,
-            ItemState::Running,
-            Vec::new(),
-            out,
-        );
-    }
-
-    /// The rollback's start gate opened (step R3): the primary's restart is next.
-    pub(super) fn reverse_gate_opened(&self, b: &Batch<'_>, out: &mut Vec<Effect>) {
-        let mut evidence = evidence_of(b, Role::Primary, &[Observe::Beacon, Observe::Execution]);
-        evidence.extend(evidence_of(
-            b,
-            Role::Backup,
-            &[Observe::Unit, Observe::Lock],
-        ));
-        self.rollback_step(RollbackStep::ReverseGate, ItemState::Green, evidence, out);
-        self.rollback_step(
-            RollbackStep::PrimaryRestarted,
-            ItemState::Running,
-            Vec::new(),
-            out,
-        );
-    }
-
-    /// The primary's validator runs again (step R4): items 1-2 undone.
-    pub(super) fn primary_runs_again(&mut self, now: f64, b: &Batch<'_>, out: &mut Vec<Effect>) {
-        let evidence = evidence_of(b, Role::Primary, &[Observe::Unit, Observe::Processes]);
-        self.rollback_step(
-            RollbackStep::PrimaryRestarted,
-            ItemState::Green,
-            evidence,
-            out,
-        );
-        self.undo_items(now, b, Role::Primary, &PRIMARY_ITEMS, out);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::observed::{FileInfo, Metrics, UnitState};
-
-    fn plan() -> Plan {
-        Plan::from_config(&crate::config::Config::with_hosts("primary", "backup"))
-    }
-
-    fn unit(active: &str, sub: &str, pid: u32) -> UnitState {
-        UnitState {
-            load_state: "loaded".into(),
-            active_state: active.into(),
-            sub_state: sub.into(),
-            main_pid: pid,
-            unit_file_state: "disabled".into(),
-            n_restarts: 0,
-            drop_in_paths: Vec::new(),
-            exec_start: String::new(),
-            user: "qrysm".into(),
-            group: "qrysm".into(),
-            environment: String::new(),
-        }
-    }
-
-    fn obs(host: Role, what: Observe, at: f64, value: Value) -> Observation {
-        Observation {
-            host,
-            what,
-            at,
-            via: format!("{what:?} on {host}"),
-            value: Ok(value),
-        }
-    }
-
-    /// The backup stopped and locked, as the rollback's checks see it.
-    fn backup_idle(at: f64) -> Vec<Observation> {
-        vec![
-            obs(
-                Role::Backup,
-                Observe::Unit,
-                at,
-                Value::Unit(unit("inactive", "dead", 0)),
-            ),
-            obs(
-                Role::Backup,
-                Observe::Processes,
-                at,
-                Value::Processes(vec![]),
-            ),
-            obs(
-                Role::Backup,
-                Observe::Metrics,
-                at,
-                Value::Metrics(Metrics {
-                    answering: false,
-                    successful_attestations: None,
-                    keys: 0,
-                }),
-            ),
-            obs(
-                Role::Backup,
-                Observe::Lock,
-                at,
-                Value::Lock(Some(FileInfo {
-                    kind: "regular empty file".into(),
-                    mode: 0o444,
-                    user: "root".into(),
-                    group: "root".into(),
-                    size: 0,
-                    mtime: at as i64,
-                })),
-            ),
         ]
+        .into_iter()
+        .map(|w| (Role::Backup, w))
+        .collect()
     }
 
-    fn records(out: &[Effect]) -> Vec<&Record> {
-        out.iter()
-            .filter_map(|e| match e {
-                Effect::Record(r) => Some(r),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn steps(out: &[Effect]) -> Vec<(RollbackStep, ItemState)> {
-        records(out)
-            .into_iter()
-            .filter_map(|r| match r {
-                Record::RollbackStep { step, state, .. } => Some((*step, state.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn items(out: &[Effect]) -> Vec<(ItemId, ItemState, usize)> {
-        records(out)
-            .into_iter()
-            .filter_map(|r| match r {
-                Record::Item {
-                    number,
-                    state,
-                    evidence,
-                } => Some((*number, state.clone(), evidence.len())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// A failover that went all the way: items 1-9 green, the backup started.
-    fn signing() -> Failover {
-        let mut m = Failover::new(plan());
-        m.touched_primary = Some(10.0);
-        m.touched_backup = Some(20.0);
-        m.backup_started = Some(Some(21.0));
-        m.phase = Phase::Completed;
-        for n in ItemId::ALL.into_iter().take(9) {
-            m.checklist.set(n, ItemState::Green, 25.0, vec![]).unwrap();
-        }
-        m
-    }
-
-    /// Through the re-lock (every action answered), to the backup seen stopped twice.
-    fn relock(m: &mut Failover, now: f64) -> Vec<Effect> {
-        let mut out = m.handle(Event::Rollback { now });
-        while let Phase::Undoing { undo, i } = m.phase.clone() {
-            let action = undo.actions()[i];
-            out = m.handle(Event::Acted {
-                now,
-                action,
-                via: "test".into(),
-                result: Ok(()),
-            });
-        }
-        let first = m.handle(Event::Observed {
-            now: now + 1.0,
-            observations: backup_idle(now + 1.0),
-        });
-        assert!(items(&first).is_empty(), "seen once: nothing undone yet");
-        let t = now + 1.0 + m.plan.verify_interval;
-        out.extend(m.handle(Event::Observed {
-            now: t,
-            observations: backup_idle(t),
-        }));
-        out
-    }
-
-    #[test]
-    fn a_rollback_after_the_start_lists_its_steps_and_undoes_items_6_to_9() {
-        let mut m = signing();
-        let begun = m.handle(Event::Rollback { now: 100.0 });
-        assert_eq!(
-            steps(&begun),
-            vec![
-                (RollbackStep::BackupRelocked, ItemState::Running),
-                (RollbackStep::HistoryBack, ItemState::Pending),
-                (RollbackStep::ReverseGate, ItemState::Pending),
-                (RollbackStep::PrimaryRestarted, ItemState::Pending),
-            ]
-        );
-        assert!(items(&begun).is_empty(), "nothing undone before it is seen");
-        let mut m = signing();
-        let out = relock(&mut m, 100.0);
-        let undone = items(&out);
-        let numbers: Vec<ItemId> = undone.iter().map(|(n, _, _)| *n).collect();
-        assert_eq!(
-            numbers,
-            vec![
-                ItemId::LockFileRemoved,
-                ItemId::BackupValidatorStarted,
-                ItemId::AttestationsSubmitted,
-                ItemId::AlertsCleared,
-            ]
-        );
-        for (n, state, evidence) in &undone {
-            assert!(matches!(state, ItemState::Undone(_)), "{n:?}: {state:?}");
-            assert!(*evidence > 0, "{n:?} undone with the rollback's evidence");
-            assert_eq!(&m.checklist.item(*n).state, state);
-        }
-        // Items 1-5 stand: the primary is still stopped and fenced.
-        for n in ItemId::ALL.into_iter().take(5) {
-            assert_eq!(m.checklist.item(n).state, ItemState::Green, "{n:?}");
-        }
-        assert_eq!(
-            steps(&out)
-                .into_iter()
-                .filter(|(s, _)| *s != RollbackStep::PrimaryRestarted)
-                .collect::<Vec<_>>(),
-            vec![
-                (RollbackStep::BackupRelocked, ItemState::Green),
-                (RollbackStep::HistoryBack, ItemState::Running),
-            ]
-        );
-        let r1 = records(&out)
-            .into_iter()
-            .find_map(|r| match r {
-                Record::RollbackStep {
-                    step: RollbackStep::BackupRelocked,
-                    evidence,
-                    ..
-                } => Some(evidence.clone()),
-                _ => None,
-            })
-            .unwrap();
-        let seen: Vec<&str> = r1.iter().map(|e| e.observed.as_str()).collect();
-        assert_eq!(seen.len(), 4, "{seen:?}");
-        assert!(seen[3].starts_with("lock file present: regular empty file 444 root:root"));
-        assert!(matches!(m.phase, Phase::TransferringBack));
-        assert_eq!(m.standing().backup, BackupStanding::LockedAgain);
-    }
-
-    #[test]
-    fn an_item_never_begun_is_not_undone_and_a_failed_relock_says_so() {
-        // The start failed before item 8 began: 6 and 7 are undone, 8 and 9 stay
-        // pending.
-        let mut m = signing();
-        for n in [ItemId::AttestationsSubmitted, ItemId::AlertsCleared] {
-            m.checklist.force(n, ItemState::Pending, 0.0);
-        }
-        m.checklist.force(
-            ItemId::BackupValidatorStarted,
-            ItemState::Red("not running".into()),
-            22.0,
-        );
-        let out = relock(&mut m, 100.0);
-        let numbers: Vec<ItemId> = items(&out).iter().map(|(n, _, _)| *n).collect();
-        assert_eq!(
-            numbers,
-            vec![ItemId::LockFileRemoved, ItemId::BackupValidatorStarted]
-        );
-        assert_eq!(
-            m.checklist.item(ItemId::AttestationsSubmitted).state,
-            ItemState::Pending
-        );
-        // The backup never seen stopped: R1 red, nothing undone.
-        let mut m = signing();
-        let mut out = m.handle(Event::Rollback { now: 100.0 });
-        while let Phase::Undoing { undo, i } = m.phase.clone() {
-            out = m.handle(Event::Acted {
-                now: 100.0,
-                action: undo.actions()[i],
-                via: "test".into(),
-                result: Ok(()),
-            });
-        }
-        let _ = out;
-        let mut running = backup_idle(101.0);
-        running[0] = obs(
-            Role::Backup,
-            Observe::Unit,
-            101.0,
-            Value::Unit(unit("active", "running", 1200)),
-        );
-        let mut last = Vec::new();
-        for k in 0..=m.plan.verify_attempts {
-            last = m.handle(Event::Observed {
-                now: 101.0 + k as f64,
-                observations: running.clone(),
-            });
-        }
-        assert!(matches!(
-            steps(&last).as_slice(),
-            [(RollbackStep::BackupRelocked, ItemState::Red(why))] if why.contains("ALARM")
-        ));
-        assert!(items(&last).is_empty());
-        assert_eq!(
-            m.checklist.item(ItemId::BackupValidatorStarted).state,
-            ItemState::Green,
-            "not verified stopped: item 7 is not undone"
-        );
-    }
-
-    #[test]
-    fn a_rollback_of_the_primary_only_lists_its_restart_and_undoes_items_1_and_2() {
-        let mut m = Failover::new(plan());
-        m.touched_primary = Some(10.0);
-        m.phase = Phase::AwaitStartConfirmation;
-        for n in ItemId::ALL.into_iter().take(5) {
-            m.checklist.set(n, ItemState::Green, 25.0, vec![]).unwrap();
-        }
-        let mut out = m.handle(Event::Rollback { now: 100.0 });
-        assert_eq!(
-            steps(&out),
-            vec![(RollbackStep::PrimaryRestarted, ItemState::Running)]
-        );
-        while let Phase::Undoing { undo, i } = m.phase.clone() {
-            out = m.handle(Event::Acted {
-                now: 100.0,
-                action: undo.actions()[i],
-                via: "test".into(),
-                result: Ok(()),
-            });
-        }
-        let _ = out;
-        let runs = vec![
-            obs(
-                Role::Primary,
-                Observe::Unit,
-                102.0,
-                Value::Unit(unit("active", "running", 812)),
-            ),
-            obs(
-                Role::Primary,
-                Observe::Processes,
-                102.0,
-                Value::Processes(vec![812]),
-            ),
-        ];
-        let out = m.handle(Event::Observed {
-            now: 102.0,
-            observations: runs,
-        });
-        assert_eq!(
-            steps(&out),
-            vec![(RollbackStep::PrimaryRestarted, ItemState::Green)]
-        );
-        let numbers: Vec<(ItemId, usize)> = items(&out).iter().map(|(n, _, e)| (*n, *e)).collect();
-        assert_eq!(
-            numbers,
-            vec![(ItemId::PrimaryStopped, 1), (ItemId::PrimaryKilled, 1)]
-        );
-        assert!(matches!(
-            m.checklist.item(ItemId::PrimaryStopped).state,
-            ItemState::Undone(_)
-        ));
-        // What the failover never did stays as it was.
-        assert_eq!(
-            m.checklist.item(ItemId::LockFileRemoved).state,
-            ItemState::Pending
-        );
-        assert_eq!(
-            m.checklist
-                .item(ItemId::SlashingProtectionTransferred)
-                .state,
-            ItemState::Green
-        );
-        assert!(out.contains(&Effect::Finished(Outcome::RolledBack)));
+    pub(super) fn reverse_gate_observations(&self) -> Vec<(Role, Observe)> {
+        let mut v = self.backup_idle_checks();
+        v.push((Role::Primary, Observe::Beacon));
+        v.push((Role::Primary, Observe::Execution));
+        v
     }
 }

@@ -35,7 +35,7 @@ impl Failover {
     }
 
     /// A failover's phases: where another run's stop-all ends this run.
-    fn failing_over(&self) -> bool {
+    pub(super) fn failing_over(&self) -> bool {
         !self.stopping_all
             && matches!(
                 self.phase,
@@ -86,6 +86,99 @@ impl Failover {
             self.stop_at(GateId::StopAll, why, out);
         }
         true
+    }
+}
+
+impl Failover {
+    pub(super) fn stop_all_checks(&self) -> Vec<(Role, Observe)> {
+        let mut v = Vec::new();
+        for r in Role::BOTH {
+            for w in [Observe::Unit, Observe::Processes, Observe::Metrics] {
+                v.push((r, w));
+            }
+        }
+        v
+    }
+
+    /// The emergency stop-all's check: both validators stopped, no process, the
+    /// metrics ports closed; SIGKILL through systemd once for one that is stuck.
+    pub(super) fn verify_stop_all(
+        &mut self,
+        now: f64,
+        obs: &[Observation],
+        escalated: bool,
+        attempts: u32,
+        out: &mut Vec<Effect>,
+    ) {
+        let b = Batch(obs);
+        let mut not_yet = Vec::new();
+        let mut stuck = Vec::new();
+        for r in Role::BOTH {
+            match value!(b, r, Unit) {
+                Ok((_, u)) if u.is_stopped() => {}
+                Ok((_, u)) => {
+                    stuck.push(r);
+                    not_yet.push(format!("{r}: systemd says {}", u.summary()));
+                }
+                Err(e) => not_yet.push(format!("{r}: unit state unknown: {e}")),
+            }
+            match value!(b, r, Processes) {
+                Ok((_, p)) if p.is_empty() => {}
+                Ok((_, p)) => {
+                    if !stuck.contains(&r) {
+                        stuck.push(r);
+                    }
+                    not_yet.push(format!("{r}: process still there (PID {p:?})"));
+                }
+                Err(e) => not_yet.push(format!("{r}: processes unknown: {e}")),
+            }
+            match value!(b, r, Metrics) {
+                Ok((_, m)) if !m.answering => {}
+                Ok(_) => not_yet.push(format!("{r}: the metrics port answers")),
+                Err(e) => not_yet.push(format!("{r}: metrics unknown: {e}")),
+            }
+        }
+        if not_yet.is_empty() {
+            out.push(self.gate(
+                GateId::StopAll,
+                true,
+                "both validators stopped and fenced: no process, metrics ports closed".into(),
+            ));
+            self.phase = Phase::StoppedAll;
+            out.push(Effect::Finished(Outcome::StoppedAll));
+            return;
+        }
+        let why = not_yet.join("; ");
+        if !stuck.is_empty() && !escalated {
+            out.push(self.gate(
+                GateId::StopAll,
+                false,
+                format!("{why}: escalating to SIGKILL"),
+            ));
+            self.phase = Phase::VerifyingStopAll {
+                escalated: true,
+                attempts,
+            };
+            // One kill per stuck host; the check after the last one judges.
+            self.pending_kills = stuck[1..].to_vec();
+            out.push(Effect::Act {
+                action: Action::Kill(stuck[0]),
+                timeout: OBSERVE_TIMEOUT,
+            });
+            return;
+        }
+        if attempts >= self.plan.verify_attempts {
+            let why = format!(
+                "ALARM: the emergency stop-all is not verified: {why}; stop it by hand or at the provider"
+            );
+            self.stop_at(GateId::StopAll, why, out);
+            return;
+        }
+        self.phase = Phase::VerifyingStopAll {
+            escalated,
+            attempts: attempts + 1,
+        };
+        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
     }
 }
 

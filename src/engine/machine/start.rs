@@ -1,0 +1,309 @@
+//! Items 6-9: the backup's lock removed, its validator started and verified, its
+//! attestations seen (log and chain), and the alerts judged (item 9).
+
+use super::*;
+
+impl Failover {
+    /// Item 6: the backup's lock removed; then its validator started (item 7).
+    pub(super) fn lock_removed(
+        &mut self,
+        now: f64,
+        result: Result<(), HostError>,
+        via: String,
+        out: &mut Vec<Effect>,
+    ) {
+        match result {
+            Ok(()) => {
+                let e = Evidence {
+                    host: Some(Role::Backup),
+                    at: now,
+                    via,
+                    observed: "lock file removed, after items 1-5 and the liveness gate".into(),
+                };
+                self.set_item(ItemId::LockFileRemoved, ItemState::Green, now, vec![e], out);
+                self.set_item(
+                    ItemId::BackupValidatorStarted,
+                    ItemState::Running,
+                    now,
+                    Vec::new(),
+                    out,
+                );
+                self.phase = Phase::Starting;
+                out.push(Effect::Act {
+                    action: Action::Start(Role::Backup),
+                    timeout: OBSERVE_TIMEOUT,
+                });
+            }
+            Err(e) => {
+                let why = format!(
+                    "removing the backup's lock failed: {}: {}",
+                    e.failure.as_str(),
+                    e.detail
+                );
+                self.fail(now, ItemId::LockFileRemoved, why, out);
+            }
+        }
+    }
+
+    /// The start sent: item 7 is judged by what the backup shows.
+    pub(super) fn started(
+        &mut self,
+        now: f64,
+        result: Result<(), HostError>,
+        via: String,
+        out: &mut Vec<Effect>,
+    ) {
+        match result {
+            Ok(()) => {
+                self.backup_started = Some(Some(now));
+                self.phase = Phase::VerifyingStart { attempts: 0 };
+                out.push(Effect::Observe(vec![
+                    (Role::Backup, Observe::Unit),
+                    (Role::Backup, Observe::Processes),
+                ]));
+            }
+            Err(e) => {
+                let why = format!(
+                    "starting the backup failed: {}: {} ({via})",
+                    e.failure.as_str(),
+                    e.detail
+                );
+                self.fail(now, ItemId::BackupValidatorStarted, why, out);
+            }
+        }
+    }
+
+    /// Item 7: the backup's unit active and a process there; then the attestations are watched (item 8).
+    pub(super) fn verify_start(
+        &mut self,
+        now: f64,
+        observations: &[Observation],
+        attempts: u32,
+        out: &mut Vec<Effect>,
+    ) {
+        let b = Batch(observations);
+        match (
+            value!(b, Role::Backup, Unit),
+            value!(b, Role::Backup, Processes),
+        ) {
+            (Ok((uo, u)), Ok((po, p))) if u.is_running() && !p.is_empty() => {
+                let evidence = vec![ev(uo, u.summary()), ev(po, format!("PID {p:?}"))];
+                self.set_item(
+                    ItemId::BackupValidatorStarted,
+                    ItemState::Green,
+                    now,
+                    evidence,
+                    out,
+                );
+                self.set_item(
+                    ItemId::AttestationsSubmitted,
+                    ItemState::Running,
+                    now,
+                    Vec::new(),
+                    out,
+                );
+                let since = self.touched_backup.unwrap_or(now);
+                let epochs = self.plan.attest_epochs as f64;
+                let deadline =
+                    now + epochs * self.chain.map(|c| c.epoch_seconds() as f64).unwrap_or(60.0);
+                self.phase = Phase::WatchingAttestations {
+                    since,
+                    deadline,
+                    journal: false,
+                };
+                out.push(Effect::Observe(self.attestation_observations(now, since)));
+            }
+            _ if attempts < self.plan.verify_attempts => {
+                self.phase = Phase::VerifyingStart {
+                    attempts: attempts + 1,
+                };
+                out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+            }
+            (u, _) => {
+                let why = format!(
+                    "the backup's validator is not running: {}",
+                    match u {
+                        Ok((_, u)) => u.summary(),
+                        Err(e) => e,
+                    }
+                );
+                self.fail(now, ItemId::BackupValidatorStarted, why, out);
+            }
+        }
+    }
+
+    pub(super) fn attestation_observations(&self, now: f64, since: f64) -> Vec<(Role, Observe)> {
+        let mut v = vec![(Role::Backup, Observe::JournalSince(since.floor() as u64))];
+        if let Some(c) = self.chain
+            && !self.plan.indices.is_empty()
+        {
+            let e = c.epoch_at(now);
+            v.push((Role::Backup, Observe::Liveness(e)));
+            if e > 0 {
+                v.push((Role::Backup, Observe::Liveness(e - 1)));
+            }
+        }
+        v
+    }
+
+    /// Item 8: the backup's own log says it attested, and the chain sees the keys live
+    /// in an epoch after the start.
+    pub(super) fn watch_attestations(
+        &mut self,
+        now: f64,
+        obs: &[Observation],
+        since: f64,
+        deadline: f64,
+        mut journal: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        let mut evidence = Vec::new();
+        for o in obs {
+            if let Ok(Value::Journal(lines)) = &o.value
+                && let Some(l) = lines
+                    .iter()
+                    .find(|l| l.contains("Submitted new attestation"))
+            {
+                journal = true;
+                evidence.push(ev(o, l.clone()));
+            }
+        }
+        let start_epoch = self.chain.map(|c| c.epoch_at(since)).unwrap_or(0);
+        let mut chain = self.plan.indices.is_empty();
+        for o in obs {
+            if let (Observe::Liveness(e), Ok(Value::Liveness(l))) = (o.what, &o.value)
+                && e > start_epoch
+                && !l.is_empty()
+                && l.iter().all(|(_, live)| *live)
+            {
+                chain = true;
+                evidence.push(ev(o, format!("all {} keys live in epoch {e}", l.len())));
+            }
+        }
+        if journal && chain {
+            self.set_item(
+                ItemId::AttestationsSubmitted,
+                ItemState::Green,
+                now,
+                evidence,
+                out,
+            );
+            if self.plan.indices.is_empty() {
+                let why = format!(
+                    "item 9 cannot be verified: {}",
+                    crate::engine::alerts::NO_INDICES
+                );
+                self.checklist
+                    .waive(ItemId::AlertsCleared, &why, now)
+                    .expect("item 9 is waivable");
+                out.push(Effect::Record(Record::Item {
+                    number: ItemId::AlertsCleared,
+                    state: self.checklist.item(ItemId::AlertsCleared).state.clone(),
+                    evidence: Vec::new(),
+                }));
+                self.complete(out);
+            } else {
+                self.phase = Phase::CheckingAlerts;
+                out.push(Effect::Observe(vec![
+                    (Role::Backup, Observe::Validators),
+                    (Role::Backup, Observe::SlashingPool),
+                ]));
+            }
+            return;
+        }
+        if now > deadline {
+            let why = format!(
+                "no attestation from the backup within {} epochs (journal: {}, chain: {})",
+                self.plan.attest_epochs,
+                if journal { "yes" } else { "none" },
+                if chain { "live" } else { "not live" }
+            );
+            self.fail(now, ItemId::AttestationsSubmitted, why, out);
+            return;
+        }
+        self.phase = Phase::WatchingAttestations {
+            since,
+            deadline,
+            journal,
+        };
+        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+    }
+
+    /// Item 9 after the start, by [`crate::engine::alerts::judge`]: the beacon state's record
+    /// of our validators, the pool, the balances against the Start gate's.
+    pub(super) fn judge_alerts(&mut self, now: f64, obs: &[Observation], out: &mut Vec<Effect>) {
+        let b = Batch(obs);
+        let vals = value!(b, Role::Backup, Validators);
+        let pool = value!(b, Role::Backup, SlashingPool);
+        let verdict = crate::engine::alerts::judge(crate::engine::alerts::AlertsInput {
+            indices: &self.plan.indices,
+            validators: match &vals {
+                Ok((_, v)) => Ok(v.as_slice()),
+                Err(e) => Err(e.as_str()),
+            },
+            pool: match &pool {
+                Ok((_, p)) => Ok(p.as_slice()),
+                Err(e) => Err(e.as_str()),
+            },
+            balances_before: self.balances_before.as_ref(),
+        });
+        let mut evidence = Vec::new();
+        if let Ok((o, v)) = &vals {
+            let seen: Vec<String> = v
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{}: {} slashed={} balance {}",
+                        v.index,
+                        v.status,
+                        v.slashed,
+                        v.balance.map_or("?".into(), |b| b.to_string())
+                    )
+                })
+                .collect();
+            let before = match &self.balances_before {
+                Some(m) => format!("; before the start: {m:?}"),
+                None => String::new(),
+            };
+            evidence.push(ev(o, format!("{}{before}", seen.join(", "))));
+        }
+        if let Ok((o, p)) = &pool {
+            evidence.push(ev(o, format!("our indices in the pool: {p:?}")));
+        }
+        match verdict.reason() {
+            None => {
+                if let crate::engine::alerts::Alerts::Clear(seen) = &verdict {
+                    evidence.push(Evidence {
+                        host: Some(Role::Backup),
+                        at: now,
+                        via: "item 9's judgement".into(),
+                        observed: seen.clone(),
+                    });
+                }
+                self.set_item(ItemId::AlertsCleared, ItemState::Green, now, evidence, out);
+                self.complete(out);
+            }
+            Some(why) => {
+                self.set_item(
+                    ItemId::AlertsCleared,
+                    ItemState::Red(why.clone()),
+                    now,
+                    evidence,
+                    out,
+                );
+                self.phase = Phase::Failed(why.clone());
+                out.push(Effect::Finished(Outcome::Failed(why)));
+            }
+        }
+    }
+
+    pub(super) fn complete(&mut self, out: &mut Vec<Effect>) {
+        out.push(self.gate(
+            GateId::Failover,
+            true,
+            "the backup signs; items 1-9 done".into(),
+        ));
+        self.phase = Phase::Completed;
+        out.push(Effect::Finished(Outcome::Completed));
+    }
+}
