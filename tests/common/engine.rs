@@ -839,12 +839,19 @@ pub fn powered_off_primary_goes_through_the_liveness_wait(pair: &dyn Pair) {
         })
         .expect("item 6 green")
         .at;
-    let epoch = run.machine.chain.unwrap().epoch_seconds() as f64;
+    // The gate counts whole quiet epochs from the one before the wait began (a key
+    // not live in it did not sign then either: `engine::gate`, `Unverified`), so
+    // with N required the last one counted ends at the earliest N-1 epochs after
+    // the confirmation's epoch; the lock comes off only after it ended. (When the
+    // primary still attested in the epoch before, the wait is a whole N epochs.)
+    let clock = run.machine.chain.unwrap();
+    let since = clock.epoch_at(confirmed);
+    let last_counted = since + cfg.failover.liveness_epochs - 2;
     assert!(
-        unlocked - confirmed >= cfg.failover.liveness_epochs as f64 * epoch,
-        "waited {:.0}s, less than {} epochs of {epoch}s",
-        unlocked - confirmed,
-        cfg.failover.liveness_epochs
+        unlocked >= clock.epoch_start(last_counted + 1) as f64,
+        "unlocked at {unlocked:.0}, before the end of epoch {last_counted} ({} quiet epochs from epoch {} on, confirmed in epoch {since})",
+        cfg.failover.liveness_epochs,
+        since - 1
     );
     assert!(
         journal.iter().any(|e| matches!(&e.record, Record::Item { number: ItemId::PrimaryStopped, state: ItemState::Running, evidence } if evidence.iter().any(|v| v.observed.contains("quiet epochs") && v.observed.contains("missed duties")))),

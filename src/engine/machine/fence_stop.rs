@@ -82,11 +82,7 @@ impl Failover {
                 failure: Failure::TimedOut,
                 ..
             }) => {
-                self.phase = Phase::VerifyingStop {
-                    first_ok: None,
-                    escalated: false,
-                    attempts: 0,
-                };
+                self.phase = Phase::VerifyingStop(Verifying::default());
                 out.push(Effect::Observe(self.stop_checks()));
             }
             Err(e) => {
@@ -199,9 +195,7 @@ impl Failover {
         &mut self,
         now: f64,
         obs: &[Observation],
-        first_ok: Option<f64>,
-        escalated: bool,
-        attempts: u32,
+        v: Verifying,
         out: &mut Vec<Effect>,
     ) {
         let b = Batch(obs);
@@ -252,123 +246,93 @@ impl Failover {
             Err(e) => not_yet.push(format!("metrics port unknown: {e}")),
         }
 
-        if not_yet.is_empty() {
-            match first_ok {
-                Some(t) if now - t >= self.plan.verify_interval => {
-                    let (uo, u) = unit.expect("checked");
-                    let (lo, _) = lock.expect("checked");
-                    let (po, _) = procs.expect("checked");
-                    let (mo, _) = metrics.expect("checked");
-                    self.set_item(
-                        ItemId::PrimaryStopped,
-                        ItemState::Green,
-                        now,
-                        vec![
-                            ev(
-                                uo,
-                                format!(
-                                    "{} (twice, {:.0}s apart); fence drop-in loaded",
-                                    u.summary(),
-                                    now - t
-                                ),
-                            ),
-                            ev(lo, "lock file present".into()),
-                        ],
-                        out,
-                    );
-                    self.set_item(
-                        ItemId::PrimaryKilled,
-                        ItemState::Green,
-                        now,
-                        vec![
-                            ev(po, "no process with the validator's exact name".into()),
-                            ev(mo, "the metrics port does not answer".into()),
-                        ],
-                        out,
-                    );
-                    if let Some(clock) = self.chain {
-                        let mut g = crate::engine::gate::LivenessGate::new(
-                            clock,
-                            self.plan.indices.clone(),
-                        );
-                        g.path = Some(crate::engine::gate::LivenessPath::VerifiedStop {
-                            stop_epoch: clock.epoch_at(now),
-                            verified_at: now,
-                            last_signed: Default::default(),
-                        });
-                        self.liveness = Some(g);
-                    }
-                    self.set_item(
-                        ItemId::SlashingProtectionTransferred,
-                        ItemState::Running,
-                        now,
-                        Vec::new(),
-                        out,
-                    );
-                    self.phase = Phase::Transferring;
-                    out.push(Effect::Transfer {
-                        from: Source::Live(Role::Primary),
-                        to: Role::Backup,
-                    });
-                }
-                Some(t) => {
-                    self.phase = Phase::VerifyingStop {
-                        first_ok: Some(t),
-                        escalated,
-                        attempts,
-                    };
-                    out.push(Effect::WaitUntil(t + self.plan.verify_interval));
-                }
-                None => {
-                    self.phase = Phase::VerifyingStop {
-                        first_ok: Some(now),
-                        escalated,
-                        attempts,
-                    };
-                    out.push(Effect::WaitUntil(now + self.plan.verify_interval));
-                }
-            }
-            return;
-        }
-
-        // Not stopped (or not yet known). Escalate once, through systemd, then look
-        // again a bounded number of times.
         let why = not_yet.join("; ");
-        if stuck && !escalated {
-            out.push(self.gate(
-                GateId::Stop,
-                false,
-                format!("the primary did not stop in time: {why}; escalating to SIGKILL"),
-            ));
-            self.phase = Phase::VerifyingStop {
-                first_ok: None,
-                escalated: true,
-                attempts,
-            };
-            out.push(Effect::Act {
-                action: Action::Kill(Role::Primary),
-                timeout: OBSERVE_TIMEOUT,
-            });
-            return;
+        match v.after(now, not_yet.is_empty(), stuck, self.plan.rule(true, true)) {
+            Next::Verified { apart } => {
+                let (uo, u) = unit.expect("checked");
+                let (lo, _) = lock.expect("checked");
+                let (po, _) = procs.expect("checked");
+                let (mo, _) = metrics.expect("checked");
+                self.set_item(
+                    ItemId::PrimaryStopped,
+                    ItemState::Green,
+                    now,
+                    vec![
+                        ev(
+                            uo,
+                            format!(
+                                "{} (twice, {:.0}s apart); fence drop-in loaded",
+                                u.summary(),
+                                apart
+                            ),
+                        ),
+                        ev(lo, "lock file present".into()),
+                    ],
+                    out,
+                );
+                self.set_item(
+                    ItemId::PrimaryKilled,
+                    ItemState::Green,
+                    now,
+                    vec![
+                        ev(po, "no process with the validator's exact name".into()),
+                        ev(mo, "the metrics port does not answer".into()),
+                    ],
+                    out,
+                );
+                if let Some(clock) = self.chain {
+                    let mut g =
+                        crate::engine::gate::LivenessGate::new(clock, self.plan.indices.clone());
+                    g.path = Some(crate::engine::gate::LivenessPath::VerifiedStop {
+                        stop_epoch: clock.epoch_at(now),
+                        verified_at: now,
+                        last_signed: Default::default(),
+                    });
+                    self.liveness = Some(g);
+                }
+                self.set_item(
+                    ItemId::SlashingProtectionTransferred,
+                    ItemState::Running,
+                    now,
+                    Vec::new(),
+                    out,
+                );
+                self.phase = Phase::Transferring;
+                out.push(Effect::Transfer {
+                    from: Source::Live(Role::Primary),
+                    to: Role::Backup,
+                });
+            }
+            Next::LookAgainAt(at, v) => {
+                self.phase = Phase::VerifyingStop(v);
+                out.push(Effect::WaitUntil(at));
+            }
+            // Not stopped: escalate once, through systemd, then look again a bounded
+            // number of times.
+            Next::Escalate(v) => {
+                out.push(self.gate(
+                    GateId::Stop,
+                    false,
+                    format!("the primary did not stop in time: {why}; escalating to SIGKILL"),
+                ));
+                self.phase = Phase::VerifyingStop(v);
+                out.push(Effect::Act {
+                    action: Action::Kill(Role::Primary),
+                    timeout: OBSERVE_TIMEOUT,
+                });
+            }
+            Next::GiveUp => {
+                let why = format!("the primary is not verified stopped: {why}");
+                self.set_item(
+                    ItemId::PrimaryKilled,
+                    ItemState::Red(why.clone()),
+                    now,
+                    Vec::new(),
+                    out,
+                );
+                self.fail(now, ItemId::PrimaryStopped, why, out);
+            }
         }
-        if attempts >= self.plan.verify_attempts {
-            let why = format!("the primary is not verified stopped: {why}");
-            self.set_item(
-                ItemId::PrimaryKilled,
-                ItemState::Red(why.clone()),
-                now,
-                Vec::new(),
-                out,
-            );
-            self.fail(now, ItemId::PrimaryStopped, why, out);
-            return;
-        }
-        self.phase = Phase::VerifyingStop {
-            first_ok: None,
-            escalated,
-            attempts: attempts + 1,
-        };
-        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
     }
 
     pub(super) fn stop_checks(&self) -> Vec<(Role, Observe)> {

@@ -68,6 +68,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// How a check is repeated (`verify`): `verify_interval` apart, at most
+    /// `verify_attempts` failed looks.
+    pub fn rule(&self, twice: bool, escalate: bool) -> Rule {
+        Rule {
+            twice,
+            interval: self.verify_interval,
+            attempts: self.verify_attempts,
+            escalate,
+        }
+    }
+
     pub fn from_config(cfg: &crate::config::Config) -> Plan {
         Plan {
             primary: cfg.primary.name.clone(),
@@ -336,11 +347,8 @@ pub enum Phase {
     /// Fencing the primary: the actions in order.
     Fencing(usize),
     Stopping,
-    VerifyingStop {
-        first_ok: Option<f64>,
-        escalated: bool,
-        attempts: u32,
-    },
+    /// Items 1-2: the stop checks, seen right twice, with one escalation.
+    VerifyingStop(Verifying),
     Transferring,
     /// Items 4-5 and the liveness gate, re-probed until the Start gate opens.
     AwaitingGate,
@@ -349,9 +357,8 @@ pub enum Phase {
     FinalCheck,
     RemovingLock,
     Starting,
-    VerifyingStart {
-        attempts: u32,
-    },
+    /// Item 7: the backup's validator seen running.
+    VerifyingStart(Verifying),
     WatchingAttestations {
         since: f64,
         deadline: f64,
@@ -371,10 +378,7 @@ pub enum Phase {
     },
     /// The rollback after the backup was unlocked: its validator stopped and locked
     /// again, seen so twice, seconds apart, before its history is taken.
-    VerifyingBackupStopped {
-        first_ok: Option<f64>,
-        attempts: u32,
-    },
+    VerifyingBackupStopped(Verifying),
     /// The backup's history on its way back to the primary.
     TransferringBack,
     /// The rollback's Start gate, in reverse: the backup still stopped and locked, the
@@ -382,14 +386,11 @@ pub enum Phase {
     ReverseGate {
         since: f64,
     },
-    VerifyingRollback {
-        attempts: u32,
-    },
+    /// R4: the primary's validator seen running again.
+    VerifyingRollback(Verifying),
     RolledBack,
-    VerifyingStopAll {
-        escalated: bool,
-        attempts: u32,
-    },
+    /// The stop-all's checks on both hosts, with one escalation.
+    VerifyingStopAll(Verifying),
     StoppedAll,
     Failed(String),
 }
@@ -460,12 +461,15 @@ mod stop_all;
 mod transfer;
 mod undo;
 mod unreachable;
+mod verify;
 
 pub use confirm::Confirm;
 pub use resume::resume_facts;
 pub use standing::{BackupStanding, PrimaryStanding, Standing, clock_time};
 use undo::FENCE;
 pub use undo::Undo;
+use verify::Next;
+pub use verify::{Rule, Verifying};
 
 impl Failover {
     pub fn new(plan: Plan) -> Failover {
@@ -580,18 +584,13 @@ impl Failover {
                     now, result, via, ..
                 },
             ) => self.stopped(now, result, via, &mut out),
-            (
-                Phase::VerifyingStop {
-                    first_ok,
-                    escalated,
-                    attempts,
-                },
-                Event::Observed { now, observations },
-            ) => self.verify_stop(now, &observations, first_ok, escalated, attempts, &mut out),
-            (Phase::VerifyingStop { .. }, Event::Acted { result, via, .. }) => {
+            (Phase::VerifyingStop(v), Event::Observed { now, observations }) => {
+                self.verify_stop(now, &observations, v, &mut out)
+            }
+            (Phase::VerifyingStop(_), Event::Acted { result, via, .. }) => {
                 self.stop_escalated(result, via, &mut out)
             }
-            (Phase::VerifyingStop { .. }, Event::Tick { .. }) => {
+            (Phase::VerifyingStop(_), Event::Tick { .. }) => {
                 out.push(Effect::Observe(self.stop_checks()));
             }
             (
@@ -623,10 +622,10 @@ impl Failover {
                     now, result, via, ..
                 },
             ) => self.started(now, result, via, &mut out),
-            (Phase::VerifyingStart { attempts }, Event::Observed { now, observations }) => {
-                self.verify_start(now, &observations, attempts, &mut out)
+            (Phase::VerifyingStart(v), Event::Observed { now, observations }) => {
+                self.verify_start(now, &observations, v, &mut out)
             }
-            (Phase::VerifyingStart { .. }, Event::Tick { .. }) => {
+            (Phase::VerifyingStart(_), Event::Tick { .. }) => {
                 out.push(Effect::Observe(vec![
                     (Role::Backup, Observe::Unit),
                     (Role::Backup, Observe::Processes),
@@ -684,16 +683,10 @@ impl Failover {
                 );
                 self.block_at(GateId::StopAllConfirmation, why, &mut out);
             }
-            (
-                Phase::VerifyingStopAll {
-                    escalated,
-                    attempts,
-                },
-                Event::Observed { now, observations },
-            ) => {
-                self.verify_stop_all(now, &observations, escalated, attempts, &mut out);
+            (Phase::VerifyingStopAll(v), Event::Observed { now, observations }) => {
+                self.verify_stop_all(now, &observations, v, &mut out);
             }
-            (Phase::VerifyingStopAll { .. }, Event::Acted { .. } | Event::Tick { .. }) => {
+            (Phase::VerifyingStopAll(_), Event::Acted { .. } | Event::Tick { .. }) => {
                 match self.pending_kills.pop() {
                     Some(r) => out.push(Effect::Act {
                         action: Action::Kill(r),
@@ -702,11 +695,10 @@ impl Failover {
                     None => out.push(Effect::Observe(self.stop_all_checks())),
                 }
             }
-            (
-                Phase::VerifyingBackupStopped { first_ok, attempts },
-                Event::Observed { now, observations },
-            ) => self.verify_backup_stopped(now, &observations, first_ok, attempts, &mut out),
-            (Phase::VerifyingBackupStopped { .. }, Event::Tick { .. }) => {
+            (Phase::VerifyingBackupStopped(v), Event::Observed { now, observations }) => {
+                self.verify_backup_stopped(now, &observations, v, &mut out)
+            }
+            (Phase::VerifyingBackupStopped(_), Event::Tick { .. }) => {
                 out.push(Effect::Observe(self.backup_idle_checks()));
             }
             (
@@ -733,10 +725,10 @@ impl Failover {
                     ..
                 },
             ) => self.undone(undo, i, action, result, via, &mut out),
-            (Phase::VerifyingRollback { attempts }, Event::Observed { now, observations }) => {
-                self.verify_rollback(now, &observations, attempts, &mut out)
+            (Phase::VerifyingRollback(v), Event::Observed { now, observations }) => {
+                self.verify_rollback(now, &observations, v, &mut out)
             }
-            (Phase::VerifyingRollback { .. }, Event::Tick { .. }) => {
+            (Phase::VerifyingRollback(_), Event::Tick { .. }) => {
                 out.push(Effect::Observe(vec![
                     (Role::Primary, Observe::Unit),
                     (Role::Primary, Observe::Processes),

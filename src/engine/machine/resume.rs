@@ -128,7 +128,7 @@ impl Failover {
                     out,
                 );
                 self.backup_started = Some(None);
-                self.phase = Phase::VerifyingStart { attempts: 0 };
+                self.phase = Phase::VerifyingStart(Verifying::default());
                 out.push(Effect::Observe(vec![
                     (Role::Backup, Observe::Unit),
                     (Role::Backup, Observe::Processes),

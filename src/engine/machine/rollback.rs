@@ -42,51 +42,40 @@ impl Failover {
         &mut self,
         now: f64,
         observations: &[Observation],
-        first_ok: Option<f64>,
-        attempts: u32,
+        v: Verifying,
         out: &mut Vec<Effect>,
     ) {
         let b = Batch(observations);
         let problems = backup_idle_problems(&b);
-        if problems.is_empty() {
-            match first_ok {
-                Some(t) if now - t >= self.plan.verify_interval => {
-                    self.backup_relocked = true;
-                    out.push(self.gate(
-                        GateId::Rollback,
-                        true,
-                        format!("the backup is stopped and locked (seen twice, {:.0}s apart): bringing its history back to the primary", now - t),
-                    ));
-                    self.backup_relocked_seen(now, &b, out);
-                    self.phase = Phase::TransferringBack;
-                    out.push(Effect::Transfer {
-                        from: Source::Live(Role::Backup),
-                        to: Role::Primary,
-                    });
-                }
-                _ => {
-                    let t = first_ok.unwrap_or(now);
-                    self.phase = Phase::VerifyingBackupStopped {
-                        first_ok: Some(t),
-                        attempts,
-                    };
-                    out.push(Effect::WaitUntil(t + self.plan.verify_interval));
-                }
+        match v.after(now, problems.is_empty(), false, self.plan.rule(true, false)) {
+            Next::Verified { apart } => {
+                self.backup_relocked = true;
+                out.push(self.gate(
+                    GateId::Rollback,
+                    true,
+                    format!("the backup is stopped and locked (seen twice, {apart:.0}s apart): bringing its history back to the primary"),
+                ));
+                self.backup_relocked_seen(now, &b, out);
+                self.phase = Phase::TransferringBack;
+                out.push(Effect::Transfer {
+                    from: Source::Live(Role::Backup),
+                    to: Role::Primary,
+                });
             }
-        } else if attempts < self.plan.verify_attempts {
-            self.phase = Phase::VerifyingBackupStopped {
-                first_ok: None,
-                attempts: attempts + 1,
-            };
-            out.push(Effect::WaitUntil(now + self.plan.verify_interval));
-        } else {
-            let why = format!(
-                "ALARM: the backup is not verified stopped and locked: {}; the primary stays fenced",
-                problems.join("; ")
-            );
-            let step = RollbackStep::BackupRelocked;
-            self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
-            self.stop_at(GateId::Rollback, why, out);
+            Next::LookAgainAt(at, v) => {
+                self.phase = Phase::VerifyingBackupStopped(v);
+                out.push(Effect::WaitUntil(at));
+            }
+            // No escalation in this rule; were there one, it would end here too.
+            Next::Escalate(_) | Next::GiveUp => {
+                let why = format!(
+                    "ALARM: the backup is not verified stopped and locked: {}; the primary stays fenced",
+                    problems.join("; ")
+                );
+                let step = RollbackStep::BackupRelocked;
+                self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
+                self.stop_at(GateId::Rollback, why, out);
+            }
         }
     }
 
@@ -229,31 +218,34 @@ impl Failover {
         &mut self,
         now: f64,
         observations: &[Observation],
-        attempts: u32,
+        v: Verifying,
         out: &mut Vec<Effect>,
     ) {
         let b = Batch(observations);
         let running = matches!(value!(b, Role::Primary, Unit), Ok((_, u)) if u.is_running())
             && matches!(value!(b, Role::Primary, Processes), Ok((_, p)) if !p.is_empty());
-        if running {
-            out.push(self.gate(
-                GateId::Rollback,
-                true,
-                "the primary's validator runs again".into(),
-            ));
-            self.primary_runs_again(now, &b, out);
-            self.phase = Phase::RolledBack;
-            out.push(Effect::Finished(Outcome::RolledBack));
-        } else if attempts < self.plan.verify_attempts {
-            self.phase = Phase::VerifyingRollback {
-                attempts: attempts + 1,
-            };
-            out.push(Effect::WaitUntil(now + self.plan.verify_interval));
-        } else {
-            let why = "the primary's validator did not come back after the rollback".to_string();
-            let step = RollbackStep::PrimaryRestarted;
-            self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
-            self.stop_at(GateId::Rollback, why, out);
+        match v.after(now, running, false, self.plan.rule(false, false)) {
+            Next::Verified { .. } => {
+                out.push(self.gate(
+                    GateId::Rollback,
+                    true,
+                    "the primary's validator runs again".into(),
+                ));
+                self.primary_runs_again(now, &b, out);
+                self.phase = Phase::RolledBack;
+                out.push(Effect::Finished(Outcome::RolledBack));
+            }
+            Next::LookAgainAt(at, v) => {
+                self.phase = Phase::VerifyingRollback(v);
+                out.push(Effect::WaitUntil(at));
+            }
+            Next::Escalate(_) | Next::GiveUp => {
+                let why =
+                    "the primary's validator did not come back after the rollback".to_string();
+                let step = RollbackStep::PrimaryRestarted;
+                self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
+                self.stop_at(GateId::Rollback, why, out);
+            }
         }
     }
 

@@ -56,7 +56,7 @@ impl Failover {
         match result {
             Ok(()) => {
                 self.backup_started = Some(Some(now));
-                self.phase = Phase::VerifyingStart { attempts: 0 };
+                self.phase = Phase::VerifyingStart(Verifying::default());
                 out.push(Effect::Observe(vec![
                     (Role::Backup, Observe::Unit),
                     (Role::Backup, Observe::Processes),
@@ -78,15 +78,19 @@ impl Failover {
         &mut self,
         now: f64,
         observations: &[Observation],
-        attempts: u32,
+        v: Verifying,
         out: &mut Vec<Effect>,
     ) {
         let b = Batch(observations);
-        match (
-            value!(b, Role::Backup, Unit),
-            value!(b, Role::Backup, Processes),
-        ) {
-            (Ok((uo, u)), Ok((po, p))) if u.is_running() && !p.is_empty() => {
+        let unit = value!(b, Role::Backup, Unit);
+        let procs = value!(b, Role::Backup, Processes);
+        let running =
+            matches!((&unit, &procs), (Ok((_, u)), Ok((_, p))) if u.is_running() && !p.is_empty());
+        match v.after(now, running, false, self.plan.rule(false, false)) {
+            Next::Verified { .. } => {
+                let (Ok((uo, u)), Ok((po, p))) = (unit, procs) else {
+                    return;
+                };
                 let evidence = vec![ev(uo, u.summary()), ev(po, format!("PID {p:?}"))];
                 self.set_item(
                     ItemId::BackupValidatorStarted,
@@ -113,16 +117,14 @@ impl Failover {
                 };
                 out.push(Effect::Observe(self.attestation_observations(now, since)));
             }
-            _ if attempts < self.plan.verify_attempts => {
-                self.phase = Phase::VerifyingStart {
-                    attempts: attempts + 1,
-                };
-                out.push(Effect::WaitUntil(now + self.plan.verify_interval));
+            Next::LookAgainAt(at, v) => {
+                self.phase = Phase::VerifyingStart(v);
+                out.push(Effect::WaitUntil(at));
             }
-            (u, _) => {
+            Next::Escalate(_) | Next::GiveUp => {
                 let why = format!(
                     "the backup's validator is not running: {}",
-                    match u {
+                    match unit {
                         Ok((_, u)) => u.summary(),
                         Err(e) => e,
                     }

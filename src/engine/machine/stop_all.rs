@@ -44,14 +44,14 @@ impl Failover {
                     | Phase::AwaitStopConfirmation
                     | Phase::Fencing(_)
                     | Phase::Stopping
-                    | Phase::VerifyingStop { .. }
+                    | Phase::VerifyingStop(_)
                     | Phase::Transferring
                     | Phase::AwaitingGate
                     | Phase::AwaitStartConfirmation
                     | Phase::FinalCheck
                     | Phase::RemovingLock
                     | Phase::Starting
-                    | Phase::VerifyingStart { .. }
+                    | Phase::VerifyingStart(_)
                     | Phase::WatchingAttestations { .. }
                     | Phase::CheckingAlerts
                     | Phase::AwaitUnverifiedConfirmation { .. }
@@ -106,8 +106,7 @@ impl Failover {
         &mut self,
         now: f64,
         obs: &[Observation],
-        escalated: bool,
-        attempts: u32,
+        v: Verifying,
         out: &mut Vec<Effect>,
     ) {
         let b = Batch(obs);
@@ -138,47 +137,47 @@ impl Failover {
                 Err(e) => not_yet.push(format!("{r}: metrics unknown: {e}")),
             }
         }
-        if not_yet.is_empty() {
-            out.push(self.gate(
-                GateId::StopAll,
-                true,
-                "both validators stopped and fenced: no process, metrics ports closed".into(),
-            ));
-            self.phase = Phase::StoppedAll;
-            out.push(Effect::Finished(Outcome::StoppedAll));
-            return;
-        }
         let why = not_yet.join("; ");
-        if !stuck.is_empty() && !escalated {
-            out.push(self.gate(
-                GateId::StopAll,
-                false,
-                format!("{why}: escalating to SIGKILL"),
-            ));
-            self.phase = Phase::VerifyingStopAll {
-                escalated: true,
-                attempts,
-            };
-            // One kill per stuck host; the check after the last one judges.
-            self.pending_kills = stuck[1..].to_vec();
-            out.push(Effect::Act {
-                action: Action::Kill(stuck[0]),
-                timeout: OBSERVE_TIMEOUT,
-            });
-            return;
+        match v.after(
+            now,
+            not_yet.is_empty(),
+            !stuck.is_empty(),
+            self.plan.rule(false, true),
+        ) {
+            Next::Verified { .. } => {
+                out.push(self.gate(
+                    GateId::StopAll,
+                    true,
+                    "both validators stopped and fenced: no process, metrics ports closed".into(),
+                ));
+                self.phase = Phase::StoppedAll;
+                out.push(Effect::Finished(Outcome::StoppedAll));
+            }
+            Next::Escalate(v) => {
+                out.push(self.gate(
+                    GateId::StopAll,
+                    false,
+                    format!("{why}: escalating to SIGKILL"),
+                ));
+                self.phase = Phase::VerifyingStopAll(v);
+                // One kill per stuck host; the check after the last one judges.
+                self.pending_kills = stuck[1..].to_vec();
+                out.push(Effect::Act {
+                    action: Action::Kill(stuck[0]),
+                    timeout: OBSERVE_TIMEOUT,
+                });
+            }
+            Next::LookAgainAt(at, v) => {
+                self.phase = Phase::VerifyingStopAll(v);
+                out.push(Effect::WaitUntil(at));
+            }
+            Next::GiveUp => {
+                let why = format!(
+                    "ALARM: the emergency stop-all is not verified: {why}; stop it by hand or at the provider"
+                );
+                self.stop_at(GateId::StopAll, why, out);
+            }
         }
-        if attempts >= self.plan.verify_attempts {
-            let why = format!(
-                "ALARM: the emergency stop-all is not verified: {why}; stop it by hand or at the provider"
-            );
-            self.stop_at(GateId::StopAll, why, out);
-            return;
-        }
-        self.phase = Phase::VerifyingStopAll {
-            escalated,
-            attempts: attempts + 1,
-        };
-        out.push(Effect::WaitUntil(now + self.plan.verify_interval));
     }
 }
 

@@ -90,24 +90,18 @@ impl Failover {
         } else {
             match undo {
                 Undo::Primary => {
-                    self.phase = Phase::VerifyingRollback { attempts: 0 };
+                    self.phase = Phase::VerifyingRollback(Verifying::default());
                     out.push(Effect::Observe(vec![
                         (Role::Primary, Observe::Unit),
                         (Role::Primary, Observe::Processes),
                     ]));
                 }
                 Undo::Backup => {
-                    self.phase = Phase::VerifyingBackupStopped {
-                        first_ok: None,
-                        attempts: 0,
-                    };
+                    self.phase = Phase::VerifyingBackupStopped(Verifying::default());
                     out.push(Effect::Observe(self.backup_idle_checks()));
                 }
                 Undo::StopAll => {
-                    self.phase = Phase::VerifyingStopAll {
-                        escalated: false,
-                        attempts: 0,
-                    };
+                    self.phase = Phase::VerifyingStopAll(Verifying::default());
                     out.push(Effect::Observe(self.stop_all_checks()));
                 }
             }
