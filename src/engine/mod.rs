@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod checklist;
+pub mod duty_window;
 pub mod gate;
 pub mod ids;
 pub mod journal;
