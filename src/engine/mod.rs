@@ -9,6 +9,7 @@ pub mod journal;
 pub mod machine;
 pub mod preflight;
 pub mod steps;
+pub mod switch_time;
 
 #[cfg(test)]
 mod tests {

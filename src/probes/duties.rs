@@ -479,7 +479,8 @@ mod tests {
 
     #[test]
     fn bad_attester_answers_name_the_field() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str, &str)> = vec![
+        type Edit = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(Edit, &str, &str)> = vec![
             (
                 Box::new(|v| v["data"][1]["slot"] = json!(43)),
                 "data[1].slot",
