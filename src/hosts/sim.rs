@@ -2953,6 +2953,16 @@ mod tests {
         }
     }
 
+    /// The same schedule as the lab's (`labsim.attester_slot`, `labsim.proposer_index`,
+    /// values computed by the lab's Python).
+    #[test]
+    fn the_schedule_is_the_labs() {
+        let slots: Vec<u64> = (0..4).map(|k| sim_attester_slot(k, 5, 8)).collect();
+        assert_eq!(slots, vec![41, 40, 45, 40]);
+        let proposers: Vec<u64> = (0..8).map(sim_proposer).collect();
+        assert_eq!(proposers, vec![16, 51, 15, 46, 13, 16, 20, 5]);
+    }
+
     #[test]
     fn glob_is_fnmatch_like() {
         assert!(glob_match(
