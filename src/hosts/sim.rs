@@ -1255,7 +1255,7 @@ impl World {
                         slot,
                         root,
                     });
-                    signed.entry((e, slot)).or_insert_with(Vec::new).push(k);
+                    signed.entry((e, slot)).or_default().push(k);
                 }
             }
             let n = &mut self.nodes[i];
