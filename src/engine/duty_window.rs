@@ -413,8 +413,15 @@ pub fn decide(m: &Moment<'_>) -> DutyDecision {
         .copied()
         .filter(|&t| included_at(t))
         .collect();
+    // None within the wait (the epoch's last attestation comes at its end, and the
+    // next epoch's then are pending): the first moment they are all on chain, in the
+    // horizon; only failing that, any moment.
     let allowed = if allowed.is_empty() {
-        candidates.clone()
+        let later = (now_slot + 1..)
+            .map(|s| slot_start(c, s))
+            .take_while(|&t| t < horizon_end)
+            .find(|&t| included_at(t));
+        later.map_or_else(|| candidates.clone(), |t| vec![t])
     } else {
         allowed
     };
@@ -869,9 +876,16 @@ mod tests {
                 let att = proptest::collection::vec((0..spe, 0..spe), keys);
                 let props = proptest::collection::vec((0..keys as u64, 0..2 * spe), 0..3);
                 let sync = proptest::collection::vec((0..keys as u64, 0u64..2), 0..2);
-                let included = proptest::collection::vec(any::<bool>(), keys);
-                let into = 0.0..(spe * sps) as f64;
-                let switch = 0.0..(spe * sps) as f64 * 1.5;
+                // Mostly every passed attestation on chain, as on a healthy chain.
+                let included = proptest::collection::vec(proptest::bool::weighted(0.9), keys);
+                let into = prop_oneof![
+                    0.0..(spe * sps) as f64,
+                    ((spe * sps) as f64 * 0.6)..(spe * sps) as f64
+                ];
+                let switch = prop_oneof![
+                    3 => 0.0..(2 * sps) as f64,
+                    1 => 0.0..(spe * sps) as f64 * 1.5
+                ];
                 let wait = prop_oneof![Just(0.0), Just(FOREVER), 0.0..(2 * spe * sps) as f64];
                 (
                     Just(sps),
@@ -1016,6 +1030,13 @@ mod tests {
                     prop_assert!(!(attested(&c, &s, &inc, now, t) && free), "free at {} (now {})", t, now);
                 }
                 prop_assert!(stop_at >= now);
+                // At a moment the epoch's attestations are on chain, when the horizon
+                // has one.
+                let attested_somewhen = std::iter::once(now)
+                    .chain((c.slot_at(now) + 1..7 * c.slots_per_epoch).map(|s| slot_start(&c, s)))
+                    .any(|t| attested(&c, &s, &inc, now, t));
+                prop_assert!(!attested_somewhen || attested(&c, &s, &inc, now, stop_at),
+                    "stop at {} before the attestations are in", stop_at);
                 // What it costs is what the switch from stop_at covers.
                 let covered: Vec<Duty> = s
                     .duties(c.slots_per_epoch)
