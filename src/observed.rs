@@ -3,9 +3,10 @@
 //! (`UnitState`, `BeaconSync`, `HistoryState`, …) with their judgements. No I/O
 //! and no clock: the engine reads these; `hosts` and `probes` make them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bolt::BBOLT_MAGIC;
 use crate::chain::ChainClock;
@@ -592,5 +593,201 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", U[u])
+    }
+}
+
+// ------------------------------------------------------------------ duties
+
+/// Which of a key's duties (domain.md: one attestation per epoch, occasional
+/// proposals, and while it sits in the sync committee a message every slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DutyKind {
+    Attestation,
+    Proposal,
+    SyncCommittee,
+}
+
+impl DutyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DutyKind::Attestation => "attestation",
+            DutyKind::Proposal => "proposal",
+            DutyKind::SyncCommittee => "sync-committee message",
+        }
+    }
+}
+
+impl fmt::Display for DutyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One duty of one key: what, and at which slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Duty {
+    pub slot: u64,
+    pub index: u64,
+    pub kind: DutyKind,
+}
+
+/// One key's attester duty in one epoch, as `POST …/validator/duties/attester/{epoch}`
+/// answers it (qrysm `beacon-chain/rpc/eth/validator/structs.go` `AttesterDuty`, every
+/// number a decimal string on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttesterDuty {
+    /// The slot at which the attestation is made (it may be included until one epoch
+    /// later, but it is made at this slot: a validator not running then misses it).
+    pub slot: u64,
+    pub committee_index: u64,
+    pub committee_length: u64,
+    pub committees_at_slot: u64,
+    pub validator_committee_index: u64,
+}
+
+/// What one key must do in the epochs read.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct KeyDuties {
+    /// `0x` hex, lower case, as the node gave it (None when no answer named the key).
+    pub pubkey: Option<String>,
+    /// Per epoch read, its attester duty; an epoch without one is an epoch in which the
+    /// node gave the key no committee seat (qrysm leaves inactive keys out).
+    pub attester: BTreeMap<u64, AttesterDuty>,
+    /// The slots at which it proposes, ascending.
+    pub proposals: Vec<u64>,
+    /// Per epoch read in which it is a sync-committee member, its positions in the
+    /// committee (`validator_sync_committee_indices`).
+    pub sync_committee: BTreeMap<u64, Vec<u64>>,
+}
+
+/// What the node said of one epoch's duties as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochDuties {
+    pub epoch: u64,
+    /// `dependent_root` of the attester duties: they hold while this block is canonical.
+    pub attester_dependent_root: String,
+    /// `dependent_root` of the proposer duties.
+    pub proposer_dependent_root: String,
+    /// Any of the three answers came from an optimistic head (the execution client not
+    /// yet verified it): the schedule may still change.
+    pub execution_optimistic: bool,
+}
+
+/// The keys' duties for consecutive epochs (this one and the next: the furthest the
+/// beacon API answers attester duties), read from the beacon node.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DutySchedule {
+    /// The epochs read, ascending and consecutive.
+    pub epochs: Vec<EpochDuties>,
+    /// Per validator index asked.
+    pub keys: BTreeMap<u64, KeyDuties>,
+}
+
+impl DutySchedule {
+    /// The first epoch read.
+    pub fn first_epoch(&self) -> Option<u64> {
+        self.epochs.first().map(|e| e.epoch)
+    }
+
+    /// The last epoch read: nothing is known of the duties after it.
+    pub fn last_epoch(&self) -> Option<u64> {
+        self.epochs.last().map(|e| e.epoch)
+    }
+
+    /// Whether the schedule covers this epoch.
+    pub fn covers(&self, epoch: u64) -> bool {
+        self.epochs.iter().any(|e| e.epoch == epoch)
+    }
+
+    /// The slot of a key's attester duty in an epoch.
+    pub fn attestation_slot(&self, index: u64, epoch: u64) -> Option<u64> {
+        self.keys
+            .get(&index)
+            .and_then(|k| k.attester.get(&epoch))
+            .map(|d| d.slot)
+    }
+
+    /// Every duty of every key, ordered by slot: each attestation, each proposal, and a
+    /// sync-committee message at every slot of every epoch of membership.
+    pub fn duties(&self, slots_per_epoch: u64) -> Vec<Duty> {
+        let mut out = Vec::new();
+        for (&index, k) in &self.keys {
+            for d in k.attester.values() {
+                out.push(Duty {
+                    slot: d.slot,
+                    index,
+                    kind: DutyKind::Attestation,
+                });
+            }
+            for &slot in &k.proposals {
+                out.push(Duty {
+                    slot,
+                    index,
+                    kind: DutyKind::Proposal,
+                });
+            }
+            for &epoch in k.sync_committee.keys() {
+                let first = epoch.saturating_mul(slots_per_epoch);
+                for slot in first..first.saturating_add(slots_per_epoch) {
+                    out.push(Duty {
+                        slot,
+                        index,
+                        kind: DutyKind::SyncCommittee,
+                    });
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// True when any answer came from an optimistic head.
+    pub fn optimistic(&self) -> bool {
+        self.epochs.iter().any(|e| e.execution_optimistic)
+    }
+
+    /// One line: the epochs, and per key its attestation slots, proposals and
+    /// sync-committee epochs.
+    pub fn summary(&self) -> String {
+        let epochs = match (self.first_epoch(), self.last_epoch()) {
+            (Some(a), Some(b)) if a == b => format!("epoch {a}"),
+            (Some(a), Some(b)) => format!("epochs {a}-{b}"),
+            _ => "no epoch".to_string(),
+        };
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|(i, k)| {
+                let att: Vec<String> = k.attester.values().map(|d| d.slot.to_string()).collect();
+                let mut s = format!(
+                    "{i}: attests at {}",
+                    if att.is_empty() {
+                        "-".into()
+                    } else {
+                        att.join(",")
+                    }
+                );
+                if !k.proposals.is_empty() {
+                    let p: Vec<String> = k.proposals.iter().map(u64::to_string).collect();
+                    s.push_str(&format!(", proposes at {}", p.join(",")));
+                }
+                if !k.sync_committee.is_empty() {
+                    let e: Vec<String> = k.sync_committee.keys().map(u64::to_string).collect();
+                    s.push_str(&format!(", sync committee in epoch {}", e.join(",")));
+                }
+                s
+            })
+            .collect();
+        format!(
+            "{epochs}{}: {}",
+            if self.optimistic() {
+                " (optimistic head)"
+            } else {
+                ""
+            },
+            keys.join("; ")
+        )
     }
 }

@@ -88,6 +88,27 @@ pub fn read_journal(run: &Path) -> Result<Vec<Entry>, AuditError> {
     Ok(entries)
 }
 
+/// The predicted switch of this pair (`duty_window`'s estimate), from the newest
+/// completed run in `runs_dir` whose journal verifies (`switch_time::predict`; the
+/// documented default when there is none). Journals that do not read or verify are
+/// passed over: they are `audit export`'s to report.
+pub fn predicted_switch(
+    runs_dir: &Path,
+    primary: &str,
+    backup: &str,
+) -> crate::engine::duty_window::SwitchEstimate {
+    let mut runs = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(runs_dir) {
+        for d in dir.flatten() {
+            if let Ok(entries) = read_journal(&d.path()) {
+                runs.push((d.file_name().to_string_lossy().into_owned(), entries));
+            }
+        }
+    }
+    let newest = crate::engine::switch_time::newest_switch(&runs, primary, backup);
+    crate::engine::switch_time::predict(newest.as_ref())
+}
+
 /// What a journal says about its run, folded.
 struct Run<'a> {
     entries: &'a [Entry],
@@ -524,6 +545,80 @@ mod tests {
         )
         .unwrap();
         w.dir().to_path_buf()
+    }
+
+    #[test]
+    fn the_pairs_switch_is_predicted_from_its_newest_completed_run() {
+        use crate::engine::duty_window::EstimateBasis;
+        use crate::engine::journal::{Milestone, RunOutcome};
+        let tmp = tempfile::tempdir().unwrap();
+        let runs = tmp.path().join("runs");
+        // No run yet, and a rolled-back one: the default.
+        assert_eq!(
+            predicted_switch(&runs, "val-a", "val-b").basis,
+            EstimateBasis::Default
+        );
+        sample(tmp.path());
+        assert_eq!(
+            predicted_switch(&runs, "val-a", "val-b").basis,
+            EstimateBasis::Default
+        );
+        let mut w = JournalWriter::create(&runs, "20261129T000000Z-000001", "bob").unwrap();
+        let t = 1_795_100_000.0;
+        let item = |n, s| Record::Item {
+            number: n,
+            state: s,
+            evidence: Vec::new(),
+        };
+        for (at, r) in [
+            (
+                t,
+                Record::RunStarted {
+                    run: "20261129T000000Z-000001".into(),
+                    primary: "val-a".into(),
+                    backup: "val-b".into(),
+                    reason: None,
+                    config: None,
+                    config_origin: None,
+                    program: "test".into(),
+                    format: crate::engine::journal::JOURNAL_FORMAT,
+                },
+            ),
+            (
+                t + 1.0,
+                Record::Milestone {
+                    milestone: Milestone::PrimaryTouched,
+                },
+            ),
+            (t + 4.0, item(ItemId::PrimaryStopped, ItemState::Green)),
+            (
+                t + 25.0,
+                item(ItemId::BackupValidatorStarted, ItemState::Green),
+            ),
+            (
+                t + 30.0,
+                Record::RunEnded {
+                    outcome: RunOutcome::Completed,
+                },
+            ),
+        ] {
+            w.append(at, r).unwrap();
+        }
+        // A journal that does not verify is passed over.
+        std::fs::create_dir_all(runs.join("broken")).unwrap();
+        std::fs::write(runs.join("broken").join(JOURNAL_FILE), "{not json}\n").unwrap();
+        let p = predicted_switch(&runs, "val-a", "val-b");
+        assert_eq!(
+            p.basis,
+            EstimateBasis::Measured {
+                run: "20261129T000000Z-000001".into()
+            }
+        );
+        assert_eq!((p.switch_secs, p.margin_secs), (24.0, 12.0));
+        assert_eq!(
+            predicted_switch(&runs, "val-a", "other").basis,
+            EstimateBasis::Default
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod checklist;
+pub mod duty_window;
 pub mod gate;
 pub mod ids;
 pub mod incident;
@@ -9,6 +10,7 @@ pub mod journal;
 pub mod machine;
 pub mod preflight;
 pub mod steps;
+pub mod switch_time;
 
 #[cfg(test)]
 mod tests {

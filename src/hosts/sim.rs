@@ -238,6 +238,44 @@ struct World {
     indices: Vec<u64>,
     nodes: [Node; 2],
     chain: Vec<Attestation>,
+    duty_model: DutyModel,
+    /// The keys (of ours) in the sync committee, every epoch.
+    sync_committee: Vec<u64>,
+}
+
+/// How the simulated validator does its attester duties (as the lab's
+/// `validator-real-duties` fault switches it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DutyModel {
+    /// Each epoch's attestation is made as soon as the validator runs in that epoch,
+    /// also right after a start: a stale history shows at once.
+    #[default]
+    Strict,
+    /// The real clients': each key attests at its duty slot (`sim_attester_slot`,
+    /// what `duties/attester` answers), and a duty whose slot began before the
+    /// validator started is not performed (qrysm's slot ticker first fires at the
+    /// slot after the one it starts in).
+    Real,
+}
+
+/// How many validators the simulated chain has beside ours: proposers are drawn
+/// from them all (as the lab's `labsim.CHAIN_VALIDATORS`).
+pub const SIM_CHAIN_VALIDATORS: u64 = 64;
+
+fn sha_u64(text: &str) -> u64 {
+    let h = Sha256::digest(text.as_bytes());
+    u64::from_be_bytes(h[..8].try_into().expect("8 bytes"))
+}
+
+/// The slot of a key's attester duty in an epoch: the lab's (`labsim.attester_slot`).
+pub fn sim_attester_slot(index: u64, epoch: u64, slots_per_epoch: u64) -> u64 {
+    epoch * slots_per_epoch + sha_u64(&format!("vf-lab-duty-{index}-{epoch}")) % slots_per_epoch
+}
+
+/// The proposer of a slot: the lab's (`labsim.proposer_index`), one of
+/// [`SIM_CHAIN_VALIDATORS`].
+pub fn sim_proposer(slot: u64) -> u64 {
+    sha_u64(&format!("vf-lab-proposer-{slot}")) % SIM_CHAIN_VALIDATORS
 }
 
 /// Names and places from the configuration that the simulated hosts honour.
@@ -368,6 +406,8 @@ impl SimWorld {
             indices,
             nodes,
             chain: Vec::new(),
+            duty_model: DutyModel::Strict,
+            sync_committee: Vec::new(),
         };
         w.baseline(now);
         SimWorld {
@@ -419,6 +459,16 @@ impl SimWorld {
 
     pub fn clock(&self) -> ChainClock {
         self.with(|w| w.clock)
+    }
+
+    /// How the validators do their attester duties from now on.
+    pub fn set_duty_model(&self, model: DutyModel) {
+        self.with(|w| w.duty_model = model);
+    }
+
+    /// Which of our keys sit in the sync committee (every epoch); none by default.
+    pub fn set_sync_committee(&self, indices: Vec<u64>) {
+        self.with(|w| w.sync_committee = indices);
     }
 
     pub fn now(&self) -> f64 {
@@ -1160,13 +1210,13 @@ impl World {
             };
             let records = db_records(&db);
             let mut appended = Vec::new();
-            let mut signed = Vec::new();
+            let mut signed: BTreeMap<(u64, u64), Vec<u64>> = BTreeMap::new();
             for e in start_epoch..=epoch {
                 let slot = self
                     .clock
                     .epoch_start(e)
                     .max(self.nodes[i].unit.started_at as u64);
-                let slot = self.clock.slot_at(slot as f64 + 0.5);
+                let first_slot = self.clock.slot_at(slot as f64 + 0.5);
                 for &k in &self.indices {
                     let already = records.iter().chain(appended.iter()).any(|r| {
                         r["index"].as_u64() == Some(k)
@@ -1175,6 +1225,20 @@ impl World {
                     if already {
                         continue;
                     }
+                    let slot = match self.duty_model {
+                        DutyModel::Strict => first_slot,
+                        DutyModel::Real => {
+                            // At its duty slot; not at all when that slot began before
+                            // the validator started.
+                            let duty = sim_attester_slot(k, e, self.clock.slots_per_epoch);
+                            if duty <= self.clock.slot_at(self.nodes[i].unit.started_at)
+                                || duty > current_slot
+                            {
+                                continue;
+                            }
+                            duty
+                        }
+                    };
                     let root = hex(&Sha256::digest(
                         format!(
                             "{}/{}/{}",
@@ -1191,9 +1255,7 @@ impl World {
                         slot,
                         root,
                     });
-                    if !signed.contains(&e) {
-                        signed.push(e);
-                    }
+                    signed.entry((e, slot)).or_default().push(k);
                 }
             }
             let n = &mut self.nodes[i];
@@ -1206,13 +1268,15 @@ impl World {
                     f.mtime = now;
                 }
             }
-            for e in signed {
-                let when = (self.clock.epoch_start(e) as f64).max(n.unit.started_at) + 0.5;
+            for ((e, slot), keys) in signed {
+                let when = (self.clock.genesis_time as f64
+                    + (slot * self.clock.seconds_per_slot) as f64)
+                    .max(n.unit.started_at)
+                    + 0.5;
                 n.journal.push((
                     when,
                     format!(
-                        "level=info msg=\"Submitted new attestations\" AttesterIndices=\"{:?}\" TargetEpoch={e} prefix=validator",
-                        self.indices
+                        "level=info msg=\"Submitted new attestations\" AttesterIndices=\"{keys:?}\" Slot={slot} TargetEpoch={e} prefix=validator",
                     )
                     .replace(',', ""),
                 ));
@@ -2153,6 +2217,9 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
                     .collect();
                 json_resp(200, json!({"data": data}))
             }
+            (method, p) if p.starts_with("/validator/duties/") => {
+                duties_answer(w, method, p, req.body.as_deref(), epoch)
+            }
             (Method::Get, "/beacon/states/head/finality_checkpoints") => {
                 // A healthy chain: the previous epoch justified, the one before final.
                 let cp = |e: u64| json!({"epoch": e.to_string(), "root": format!("0x{}", "cd".repeat(32))});
@@ -2243,6 +2310,131 @@ fn http_in(w: &mut World, i: usize, req: &HttpRequest) -> Result<HttpResponse, S
         "nothing listens on {} on the host (connection refused)",
         req.endpoint
     ))
+}
+
+fn root_of(text: &str) -> String {
+    format!("0x{}", hex(&Sha256::digest(text.as_bytes())))
+}
+
+/// `validator/duties/{attester,proposer,sync}/{epoch}` as qrysm answers them
+/// (`beacon-chain/rpc/eth/validator/handlers.go`), from the same deterministic
+/// schedule as the lab's beacon: each key's attester slot per epoch, proposers drawn
+/// from [`SIM_CHAIN_VALIDATORS`], and the configured sync committee.
+fn duties_answer(
+    w: &World,
+    method: Method,
+    path: &str,
+    body: Option<&[u8]>,
+    current: u64,
+) -> HttpResponse {
+    let err =
+        |code: u16, message: String| json_resp(code, json!({"code": code, "message": message}));
+    let rest = &path["/validator/duties/".len()..];
+    let Some((kind, epoch)) = rest.split_once('/') else {
+        return err(404, "Not Found".into());
+    };
+    let want = if kind == "proposer" {
+        Method::Get
+    } else {
+        Method::Post
+    };
+    if !matches!(kind, "attester" | "proposer" | "sync") {
+        return err(404, "Not Found".into());
+    }
+    if method != want {
+        return err(405, "Method Not Allowed".into());
+    }
+    let Ok(epoch) = epoch.parse::<u64>() else {
+        return err(400, format!("Epoch is invalid: {epoch}"));
+    };
+    if epoch > current + 1 {
+        return err(
+            400,
+            format!(
+                "Request epoch {epoch} can not be greater than next epoch {}",
+                current + 1
+            ),
+        );
+    }
+    let spe = w.clock.slots_per_epoch;
+    let known = |k: u64| k < SIM_CHAIN_VALIDATORS || w.indices.contains(&k);
+    let asked = || -> Result<Vec<u64>, HttpResponse> {
+        let ids: Vec<String> = serde_json::from_slice(body.unwrap_or(b""))
+            .map_err(|e| err(400, format!("Could not decode request body: {e}")))?;
+        if ids.is_empty() {
+            return Err(err(400, "No data submitted".into()));
+        }
+        ids.iter()
+            .enumerate()
+            .map(|(n, id)| match id.parse::<u64>() {
+                Ok(k) if known(k) => Ok(k),
+                Ok(k) => Err(err(400, format!("Invalid validator index {k}"))),
+                Err(_) => Err(err(400, format!("ValidatorIndices[{n}] is invalid: {id}"))),
+            })
+            .collect()
+    };
+    let block_root = |slot: u64| root_of(&format!("block/sim/{slot}"));
+    match kind {
+        "attester" => {
+            let ids = match asked() {
+                Ok(ids) => ids,
+                Err(r) => return r,
+            };
+            let data: Vec<Value> = ids
+                .iter()
+                .map(|&k| {
+                    let slot = sim_attester_slot(k, epoch, spe);
+                    let committee: Vec<u64> = w
+                        .indices
+                        .iter()
+                        .copied()
+                        .filter(|&o| sim_attester_slot(o, epoch, spe) == slot)
+                        .collect();
+                    let at = committee.iter().position(|&o| o == k).unwrap_or(0);
+                    json!({"pubkey": sim_pubkey(k), "validator_index": k.to_string(),
+                        "committee_index": "0", "committee_length": committee.len().max(1).to_string(),
+                        "committees_at_slot": "1", "validator_committee_index": at.to_string(),
+                        "slot": slot.to_string()})
+                })
+                .collect();
+            json_resp(
+                200,
+                json!({"dependent_root": block_root((epoch.saturating_sub(1) * spe).saturating_sub(1)),
+                    "execution_optimistic": false, "data": data}),
+            )
+        }
+        "proposer" => {
+            let data: Vec<Value> = (epoch * spe..(epoch + 1) * spe)
+                .filter(|&slot| slot > 0)
+                .map(|slot| {
+                    let k = sim_proposer(slot);
+                    json!({"pubkey": sim_pubkey(k), "validator_index": k.to_string(), "slot": slot.to_string()})
+                })
+                .collect();
+            json_resp(
+                200,
+                json!({"dependent_root": block_root((epoch * spe).saturating_sub(1)),
+                    "execution_optimistic": false, "data": data}),
+            )
+        }
+        _ => {
+            let ids = match asked() {
+                Ok(ids) => ids,
+                Err(r) => return r,
+            };
+            let data: Vec<Value> = ids
+                .iter()
+                .filter_map(|k| {
+                    let at = w.sync_committee.iter().position(|m| m == k)?;
+                    Some(
+                        json!({"pubkey": sim_pubkey(*k), "validator_index": k.to_string(),
+                        "validator_sync_committee_indices": [at.to_string()]}),
+                    )
+                })
+                .collect();
+            json_resp(200, json!({"execution_optimistic": false, "data": data}))
+        }
+    }
 }
 
 #[async_trait]
@@ -2621,6 +2813,154 @@ mod tests {
             !w.slashable().is_empty(),
             "two validators with one set of keys must show as slashable"
         );
+    }
+
+    use crate::observed::{DutySchedule, Observed};
+
+    /// The duty endpoints answer the schedule the validators act on, in qrysm's
+    /// shapes, and the probe reads it back.
+    #[tokio::test]
+    async fn duties_are_served_as_the_beacon_api_shapes_them() {
+        let (w, _) = world();
+        let cfg = Config::with_hosts("primary", "backup");
+        let p = w.host(Role::Primary);
+        let c = w.clock();
+        let epoch = c.epoch_at(w.now());
+        let t = Duration::from_secs(5);
+        async fn read(w: &SimWorld, cfg: &Config, epoch: u64) -> Observed<DutySchedule> {
+            crate::probes::duty_schedule(
+                &w.host(Role::Primary),
+                &cfg.beacon.endpoint,
+                BeaconFlavour::Zond,
+                &w.clock(),
+                epoch,
+                &[0, 1, 2, 3],
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap()
+        }
+        let s = read(&w, &cfg, epoch).await;
+        assert_eq!(
+            s.value.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+            vec![epoch, epoch + 1]
+        );
+        assert!(
+            s.via
+                .starts_with("POST http://127.0.0.1:3500/zond/v1/validator/duties/attester/"),
+            "{}",
+            s.via
+        );
+        for k in 0..4 {
+            let kd = &s.value.keys[&k];
+            assert_eq!(kd.pubkey.as_deref(), Some(sim_pubkey(k).as_str()));
+            for e in [epoch, epoch + 1] {
+                assert_eq!(
+                    s.value.attestation_slot(k, e),
+                    Some(sim_attester_slot(k, e, c.slots_per_epoch))
+                );
+            }
+            for slot in &kd.proposals {
+                assert_eq!(sim_proposer(*slot), k, "only our proposals are kept");
+            }
+            assert!(kd.sync_committee.is_empty());
+        }
+        w.set_sync_committee(vec![2]);
+        let s = read(&w, &cfg, epoch).await;
+        assert_eq!(s.value.keys[&2].sync_committee.get(&epoch), Some(&vec![0]));
+        assert!(s.value.keys[&1].sync_committee.is_empty());
+
+        // What the real API refuses, the simulated one refuses.
+        let post = |path: String, body: Value| {
+            let req = HttpRequest::post_json(&cfg.beacon.endpoint, path, &body);
+            let p = p.clone();
+            async move { p.http(&req, t).await.unwrap() }
+        };
+        let r = post(
+            format!("/zond/v1/validator/duties/attester/{}", epoch + 2),
+            json!(["0"]),
+        )
+        .await;
+        assert_eq!(r.status, 400);
+        assert!(String::from_utf8_lossy(&r.body).contains("can not be greater than next epoch"));
+        let r = post(
+            format!("/zond/v1/validator/duties/attester/{epoch}"),
+            json!([]),
+        )
+        .await;
+        assert_eq!(r.status, 400);
+        let r = post(
+            format!("/zond/v1/validator/duties/proposer/{epoch}"),
+            json!([]),
+        )
+        .await;
+        assert_eq!(r.status, 405, "proposer duties are GET only");
+    }
+
+    /// With the real clients' duty model, a validator started after a key's duty
+    /// slot misses that key's attestation of the epoch; the strict one makes it.
+    #[test]
+    fn the_real_duty_model_misses_a_duty_whose_slot_passed_before_the_start() {
+        for model in [DutyModel::Strict, DutyModel::Real] {
+            let (w, ms) = world();
+            w.set_duty_model(model);
+            let c = w.clock();
+            let spe = c.slots_per_epoch;
+            // Stop the primary, then find an epoch ahead whose duty slots leave a
+            // key's slot before a later one, and start the backup between them.
+            let p = w.host(Role::Primary);
+            assert!(
+                p.exec(&Cmd::new("systemctl").arg("stop").arg("qrysm-validator"))
+                    .success()
+            );
+            let (epoch, early, start_slot) = (c.epoch_at(w.now()) + 1..)
+                .find_map(|e| {
+                    let slots: Vec<u64> = (0..4).map(|k| sim_attester_slot(k, e, spe)).collect();
+                    let first = *slots.iter().min()?;
+                    let last = *slots.iter().max()?;
+                    let early = slots.iter().position(|s| *s == first)? as u64;
+                    (last > first).then_some((e, early, first))
+                })
+                .unwrap();
+            // Half-way into the early key's slot: the slot began before the start.
+            let at = c.genesis_time as f64 + (start_slot * c.seconds_per_slot) as f64 + 0.5;
+            ms.store((at * 1000.0) as u64, Ordering::SeqCst);
+            w.force_start_validator(Role::Backup);
+            ms.store(
+                ((c.epoch_start(epoch + 1) as f64 + 0.5) * 1000.0) as u64,
+                Ordering::SeqCst,
+            );
+            let signed: Vec<(u64, u64)> = w
+                .attestations()
+                .into_iter()
+                .filter(|a| a.host == Role::Backup && a.target_epoch == epoch)
+                .map(|a| (a.index, a.slot))
+                .collect();
+            match model {
+                DutyModel::Strict => assert_eq!(signed.len(), 4, "{signed:?}"),
+                DutyModel::Real => {
+                    assert!(!signed.iter().any(|(k, _)| *k == early), "{signed:?}");
+                    for (k, slot) in &signed {
+                        assert_eq!(*slot, sim_attester_slot(*k, epoch, spe));
+                        assert!(*slot > start_slot);
+                    }
+                    let later = (0..4)
+                        .filter(|k| sim_attester_slot(*k, epoch, spe) > start_slot)
+                        .count();
+                    assert_eq!(signed.len(), later, "{signed:?}");
+                }
+            }
+        }
+    }
+
+    /// The same schedule as the lab's (`labsim.attester_slot`, `labsim.proposer_index`,
+    /// values computed by the lab's Python).
+    #[test]
+    fn the_schedule_is_the_labs() {
+        let slots: Vec<u64> = (0..4).map(|k| sim_attester_slot(k, 5, 8)).collect();
+        assert_eq!(slots, vec![41, 40, 45, 40]);
+        let proposers: Vec<u64> = (0..8).map(sim_proposer).collect();
+        assert_eq!(proposers, vec![16, 51, 15, 46, 13, 16, 20, 5]);
     }
 
     #[test]

@@ -10,10 +10,14 @@ use crate::chain::{ChainClock, unix_now};
 use crate::config::{BeaconFlavour, BeaconSettings, Config, Endpoint, ExecutionFlavour};
 use crate::hosts::{Cmd, Failure, Host, HostError, HttpRequest, LineStream};
 pub use crate::observed::{
-    Archive, BeaconSync, ChainInfo, ClockState, EXECUTION_SYNCING_HINT, Entry, ExecutionBasis,
-    ExecutionSync, FileInfo, HistoryKind, HistoryState, Metrics, Observed, Probe, UnitState,
-    ValidatorState, history_kind, human_bytes,
+    Archive, AttesterDuty, BeaconSync, ChainInfo, ClockState, Duty, DutyKind, DutySchedule,
+    EXECUTION_SYNCING_HINT, Entry, EpochDuties, ExecutionBasis, ExecutionSync, FileInfo,
+    HistoryKind, HistoryState, KeyDuties, Metrics, Observed, Probe, UnitState, ValidatorState,
+    history_kind, human_bytes,
 };
+
+pub mod duties;
+pub use duties::duty_schedule;
 
 impl<T> Observed<T> {
     fn new(host: &dyn Host, via: impl Into<String>, value: T) -> Observed<T> {

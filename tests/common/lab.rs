@@ -67,6 +67,12 @@ impl Lab {
     /// "reference", or "runbook" (the unit's datadir is the runbook's
     /// slashing-protection/ directory, so the client's DB lives there).
     pub fn scenario_in(&'static self, layout: &str) -> LabPair {
+        self.scenario_on(layout, &Chain::default())
+    }
+
+    /// The same on a chain set up as `chain` says (`lab.sh slots-per-epoch`,
+    /// `lab.sh sync-committee`); every other scenario gets the default chain back.
+    pub fn scenario_on(&'static self, layout: &str, chain: &Chain) -> LabPair {
         let f = File::options()
             .create(true)
             .append(true)
@@ -74,6 +80,14 @@ impl Lab {
             .expect("lab test lock file");
         f.lock().expect("lab test lock");
         lab_sh(&["layout", layout]);
+        lab_sh(&["slots-per-epoch", &chain.slots_per_epoch.to_string()]);
+        let committee: Vec<String> = chain.sync_committee.iter().map(u64::to_string).collect();
+        let committee = if committee.is_empty() {
+            "none".to_string()
+        } else {
+            committee.join(",")
+        };
+        lab_sh(&["sync-committee", &committee]);
         lab_sh(&["reset"]);
         let tmp = tempfile::tempdir().expect("tempdir");
         LabPair {
@@ -97,6 +111,24 @@ impl Lab {
 
     pub fn ssh_config(&self) -> PathBuf {
         self.dir.join("ssh_config")
+    }
+}
+
+/// The lab's chain, as a scenario wants it (applied by its reset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// 4 (the default) or 8.
+    pub slots_per_epoch: u64,
+    /// Our keys in the sync committee (none by default).
+    pub sync_committee: Vec<u64>,
+}
+
+impl Default for Chain {
+    fn default() -> Chain {
+        Chain {
+            slots_per_epoch: 4,
+            sync_committee: Vec::new(),
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 #
 #   lab.sh up | reset | down | status | chain-check
 #   lab.sh layout [reference|runbook]
+#   lab.sh slots-per-epoch [4|8]
+#   lab.sh sync-committee [none|I,J,...]
 #   lab.sh ctl HOST CMD...
 #   lab.sh fault HOST NAME on|off
 set -euo pipefail
@@ -262,6 +264,28 @@ layout_datadir() {
     esac
 }
 
+# The chain's slots per epoch (4, the default, or 8) and our keys in its sync
+# committee (none by default), persisted in $LAB/slots_per_epoch and
+# $LAB/sync_committee, applied by reset (a new chain).
+current_spe() {
+    local n
+    n=$(cat "$LAB/slots_per_epoch" 2>/dev/null || true)
+    case "$n" in 4|8) echo "$n" ;; *) echo 4 ;; esac
+}
+
+current_sync_committee() {
+    local c
+    c=$(cat "$LAB/sync_committee" 2>/dev/null || true)
+    case "$c" in ''|none) echo none ;; *) echo "$c" ;; esac
+}
+
+# the sync committee as a JSON array of indices
+sync_committee_json() {
+    local c
+    c=$(current_sync_committee)
+    if [ "$c" = none ]; then echo '[]'; else echo "[$c]"; fi
+}
+
 # the validator unit for the current layout, rendered into $LAB (unchanged file: no write)
 render_unit() {
     local out=$LAB/qrysm-validator.service tmp
@@ -449,8 +473,8 @@ new_chain() {
     now=$(date +%s)
     gvr=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
     tmp=$LAB/chain/.genesis.tmp
-    printf '{"genesis_time": %d, "seconds_per_slot": 2, "slots_per_epoch": 4, "genesis_validators_root": "0x%s", "validators": [0,1,2,3]}\n' \
-        "$((now - 2))" "$gvr" >"$tmp"
+    printf '{"genesis_time": %d, "seconds_per_slot": 2, "slots_per_epoch": %d, "genesis_validators_root": "0x%s", "validators": [0,1,2,3], "sync_committee": %s}\n' \
+        "$((now - 2))" "$(current_spe)" "$gvr" "$(sync_committee_json)" >"$tmp"
     chmod 0644 "$tmp"
     mv "$tmp" "$LAB/chain/genesis.json"
     tmp=$LAB/chain/.att.tmp
@@ -520,7 +544,7 @@ do_reset() {
     wait_ssh "${HOSTS[@]}" || die "reset: hosts do not answer over ssh"
     write_ssh_config
     write_env
-    log "reset done in $(( $(date +%s%3N) - t0 )) ms (layout $(current_layout))"
+    log "reset done in $(( $(date +%s%3N) - t0 )) ms (layout $(current_layout), $(current_spe) slots per epoch, sync committee $(current_sync_committee))"
 }
 
 # ------------------------------------------------------------------ commands
@@ -642,6 +666,39 @@ cmd_status() {
         printf '%-8s leader=%-8s ssh=%-4s validator=%-12s faults=%s\n' "$h" "$l" "$ssh" "$val" "${faults:--}"
     done
     echo "layout: $(current_layout) (validator --datadir=$(layout_datadir "$(current_layout)"))"
+    echo "chain: 2 s slots, $(current_spe) slots per epoch (next reset), sync committee: $(current_sync_committee)"
+}
+
+cmd_slots_per_epoch() {
+    local n=${1:-}
+    if [ -z "$n" ]; then
+        current_spe
+        return 0
+    fi
+    case "$n" in
+    4|8) ;;
+    *) echo "usage: $0 slots-per-epoch [4|8]" >&2; exit 2 ;;
+    esac
+    take_lock
+    echo "$n" >"$LAB/slots_per_epoch.tmp"
+    mv "$LAB/slots_per_epoch.tmp" "$LAB/slots_per_epoch"
+    log "$n slots per epoch: applied by the next reset"
+}
+
+cmd_sync_committee() {
+    local c=${1:-}
+    if [ -z "$c" ]; then
+        current_sync_committee
+        return 0
+    fi
+    case "$c" in
+    none) ;;
+    *[!0-9,]*|,*|*,|*,,*) echo "usage: $0 sync-committee [none|I,J,...] (validator indices)" >&2; exit 2 ;;
+    esac
+    take_lock
+    echo "$c" >"$LAB/sync_committee.tmp"
+    mv "$LAB/sync_committee.tmp" "$LAB/sync_committee"
+    log "sync committee $c: applied by the next reset"
 }
 
 cmd_layout() {
@@ -668,6 +725,8 @@ usage() {
     cat >&2 <<EOF
 usage: $0 up | reset | down | status | chain-check
        $0 layout [reference|runbook]      (persisted in the lab dir, applied by reset)
+       $0 slots-per-epoch [4|8]           (persisted, applied by reset; default 4)
+       $0 sync-committee [none|I,J,...]   (our keys in the sync committee; persisted, applied by reset)
        $0 ctl primary|backup CMD...
        $0 fault primary|backup NAME on|off
 faults: $HOST_FAULT_NAMES
@@ -688,5 +747,7 @@ fault) cmd_fault "$@" ;;
 status) cmd_status ;;
 chain-check) cmd_chain_check ;;
 layout) cmd_layout "$@" ;;
+slots-per-epoch) cmd_slots_per_epoch "$@" ;;
+sync-committee) cmd_sync_committee "$@" ;;
 *) usage ;;
 esac

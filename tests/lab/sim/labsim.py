@@ -181,10 +181,17 @@ def attester_slot(index, epoch, slots_per_epoch):
     return epoch * slots_per_epoch + int.from_bytes(h[:8], "big") % slots_per_epoch
 
 
-def proposer_index(slot, validators):
-    """The proposer of a slot (the same as the block headers' proposer_index)."""
-    vals = sorted(validators) or [0]
-    return vals[slot % len(vals)]
+# The chain's validators: ours (genesis.json "validators", 0-3) among others, as on a
+# real chain where a pair's keys are a few of many. Proposers are drawn from them all
+# (the simulated pair's SIM_CHAIN_VALIDATORS in src/hosts/sim.rs is the same).
+CHAIN_VALIDATORS = 64
+
+
+def proposer_index(slot, validators=None):
+    """The proposer of a slot (the same as the block headers' proposer_index): one of
+    CHAIN_VALIDATORS, deterministic per slot, so that our keys propose now and then."""
+    h = hashlib.sha256(("vf-lab-proposer-%d" % slot).encode()).digest()
+    return int.from_bytes(h[:8], "big") % CHAIN_VALIDATORS
 
 
 def index_for_pubkey(pk, candidates):
@@ -260,6 +267,8 @@ class Chain:
                 g["seconds_per_slot"] = int(g["seconds_per_slot"])
                 g["slots_per_epoch"] = int(g["slots_per_epoch"])
                 g["validators"] = [int(v) for v in g.get("validators", [])]
+                # our keys in the sync committee (lab.sh sync-committee), every epoch
+                g["sync_committee"] = [int(v) for v in g.get("sync_committee", [])]
                 self.genesis = g
                 self._key = key
             except (OSError, ValueError, KeyError, TypeError):
