@@ -14,7 +14,8 @@ const AGENT: &str = "/usr/sbin/fence_ipmilan";
 /// What fencing.py makes of `input` with fence_ipmilan's options: `--name` → value.
 fn parsed_by_fencing_py(input: &str) -> BTreeMap<String, serde_json::Value> {
     assert!(
-        std::path::Path::new(AGENT).exists() && std::path::Path::new("/usr/share/fence/fencing.py").exists(),
+        std::path::Path::new(AGENT).exists()
+            && std::path::Path::new("/usr/share/fence/fencing.py").exists(),
         "{AGENT} is missing: apt-get install fence-agents (as .ci/run does)"
     );
     // fence_ipmilan's main() up to process_input, without running an action.

@@ -60,7 +60,11 @@ async fn power_off_silences_the_host_and_power_on_boots_it() {
     assert_eq!(dev.status().await.unwrap().verified, PowerState::Off);
     assert_eq!(answers(&p, Role::Primary).await, Err(Failure::Unreachable));
     p.world.advance(3.0 * EPOCH).await;
-    assert_eq!(signed(&p, Role::Primary), before, "nothing signed while off");
+    assert_eq!(
+        signed(&p, Role::Primary),
+        before,
+        "nothing signed while off"
+    );
 
     // Off again: already off, still verified.
     let ev = dev.power_off().await.unwrap();
@@ -72,7 +76,10 @@ async fn power_off_silences_the_host_and_power_on_boots_it() {
     assert_eq!(ev.verified, PowerState::On);
     assert_eq!(answers(&p, Role::Primary).await, Ok(()));
     p.world.advance(2.0 * EPOCH).await;
-    assert!(signed(&p, Role::Primary) > before, "it signs after the boot");
+    assert!(
+        signed(&p, Role::Primary) > before,
+        "it signs after the boot"
+    );
     assert!(p.world.slashable().is_empty());
 }
 
@@ -83,7 +90,8 @@ async fn a_fenced_primary_comes_up_fenced() {
     let host = p.world.host(Role::Primary);
     // The persistent part of the fence: the lock file and the unit disabled (the
     // runtime drop-in lives in /run and is gone after a boot).
-    p.world.put_file(Role::Primary, &v.lock_file, b"fenced\n".to_vec());
+    p.world
+        .put_file(Role::Primary, &v.lock_file, b"fenced\n".to_vec());
     let out = host
         .run(
             &Cmd::new("systemctl").args(["disable", v.service.as_str()]),
@@ -105,7 +113,10 @@ async fn a_fenced_primary_comes_up_fenced() {
         "disabled and locked: its validator stays stopped after the boot"
     );
     let out = host
-        .run(&Cmd::new("pgrep").args(["-x", "--", v.process_name.as_str()]), Duration::from_secs(5))
+        .run(
+            &Cmd::new("pgrep").args(["-x", "--", v.process_name.as_str()]),
+            Duration::from_secs(5),
+        )
         .await
         .unwrap();
     assert_eq!(out.status, Some(1), "no validator process");
@@ -114,15 +125,20 @@ async fn a_fenced_primary_comes_up_fenced() {
 #[tokio::test]
 async fn an_unreachable_bmc_is_a_typed_error_and_nothing_changes() {
     let p = SimPair::new();
-    p.world.set_faults(Role::Primary, |f| f.bmc_unreachable = true);
+    p.world
+        .set_faults(Role::Primary, |f| f.bmc_unreachable = true);
     let dev = SimPowerDevice::new(p.world.clone(), &p.cfg, Role::Primary);
-    for e in [dev.status().await.unwrap_err(), dev.power_off().await.unwrap_err()] {
+    for e in [
+        dev.status().await.unwrap_err(),
+        dev.power_off().await.unwrap_err(),
+    ] {
         assert!(
             matches!(e.kind, PowerErrorKind::Failed { exit: Some(1), .. }),
             "{e:?}"
         );
         assert!(
-            e.to_string().starts_with("primary (primary): fence agent simulated BMC: action="),
+            e.to_string()
+                .starts_with("primary (primary): fence agent simulated BMC: action="),
             "{e}"
         );
         assert_eq!(e.calls.len(), 1, "the attempt is evidence");
