@@ -1940,6 +1940,27 @@ mod tests {
         assert_eq!(names, ["ops", "team chat", "on-call", "pager"]);
     }
 
+    #[test]
+    fn the_shipped_fence_example_is_valid_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example-config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let block: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "# [primary.fence]")
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect();
+        assert!(block.len() > 3, "the example has a [primary.fence] block");
+        let base = "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n";
+        let c = Config::parse(&format!("{base}{}\n", block.join("\n")), &path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let f = c.fence(Role::Primary).expect("the example's fence");
+        assert_eq!(f.agent.as_str(), "fence_ipmilan");
+        assert_eq!(f.options["ip"], "10.0.9.10");
+        assert_eq!(f.call_timeout, Duration::from_secs(FENCE_CALL_TIMEOUT_SECS));
+        assert_eq!(f.off_wait, Duration::from_secs(FENCE_OFF_WAIT_SECS));
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/vf/test.toml"))
     }
