@@ -711,7 +711,8 @@ pub struct PowerEvidence {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, thiserror::Error)]
 #[error("{} ({}): fence agent {}: {kind}", device.host, device.role, device.agent)]
 pub struct PowerError {
-    pub device: PowerDeviceInfo,
+    /// Boxed: an error stays small on the way up.
+    pub device: Box<PowerDeviceInfo>,
     pub calls: Vec<PowerCall>,
     pub kind: PowerErrorKind,
 }

@@ -110,7 +110,7 @@ impl FenceAgent {
 
     fn error(&self, calls: Vec<PowerCall>, kind: PowerErrorKind) -> PowerError {
         PowerError {
-            device: self.info(),
+            device: Box::new(self.info()),
             calls,
             kind,
         }
@@ -566,7 +566,7 @@ impl SimPowerDevice {
         }
         let said = "ERROR: Connection timed out";
         Some(PowerError {
-            device: self.info(),
+            device: Box::new(self.info()),
             calls: vec![self.call(action, 1, "", said)],
             kind: PowerErrorKind::Failed {
                 action,
