@@ -701,7 +701,9 @@ pub struct PowerEvidence {
     pub calls: Vec<PowerCall>,
     /// The state the last `status` reported.
     pub verified: PowerState,
-    /// When that `status` ended (unix seconds).
+    /// When that `status` ended (unix seconds). For an off, the host may have run
+    /// (and signed) until then: the epoch of `verified_at` is the one that must end
+    /// before anything signs for its keys.
     pub verified_at: f64,
 }
 

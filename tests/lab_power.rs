@@ -328,3 +328,113 @@ async fn a_bmc_that_does_not_answer_is_a_typed_error_within_the_timeout() {
     }
     assert_eq!(lab_power(Role::Primary), "on", "nothing reached the host");
 }
+
+#[tokio::test]
+async fn a_fenced_primary_powered_on_again_comes_up_fenced() {
+    agent_on_path();
+    let lab = Lab::get();
+    let pair = lab.scenario();
+    let _on = PowerOnAtEnd(Role::Primary);
+    let bmc = lab.bmc();
+    let cfg = config_with_fence(&pair, bmc.primary_port, &bmc.password_file, "");
+    let v = &cfg.validator;
+    // Fenced as a failover fences it: the lock file, disabled, a runtime drop-in
+    // whose condition is never met, stopped.
+    lab.ctl(
+        Role::Primary,
+        &[
+            "sh",
+            "-ec",
+            "install -m 0444 /dev/null \"$1\"; systemctl disable \"$2\"; mkdir -p /run/systemd/system/\"$2\".service.d; printf '[Unit]\\nConditionPathExists=/run/validator-failover/fence-lifted\\n' > /run/systemd/system/\"$2\".service.d/zz-validator-failover-fence.conf; systemctl daemon-reload; systemctl stop \"$2\"",
+            "sh",
+            &v.lock_file,
+            &v.service,
+        ],
+    );
+    let dev = power::device(&cfg, Role::Primary).unwrap();
+    assert_eq!(
+        dev.power_off()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .verified,
+        PowerState::Off
+    );
+    let signed = primary_signatures(lab);
+    assert_eq!(
+        dev.power_on()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .verified,
+        PowerState::On
+    );
+    wait_until(
+        "the primary's sshd answers",
+        Duration::from_secs(90),
+        || ssh_true(lab, Role::Primary),
+    );
+    // What lived in /run is gone with the boot, as on any host; the lock file and
+    // the disabled unit are on its disk and keep the validator down.
+    let state = |args: &[&str]| lab.ctl(Role::Primary, args).trim().to_string();
+    let dropin = format!(
+        "/run/systemd/system/{}.service.d/zz-validator-failover-fence.conf",
+        v.service
+    );
+    assert_eq!(
+        state(&[
+            "sh",
+            "-c",
+            "test -e \"$1\" && echo present || echo gone",
+            "sh",
+            &dropin
+        ]),
+        "gone"
+    );
+    assert_eq!(
+        state(&[
+            "sh",
+            "-c",
+            "test -e \"$1\" && echo present || echo gone",
+            "sh",
+            &v.lock_file
+        ]),
+        "present"
+    );
+    assert_eq!(
+        state(&[
+            "sh",
+            "-c",
+            "systemctl is-enabled \"$1\" || true",
+            "sh",
+            &v.service
+        ]),
+        "disabled"
+    );
+    std::thread::sleep(Duration::from_secs(9));
+    assert_eq!(
+        state(&[
+            "systemctl",
+            "show",
+            "-p",
+            "ActiveState",
+            "--value",
+            &v.service
+        ]),
+        "inactive"
+    );
+    assert_eq!(
+        state(&[
+            "sh",
+            "-c",
+            "pgrep -x -- \"$1\" || echo none",
+            "sh",
+            &v.process_name
+        ]),
+        "none"
+    );
+    assert_eq!(
+        primary_signatures(lab),
+        signed,
+        "a fenced primary signed after its boot"
+    );
+    pair.assert_no_double_signing();
+}

@@ -499,7 +499,12 @@ write_bmc_env() {
 # one IPMI BMC per host (tests/lab/bmc/labbmc.py, pyghmi) on 127.0.0.1 UDP, port
 # picked by the kernel; cheap when they run
 start_bmcs() {
-    local h started=() pid
+    local h started=() pid need=()
+    for h in "${HOSTS[@]}"; do bmc_pid "$h" >/dev/null || need+=("$h"); done
+    if [ ${#need[@]} -eq 0 ]; then
+        write_bmc_env
+        return 0
+    fi
     if [ ! -x "$BMC_PY" ] || ! "$BMC_PY" -c 'import pyghmi.ipmi.bmc' 2>/dev/null; then
         log "no BMCs: pyghmi is not in $BMC_PY (python3 -m venv /opt/vf-pyghmi && /opt/vf-pyghmi/bin/pip install 'pyghmi>=1.6,<1.7', as .ci/run does; or VF_LAB_BMC_PYTHON)"
         rm -f "$LAB/bmc.env"
@@ -511,8 +516,7 @@ start_bmcs() {
         (umask 077; od -An -tx1 -N8 /dev/urandom | tr -d ' \n' >"$LAB/bmc/password.tmp")
         mv "$LAB/bmc/password.tmp" "$LAB/bmc/password"
     fi
-    for h in "${HOSTS[@]}"; do
-        bmc_pid "$h" >/dev/null && continue
+    for h in "${need[@]}"; do
         rm -f "$LAB/bmc/$h.port"
         # own session, no inherited descriptors but stdio (not the lab lock, fd 9)
         (
