@@ -321,6 +321,89 @@ pub enum SecretSource {
     Env(String),
 }
 
+/// `[primary.fence]` / `[backup.fence]`: a power-fence device for the host, driven
+/// through a ClusterLabs fence-agents agent on the operator's machine
+/// (`src/power.rs`). The password is named here by where it is, never held: it is
+/// read when the agent runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FenceSettings {
+    /// Where it is in the configuration (`primary.fence`): named in messages.
+    pub key: String,
+    /// The agent's bare name (`fence_ipmilan`), looked up on the operator's PATH
+    /// when it runs.
+    pub agent: FenceAgentName,
+    /// The agent's own options (`ip`, `ipport`, `lanplus`, `username`, ...), by
+    /// its own names, as given. Never a password (`password_file`/`password_env`)
+    /// nor the action (chosen per call).
+    pub options: std::collections::BTreeMap<String, String>,
+    /// Where the password is read when the agent runs (None: the agent gets none).
+    pub password: Option<SecretSource>,
+    /// The most one run of the agent may take; then it is killed
+    /// (`call_timeout_secs`, default [`FENCE_CALL_TIMEOUT_SECS`]).
+    pub call_timeout: Duration,
+    /// After `off` (or `on`), how long `status` is asked until it reports the
+    /// state (`off_wait_secs`, default [`FENCE_OFF_WAIT_SECS`]).
+    pub off_wait: Duration,
+    /// Between two of those `status` calls ([`FENCE_STATUS_INTERVAL`]).
+    pub status_interval: Duration,
+}
+
+/// `call_timeout_secs`' default: fence_ipmilan's own `off` waits up to its
+/// `power_timeout` (20 s) and `power_wait` (2 s) around `ipmitool` calls of
+/// 2 s × retries.
+pub const FENCE_CALL_TIMEOUT_SECS: u64 = 60;
+/// `off_wait_secs`' default.
+pub const FENCE_OFF_WAIT_SECS: u64 = 60;
+/// The interval between two `status` calls while waiting for a power state.
+pub const FENCE_STATUS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A fence agent's name as fence-agents names them: `fence_` and lower-case
+/// letters, digits and `_` (a bare name, looked up on PATH: never a path).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FenceAgentName(String);
+
+impl FenceAgentName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for FenceAgentName {
+    type Error = String;
+    fn try_from(s: String) -> Result<FenceAgentName, String> {
+        let ok = s.strip_prefix("fence_").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+        if ok {
+            Ok(FenceAgentName(s))
+        } else {
+            Err(format!(
+                "{s:?} is not a fence-agents agent's name: a bare name matching fence_[a-z0-9_]+ (e.g. fence_ipmilan), found on PATH; not a path"
+            ))
+        }
+    }
+}
+
+impl From<FenceAgentName> for String {
+    fn from(a: FenceAgentName) -> String {
+        a.0
+    }
+}
+
+impl fmt::Display for FenceAgentName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The option names the configuration may not give a fence agent: the action is
+/// chosen per call, the password has its own keys (and never sits in the file).
+pub const FENCE_RESERVED_OPTIONS: [&str; 4] = ["action", "password", "passwd", "password_script"];
+
 /// The validated configuration: everything the failover needs to know.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -338,6 +421,10 @@ pub struct Config {
     pub backups: String,
     pub failover: FailoverSettings,
     pub notify: NotifySettings,
+    /// `[primary.fence]`: the primary's power-fence device, if any.
+    pub primary_fence: Option<FenceSettings>,
+    /// `[backup.fence]`: the backup's power-fence device, if any.
+    pub backup_fence: Option<FenceSettings>,
 }
 
 impl Config {
@@ -345,6 +432,15 @@ impl Config {
         match role {
             Role::Primary => &self.primary,
             Role::Backup => &self.backup,
+        }
+    }
+
+    /// The host's power-fence device (`[primary.fence]`, `[backup.fence]`), if one
+    /// is configured.
+    pub fn fence(&self, role: Role) -> Option<&FenceSettings> {
+        match role {
+            Role::Primary => self.primary_fence.as_ref(),
+            Role::Backup => self.backup_fence.as_ref(),
         }
     }
 
@@ -728,6 +824,21 @@ struct RawConfig {
 struct RawHost {
     ssh: Option<S<String>>,
     name: Option<S<String>>,
+    fence: Option<S<RawFence>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFence {
+    agent: Option<S<String>>,
+    #[serde(default)]
+    options: Option<S<std::collections::BTreeMap<S<String>, S<toml::Value>>>>,
+    /// Refused: named only to say why.
+    password: Option<S<toml::Value>>,
+    password_file: Option<S<String>>,
+    password_env: Option<S<String>>,
+    call_timeout_secs: Option<S<u64>>,
+    off_wait_secs: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -1031,13 +1142,20 @@ impl RawConfig {
 
         let host = |role: Role, raw: &Option<S<RawHost>>| -> Result<HostSpec, ConfigError> {
             let key = role.as_str();
-            if let Some(h) = raw {
+            // A `[primary]` that holds only `fence` leaves the host to the inventory.
+            let from_inventory = raw.as_ref().is_some_and(|h| {
+                let h = h.get_ref();
+                h.ssh.is_none() && h.name.is_none() && inventory.is_some()
+            });
+            if let Some(h) = raw.as_ref().filter(|_| !from_inventory) {
                 let h = h.get_ref();
                 let Some(ssh) = &h.ssh else {
                     return Err(v.err(
                         raw.as_ref(),
                         key,
-                        format!("[{key}] needs `ssh = \"destination\"`"),
+                        format!(
+                            "[{key}] needs `ssh = \"destination\"` (or `inventory = \"FILE\"` with a [{key}] group)"
+                        ),
                     ));
                 };
                 let dest = v.name(&h.ssh, &format!("{key}.ssh"), "")?;
@@ -1261,6 +1379,15 @@ impl RawConfig {
         };
 
         let notify = self.notify.validate(v)?;
+        let fence = |role: Role, raw: &Option<S<RawHost>>| match raw
+            .as_ref()
+            .and_then(|h| h.get_ref().fence.as_ref())
+        {
+            Some(f) => f.get_ref().validate(v, f, role).map(Some),
+            None => Ok(None),
+        };
+        let primary_fence = fence(Role::Primary, &self.primary)?;
+        let backup_fence = fence(Role::Backup, &self.backup)?;
 
         Ok(Config {
             source: None,
@@ -1274,6 +1401,120 @@ impl RawConfig {
             backups,
             failover,
             notify,
+            primary_fence,
+            backup_fence,
+        })
+    }
+}
+
+impl RawFence {
+    fn validate(
+        &self,
+        v: &Validator<'_>,
+        table: &S<RawFence>,
+        role: Role,
+    ) -> Result<FenceSettings, ConfigError> {
+        let key = format!("{role}.fence");
+        let Some(agent) = &self.agent else {
+            return Err(v.err(
+                Some(table),
+                &format!("{key}.agent"),
+                "a fence device needs its fence-agents agent: `agent = \"fence_ipmilan\"` (any agent on the operator's PATH)",
+            ));
+        };
+        let agent_name = FenceAgentName::try_from(agent.get_ref().clone())
+            .map_err(|m| v.err(Some(agent), &format!("{key}.agent"), m))?;
+        if let Some(p) = &self.password {
+            return Err(v.err(
+                Some(p),
+                &format!("{key}.password"),
+                "refused: a configuration file is copied, shared and committed; put the BMC's password in a file only the operator can read (`password_file`) or in the environment (`password_env`)",
+            ));
+        }
+        let mut options = std::collections::BTreeMap::new();
+        if let Some(table) = &self.options {
+            for (name, value) in table.get_ref() {
+                let k = format!("{key}.options.{}", name.get_ref());
+                let n = name.get_ref();
+                let well_formed = n
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && n.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+                    });
+                if !well_formed {
+                    return Err(v.err(
+                        Some(name),
+                        &k,
+                        format!(
+                            "{n:?} is not an option name of a fence agent (lower-case letters, digits, `_` and `-`, as `ip`, `ipport`, `lanplus`, `username`)"
+                        ),
+                    ));
+                }
+                let canonical = n.replace('-', "_");
+                if FENCE_RESERVED_OPTIONS.contains(&canonical.as_str()) {
+                    let why = if canonical == "action" {
+                        "the action (off, status, on) is chosen by validator-failover for each call"
+                            .to_string()
+                    } else {
+                        format!(
+                            "the password is never written here: `{key}.password_file` (a file only the operator can read) or `{key}.password_env`"
+                        )
+                    };
+                    return Err(v.err(Some(name), &k, format!("refused: {why}")));
+                }
+                let text = match value.get_ref() {
+                    toml::Value::String(s) => s.clone(),
+                    other => {
+                        return Err(v.err(
+                            Some(value),
+                            &k,
+                            format!(
+                                "must be a string, as the agent reads it (`{n} = \"1\"`), got {}",
+                                other.type_str()
+                            ),
+                        ));
+                    }
+                };
+                if text.chars().any(char::is_control) {
+                    return Err(v.err(
+                        Some(value),
+                        &k,
+                        "must not contain control characters (the agent reads one option per line)",
+                    ));
+                }
+                options.insert(n.clone(), text);
+            }
+        }
+        let password = match (&self.password_file, &self.password_env) {
+            (None, None) => None,
+            _ => Some(v.secret(
+                table,
+                &key,
+                "password",
+                &self.password_file,
+                &self.password_env,
+            )?),
+        };
+        Ok(FenceSettings {
+            agent: agent_name,
+            options,
+            password,
+            call_timeout: v.secs(
+                &self.call_timeout_secs,
+                &format!("{key}.call_timeout_secs"),
+                FENCE_CALL_TIMEOUT_SECS,
+                600,
+            )?,
+            off_wait: v.secs(
+                &self.off_wait_secs,
+                &format!("{key}.off_wait_secs"),
+                FENCE_OFF_WAIT_SECS,
+                600,
+            )?,
+            status_interval: FENCE_STATUS_INTERVAL,
+            key,
         })
     }
 }
@@ -1699,6 +1940,27 @@ mod tests {
         assert_eq!(names, ["ops", "team chat", "on-call", "pager"]);
     }
 
+    #[test]
+    fn the_shipped_fence_example_is_valid_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example-config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let block: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "# [primary.fence]")
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect();
+        assert!(block.len() > 3, "the example has a [primary.fence] block");
+        let base = "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n";
+        let c = Config::parse(&format!("{base}{}\n", block.join("\n")), &path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let f = c.fence(Role::Primary).expect("the example's fence");
+        assert_eq!(f.agent.as_str(), "fence_ipmilan");
+        assert_eq!(f.options["ip"], "10.0.9.10");
+        assert_eq!(f.call_timeout, Duration::from_secs(FENCE_CALL_TIMEOUT_SECS));
+        assert_eq!(f.off_wait, Duration::from_secs(FENCE_OFF_WAIT_SECS));
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/vf/test.toml"))
     }
@@ -2076,6 +2338,213 @@ mod tests {
         .unwrap();
         let e = Config::parse("inventory = \"su.ini\"\n", &d.path().join("c.toml")).unwrap_err();
         assert!(e.message.contains("sudo only"), "{e}");
+    }
+
+    #[test]
+    fn a_fence_device_is_read_as_the_issue_writes_it() {
+        let c = parse(
+            "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n\n[primary.fence]\nagent = \"fence_ipmilan\"\noptions = { ip = \"10.0.9.10\", lanplus = \"1\", username = \"admin\" }\npassword_file = \"/etc/validator-failover/primary-bmc.pass\"\n",
+        )
+        .unwrap();
+        let f = c.fence(Role::Primary).expect("the primary's fence");
+        assert_eq!(f.key, "primary.fence");
+        assert_eq!(f.agent.as_str(), "fence_ipmilan");
+        assert_eq!(
+            f.options
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+            [("ip", "10.0.9.10"), ("lanplus", "1"), ("username", "admin")]
+        );
+        assert_eq!(
+            f.password,
+            Some(SecretSource::File(
+                "/etc/validator-failover/primary-bmc.pass".into()
+            ))
+        );
+        assert_eq!(f.call_timeout, Duration::from_secs(FENCE_CALL_TIMEOUT_SECS));
+        assert_eq!(f.off_wait, Duration::from_secs(FENCE_OFF_WAIT_SECS));
+        assert_eq!(f.status_interval, FENCE_STATUS_INTERVAL);
+        assert!(c.fence(Role::Backup).is_none(), "none unless configured");
+
+        // The backup's, as a table of its own, with the environment and timeouts; a
+        // relative password file is taken from the configuration's directory.
+        let c = parse(
+            "[primary]\nssh = \"a\"\n[primary.fence]\nagent = \"fence_redfish\"\npassword_file = \"bmc.pass\"\n[backup]\nssh = \"b\"\n[backup.fence]\nagent = \"fence_ipmilan\"\npassword_env = \"VF_BACKUP_BMC\"\ncall_timeout_secs = 15\noff_wait_secs = 30\n[backup.fence.options]\nip = \"10.0.9.11\"\nipport = \"6230\"\n",
+        )
+        .unwrap();
+        let p = c.fence(Role::Primary).unwrap();
+        assert_eq!(
+            p.password,
+            Some(SecretSource::File("/etc/vf/bmc.pass".into()))
+        );
+        assert!(p.options.is_empty());
+        let b = c.fence(Role::Backup).unwrap();
+        assert_eq!(b.password, Some(SecretSource::Env("VF_BACKUP_BMC".into())));
+        assert_eq!(
+            (b.call_timeout, b.off_wait),
+            (Duration::from_secs(15), Duration::from_secs(30))
+        );
+        assert_eq!(b.options["ipport"], "6230");
+
+        // No password at all: an agent that authenticates otherwise gets none.
+        let c = parse(
+            "[primary]\nssh = \"a\"\n[primary.fence]\nagent = \"fence_aws\"\n[backup]\nssh = \"b\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.fence(Role::Primary).unwrap().password, None);
+    }
+
+    #[test]
+    fn a_fence_beside_an_inventorys_hosts() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("inv.ini"), "[primary]\na\n[backup]\nb\n").unwrap();
+        let c = Config::parse(
+            "inventory = \"inv.ini\"\n[primary.fence]\nagent = \"fence_ipmilan\"\noptions = { ip = \"10.0.9.10\" }\npassword_env = \"BMC\"\n",
+            &d.path().join("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.primary.destination, "a", "the host from the inventory");
+        assert_eq!(c.fence(Role::Primary).unwrap().options["ip"], "10.0.9.10");
+        // Without an inventory, [primary] still needs its ssh destination.
+        let e = parse("[primary.fence]\nagent = \"fence_ipmilan\"\n[backup]\nssh = \"b\"\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("primary"), "{e}");
+        assert!(e.message.contains("needs `ssh"), "{e}");
+    }
+
+    #[test]
+    fn bad_fence_entries_name_the_file_line_and_key() {
+        let base = "[primary]\nssh = \"a\"\n[backup]\nssh = \"b\"\n[primary.fence]\n";
+        let case = |body: &str| parse(&format!("{base}{body}")).unwrap_err();
+        let cases: &[(&str, usize, &str, &str)] = &[
+            (
+                "password_env = \"X\"\n",
+                5,
+                "primary.fence.agent",
+                "needs its fence-agents agent",
+            ),
+            (
+                "agent = \"/usr/sbin/fence_ipmilan\"\n",
+                6,
+                "primary.fence.agent",
+                "fence_[a-z0-9_]+",
+            ),
+            (
+                "agent = \"ipmitool\"\n",
+                6,
+                "primary.fence.agent",
+                "not a fence-agents agent's name",
+            ),
+            (
+                "agent = \"fence_IPMI\"\n",
+                6,
+                "primary.fence.agent",
+                "bare name",
+            ),
+            (
+                "agent = \"fence_\"\n",
+                6,
+                "primary.fence.agent",
+                "bare name",
+            ),
+            (
+                "agent = \"fence_x; reboot\"\n",
+                6,
+                "primary.fence.agent",
+                "bare name",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\npassword = \"hunter2\"\n",
+                7,
+                "primary.fence.password",
+                "password_file",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\npassword_file = \"/p\"\npassword_env = \"P\"\n",
+                8,
+                "primary.fence.password_env",
+                "not both",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\npassword_env = \"1BAD\"\n",
+                7,
+                "primary.fence.password_env",
+                "environment variable",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\n[primary.fence.options]\npassword = \"hunter2\"\n",
+                8,
+                "primary.fence.options.password",
+                "never written here",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\n[primary.fence.options]\npasswd = \"hunter2\"\n",
+                8,
+                "primary.fence.options.passwd",
+                "refused",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\n[primary.fence.options]\npassword-script = \"/x\"\n",
+                8,
+                "primary.fence.options.password-script",
+                "refused",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\n[primary.fence.options]\naction = \"reboot\"\n",
+                8,
+                "primary.fence.options.action",
+                "chosen by validator-failover",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\n[primary.fence.options]\nlanplus = 1\n",
+                8,
+                "primary.fence.options.lanplus",
+                "must be a string",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\n[primary.fence.options]\nip = \"10.0.9.10\\npassword=x\"\n",
+                8,
+                "primary.fence.options.ip",
+                "control characters",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\n[primary.fence.options]\n\"Bad Name\" = \"x\"\n",
+                8,
+                "primary.fence.options.Bad Name",
+                "not an option name",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\ncall_timeout_secs = 0\n",
+                7,
+                "primary.fence.call_timeout_secs",
+                "between 1 and 600",
+            ),
+            (
+                "agent = \"fence_ipmilan\"\noff_wait_secs = 601\n",
+                7,
+                "primary.fence.off_wait_secs",
+                "between 1 and 600",
+            ),
+        ];
+        for (body, line, key, says) in cases {
+            let e = case(body);
+            assert_eq!(
+                (e.line, e.key.as_deref()),
+                (Some(*line), Some(*key)),
+                "{body}: {e}"
+            );
+            assert!(e.message.contains(says), "{body}: {e}");
+            assert!(
+                e.to_string().starts_with("/etc/vf/test.toml:"),
+                "names the file: {e}"
+            );
+            assert!(!e.to_string().contains("hunter2"), "never the secret: {e}");
+        }
+        // Unknown keys are refused as everywhere else in the file.
+        let e = case("agent = \"fence_ipmilan\"\nagnet_timeout = 3\n");
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.contains("agnet_timeout"), "{e}");
     }
 
     #[test]

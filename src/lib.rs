@@ -29,6 +29,7 @@ pub mod interchange;
 pub mod inventory;
 pub mod notify;
 pub mod observed;
+pub mod power;
 pub mod probes;
 pub mod progress;
 pub mod runner;

@@ -791,3 +791,176 @@ impl DutySchedule {
         )
     }
 }
+
+
+// ---------------------------------------------------------------------------
+// Power fencing: what a host's fence device (its BMC, through a fence-agents
+// agent) was asked and what it answered. Made by `crate::power`.
+
+/// A host's power as its fence device reports it (fence-agents' `status`: exit 0
+/// on, 2 off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PowerState {
+    On,
+    Off,
+}
+
+impl PowerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerState::On => "on",
+            PowerState::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for PowerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a fence agent is asked (its `action=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PowerAction {
+    Status,
+    Off,
+    On,
+}
+
+impl PowerAction {
+    /// The agent's own word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::Status => "status",
+            PowerAction::Off => "off",
+            PowerAction::On => "on",
+        }
+    }
+
+    /// The state the action powers the host into (None for `status`).
+    pub fn target(self) -> Option<PowerState> {
+        match self {
+            PowerAction::Status => None,
+            PowerAction::Off => Some(PowerState::Off),
+            PowerAction::On => Some(PowerState::On),
+        }
+    }
+}
+
+impl fmt::Display for PowerAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which fence device, without its secret: what every piece of power evidence
+/// names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PowerDeviceInfo {
+    pub role: Role,
+    /// The host as the configuration names it.
+    pub host: String,
+    /// The agent (`fence_ipmilan`), or what stands in for one (the simulated BMC).
+    pub agent: String,
+    /// The agent's options as configured: never the password, never the action.
+    pub options: std::collections::BTreeMap<String, String>,
+    /// Where the password is read (`primary.fence.password_file: /etc/…`), never
+    /// its value; None when the agent gets no password.
+    pub password_from: Option<String>,
+}
+
+/// One run of the agent, as evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PowerCall {
+    pub action: PowerAction,
+    /// The program run (the agent as found on PATH), with no argument: options and
+    /// password went on its standard input.
+    pub program: String,
+    /// When it started (unix seconds) and how long it took.
+    pub at: f64,
+    pub took_ms: u64,
+    /// Its exit code; None when it was killed (see `timed_out`) or died of a signal.
+    pub exit: Option<i32>,
+    /// Killed at the per-call timeout, with what it had started.
+    pub timed_out: bool,
+    /// What it printed, cut to its last 2,000 characters, the password blanked.
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A power operation that reached its state, verified by `status`: what to journal.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PowerEvidence {
+    pub device: PowerDeviceInfo,
+    /// Every run of the agent, in order (for `power_off`: `off`, then each `status`).
+    pub calls: Vec<PowerCall>,
+    /// The state the last `status` reported.
+    pub verified: PowerState,
+    /// When that `status` ended (unix seconds). For an off, the host may have run
+    /// (and signed) until then: the epoch of `verified_at` is the one that must end
+    /// before anything signs for its keys.
+    pub verified_at: f64,
+}
+
+/// A power operation that did not reach (or could not read) its state; names the
+/// host and the agent, and carries the runs made so far (an `off` that was sent
+/// is evidence even when it was not verified).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, thiserror::Error)]
+#[error("{} ({}): fence agent {}: {kind}", device.host, device.role, device.agent)]
+pub struct PowerError {
+    /// Boxed: an error stays small on the way up.
+    pub device: Box<PowerDeviceInfo>,
+    pub calls: Vec<PowerCall>,
+    pub kind: PowerErrorKind,
+}
+
+/// Why a power operation failed.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum PowerErrorKind {
+    /// The agent is not on the operator's PATH.
+    #[error(
+        "not found on PATH ({path}); fence-agents installs its agents in /usr/sbin (Debian: apt-get install fence-agents)"
+    )]
+    AgentNotFound { path: String },
+    /// The password could not be read, or may not be used (a file others can read).
+    #[error("{0}")]
+    Password(String),
+    /// The agent could not be started.
+    #[error("could not run {program}: {reason}")]
+    Spawn { program: String, reason: String },
+    /// The agent did not end within the per-call timeout: it was killed, with what
+    /// it had started (its process group).
+    #[error("action={action} did not end within {after_ms} ms: killed")]
+    TimedOut { action: PowerAction, after_ms: u64 },
+    /// The agent ended with a failure (fence-agents: exit 1), or `status` with an
+    /// exit code that is neither on (0) nor off (2).
+    #[error("action={action} failed (exit {}): {said}", exit.map_or("by a signal".to_string(), |c| c.to_string()))]
+    Failed {
+        action: PowerAction,
+        exit: Option<i32>,
+        /// Its standard error (else its standard output), last line first cut.
+        said: String,
+    },
+    /// `status` did not report the state within the wait after the action.
+    #[error(
+        "status did not report {want} within {waited_ms} ms after action={action} (last: {})",
+        match (last, last_error) {
+            (Some(s), _) => s.as_str().to_string(),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no answer".to_string(),
+        }
+    )]
+    NotReached {
+        action: PowerAction,
+        want: PowerState,
+        waited_ms: u64,
+        /// The last state `status` reported, if it answered at all.
+        last: Option<PowerState>,
+        /// The last failed `status`, if the last one failed.
+        last_error: Option<String>,
+    },
+}

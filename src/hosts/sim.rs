@@ -78,6 +78,8 @@ pub struct Faults {
     /// hangs): an upload waits, in real time, until the fault is lifted or its
     /// deadline passes.
     pub upload_stalls: bool,
+    /// The host's BMC does not answer (its power device fails every call).
+    pub bmc_unreachable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -569,6 +571,66 @@ impl SimWorld {
     /// Where the simulated hosts keep the validator's history.
     pub fn history_file(&self) -> String {
         self.with(|w| w.layout.db_path.clone())
+    }
+
+    /// The host's power, as its BMC sees it (`crate::power::SimPowerDevice`).
+    pub fn powered_on(&self, role: Role) -> bool {
+        self.with(|w| !w.nodes[idx(role)].faults.powered_off)
+    }
+
+    /// The `bmc_unreachable` fault of the host.
+    pub fn bmc_unreachable(&self, role: Role) -> bool {
+        self.with(|w| w.nodes[idx(role)].faults.bmc_unreachable)
+    }
+
+    /// A hard power-off through the host's BMC: it stops answering, and its
+    /// validator dies with it (nothing is written on the way down).
+    pub fn power_off(&self, role: Role) {
+        self.with(|w| {
+            let n = &mut w.nodes[idx(role)];
+            n.faults.powered_off = true;
+            n.unit.running = false;
+            n.unit.failed = false;
+            n.unit.main_pid = 0;
+            n.unit.stopping_since = None;
+            n.unit.restart_at = None;
+            n.detached_db = None;
+        });
+    }
+
+    /// Power on through the host's BMC: it boots as a real host does. What lived
+    /// in `/run` (a runtime mask, runtime drop-ins, the run lock) is gone; what is
+    /// on disk stays; an enabled validator is started, and its precheck refuses
+    /// while the lock file is there.
+    pub fn power_on(&self, role: Role) {
+        self.with(|w| {
+            let now = w.time.now();
+            let i = idx(role);
+            let n = &mut w.nodes[i];
+            if !n.faults.powered_off {
+                return;
+            }
+            n.faults.powered_off = false;
+            n.faults.ssh_hangs = false;
+            n.faults.sshd_down = false;
+            n.files.retain(|path, _| !path.starts_with("/run/"));
+            n.unit = Unit {
+                enabled: n.unit.enabled,
+                n_restarts: 0,
+                nonce: n.unit.nonce,
+                fence_loaded: n.files.contains_key(&w.layout.fence_dropin),
+                blocking_dropin: n
+                    .unit
+                    .blocking_dropin
+                    .take()
+                    .filter(|d| !d.starts_with("/run/")),
+                ..Unit::default()
+            };
+            n.journal.push((now, "-- Boot --".into()));
+            if n.unit.enabled {
+                let _ = w.start_validator(i, now, false);
+            }
+        });
     }
 
     pub fn force_start_validator(&self, role: Role) {

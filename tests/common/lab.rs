@@ -112,6 +112,60 @@ impl Lab {
     pub fn ssh_config(&self) -> PathBuf {
         self.dir.join("ssh_config")
     }
+
+    /// The hosts' BMCs as `lab.sh up` started them (`$VF_LAB_DIR/bmc.env`).
+    pub fn bmc(&self) -> Bmc {
+        let path = self.dir.join("bmc.env");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: the lab has no BMCs (`lab.sh up` starts them when pyghmi is in /opt/vf-pyghmi, as .ci/run installs it)",
+                path.display()
+            )
+        });
+        let var = |k: &str| -> String {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or_else(|| panic!("{}: no {k}", path.display()))
+                .to_string()
+        };
+        let port = |k: &str| -> u16 {
+            var(k)
+                .parse()
+                .unwrap_or_else(|e| panic!("{}: {k}: {e}", path.display()))
+        };
+        Bmc {
+            username: var("BMC_USERNAME"),
+            password_file: PathBuf::from(var("BMC_PASSWORD_FILE")),
+            primary_port: port("PRIMARY_BMC_PORT"),
+            backup_port: port("BACKUP_BMC_PORT"),
+        }
+    }
+}
+
+/// The IPMI BMCs of the lab's hosts (tests/lab/bmc/labbmc.py): 127.0.0.1, UDP.
+#[derive(Debug, Clone)]
+pub struct Bmc {
+    pub username: String,
+    /// Mode 0600, one line.
+    pub password_file: PathBuf,
+    pub primary_port: u16,
+    pub backup_port: u16,
+}
+
+impl Bmc {
+    pub fn port(&self, role: Role) -> u16 {
+        match role {
+            Role::Primary => self.primary_port,
+            Role::Backup => self.backup_port,
+        }
+    }
+
+    pub fn password(&self) -> String {
+        std::fs::read_to_string(&self.password_file)
+            .expect("the BMC password")
+            .trim()
+            .to_string()
+    }
 }
 
 /// The lab's chain, as a scenario wants it (applied by its reset).

@@ -10,6 +10,7 @@
 #   lab.sh sync-committee [none|I,J,...]
 #   lab.sh ctl HOST CMD...
 #   lab.sh fault HOST NAME on|off
+#   lab.sh power HOST on|off|shutdown|status   (what each host's BMC does)
 set -euo pipefail
 export LC_ALL=C
 
@@ -17,6 +18,10 @@ LAB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SIM_SRC=$LAB_SRC/sim
 UNIT_SRC=$LAB_SRC/units
 BOLT_SRC=$LAB_SRC/bolt
+BMC_SRC=$LAB_SRC/bmc
+# The BMCs' Python: a venv with pyghmi (.ci/run makes it)
+BMC_PY=${VF_LAB_BMC_PYTHON:-/opt/vf-pyghmi/bin/python3}
+BMC_USER=admin
 LAB=${VF_LAB_DIR:-/tmp/vf-lab}
 CACHE=${VF_LAB_CACHE:-/var/cache/validator-failover/lab}
 SUITE=bookworm
@@ -464,6 +469,121 @@ power_off_host() {
     rm -f "$LAB/$h.nspawn" "$LAB/$h.leader"
 }
 
+# power a host: off (hard), shutdown (clean halt), on (booted as every boot here,
+# sshd answering); the lab lock held. `fault HOST power-off` and the BMCs use it.
+set_power() {
+    local h=$1 what=$2 flag=on
+    case "$what" in
+    off) power_off_host "$h" ;;
+    shutdown) halt_host "$h" ;;
+    on)
+        flag=off
+        if ! host_up "$h"; then
+            boot_host "$h"
+            write_ssh_config
+            write_env
+            wait_ssh "$h" || die "$h did not come back"
+        fi
+        ;;
+    *) die "set_power: $what" ;;
+    esac
+    write_ssh_config
+    write_env
+    labsim set-fault "$(root_of "$h")/var/lib/lab/state.json" power-off "$flag"
+}
+
+# ------------------------------------------------------------------ BMCs
+
+# the recorded PID of host $1's BMC, if that process is still this lab's BMC for it
+bmc_pid() {
+    local h=$1 f pid
+    f=$LAB/bmc/$h.pid
+    [ -s "$f" ] || return 1
+    pid=$(cat "$f")
+    [ -r "/proc/$pid/cmdline" ] || return 1
+    tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$BMC_SRC/labbmc.py" || return 1
+    tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$LAB/bmc/$h.port" || return 1
+    echo "$pid"
+}
+
+write_bmc_env() {
+    local tmp=$LAB/bmc.env.tmp h H
+    {
+        echo "BMC_USERNAME=$BMC_USER"
+        echo "BMC_PASSWORD_FILE=$LAB/bmc/password"
+        for h in "${HOSTS[@]}"; do
+            H=$(echo "$h" | tr a-z A-Z)
+            echo "${H}_BMC_PORT=$(cat "$LAB/bmc/$h.port")"
+            echo "${H}_BMC_PID=$(cat "$LAB/bmc/$h.pid")"
+        done
+    } >"$tmp"
+    mv "$tmp" "$LAB/bmc.env"
+}
+
+# one IPMI BMC per host (tests/lab/bmc/labbmc.py, pyghmi) on 127.0.0.1 UDP, port
+# picked by the kernel; cheap when they run
+start_bmcs() {
+    local h started=() pid need=()
+    for h in "${HOSTS[@]}"; do bmc_pid "$h" >/dev/null || need+=("$h"); done
+    if [ ${#need[@]} -eq 0 ]; then
+        write_bmc_env
+        return 0
+    fi
+    if [ ! -x "$BMC_PY" ] || ! "$BMC_PY" -c 'import pyghmi.ipmi.bmc' 2>/dev/null; then
+        log "no BMCs: pyghmi is not in $BMC_PY (python3 -m venv /opt/vf-pyghmi && /opt/vf-pyghmi/bin/pip install 'pyghmi>=1.6,<1.7', as .ci/run does; or VF_LAB_BMC_PYTHON)"
+        rm -f "$LAB/bmc.env"
+        return 0
+    fi
+    install -d -m 0700 "$LAB/bmc"
+    if [ ! -s "$LAB/bmc/password" ]; then
+        # 16 characters: IPMI v2 (lanplus) passwords are at most 20 bytes
+        (umask 077; od -An -tx1 -N8 /dev/urandom | tr -d ' \n' >"$LAB/bmc/password.tmp")
+        mv "$LAB/bmc/password.tmp" "$LAB/bmc/password"
+    fi
+    for h in "${need[@]}"; do
+        rm -f "$LAB/bmc/$h.port"
+        # own session, no inherited descriptors but stdio (not the lab lock, fd 9)
+        (
+            for fd in /proc/$BASHPID/fd/*; do
+                fd=${fd##*/}
+                [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+            done
+            exec setsid "$BMC_PY" -B "$BMC_SRC/labbmc.py" --lab "$LAB" --host "$h" \
+                --lab-sh "$LAB_SRC/lab.sh" --user "$BMC_USER" \
+                --password-file "$LAB/bmc/password" --port-file "$LAB/bmc/$h.port"
+        ) </dev/null >>"$LAB/bmc/$h.log" 2>&1 &
+        echo "$!" >"$LAB/bmc/$h.pid"
+        started+=("$h")
+    done
+    for h in "${started[@]}"; do
+        for _ in $(seq 1 100); do
+            [ -s "$LAB/bmc/$h.port" ] && break
+            pid=$(cat "$LAB/bmc/$h.pid")
+            kill -0 "$pid" 2>/dev/null || { tail -n 20 "$LAB/bmc/$h.log" >&2; die "the BMC of $h exited (log: $LAB/bmc/$h.log)"; }
+            sleep 0.05
+        done
+        [ -s "$LAB/bmc/$h.port" ] || die "the BMC of $h did not listen within 5 s (log: $LAB/bmc/$h.log)"
+        log "BMC of $h on 127.0.0.1:$(cat "$LAB/bmc/$h.port") (udp), PID $(cat "$LAB/bmc/$h.pid")"
+    done
+    write_bmc_env
+}
+
+stop_bmcs() {
+    local h pid
+    for h in "${HOSTS[@]}"; do
+        if pid=$(bmc_pid "$h"); then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 1 50); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$LAB/bmc/$h.pid" "$LAB/bmc/$h.port"
+    done
+    rm -f "$LAB/bmc.env"
+}
+
 # ------------------------------------------------------------------ reset
 
 new_chain() {
@@ -557,7 +677,10 @@ cmd_up() {
         ssh_ok backup & p2=$!
         wait $p1 || ok=0
         wait $p2 || ok=0
-        [ $ok = 1 ] && return 0
+        if [ $ok = 1 ]; then
+            start_bmcs
+            return 0
+        fi
     fi
     check_deps
     ensure_rootfs_tar
@@ -592,6 +715,7 @@ cmd_up() {
     # a running host may have an sshd fault on: reset clears it, then checks ssh
     if [ ${#stopped[@]} -gt 0 ]; then wait_ssh "${stopped[@]}" || die "the hosts did not come up"; fi
     do_reset
+    start_bmcs
 }
 
 cmd_reset() {
@@ -604,6 +728,7 @@ cmd_reset() {
 cmd_down() {
     take_lock
     local h
+    stop_bmcs
     for h in "${HOSTS[@]}"; do halt_host "$h" & done
     wait
     rm -f "$LAB/env"
@@ -634,16 +759,7 @@ cmd_fault() {
     [ -d "$(root_of "$h")/var/lib/lab" ] || die "the lab is not set up: run '$0 up'"
     case "$name" in
     power-off)
-        if [ "$onoff" = on ]; then
-            power_off_host "$h"
-        elif ! host_up "$h"; then
-            boot_host "$h"
-            write_ssh_config
-            write_env
-            wait_ssh "$h" || die "$h did not come back"
-        fi
-        write_ssh_config
-        write_env
+        if [ "$onoff" = on ]; then set_power "$h" off; else set_power "$h" on; fi
         ;;
     sshd-down|sshd-hang|sshd-hardened|curl-missing)
         host_up "$h" || die "host $h is down"
@@ -651,6 +767,23 @@ cmd_fault() {
         ;;
     esac
     labsim set-fault "$state" "$name" "$onoff"
+}
+
+cmd_power() {
+    local h=${1:-} what=${2:-}
+    valid_host "$h" || { echo "usage: $0 power primary|backup on|off|shutdown|status" >&2; exit 2; }
+    case "$what" in
+    status)
+        # no lock: what the host is now
+        if host_up "$h"; then echo on; else echo off; fi
+        ;;
+    on|off|shutdown)
+        take_lock
+        [ -d "$(root_of "$h")/etc" ] || die "the lab is not set up: run '$0 up'"
+        set_power "$h" "$what"
+        ;;
+    *) echo "usage: $0 power $h on|off|shutdown|status" >&2; exit 2 ;;
+    esac
 }
 
 cmd_status() {
@@ -667,6 +800,13 @@ cmd_status() {
     done
     echo "layout: $(current_layout) (validator --datadir=$(layout_datadir "$(current_layout)"))"
     echo "chain: 2 s slots, $(current_spe) slots per epoch (next reset), sync committee: $(current_sync_committee)"
+    for h in "${HOSTS[@]}"; do
+        if l=$(bmc_pid "$h"); then
+            printf 'bmc %-8s 127.0.0.1:%s (udp) PID %s\n' "$h" "$(cat "$LAB/bmc/$h.port" 2>/dev/null)" "$l"
+        else
+            printf 'bmc %-8s not running\n' "$h"
+        fi
+    done
 }
 
 cmd_slots_per_epoch() {
@@ -729,6 +869,7 @@ usage: $0 up | reset | down | status | chain-check
        $0 sync-committee [none|I,J,...]   (our keys in the sync committee; persisted, applied by reset)
        $0 ctl primary|backup CMD...
        $0 fault primary|backup NAME on|off
+       $0 power primary|backup on|off|shutdown|status   (what the BMCs do)
 faults: $HOST_FAULT_NAMES
         $SIM_FAULT_NAMES
 lab dir: $LAB (VF_LAB_DIR), rootfs cache: $CACHE (VF_LAB_CACHE)
@@ -744,6 +885,7 @@ reset) cmd_reset ;;
 down) cmd_down ;;
 ctl) cmd_ctl "$@" ;;
 fault) cmd_fault "$@" ;;
+power) cmd_power "$@" ;;
 status) cmd_status ;;
 chain-check) cmd_chain_check ;;
 layout) cmd_layout "$@" ;;
