@@ -792,7 +792,6 @@ impl DutySchedule {
     }
 }
 
-
 // ---------------------------------------------------------------------------
 // Power fencing: what a host's fence device (its BMC, through a fence-agents
 // agent) was asked and what it answered. Made by `crate::power`.
