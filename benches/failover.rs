@@ -25,7 +25,9 @@ use validator_failover::cli::ssh_hosts;
 use validator_failover::config::Config;
 use validator_failover::driver::{Answer, Driver, Ended, Interrupt, Operator, RealClock};
 use validator_failover::engine::journal::Record;
-use validator_failover::engine::machine::{Confirm, Failover, Outcome, Plan};
+use validator_failover::engine::machine::{
+    Confirm, Failover, Outcome, Plan, Request, StopAllConsent,
+};
 
 fn lab(args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh");
@@ -256,7 +258,9 @@ fn stop_all_during_a_transfer(cfg: &Config, rt: &tokio::runtime::Runtime, tmp: &
             if at.is_none() {
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 *at = Some(Instant::now());
-                let _ = tx.send(Interrupt::StopAll);
+                let _ = tx.send(Interrupt::Request(Request::StopAll {
+                    consent: StopAllConsent::Key('y'),
+                }));
             }
         }
     }));

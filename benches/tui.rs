@@ -26,10 +26,7 @@ use validator_failover::wizard::forward_batches;
 
 struct NoFx;
 impl app::Effects for NoFx {
-    fn rollback(&mut self) -> Result<(), String> {
-        Ok(())
-    }
-    fn stop_all(&mut self) -> Result<(), String> {
+    fn request(&mut self, _: validator_failover::engine::machine::Request) -> Result<(), String> {
         Ok(())
     }
     fn fenced_out_of_band(&mut self, _: String) -> Result<(), String> {

@@ -13,7 +13,7 @@ use crate::config::{BeaconFlavour, Config, ExecutionFlavour, Role};
 use crate::engine::checklist::Evidence;
 use crate::engine::journal::{GateId, Record, excerpt};
 use crate::engine::machine::{
-    ArchiveAt, Confirm, Effect, Event, Failover, Observation, Observe, Outcome, Source,
+    ArchiveAt, Confirm, Effect, Event, Failover, Observation, Observe, Outcome, Request, Source,
     Transferred, Value,
 };
 use crate::engine::steps::transfer as xfer;
@@ -62,19 +62,19 @@ impl Clock for SimWorld {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Typed(String),
-    Rollback,
     /// No: do not go on (automation not allowed to answer this question).
     Decline,
-    /// The emergency stop-all, instead of an answer.
-    StopAll,
+    /// A rollback or the emergency stop-all, with its confirmation, instead of an
+    /// answer (the engine journals and judges the confirmation).
+    Request(Request),
 }
 
 /// What the operator can send at any moment, not only when asked: checked between
 /// steps, during waits and while a question is open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interrupt {
-    Rollback,
-    StopAll,
+    /// A rollback or the emergency stop-all, with its confirmation.
+    Request(Request),
     /// The typed statement that the primary is fenced out of band.
     FencedOutOfBand(String),
     /// An incident note (runbook "Post-Failover Actions"): journaled at once, not a
@@ -477,9 +477,8 @@ impl Driver {
                             Ok(a) => {
                                 next = Some(match a {
                                     Answer::Typed(typed) => Event::Confirmed { now, typed },
-                                    Answer::Rollback => Event::Rollback { now },
                                     Answer::Decline => Event::Declined { now },
-                                    Answer::StopAll => Event::StopAll { now },
+                                    Answer::Request(request) => Event::Requested { now, request },
                                 });
                                 break;
                             }
@@ -586,8 +585,8 @@ impl Driver {
                                     why: format!(
                                         "the transfer of the {what} was cut short by the {}: what it had done is journaled above; a history set aside is never deleted, and the backup stays locked",
                                         match i {
-                                            Interrupt::StopAll => "emergency stop-all",
-                                            Interrupt::Rollback => "rollback",
+                                            Interrupt::Request(Request::StopAll { .. }) => "emergency stop-all",
+                                            Interrupt::Request(Request::Rollback { .. }) => "rollback",
                                             _ => "operator",
                                         }
                                     ),
@@ -2052,8 +2051,10 @@ fn utc(t: f64) -> String {
 /// The engine's event for an interrupt; None for a note (journaled, not the engine's).
 fn event_of(i: &Interrupt, now: f64) -> Option<Event> {
     Some(match i {
-        Interrupt::Rollback => Event::Rollback { now },
-        Interrupt::StopAll => Event::StopAll { now },
+        Interrupt::Request(request) => Event::Requested {
+            now,
+            request: request.clone(),
+        },
         Interrupt::FencedOutOfBand(statement) => Event::FencedOutOfBand {
             now,
             statement: statement.clone(),

@@ -15,7 +15,7 @@ use crate::cli::{EXIT_BLOCKED, EXIT_FAILED, EXIT_OK};
 use crate::config::{Config, Role};
 use crate::driver::{Answer, Clock, Driver, Ended, Interrupt, Operator};
 use crate::engine::journal::{Entry, NoteField, Record, RunOutcome};
-use crate::engine::machine::{Confirm, Event, Failover, Outcome, Plan};
+use crate::engine::machine::{Confirm, Event, Failover, Outcome, Plan, Request};
 use crate::hosts::Host;
 use crate::probes;
 use crate::tui::app::{self, App, EngineMsg, Exit, ExportFormat, Inputs};
@@ -131,11 +131,8 @@ impl WizardFx {
 }
 
 impl app::Effects for WizardFx {
-    fn rollback(&mut self) -> Result<(), String> {
-        self.interrupt(Interrupt::Rollback)
-    }
-    fn stop_all(&mut self) -> Result<(), String> {
-        self.interrupt(Interrupt::StopAll)
+    fn request(&mut self, request: Request) -> Result<(), String> {
+        self.interrupt(Interrupt::Request(request))
     }
     fn fenced_out_of_band(&mut self, statement: String) -> Result<(), String> {
         self.interrupt(Interrupt::FencedOutOfBand(statement))
@@ -493,8 +490,12 @@ pub async fn run(
                     Some(Interrupt::Note { field, text }) => {
                         let _ = driver.record(Record::Note { field, text });
                     }
-                    Some(Interrupt::Rollback) => break Event::Rollback { now: unix_now() },
-                    Some(Interrupt::StopAll) => break Event::StopAll { now: unix_now() },
+                    Some(Interrupt::Request(request)) => {
+                        break Event::Requested {
+                            now: unix_now(),
+                            request,
+                        };
+                    }
                     Some(Interrupt::FencedOutOfBand(_)) => {}
                 }
             };

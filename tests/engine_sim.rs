@@ -21,6 +21,7 @@ mod stop_all_during_a_transfer {
     use validator_failover::engine::checklist::ItemState;
     use validator_failover::engine::journal::{Entry, GateId, ItemId, Record};
     use validator_failover::engine::machine::Outcome;
+    use validator_failover::engine::machine::{Request, StopAllConsent};
 
     #[test]
     fn is_taken_at_once_and_leaves_both_stopped_and_fenced() {
@@ -36,7 +37,9 @@ mod stop_all_during_a_transfer {
                     state: ItemState::Running,
                     ..
                 } => {
-                    let _ = tx.send(Interrupt::StopAll);
+                    let _ = tx.send(Interrupt::Request(Request::StopAll {
+                        consent: StopAllConsent::Key('y'),
+                    }));
                 }
                 // Once cut, the stream recovers: the fence's own files are written.
                 Record::Gate {

@@ -18,7 +18,9 @@ use validator_failover::config::{Config, NotifySettings};
 use validator_failover::driver::{Answer, Driver, Ended};
 use validator_failover::engine::checklist::ItemState;
 use validator_failover::engine::journal::{Entry, ItemId, JOURNAL_FORMAT, Record};
-use validator_failover::engine::machine::{Event, Failover, Outcome, Plan};
+use validator_failover::engine::machine::{
+    Event, Failover, Outcome, Plan, Request, StopAllConsent,
+};
 use validator_failover::notify::{Asking, Notifier, RunIdent};
 
 use common::engine::Scripted;
@@ -667,7 +669,12 @@ fn a_full_queue_drops_the_oldest_notices_and_says_so() {
 #[test]
 fn a_rollback_and_a_stop_all_are_told() {
     let pair = SimPair::new();
-    let answers = vec![Answer::Typed(pair.config().primary.name), Answer::Rollback];
+    let answers = vec![
+        Answer::Typed(pair.config().primary.name.clone()),
+        Answer::Request(Request::Rollback {
+            typed: pair.config().primary.name,
+        }),
+    ];
     let (ended, bodies, _) = wizard_run(&pair, answers, None);
     assert_eq!(ended, Ended::Finished(Outcome::RolledBack));
     assert_eq!(
@@ -681,7 +688,13 @@ fn a_rollback_and_a_stop_all_are_told() {
     );
 
     let pair = SimPair::new();
-    let (ended, bodies, _) = wizard_run(&pair, vec![Answer::StopAll], None);
+    let (ended, bodies, _) = wizard_run(
+        &pair,
+        vec![Answer::Request(Request::StopAll {
+            consent: StopAllConsent::Key('y'),
+        })],
+        None,
+    );
     assert_eq!(ended, Ended::Finished(Outcome::StoppedAll));
     assert_eq!(
         summary(&bodies),

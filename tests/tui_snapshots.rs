@@ -989,7 +989,7 @@ fn stop_all_is_one_key_from_every_screen_and_asks_first() {
         assert_eq!(a.dialog, Some(Dialog::StopAll), "{view:?}");
         assert_eq!(
             a.on_key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)),
-            vec![Out::StopAll],
+            vec![Out::StopAll('y')],
             "{view:?}"
         );
         // Any other key cancels.
@@ -1032,7 +1032,10 @@ fn rollback_needs_the_primarys_name() {
     for c in "primary.example".chars() {
         a.on_key(key(KeyCode::Char(c)));
     }
-    assert_eq!(a.on_key(key(KeyCode::Enter)), vec![Out::Rollback]);
+    assert_eq!(
+        a.on_key(key(KeyCode::Enter)),
+        vec![Out::Rollback("primary.example".into())]
+    );
     assert_eq!(a.screen, Screen::Wizard);
 }
 

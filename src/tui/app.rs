@@ -20,7 +20,7 @@ use crate::config::Role;
 use crate::driver::Answer;
 use crate::engine::ids::ItemId;
 use crate::engine::journal::{Entry, NoteField, RunOutcome};
-use crate::engine::machine::Confirm;
+use crate::engine::machine::{Confirm, Request, StopAllConsent};
 
 use super::keymap::{self, Action};
 use super::model::{Model, WorldMsg};
@@ -85,9 +85,11 @@ pub enum ExportFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
     Answer(Answer),
-    /// Roll back: answers a pending question, or interrupts the engine.
-    Rollback,
-    StopAll,
+    /// Roll back, with the name typed: answers a pending question, or interrupts
+    /// the engine (which journals and judges the name).
+    Rollback(String),
+    /// STOP ALL, with the key that answered its question.
+    StopAll(char),
     FencedOutOfBand(String),
     SaveNotes(Vec<(NoteField, String)>),
     Export(ExportFormat),
@@ -286,9 +288,9 @@ impl App {
                     _ => edit_line(input, &key, 500),
                 },
                 Dialog::StopAll => match key.code {
-                    KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    KeyCode::Char(c @ ('y' | 'Y')) => {
                         self.dialog = None;
-                        out.push(Out::StopAll);
+                        out.push(Out::StopAll(c));
                     }
                     _ => self.dialog = None,
                 },
@@ -325,10 +327,12 @@ impl App {
                 match key.code {
                     KeyCode::Esc => self.screen = Screen::Wizard,
                     KeyCode::Enter => {
+                        // Checked here for feedback as the person types; the engine
+                        // journals the name and decides.
                         if self.rollback_input.trim() == self.model.run.primary {
-                            self.rollback_input.clear();
+                            let typed = std::mem::take(&mut self.rollback_input);
                             self.screen = Screen::Wizard;
-                            out.push(Out::Rollback);
+                            out.push(Out::Rollback(typed));
                         } else {
                             self.flash = Some(format!(
                                 "type the primary's name, {}, to roll back",
@@ -560,9 +564,9 @@ pub enum Exit {
 
 /// Where the loop's decisions go: the engine's answers, interrupts, notes, exports.
 pub trait Effects {
-    /// Roll back now (no question is pending). Err: why it cannot be sent.
-    fn rollback(&mut self) -> Result<(), String>;
-    fn stop_all(&mut self) -> Result<(), String>;
+    /// A rollback or the stop-all, with its confirmation, now (no question is
+    /// pending). Err: why it cannot be sent.
+    fn request(&mut self, request: Request) -> Result<(), String>;
     /// The typed statement that the primary is fenced out of band.
     fn fenced_out_of_band(&mut self, statement: String) -> Result<(), String>;
     fn save_notes(&mut self, notes: Vec<(NoteField, String)>) -> Result<bool, String>;
@@ -680,25 +684,28 @@ where
                     }
                     None => app.flash = Some("the engine is not asking anything now".into()),
                 },
-                Out::Rollback => match answer.take() {
+                Out::Rollback(typed) => match answer.take() {
                     Some(tx) => {
                         app.model.question = None;
-                        let _ = tx.send(Answer::Rollback);
+                        let _ = tx.send(Answer::Request(Request::Rollback { typed }));
                         app.flash = Some("rollback: sent to the engine".into());
                     }
-                    None => match fx.rollback() {
+                    None => match fx.request(Request::Rollback { typed }) {
                         Ok(()) => app.flash = Some("rollback: sent to the engine".into()),
                         Err(why) => app.flash = Some(format!("rollback not sent: {why}")),
                     },
                 },
-                Out::StopAll => {
+                Out::StopAll(key) => {
+                    let request = Request::StopAll {
+                        consent: StopAllConsent::Key(key),
+                    };
                     let sent = match answer.take() {
                         Some(tx) => {
                             app.model.question = None;
-                            tx.send(Answer::StopAll)
+                            tx.send(Answer::Request(request))
                                 .map_err(|_| "the engine is gone".to_string())
                         }
-                        None => fx.stop_all(),
+                        None => fx.request(request),
                     };
                     match sent {
                         Ok(()) => {

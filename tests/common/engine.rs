@@ -13,7 +13,8 @@ use validator_failover::driver::{Answer, Driver, Ended, Operator, RUN_LOCK};
 use validator_failover::engine::checklist::ItemState;
 use validator_failover::engine::journal::{Entry, GateId, ItemId, Record, RollbackStep};
 use validator_failover::engine::machine::{
-    BackupStanding, Confirm, Event, Failover, Outcome, Plan, PrimaryStanding,
+    BackupStanding, Confirm, Event, Failover, Outcome, Plan, PrimaryStanding, Request,
+    StopAllConsent,
 };
 use validator_failover::hosts::Cmd;
 use validator_failover::probes;
@@ -328,6 +329,21 @@ pub fn backup_running(pair: &dyn Pair) -> bool {
     })
 }
 
+/// The rollback instead of an answer, with the primary's name typed (as the wizard
+/// sends it).
+fn rollback_typed(pair: &dyn Pair) -> Answer {
+    Answer::Request(Request::Rollback {
+        typed: primary_name(pair),
+    })
+}
+
+/// The stop-all instead of an answer, as the wizard's `y` to its question.
+fn stop_all_key() -> Answer {
+    Answer::Request(Request::StopAll {
+        consent: StopAllConsent::Key('y'),
+    })
+}
+
 fn primary_name(pair: &dyn Pair) -> String {
     pair.config().primary.name
 }
@@ -535,7 +551,7 @@ pub fn wrong_confirmation_is_asked_again(pair: &dyn Pair) {
 pub fn rollback_after_the_stop_restores_the_primary(pair: &dyn Pair) {
     let run = start(
         pair,
-        vec![Answer::Typed(primary_name(pair)), Answer::Rollback],
+        vec![Answer::Typed(primary_name(pair)), rollback_typed(pair)],
     );
     let ended = run.ended.clone();
     assert!(
@@ -638,7 +654,7 @@ pub fn second_failover_is_refused_by_the_run_lock(pair: &dyn Pair) {
     assert!(second.op.asked.is_empty());
     assert!(primary_state(pair).0, "the primary is untouched");
     rt.block_on(first.release_run_locks()).unwrap();
-    let third = start(pair, vec![Answer::Rollback]);
+    let third = start(pair, vec![rollback_typed(pair)]);
     assert_eq!(
         third.ended,
         Ended::Finished(Outcome::RolledBack),
@@ -711,7 +727,7 @@ pub fn failed_start_then_rollback_relocks_the_backup(pair: &dyn Pair) {
 
 /// Declining at the confirmation: nothing was done, nothing to undo.
 pub fn rollback_at_the_confirmation_touches_nothing(pair: &dyn Pair) {
-    let run = start(pair, vec![Answer::Rollback]);
+    let run = start(pair, vec![rollback_typed(pair)]);
     assert_eq!(run.ended, Ended::Finished(Outcome::RolledBack));
     assert!(run.commands().is_empty());
     assert!(primary_state(pair).0);
@@ -1174,7 +1190,7 @@ pub fn rollback_command_after_a_failover(pair: &dyn Pair) {
 /// The emergency stop-all, instead of the stop confirmation: both validators
 /// stopped and fenced, verified.
 pub fn stop_all_stops_and_fences_both(pair: &dyn Pair) {
-    let run = start(pair, vec![Answer::StopAll]);
+    let run = start(pair, vec![stop_all_key()]);
     assert_eq!(
         run.ended,
         Ended::Finished(Outcome::StoppedAll),

@@ -304,6 +304,12 @@ pub enum Event {
     StopAll {
         now: f64,
     },
+    /// A person's rollback or stop-all, with its confirmation: journaled, and done
+    /// only when it is the one the action needs (`confirm::Request`).
+    Requested {
+        now: f64,
+        request: Request,
+    },
     /// The operator's typed statement that the primary is fenced out of band
     /// (powered off at the provider): the other way through the liveness gate.
     FencedOutOfBand {
@@ -463,7 +469,7 @@ mod undo;
 mod unreachable;
 mod verify;
 
-pub use confirm::Confirm;
+pub use confirm::{Confirm, Request, StopAllConsent};
 pub use resume::resume_facts;
 pub use standing::{BackupStanding, PrimaryStanding, Standing, clock_time};
 use undo::FENCE;
@@ -670,6 +676,9 @@ impl Failover {
                 self.block_at(GateId::Confirmation, why, &mut out);
             }
             (phase, Event::StopAll { now }) => self.stop_all(now, &phase, &mut out),
+            (phase, Event::Requested { now, request }) => {
+                self.requested(now, &phase, request, &mut out)
+            }
             (Phase::New, Event::BeginStopAll { .. }) => self.begin_stop_all(&mut out),
             (Phase::AwaitStopAllConfirmation, Event::Confirmed { now, typed }) => {
                 if self.confirmed(self.stop_all_question(), &typed, &mut out) {
