@@ -24,9 +24,8 @@ use serde::Serialize;
 
 use crate::config::{NotifyKind, NotifySettings, NotifyTarget, SecretSource, WebhookFormat};
 use crate::driver::{Answer, Clock, Operator};
-use crate::engine::alerts::ALARM;
 use crate::engine::checklist::ItemState;
-use crate::engine::journal::{Entry, GateId, ItemId, Record, RunOutcome, rfc3339};
+use crate::engine::journal::{Alarm, Entry, ItemId, Record, RunOutcome, rfc3339};
 use crate::engine::machine::Confirm;
 
 /// The Bot API's base when `api_url` is not given (the only host named here).
@@ -203,11 +202,6 @@ fn clip(text: &str) -> String {
     format!("{}…", &text[..end])
 }
 
-/// Is this one of the engine's alarms (something of ours wrong, not unknown)?
-fn is_alarm(why: &str) -> bool {
-    why.starts_with(ALARM)
-}
-
 /// What a journal entry tells people, if anything. Pure: the one place that decides.
 ///
 /// The records are read as they are: the run's end by its outcome, the backup's
@@ -233,20 +227,18 @@ pub fn notice_for(entry: &Entry) -> Option<Notice> {
                     .join("; "),
             ),
         }),
-        Record::Item {
-            number: ItemId::AlertsCleared,
-            state: ItemState::Red(why),
-            ..
-        } if is_alarm(why) => Some(Notice::SlashingSuspected {
+        // The engine's alarms are values (`Record::Alarm`), journaled beside the words.
+        Record::Alarm {
+            alarm: Alarm::Alerts,
+            why,
+        } => Some(Notice::SlashingSuspected {
             seen: Suspicion::BeaconState,
             why: clip(why),
         }),
-        Record::Gate {
-            gate: GateId::Liveness,
-            open: false,
+        Record::Alarm {
+            alarm: Alarm::Liveness,
             why,
-            ..
-        } if is_alarm(why) => Some(Notice::SlashingSuspected {
+        } => Some(Notice::SlashingSuspected {
             seen: Suspicion::Liveness,
             why: clip(why),
         }),
@@ -1063,6 +1055,7 @@ mod tests {
     use super::*;
     use crate::config::Role;
     use crate::engine::checklist::Evidence;
+    use crate::engine::journal::GateId;
 
     fn entry(record: Record) -> Entry {
         Entry::next(None, 1_700_000_000.0, "alice", record)
@@ -1128,6 +1121,7 @@ mod tests {
                 },
                 None,
             ),
+            // The words alone tell nothing: the engine's alarm is a value beside them.
             (
                 Record::Item {
                     number: ItemId::AlertsCleared,
@@ -1136,6 +1130,14 @@ mod tests {
                             .into(),
                     ),
                     evidence: vec![],
+                },
+                None,
+            ),
+            (
+                Record::Alarm {
+                    alarm: Alarm::Alerts,
+                    why: "ALARM: validator 2 is slashed (status active_slashed, validator.slashed true)"
+                        .into(),
                 },
                 Some(Notice::SlashingSuspected {
                     seen: Suspicion::BeaconState,
@@ -1163,10 +1165,19 @@ mod tests {
                 None,
             ),
             (
-                gate(GateId::Liveness,
+                gate(
+                    GateId::Liveness,
                     false,
                     "ALARM: key 1 was live in epoch 12, after its last signed target epoch 10",
                 ),
+                None,
+            ),
+            (
+                Record::Alarm {
+                    alarm: Alarm::Liveness,
+                    why: "ALARM: key 1 was live in epoch 12, after its last signed target epoch 10"
+                        .into(),
+                },
                 Some(Notice::SlashingSuspected {
                     seen: Suspicion::Liveness,
                     why: "ALARM: key 1 was live in epoch 12, after its last signed target epoch 10"
@@ -1174,6 +1185,14 @@ mod tests {
                 }),
             ),
             (gate(GateId::Liveness, true, "judged per key"), None),
+            // An alarm that does not suspect slashing ends the run: its end is told.
+            (
+                Record::Alarm {
+                    alarm: Alarm::Rollback,
+                    why: "ALARM: the backup is not verified stopped and locked".into(),
+                },
+                None,
+            ),
             // A gate held while a node syncs, a wrong answer typed: not told.
             (gate(GateId::Start, false, "item 4: backup beacon syncing"), None),
             (gate(GateId::StopConfirmation, false, "typed \"x\""), None),

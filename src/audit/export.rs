@@ -260,6 +260,7 @@ fn describe(r: &Record) -> String {
         ),
         Record::RunEnded { outcome } => format!("run ended: {outcome}"),
         Record::Milestone { milestone } => format!("milestone: {milestone}"),
+        Record::Alarm { alarm, why } => format!("ALARM at {alarm}: {why}"),
         Record::Liveness { verdict } => match verdict {
             crate::engine::gate::LivenessVerdict::Waiting {
                 why,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// the milestones and the gates' lists of what they wait for; 3 adds an item's
 /// `undone` state (what a rollback undid) and the rollback's own steps
 /// (`rollback-step`).
-pub const JOURNAL_FORMAT: u32 = 3;
+pub const JOURNAL_FORMAT: u32 = 4;
 
 /// The runbook's ten checklist items, in its words and order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -346,6 +346,39 @@ pub enum Milestone {
     PrimaryTouched,
     /// The backup's lock file is about to be removed.
     BackupUnlocked,
+}
+
+/// What an alarm is about: something of ours is wrong, not merely unknown. The
+/// engine journals an `alarm` record beside the red item or shut gate that says it,
+/// so that who must be told (`notify`) reads a value, not a sentence. Format 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Alarm {
+    /// Item 9: the beacon state shows one of our keys slashed, in the slashing pool,
+    /// or a balance fallen by more than a switch costs.
+    Alerts,
+    /// The liveness gate: a key live on chain after its history's last signed epoch
+    /// (something else signs with it).
+    Liveness,
+    /// The Start gate's last look: the primary (or the backup) is no longer as the
+    /// gate needs it, e.g. the primary answers again and its validator runs.
+    StartGate,
+    /// The rollback: the backup is not (or no longer) stopped and locked.
+    Rollback,
+    /// The emergency stop-all could not be verified.
+    StopAll,
+}
+
+impl std::fmt::Display for Alarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Alarm::Alerts => "item 9 (the beacon state)",
+            Alarm::Liveness => "the liveness gate (the chain)",
+            Alarm::StartGate => "the Start gate",
+            Alarm::Rollback => "the rollback",
+            Alarm::StopAll => "the stop-all",
+        })
+    }
 }
 
 impl std::fmt::Display for Milestone {

@@ -165,6 +165,7 @@ impl Incident {
             | Record::Confirmation { .. }
             | Record::Item { .. }
             | Record::Milestone { .. }
+            | Record::Alarm { .. }
             | Record::Liveness { .. }
             | Record::RollbackStep { .. } => self.ended = None,
             Record::Probe { .. } | Record::Note { .. } => {}

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::checklist::{Evidence, ItemState};
 pub use super::ids::{
-    GateId, ItemId, JOURNAL_FORMAT, Milestone, NoteField, RollbackStep, RunOutcome,
+    Alarm, GateId, ItemId, JOURNAL_FORMAT, Milestone, NoteField, RollbackStep, RunOutcome,
 };
 use crate::config::Role;
 
@@ -88,6 +88,11 @@ pub enum Record {
     /// What a resume must know, journaled before it is done. Format 2.
     Milestone {
         milestone: Milestone,
+    },
+    /// An alarm, beside the red item or shut gate that says it. Format 4.
+    Alarm {
+        alarm: Alarm,
+        why: String,
     },
     /// The liveness gate's verdict while it waits (recorded when it changes): the
     /// countdown and the cost in missed duties, as data.

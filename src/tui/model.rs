@@ -345,6 +345,9 @@ impl Model {
             Record::Milestone { milestone } => {
                 self.steps.push(format!("{t} {milestone}"));
             }
+            Record::Alarm { alarm, .. } => {
+                self.steps.push(format!("{t} ALARM at {alarm}"));
+            }
             Record::RunEnded { outcome } => {
                 self.ended = Some(outcome.clone());
                 self.ended_at = Some(e.at);

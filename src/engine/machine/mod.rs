@@ -30,7 +30,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::checklist::{Checklist, Evidence, ItemState};
-use super::ids::{GateId, ItemId, Milestone, RollbackStep};
+use super::ids::{Alarm, GateId, ItemId, Milestone, RollbackStep};
 use super::journal::Record;
 use super::steps::Action;
 use crate::config::Role;
@@ -756,6 +756,14 @@ impl Failover {
             }
         }
         out
+    }
+
+    /// An alarm, journaled as a value beside the words that say it.
+    fn alarm(&self, alarm: Alarm, why: &str) -> Effect {
+        Effect::Record(Record::Alarm {
+            alarm,
+            why: why.to_string(),
+        })
     }
 
     /// A gate that stops the run before anything is touched: said, exit 3.

@@ -72,6 +72,7 @@ impl Failover {
                     "ALARM: the backup is not verified stopped and locked: {}; the primary stays fenced",
                     problems.join("; ")
                 );
+                out.push(self.alarm(Alarm::Rollback, &why));
                 let step = RollbackStep::BackupRelocked;
                 self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
                 self.stop_at(GateId::Rollback, why, out);
@@ -131,6 +132,7 @@ impl Failover {
                 alarm.join("; ")
             );
             let step = RollbackStep::ReverseGate;
+            out.push(self.alarm(Alarm::Rollback, &why));
             self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
             self.stop_at(GateId::RollbackStart, why, out);
             return;
@@ -304,14 +306,12 @@ impl Failover {
         let primary_runs = matches!(value!(b, Role::Primary, Unit), Ok((_, u)) if !u.is_stopped())
             || matches!(value!(b, Role::Primary, Processes), Ok((_, p)) if !p.is_empty());
         if primary_runs && !backup_busy.is_empty() {
-            return block(
-                self,
-                format!(
-                    "ALARM: the primary's validator runs and the backup is not a stopped, locked backup ({}): use the emergency stop-all",
-                    backup_busy.join("; ")
-                ),
-                out,
+            let why = format!(
+                "ALARM: the primary's validator runs and the backup is not a stopped, locked backup ({}): use the emergency stop-all",
+                backup_busy.join("; ")
             );
+            out.push(self.alarm(Alarm::Rollback, &why));
+            return block(self, why, out);
         }
         if primary_runs {
             out.push(self.gate(

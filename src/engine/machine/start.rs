@@ -286,6 +286,9 @@ impl Failover {
                 self.complete(out);
             }
             Some(why) => {
+                if let crate::engine::alerts::Alerts::Alarm { .. } = &verdict {
+                    out.push(self.alarm(Alarm::Alerts, &why));
+                }
                 self.set_item(
                     ItemId::AlertsCleared,
                     ItemState::Red(why.clone()),

@@ -83,6 +83,9 @@ impl Failover {
         if self.is_unverified() {
             if let Some((why, signs)) = primary_answers_again(&b) {
                 let why = if signs { format!("ALARM: {why}") } else { why };
+                if signs {
+                    out.push(self.alarm(Alarm::StartGate, &why));
+                }
                 out.push(self.gate(GateId::Start, false, why.clone()));
                 self.fail(now, ItemId::PrimaryStopped, why, out);
                 return;
@@ -122,6 +125,7 @@ impl Failover {
         }
         if !alarm.is_empty() {
             let why = format!("ALARM: {}", alarm.join("; "));
+            out.push(self.alarm(Alarm::StartGate, &why));
             self.stop_at(GateId::Start, why, out);
             return;
         }
@@ -137,6 +141,7 @@ impl Failover {
         };
         if let crate::engine::gate::LivenessVerdict::Alarm { why } = &verdict {
             let why = format!("ALARM: {why}");
+            out.push(self.alarm(Alarm::Liveness, &why));
             self.stop_at(GateId::Liveness, why, out);
             return;
         }

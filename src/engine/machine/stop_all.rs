@@ -175,6 +175,7 @@ impl Failover {
                 let why = format!(
                     "ALARM: the emergency stop-all is not verified: {why}; stop it by hand or at the provider"
                 );
+                out.push(self.alarm(Alarm::StopAll, &why));
                 self.stop_at(GateId::StopAll, why, out);
             }
         }
