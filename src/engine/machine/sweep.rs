@@ -20,11 +20,11 @@ use crate::config::{BeaconFlavour, ExecutionFlavour};
 use crate::observed::{ExecutionBasis, FileInfo, HistoryState, Metrics, UnitState};
 use proptest::prelude::*;
 
-const P: &str = "val-a";
-const B: &str = "val-b";
+pub(super) const P: &str = "val-a";
+pub(super) const B: &str = "val-b";
 /// Genesis, and the machine's first moment (a few epochs after it).
 const GENESIS: u64 = 1_000_000;
-const T0: f64 = 1_000_100.0;
+pub(super) const T0: f64 = 1_000_100.0;
 const PID: u32 = 4242;
 
 fn clock() -> ChainClock {
@@ -52,26 +52,26 @@ fn plan() -> Plan {
 // The pair, as a model a driver executes on.
 
 #[derive(Debug, Clone, Copy)]
-struct Host {
-    reachable: bool,
-    running: bool,
-    disabled: bool,
+pub(super) struct Host {
+    pub(super) reachable: bool,
+    pub(super) running: bool,
+    pub(super) disabled: bool,
     /// The fence's runtime drop-in is loaded.
-    fenced: bool,
-    lock: bool,
+    pub(super) fenced: bool,
+    pub(super) lock: bool,
 }
 
 #[derive(Debug, Clone)]
-struct World {
-    primary: Host,
-    backup: Host,
+pub(super) struct World {
+    pub(super) primary: Host,
+    pub(super) backup: Host,
     /// A backup archive holding a history, on the backup.
-    archive: bool,
+    pub(super) archive: bool,
 }
 
 impl World {
     /// Before a failover: the primary signs, the backup is stopped and locked.
-    fn before() -> World {
+    pub(super) fn before() -> World {
         World {
             primary: Host {
                 reachable: true,
@@ -91,21 +91,21 @@ impl World {
         }
     }
 
-    fn unreachable_primary(archive: bool) -> World {
+    pub(super) fn unreachable_primary(archive: bool) -> World {
         let mut w = World::before();
         w.primary.reachable = false;
         w.archive = archive;
         w
     }
 
-    fn host(&mut self, r: Role) -> &mut Host {
+    pub(super) fn host(&mut self, r: Role) -> &mut Host {
         match r {
             Role::Primary => &mut self.primary,
             Role::Backup => &mut self.backup,
         }
     }
 
-    fn act(&mut self, a: Action) {
+    pub(super) fn act(&mut self, a: Action) {
         let h = self.host(a.host());
         match a {
             Action::WriteLock(_) => h.lock = true,
@@ -238,7 +238,7 @@ impl World {
         }
     }
 
-    fn observe(&self, wants: &[(Role, Observe)], now: f64) -> Vec<Observation> {
+    pub(super) fn observe(&self, wants: &[(Role, Observe)], now: f64) -> Vec<Observation> {
         wants
             .iter()
             .map(|(r, w)| {
@@ -268,7 +268,7 @@ impl World {
 }
 
 /// The answer a faithful driver gives to a transfer.
-fn transferred() -> Transferred {
+pub(super) fn transferred() -> Transferred {
     Transferred {
         archive_sha256: "ab".repeat(32),
         bytes: 1 << 20,
@@ -280,7 +280,7 @@ fn transferred() -> Transferred {
     }
 }
 
-fn acted(now: f64, action: Action, result: Result<(), HostError>) -> Event {
+pub(super) fn acted(now: f64, action: Action, result: Result<(), HostError>) -> Event {
     Event::Acted {
         now,
         action,
@@ -289,24 +289,24 @@ fn acted(now: f64, action: Action, result: Result<(), HostError>) -> Event {
     }
 }
 
-fn err(r: Role, failure: Failure) -> HostError {
+pub(super) fn err(r: Role, failure: Failure) -> HostError {
     HostError::new(r, failure, "the step", failure.as_str())
 }
 
 // ---------------------------------------------------------------------------
 // A run: the events handed to the machine, and what it answered.
 
-struct Step {
-    phase: Phase,
-    event: Event,
-    out: Vec<Effect>,
+pub(super) struct Step {
+    pub(super) phase: Phase,
+    pub(super) event: Event,
+    pub(super) out: Vec<Effect>,
 }
 
-struct Run {
-    m: Failover,
-    world: World,
-    steps: Vec<Step>,
-    now: f64,
+pub(super) struct Run {
+    pub(super) m: Failover,
+    pub(super) world: World,
+    pub(super) steps: Vec<Step>,
+    pub(super) now: f64,
 }
 
 impl Run {
@@ -319,7 +319,7 @@ impl Run {
         }
     }
 
-    fn send(&mut self, event: Event) -> &[Effect] {
+    pub(super) fn send(&mut self, event: Event) -> &[Effect] {
         let phase = self.m.phase.clone();
         let out = self.m.handle(event.clone());
         self.steps.push(Step { phase, event, out });
@@ -327,7 +327,7 @@ impl Run {
     }
 
     /// The last effect that asks for an answer.
-    fn pending(&self) -> Option<Effect> {
+    pub(super) fn pending(&self) -> Option<Effect> {
         let out = &self.steps.last()?.out;
         out.iter()
             .rev()
@@ -344,7 +344,7 @@ impl Run {
 
     /// Answer the pending effect as a faithful driver would, the operator typing the
     /// expected name.
-    fn answer(&mut self) -> bool {
+    pub(super) fn answer(&mut self) -> bool {
         let Some(e) = self.pending() else {
             return false;
         };
@@ -385,7 +385,7 @@ impl Run {
 
     /// Answer until the machine is in a phase `stop` accepts (true) or has nothing
     /// more to ask (false).
-    fn until(&mut self, stop: impl Fn(&Phase) -> bool) -> bool {
+    pub(super) fn until(&mut self, stop: impl Fn(&Phase) -> bool) -> bool {
         for _ in 0..400 {
             if stop(&self.m.phase) {
                 return true;
@@ -727,7 +727,7 @@ fn fixtures() -> Vec<(String, Run)> {
 }
 
 /// A fresh run of the named fixture.
-fn fixture(name: &str) -> Run {
+pub(super) fn fixture(name: &str) -> Run {
     if name == "failed" {
         return failed();
     }
@@ -782,7 +782,7 @@ fn faults(n: usize) -> Vec<Fault> {
 }
 
 /// The opposite of a value: what a check sees when it is wrong.
-fn wrong(v: &Value) -> Value {
+pub(super) fn wrong(v: &Value) -> Value {
     match v {
         Value::Unit(u) => {
             let mut u = u.clone();
@@ -1674,4 +1674,24 @@ proptest! {
             }
         }
     }
+}
+
+/// The actions of a batch of effects, in order.
+pub(super) fn acts(out: &[Effect]) -> Vec<Action> {
+    out.iter()
+        .filter_map(|e| match e {
+            Effect::Act { action, .. } => Some(*action),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The last answer's effects.
+pub(super) fn last(run: &Run) -> Vec<Effect> {
+    run.steps.last().map(|s| s.out.clone()).unwrap_or_default()
+}
+
+/// An item's state in the machine's checklist.
+pub(super) fn item(run: &Run, n: ItemId) -> ItemState {
+    run.m.checklist.item(n).state.clone()
 }
