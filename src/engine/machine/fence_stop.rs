@@ -347,3 +347,118 @@ impl Failover {
         .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::sweep::{P, acted, acts, err, fixture, item, last};
+    use super::*;
+
+    #[test]
+    fn the_name_typed_journals_the_touch_then_fences_in_order_then_stops() {
+        let mut run = fixture("stop asked");
+        let from = run.steps.len();
+        let out = run
+            .send(Event::Confirmed {
+                now: run.now + 1.0,
+                typed: format!(" {P} "),
+            })
+            .to_vec();
+        let touched = out
+            .iter()
+            .position(|e| {
+                matches!(
+                    e,
+                    Effect::Record(Record::Milestone {
+                        milestone: Milestone::PrimaryTouched
+                    })
+                )
+            })
+            .expect("the touch journaled");
+        let first = out
+            .iter()
+            .position(|e| matches!(e, Effect::Act { .. }))
+            .expect("the fence begins");
+        assert!(touched < first, "journaled before the first step");
+        run.until(|p| matches!(p, Phase::VerifyingStop(_)));
+        let seen: Vec<Action> = run.steps[from..]
+            .iter()
+            .flat_map(|s| acts(&s.out))
+            .collect();
+        let mut want: Vec<Action> = FENCE.iter().map(|a| a(Role::Primary)).collect();
+        want.push(Action::Stop(Role::Primary));
+        assert_eq!(seen, want);
+        assert!(matches!(
+            run.steps[run.steps.len() - 2].out.last(),
+            Some(Effect::Act { action: Action::Stop(Role::Primary), timeout }) if *timeout == run.m.plan.stop_timeout
+        ));
+    }
+
+    #[test]
+    fn a_wrong_name_touches_nothing_and_asks_again() {
+        let mut run = fixture("stop asked");
+        let out = run
+            .send(Event::Confirmed {
+                now: run.now + 1.0,
+                typed: "val-b".into(),
+            })
+            .to_vec();
+        assert!(acts(&out).is_empty());
+        assert!(run.m.touched_primary.is_none());
+        assert_eq!(
+            out.last(),
+            Some(&Effect::Ask(Confirm::StopPrimary { expect: P.into() }))
+        );
+    }
+
+    #[test]
+    fn a_failed_fence_step_ends_the_run_with_item_1_red_and_nothing_more() {
+        let mut run = fixture("fence 3");
+        let out = run
+            .send(acted(
+                run.now + 1.0,
+                Action::MaskRuntime(Role::Primary),
+                Err(err(Role::Primary, Failure::Refused)),
+            ))
+            .to_vec();
+        assert!(
+            acts(&out).is_empty(),
+            "no step after a failed fence: {out:?}"
+        );
+        assert!(
+            matches!(item(&run, ItemId::PrimaryStopped), ItemState::Red(why) if why.contains("fencing failed at MaskRuntime"))
+        );
+        assert!(matches!(
+            out.last(),
+            Some(Effect::Finished(Outcome::Failed(_)))
+        ));
+    }
+
+    #[test]
+    fn a_stop_that_does_not_stop_is_escalated_once_then_given_up() {
+        let mut run = fixture("stopping");
+        // The stop's own answer is not believed: the checks judge it.
+        run.send(acted(run.now + 1.0, Action::Stop(Role::Primary), Ok(())));
+        assert!(matches!(run.m.phase, Phase::VerifyingStop(_)));
+        run.world.primary.running = true;
+        run.answer();
+        assert_eq!(acts(&last(&run)), vec![Action::Kill(Role::Primary)]);
+        // The kill does nothing: looks, bounded, then the run ends with items 1-2 red.
+        let mut kills = 1;
+        for _ in 0..20 {
+            if !run.answer() {
+                break;
+            }
+            kills += acts(&last(&run))
+                .iter()
+                .filter(|a| matches!(a, Action::Kill(_)))
+                .count();
+            run.world.primary.running = true;
+        }
+        assert_eq!(kills, 1, "escalated once");
+        assert!(matches!(run.m.phase, Phase::Failed(_)), "{:?}", run.m.phase);
+        assert!(
+            matches!(item(&run, ItemId::PrimaryKilled), ItemState::Red(why) if why.contains("not verified stopped"))
+        );
+        assert!(run.m.liveness.is_none() || !matches!(run.m.phase, Phase::Transferring));
+    }
+}

@@ -198,3 +198,128 @@ impl Failover {
         }));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::sweep::{P, World, acts, fixture, item, last};
+    use super::*;
+
+    /// The first gate's look answered from this world.
+    fn first_gate(world: impl FnOnce(&mut World)) -> (Vec<Effect>, Phase) {
+        let mut run = fixture("preflight");
+        world(&mut run.world);
+        run.answer();
+        (last(&run), run.m.phase.clone())
+    }
+
+    fn blocked_by(out: &[Effect], phase: &Phase, words: &str) {
+        assert!(acts(out).is_empty(), "nothing touched: {out:?}");
+        assert!(!out.iter().any(|e| matches!(e, Effect::Ask(_))), "{out:?}");
+        assert!(
+            out.iter().any(|e| matches!(e, Effect::Record(Record::Gate { gate: GateId::FirstGate, open: false, why, .. }) if why.contains(words))),
+            "{words:?} in {out:?}"
+        );
+        assert!(
+            matches!(phase, Phase::Blocked(why) if why.contains(words)),
+            "{phase:?}"
+        );
+    }
+
+    #[test]
+    fn all_right_asks_for_the_primarys_name_and_touches_nothing() {
+        let (out, phase) = first_gate(|_| {});
+        assert_eq!(phase, Phase::AwaitStopConfirmation);
+        assert!(acts(&out).is_empty());
+        assert_eq!(
+            out.last(),
+            Some(&Effect::Ask(Confirm::StopPrimary { expect: P.into() }))
+        );
+    }
+
+    #[test]
+    fn the_first_gate_refuses_a_backup_that_is_not_an_idle_locked_backup() {
+        let (out, phase) = first_gate(|w| w.backup.lock = false);
+        blocked_by(&out, &phase, "the backup's lock file is gone");
+        let (out, phase) = first_gate(|w| {
+            w.backup.running = true;
+        });
+        blocked_by(&out, &phase, "the backup's validator is not stopped");
+        blocked_by(&out, &phase, "a validator process runs on the backup");
+        let (out, phase) = first_gate(|w| w.backup.reachable = false);
+        blocked_by(&out, &phase, "the backup cannot be reached: unreachable");
+    }
+
+    /// The first gate's look, with these observations spoiled.
+    fn spoiled(spoil: impl Fn(&mut Observation)) -> (Vec<Effect>, Phase, ItemState) {
+        let mut run = fixture("preflight");
+        let Some(Effect::Observe(want)) = run.pending() else {
+            panic!()
+        };
+        let now = run.now + 1.0;
+        let mut observations = run.world.observe(&want, now);
+        observations.iter_mut().for_each(spoil);
+        run.send(Event::Observed { now, observations });
+        let beacon = item(&run, ItemId::BackupBeaconSynced);
+        (last(&run), run.m.phase.clone(), beacon)
+    }
+
+    #[test]
+    fn the_first_gate_refuses_an_unsynced_backup_no_room_and_a_strange_primary() {
+        let (out, phase, beacon) = spoiled(|o| {
+            if let (Role::Backup, Observe::Beacon | Observe::Space, Ok(v)) =
+                (o.host, o.what, &o.value)
+            {
+                o.value = Ok(super::super::sweep::wrong(v))
+            }
+        });
+        blocked_by(
+            &out,
+            &phase,
+            "the backup's beacon node is not ready: syncing",
+        );
+        blocked_by(&out, &phase, "no room on the backup for the history");
+        assert!(matches!(beacon, ItemState::Red(_)), "{beacon:?}");
+        let (out, phase, _) = spoiled(|o| {
+            if o.host == Role::Primary {
+                o.value = Err(HostError::new(
+                    Role::Primary,
+                    Failure::HostKeyMismatch,
+                    "ssh",
+                    "the key changed",
+                ))
+            }
+        });
+        blocked_by(&out, &phase, "the primary's host key does not match");
+        let (out, phase, _) = spoiled(|o| {
+            if let (Role::Primary, Observe::History, Ok(v)) = (o.host, o.what, &o.value) {
+                o.value = Ok(super::super::sweep::wrong(v))
+            }
+        });
+        blocked_by(
+            &out,
+            &phase,
+            "the primary's slashing-protection history is not usable",
+        );
+    }
+
+    #[test]
+    fn an_unreachable_primary_without_archive_or_indices_is_blocked_with_the_way_forward() {
+        let mut run = fixture("preflight");
+        run.world = World::unreachable_primary(false);
+        run.m.plan.indices.clear();
+        run.answer();
+        let (out, phase) = (last(&run), run.m.phase.clone());
+        blocked_by(&out, &phase, "set validator.indices");
+        // With indices, the chain's watermark is offered instead, asked by name.
+        let (out, phase) = first_gate(|w| *w = World::unreachable_primary(false));
+        assert_eq!(
+            phase,
+            Phase::AwaitUnverifiedConfirmation {
+                source: Source::Watermark
+            }
+        );
+        assert!(
+            matches!(out.last(), Some(Effect::Ask(Confirm::UnverifiedPrimary { expect, .. })) if expect == P)
+        );
+    }
+}

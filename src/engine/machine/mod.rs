@@ -464,6 +464,8 @@ mod standing;
 mod start;
 mod start_gate;
 mod stop_all;
+#[cfg(test)]
+mod sweep;
 mod transfer;
 mod undo;
 mod unreachable;

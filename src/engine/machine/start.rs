@@ -312,3 +312,96 @@ impl Failover {
         out.push(Effect::Finished(Outcome::Completed));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::sweep::{acted, acts, err, fixture, item, last};
+    use super::*;
+
+    #[test]
+    fn item_6_failed_ends_the_run_without_a_start() {
+        let mut run = fixture("removing lock");
+        let out = run
+            .send(acted(
+                run.now + 1.0,
+                Action::RemoveLock(Role::Backup),
+                Err(err(Role::Backup, Failure::TimedOut)),
+            ))
+            .to_vec();
+        assert!(acts(&out).is_empty());
+        assert!(matches!(
+            item(&run, ItemId::LockFileRemoved),
+            ItemState::Red(_)
+        ));
+        assert!(matches!(run.m.phase, Phase::Failed(_)));
+    }
+
+    #[test]
+    fn item_7_a_backup_that_does_not_run_is_looked_at_again_then_red() {
+        let mut run = fixture("verifying start");
+        run.world.backup.running = false;
+        run.until(|_| false);
+        assert!(
+            matches!(item(&run, ItemId::BackupValidatorStarted), ItemState::Red(why) if why.contains("not running"))
+        );
+        assert!(matches!(run.m.phase, Phase::Failed(_)));
+        // Seen running: green with the unit and the PID as evidence.
+        let mut run = fixture("verifying start");
+        run.answer();
+        assert_eq!(item(&run, ItemId::BackupValidatorStarted), ItemState::Green);
+        assert!(matches!(run.m.phase, Phase::WatchingAttestations { .. }));
+    }
+
+    #[test]
+    fn item_8_no_attestation_by_the_deadline_is_red() {
+        let mut run = fixture("attestations");
+        let Phase::WatchingAttestations { deadline, .. } = run.m.phase else {
+            panic!()
+        };
+        // The validator runs but never says it attested, nor does the chain.
+        run.world.backup.running = false;
+        run.now = deadline;
+        run.until(|_| false);
+        assert!(
+            matches!(item(&run, ItemId::AttestationsSubmitted), ItemState::Red(why) if why.contains("no attestation from the backup within 3 epochs"))
+        );
+        // Both the log and the chain: green, then item 9.
+        let mut run = fixture("attestations");
+        run.until(|p| *p == Phase::CheckingAlerts);
+        assert_eq!(item(&run, ItemId::AttestationsSubmitted), ItemState::Green);
+    }
+
+    #[test]
+    fn item_9_a_slashed_key_is_red_and_a_clear_record_completes() {
+        let mut run = fixture("alerts");
+        let Some(Effect::Observe(want)) = run.pending() else {
+            panic!()
+        };
+        let now = run.now + 1.0;
+        let mut observations = run.world.observe(&want, now);
+        for o in observations
+            .iter_mut()
+            .filter(|o| o.what == Observe::Validators)
+        {
+            if let Ok(v) = &o.value {
+                o.value = Ok(super::super::sweep::wrong(v));
+            }
+        }
+        run.send(Event::Observed { now, observations });
+        assert!(matches!(
+            item(&run, ItemId::AlertsCleared),
+            ItemState::Red(_)
+        ));
+        assert!(matches!(
+            last(&run).last(),
+            Some(Effect::Finished(Outcome::Failed(_)))
+        ));
+        let mut run = fixture("alerts");
+        run.answer();
+        assert_eq!(item(&run, ItemId::AlertsCleared), ItemState::Green);
+        assert_eq!(
+            last(&run).last(),
+            Some(&Effect::Finished(Outcome::Completed))
+        );
+    }
+}

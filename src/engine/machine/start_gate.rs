@@ -424,3 +424,124 @@ fn primary_answers_again(b: &Batch<'_>) -> Option<(String, bool)> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::sweep::{B, acts, fixture, last};
+    use super::*;
+
+    fn confirm_start(typed: &str) -> super::super::sweep::Run {
+        let mut run = fixture("start asked");
+        run.send(Event::Confirmed {
+            now: run.now + 1.0,
+            typed: typed.into(),
+        });
+        run
+    }
+
+    #[test]
+    fn the_backups_name_typed_is_followed_by_one_more_look_not_by_the_unlock() {
+        let run = confirm_start(B);
+        let out = last(&run);
+        assert_eq!(run.m.phase, Phase::FinalCheck);
+        assert!(acts(&out).is_empty(), "{out:?}");
+        assert!(
+            matches!(out.last(), Some(Effect::Observe(w)) if w.contains(&(Role::Backup, Observe::Lock)) && w.contains(&(Role::Primary, Observe::Unit)))
+        );
+        assert_eq!(
+            run.m.gate_since,
+            run.now + 1.0,
+            "only looks from now on count"
+        );
+    }
+
+    #[test]
+    fn the_last_look_right_removes_the_lock_after_journaling_the_unlock() {
+        let mut run = confirm_start(B);
+        run.answer();
+        let out = last(&run);
+        let open = out.iter().position(|e| {
+            matches!(
+                e,
+                Effect::Record(Record::Gate {
+                    gate: GateId::Start,
+                    open: true,
+                    ..
+                })
+            )
+        });
+        let milestone = out.iter().position(|e| {
+            matches!(
+                e,
+                Effect::Record(Record::Milestone {
+                    milestone: Milestone::BackupUnlocked
+                })
+            )
+        });
+        assert!(open.is_some() && open < milestone, "{out:?}");
+        assert_eq!(acts(&out), vec![Action::RemoveLock(Role::Backup)]);
+        assert_eq!(run.m.phase, Phase::RemovingLock);
+    }
+
+    #[test]
+    fn the_last_look_wrong_keeps_the_lock_and_asks_again_once_right() {
+        let mut run = confirm_start(B);
+        // The backup's beacon node fell behind while the operator typed.
+        let Some(Effect::Observe(want)) = run.pending() else {
+            panic!()
+        };
+        let now = run.now + 1.0;
+        let mut observations = run.world.observe(&want, now);
+        for o in observations
+            .iter_mut()
+            .filter(|o| o.what == Observe::Beacon)
+        {
+            if let Ok(v) = &o.value {
+                o.value = Ok(super::super::sweep::wrong(v));
+            }
+        }
+        run.now = now;
+        run.send(Event::Observed { now, observations });
+        let out = last(&run);
+        assert!(acts(&out).is_empty(), "{out:?}");
+        assert_eq!(run.m.phase, Phase::AwaitingGate);
+        assert!(out.iter().any(|e| matches!(
+            e,
+            Effect::Record(Record::Gate {
+                gate: GateId::Start,
+                open: false,
+                ..
+            })
+        )));
+        // Right again: the start is asked again, never taken on the old answer.
+        run.until(|p| *p == Phase::AwaitStartConfirmation);
+        assert!(
+            matches!(run.pending(), Some(Effect::Ask(Confirm::StartBackup { expect })) if expect == B)
+        );
+        assert!(run.m.touched_backup.is_none());
+    }
+
+    #[test]
+    fn the_last_look_finding_the_primary_running_is_an_alarm() {
+        let mut run = confirm_start(B);
+        run.world.primary.running = true;
+        run.answer();
+        let out = last(&run);
+        assert!(acts(&out).is_empty());
+        assert!(
+            matches!(&run.m.phase, Phase::Failed(why) if why.starts_with("ALARM: the primary is no longer stopped and fenced")),
+            "{:?}",
+            run.m.phase
+        );
+    }
+
+    #[test]
+    fn a_wrong_name_at_the_start_is_asked_again() {
+        let run = confirm_start("val-a");
+        assert_eq!(run.m.phase, Phase::AwaitStartConfirmation);
+        assert!(matches!(
+            last(&run).last(),
+            Some(Effect::Ask(Confirm::StartBackup { .. }))
+        ));
+    }
+}
