@@ -933,6 +933,33 @@ fn wanted(run: &Run) -> Vec<(Role, Observe)> {
     }
 }
 
+/// A stop-all the engine takes: the interrupt, or a person's confirmed request.
+fn stop_all_taken(e: &Event) -> bool {
+    match e {
+        Event::StopAll { .. } => true,
+        Event::Requested {
+            request: Request::StopAll { consent },
+            ..
+        } => match consent {
+            StopAllConsent::Key(k) => matches!(k, 'y' | 'Y'),
+            StopAllConsent::Typed(t) => t.trim() == format!("{P},{B}"),
+        },
+        _ => false,
+    }
+}
+
+/// A rollback the engine takes: the engine's own, or a person's with the name typed.
+fn rollback_taken(e: &Event) -> bool {
+    match e {
+        Event::Rollback { .. } => true,
+        Event::Requested {
+            request: Request::Rollback { typed },
+            ..
+        } => typed.trim() == P,
+        _ => false,
+    }
+}
+
 /// Every event, for a machine in this run's phase (the observation batches apart).
 fn events(run: &Run) -> Vec<Event> {
     let now = run.now + 1.0;
@@ -968,6 +995,27 @@ fn events(run: &Run) -> Vec<Event> {
         v.push(Event::Confirmed {
             now,
             typed: typed.into(),
+        });
+        // A person's rollback and stop-all, with what they typed.
+        v.push(Event::Requested {
+            now,
+            request: Request::Rollback {
+                typed: typed.into(),
+            },
+        });
+        v.push(Event::Requested {
+            now,
+            request: Request::StopAll {
+                consent: StopAllConsent::Typed(typed.into()),
+            },
+        });
+    }
+    for key in ['y', 'Y', 'n', 'q'] {
+        v.push(Event::Requested {
+            now,
+            request: Request::StopAll {
+                consent: StopAllConsent::Key(key),
+            },
         });
     }
     for (pt, bt) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -1078,7 +1126,7 @@ fn check_primary_untouched(steps: &[Step]) -> Result<(), String> {
     let mut confirmed = false;
     for (n, s) in steps.iter().enumerate() {
         match (&s.phase, &s.event) {
-            (_, Event::StopAll { .. }) => return Ok(()),
+            (_, e) if stop_all_taken(e) => return Ok(()),
             (Phase::AwaitStopAllConfirmation | Phase::AwaitRollbackConfirmation, _) => {
                 return Ok(());
             }
@@ -1115,8 +1163,8 @@ fn check_stop_all_holds(steps: &[Step]) -> Result<(), String> {
     let mut stopping = false;
     for (n, s) in steps.iter().enumerate() {
         match &s.event {
-            Event::Rollback { .. } => stopping = false,
-            Event::StopAll { .. } => stopping = true,
+            e if rollback_taken(e) => stopping = false,
+            e if stop_all_taken(e) => stopping = true,
             _ => {}
         }
         if s.phase == Phase::AwaitStopAllConfirmation
@@ -1245,7 +1293,7 @@ fn nothing_touches_the_primary_before_its_name_is_typed() {
                 .iter()
                 .any(|e| matches!(e, Effect::Act { action, .. } if action.host() == Role::Primary));
             let from = &run.steps.last().expect("sent").phase;
-            let allowed = matches!(event, Event::StopAll { .. })
+            let allowed = stop_all_taken(event)
                 || matches!((from, event), (Phase::AwaitStopConfirmation, Event::Confirmed { typed, .. }) if typed.trim() == P);
             assert!(
                 !touches || allowed,
