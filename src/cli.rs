@@ -530,10 +530,19 @@ pub async fn run(cli: Cli) -> i32 {
                 );
                 return EXIT_USAGE;
             }
-            // Connect (and meet any host-key question) before the terminal goes raw.
-            for (h, role) in [(&p, Role::Primary), (&b, Role::Backup)] {
-                eprint!("connecting to the {role} ({})… ", h.describe());
-                match h.connect(crate::probes::timeout(&cfg)).await {
+            // Connect (and meet any host-key question) before the terminal goes raw:
+            // both at once, each bounded by the connect timeout, so that a dead
+            // host delays the wizard by that much at most.
+            eprintln!(
+                "connecting to the primary ({}) and the backup ({})…",
+                p.describe(),
+                b.describe()
+            );
+            let t = crate::probes::timeout(&cfg);
+            let (rp, rb) = tokio::join!(p.connect(t), b.connect(t));
+            for (role, r) in [(Role::Primary, rp), (Role::Backup, rb)] {
+                eprint!("the {role}: ");
+                match r {
                     Ok(()) => eprintln!("ok"),
                     Err(e) => eprintln!(
                         "{}: {} (the wizard shows what the engine makes of it)",

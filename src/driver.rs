@@ -285,11 +285,15 @@ impl Driver {
         })
         .to_string();
         let t = self.cfg.ssh.command_timeout;
-        for role in Role::BOTH {
-            let r = self
-                .host(role)
-                .create_exclusive(RUN_LOCK, &content, t)
-                .await;
+        // Both at once: a host that does not answer costs its connect timeout beside
+        // the other's lock, never before it.
+        let (p, b) = tokio::join!(
+            self.host(Role::Primary)
+                .create_exclusive(RUN_LOCK, &content, t),
+            self.host(Role::Backup)
+                .create_exclusive(RUN_LOCK, &content, t),
+        );
+        for (role, r) in [(Role::Primary, p), (Role::Backup, b)] {
             let (status, text) = match &r {
                 Ok(true) => (Some(0), "taken".to_string()),
                 Ok(false) => (Some(3), "held by another run".to_string()),
@@ -717,21 +721,30 @@ impl Driver {
 
     /// Make the observations asked for, all at once.
     async fn observe(&mut self, list: &[(Role, Observe)]) -> Vec<Observation> {
-        // Flavours are learnt once per host and then kept (or pinned by the config).
-        for role in Role::BOTH {
-            if list
+        // Flavours are learnt once per host and then kept (or pinned by the config);
+        // both hosts at once, so that one that does not answer delays nothing.
+        let learn = |role: Role| {
+            let wanted = list
                 .iter()
                 .any(|(r, w)| *r == role && matches!(w, Observe::Beacon | Observe::Chain))
-                && self.beacon_flavour[slot(role)].is_none()
-                && let Ok(f) = probes::beacon_flavour(
-                    self.host(role),
-                    &self.cfg.beacon.endpoint,
-                    None,
-                    self.cfg.ssh.command_timeout,
-                )
-                .await
-            {
-                self.beacon_flavour[slot(role)] = Some(f.value);
+                && self.beacon_flavour[slot(role)].is_none();
+            let host = self.host(role);
+            let endpoint = &self.cfg.beacon.endpoint;
+            let t = self.cfg.ssh.command_timeout;
+            async move {
+                if !wanted {
+                    return None;
+                }
+                probes::beacon_flavour(host, endpoint, None, t)
+                    .await
+                    .ok()
+                    .map(|f| f.value)
+            }
+        };
+        let (p, b) = tokio::join!(learn(Role::Primary), learn(Role::Backup));
+        for (role, f) in [(Role::Primary, p), (Role::Backup, b)] {
+            if let Some(f) = f {
+                self.beacon_flavour[slot(role)] = Some(f);
             }
         }
         let this = &*self;

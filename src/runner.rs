@@ -523,6 +523,7 @@ async fn drive_run(
             return EXIT_FAILED;
         }
     };
+    let mut done_line: Option<String> = None;
     let (code, outcome) = match &ended {
         Ended::Blocked(why) => {
             let why = match &op.declined {
@@ -544,7 +545,9 @@ async fn drive_run(
                 "{} (10: document the incident, then `audit export`)",
                 machine.completion()
             );
-            say!("DONE: {}", machine.standing().with(&done));
+            // Said once the end is journaled (the timings are the journal's), just
+            // before the closing line.
+            done_line = Some(format!("DONE: {}", machine.standing().with(&done)));
             (EXIT_OK, RunOutcome::Completed)
         }
         Ended::Finished(Outcome::RolledBack) => {
@@ -569,9 +572,28 @@ async fn drive_run(
         }
     };
     if let Err(e) = driver.record(Record::RunEnded { outcome }) {
+        if let Some(l) = done_line {
+            say!("{l}");
+        }
         eprintln!("error: cannot write the journal: {e}");
         finish_notices(&notifier, None).await;
         return EXIT_FAILED;
+    }
+    if let Some(l) = done_line {
+        // The switch's steps, as the audit lists them (`audit::switch_timings`).
+        match crate::audit::read_journal(driver.journal.dir())
+            .ok()
+            .and_then(|entries| crate::audit::switch_timings(&entries))
+        {
+            Some(Ok(t)) => {
+                for step in crate::audit::switch_timing_lines(&t) {
+                    say!("SWITCH TIMING: {step}");
+                }
+            }
+            Some(Err(why)) => say!("SWITCH TIMING: {why}"),
+            None => {}
+        }
+        say!("{l}");
     }
     finish_notices(&notifier, Some(&mut driver)).await;
     code

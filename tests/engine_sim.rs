@@ -297,3 +297,90 @@ mod incident_documented {
         assert!(md.contains("- [ ] 7. Backup validator started — undone: the rollback stopped the backup's validator"), "{md}");
     }
 }
+
+// The audit's switch timings of a whole simulated run (issue 10, item 2): each step
+// with its duration, in the order it happened, and the total to the backup's start
+// with the operator's confirmations apart, in both forms of the export.
+mod switch_timings_in_the_audit {
+    use super::common::SimPair;
+    use super::common::engine::{both_names, dump, start};
+    use validator_failover::audit::{Format, export};
+    use validator_failover::driver::Ended;
+    use validator_failover::engine::journal::{Record, RunOutcome};
+    use validator_failover::engine::machine::Outcome;
+    use validator_failover::engine::switch_time::SwitchStep;
+
+    #[test]
+    fn a_completed_simulated_run_lists_each_step() {
+        let pair = SimPair::new();
+        let mut run = start(&pair, both_names(&pair));
+        assert_eq!(
+            run.ended,
+            Ended::Finished(Outcome::Completed),
+            "{}",
+            dump(&run)
+        );
+        run.driver
+            .record(Record::RunEnded {
+                outcome: RunOutcome::Completed,
+            })
+            .unwrap();
+        let entries = run.journal();
+        let t = export::switch_timings(&entries)
+            .expect("a completed run")
+            .expect("measured on the verified path");
+        let steps: Vec<SwitchStep> = t.steps.iter().map(|s| s.step).collect();
+        for want in [
+            SwitchStep::PrimaryStopped,
+            SwitchStep::PrimaryKilled,
+            SwitchStep::HistoryTransferred,
+            SwitchStep::StartGate,
+            SwitchStep::OperatorConfirmation,
+            SwitchStep::BackupStarted,
+        ] {
+            assert!(steps.contains(&want), "{want:?} in {steps:?}");
+        }
+        assert_eq!(steps.last(), Some(&SwitchStep::BackupStarted));
+        let sum: f64 = t.steps.iter().map(|s| s.secs).sum();
+        assert!(
+            (sum - t.total_secs).abs() < 1e-6,
+            "{sum} vs {}",
+            t.total_secs
+        );
+        let md = export::render(&entries, Format::Markdown);
+        let section = md
+            .split("\n## Switch timings\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("a Switch timings section:\n{md}"));
+        let section = section.split("\n## ").next().unwrap();
+        for (i, s) in t.steps.iter().enumerate() {
+            let line = format!("- {}. {}: {:.2} s\n", i + 1, s.step.describe(), s.secs);
+            assert!(section.contains(&line), "{line:?} in\n{section}");
+        }
+        assert!(
+            section.contains(&format!(
+                "- total to the backup's start: {:.2} s, of which {:.2} s the operator's confirmation(s)",
+                t.total_secs,
+                t.operator_secs()
+            )),
+            "{section}"
+        );
+        let json = export::json(&entries);
+        let j = &json["switch_timings"];
+        assert_eq!(j["steps"].as_array().unwrap().len(), t.steps.len(), "{j}");
+        assert_eq!(j["steps"][0]["step"], "primary-stopped", "{j}");
+        assert_eq!(j["total_secs"].as_f64(), Some(t.total_secs));
+        assert_eq!(j["operator_secs"].as_f64(), Some(t.operator_secs()));
+    }
+
+    /// A run not ended has no timings, in either form.
+    #[test]
+    fn a_run_not_completed_has_none() {
+        let pair = SimPair::new();
+        let run = start(&pair, both_names(&pair));
+        let entries = run.journal();
+        assert!(export::switch_timings(&entries).is_none());
+        assert!(!export::render(&entries, Format::Markdown).contains("## Switch timings"));
+        assert!(export::json(&entries)["switch_timings"].is_null());
+    }
+}

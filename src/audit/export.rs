@@ -290,6 +290,53 @@ fn state_text(s: &ItemState) -> String {
     }
 }
 
+/// The switch's measured steps (`engine::switch_time`) of a completed run, for the
+/// audit; `Err` says why a completed run has none; `None` for a run not completed.
+pub fn switch_timings(
+    entries: &[Entry],
+) -> Option<Result<crate::engine::switch_time::SwitchTimes, &'static str>> {
+    let completed = entries.iter().any(|e| {
+        matches!(&e.record, Record::RunEnded { outcome } if *outcome == crate::engine::journal::RunOutcome::Completed)
+    });
+    if !completed {
+        return None;
+    }
+    let run = entries
+        .iter()
+        .find_map(|e| match &e.record {
+            Record::RunStarted { run, .. } => Some(run.as_str()),
+            _ => None,
+        })
+        .unwrap_or("?");
+    Some(
+        crate::engine::switch_time::SwitchTimes::from_journal(run, entries).ok_or_else(|| {
+            if entries.iter().any(|e| matches!(&e.record, Record::Liveness { .. })) {
+                "not measured: the run went through the liveness wait (an unreachable primary), which it would measure instead of the switch"
+            } else {
+                "not measured: the journal holds no stop confirmation followed by the backup's start"
+            }
+        }),
+    )
+}
+
+/// The switch timings as the runner prints them and the audit lists them: one line
+/// per step, then the total (the operator's confirmations apart).
+pub fn switch_timing_lines(t: &crate::engine::switch_time::SwitchTimes) -> Vec<String> {
+    let mut lines: Vec<String> = t
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{}. {}: {:.2} s", i + 1, s.step.describe(), s.secs))
+        .collect();
+    lines.push(format!(
+        "total to the backup's start: {:.2} s, of which {:.2} s the operator's confirmation(s) and {:.2} s the program's own",
+        t.total_secs,
+        t.operator_secs(),
+        t.unattended_secs()
+    ));
+    lines
+}
+
 /// The incident document, in Markdown.
 pub fn markdown(entries: &[Entry]) -> String {
     let run = fold(entries);
@@ -414,6 +461,19 @@ pub fn markdown(entries: &[Entry]) -> String {
         }
     }
 
+    if let Some(timings) = switch_timings(entries) {
+        s.push_str("\n## Switch timings\n\n");
+        match timings {
+            Ok(t) => {
+                s.push_str("From the stop's confirmation to the backup's validator running:\n\n");
+                for l in switch_timing_lines(&t) {
+                    s.push_str(&format!("- {l}\n"));
+                }
+            }
+            Err(why) => s.push_str(&format!("{why}.\n")),
+        }
+    }
+
     s.push_str("\n## Issues encountered\n\n");
     if let Some(text) = run.notes.get(&NoteField::Issues) {
         s.push_str(text.trim_end());
@@ -467,6 +527,16 @@ pub fn json(entries: &[Entry]) -> serde_json::Value {
             }))
             .collect::<Vec<_>>(),
         "notes": run.notes,
+        "switch_timings": match switch_timings(entries) {
+            Some(Ok(t)) => json!({
+                "steps": t.steps,
+                "total_secs": t.total_secs,
+                "operator_secs": t.operator_secs(),
+                "unattended_secs": t.unattended_secs(),
+            }),
+            Some(Err(why)) => json!({ "not_measured": why }),
+            None => serde_json::Value::Null,
+        },
         "started": run.started.map(|e| &e.time),
         "ended": run.ended.map(|e| &e.time),
         "complete": run.checklist.complete(),

@@ -4,7 +4,7 @@
 pub mod export;
 pub mod writer;
 
-pub use export::{Format, read_journal};
+pub use export::{Format, read_journal, switch_timing_lines, switch_timings};
 pub use writer::JournalWriter;
 
 /// The journal's file name inside a run's directory.

@@ -29,6 +29,11 @@ pub struct SshHost {
     /// Private (0700) directory for the control socket and the tunnels' sockets.
     dir: tempfile::TempDir,
     session: Mutex<Option<Arc<Session>>>,
+    /// The last connection attempt that failed: when it gave up, and why. A caller
+    /// that waited for the session while that attempt ran gets its answer at once
+    /// instead of a connection attempt (and a whole connect timeout) of its own: a
+    /// dead host costs one connect timeout per round of looks, not one per look.
+    failed_connect: std::sync::Mutex<Option<(std::time::Instant, HostError)>>,
     tunnels: Mutex<HashMap<(String, u16), (reqwest::Client, PathBuf)>>,
     /// Held while a tunnel is set up: concurrent probes of one endpoint (the engine's
     /// and the wizard's panes) must not each set up a forward on the same socket, the
@@ -49,6 +54,7 @@ impl SshHost {
             settings,
             dir,
             session: Mutex::new(None),
+            failed_connect: std::sync::Mutex::new(None),
             tunnels: Mutex::new(HashMap::new()),
             tunnel_setup: Mutex::new(()),
             way: std::sync::Mutex::new(HttpWay::Unknown),
@@ -65,24 +71,63 @@ impl SshHost {
         HostError::new(self.spec.role, failure, what, detail)
     }
 
-    /// The open session, connecting first if there is none.
+    /// The open session, connecting first if there is none. The connection attempt
+    /// is bounded by `[ssh] connect_timeout_secs` (or the operation's own deadline
+    /// when shorter); callers that queued behind an attempt that failed share its
+    /// error rather than each trying again in series.
     async fn session(&self, timeout: Duration) -> Result<Arc<Session>, HostError> {
+        let asked = std::time::Instant::now();
         let mut guard = self.session.lock().await;
         if let Some(s) = guard.as_ref() {
             return Ok(s.clone());
         }
+        if let Some(e) = self.failed_since(asked) {
+            return Err(e);
+        }
         let what = self.describe();
-        let session = Arc::new(self.launch_master(&what, timeout).await?);
+        let connect = self.settings.connect_timeout.min(timeout);
+        let session = match self.launch_master(&what, connect).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                self.note_failed_connect(&e);
+                return Err(e);
+            }
+        };
         if let Err(e) = self.check_become(&session, timeout).await {
             // Not kept: the next operation connects and asks sudo again (the
             // sudoers may have been fixed meanwhile).
             if let Ok(s) = Arc::try_unwrap(session) {
                 let _ = tokio::time::timeout(Duration::from_secs(2), s.close()).await;
             }
+            self.note_failed_connect(&e);
             return Err(e);
         }
+        *self
+            .failed_connect
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
         *guard = Some(session.clone());
         Ok(session)
+    }
+
+    /// The error of a connection attempt that gave up after `asked` (while the
+    /// caller waited for it), if one did.
+    fn failed_since(&self, asked: std::time::Instant) -> Option<HostError> {
+        let last = self
+            .failed_connect
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match last.as_ref() {
+            Some((at, e)) if *at >= asked => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    fn note_failed_connect(&self, e: &HostError) {
+        *self
+            .failed_connect
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), e.clone()));
     }
 
     /// Every command as it runs on the host: through sudo when the host's
@@ -1260,5 +1305,59 @@ mod tests {
             assert_eq!(got, f, "{code:?}: {detail}");
             assert!(detail.contains(words), "{code:?}: {detail}");
         }
+    }
+
+    /// A host that never answers (a powered-off machine on a network: nothing comes
+    /// back) costs one connection attempt, bounded by the connect timeout, for every
+    /// look made at once: the looks that waited behind it share its error, typed,
+    /// instead of trying again one after the other. The attempts are counted by the
+    /// ProxyCommand itself.
+    #[tokio::test]
+    async fn looks_at_a_dead_host_made_at_once_share_one_connection_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("attempts");
+        let config = dir.path().join("ssh_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Host dead\n  ProxyCommand sh -c 'echo attempt >> {}; exec sleep 20'\n  UserKnownHostsFile /dev/null\n",
+                count.display()
+            ),
+        )
+        .unwrap();
+        let spec = HostSpec {
+            role: Role::Primary,
+            name: "dead".into(),
+            destination: "dead".into(),
+            user: None,
+            port: None,
+            identity_file: None,
+            ssh_args: Vec::new(),
+            privilege: Privilege::Login,
+            given_in: crate::config::HostSource::Config,
+        };
+        let settings = SshSettings {
+            config_file: Some(config),
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(30),
+            server_alive_interval: Duration::from_secs(5),
+        };
+        let h = SshHost::new(spec, settings).unwrap();
+        let cmd = Cmd::new("true");
+        let looks = (0..5).map(|_| h.run(&cmd, Duration::from_secs(30)));
+        let results = futures::future::join_all(looks).await;
+        for r in &results {
+            let e = r.as_ref().expect_err("a dead host answers nothing");
+            assert!(
+                matches!(e.failure, Failure::TimedOut | Failure::Unreachable),
+                "{e}"
+            );
+        }
+        let attempts = std::fs::read_to_string(&count).unwrap_or_default();
+        assert_eq!(attempts.lines().count(), 1, "one attempt for five looks");
+        // A later look tries again (the host may be back): one more attempt.
+        assert!(h.run(&cmd, Duration::from_secs(30)).await.is_err());
+        let attempts = std::fs::read_to_string(&count).unwrap_or_default();
+        assert_eq!(attempts.lines().count(), 2, "a later look connects afresh");
     }
 }

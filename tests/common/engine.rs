@@ -16,7 +16,7 @@ use validator_failover::engine::machine::{
     BackupStanding, Confirm, Event, Failover, Outcome, Plan, PrimaryStanding, Request,
     StopAllConsent,
 };
-use validator_failover::hosts::Cmd;
+use validator_failover::hosts::{Cmd, Host};
 use validator_failover::probes;
 
 use super::{Fault, Pair};
@@ -126,7 +126,18 @@ pub fn start_with(
     first: Event,
     answers: Vec<Answer>,
 ) -> Run {
-    let (p, b) = pair.hosts();
+    start_on(pair, pair.hosts(), cfg, edit, first, answers)
+}
+
+/// The same, on these hosts (made from another configuration than the pair's).
+pub fn start_on(
+    pair: &dyn Pair,
+    (p, b): (Arc<dyn Host>, Arc<dyn Host>),
+    cfg: validator_failover::config::Config,
+    edit: impl FnOnce(&mut Plan),
+    first: Event,
+    answers: Vec<Answer>,
+) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let journal = JournalWriter::create(tmp.path(), "test-run", "tester").unwrap();
     let mut driver = Driver::new(cfg.clone(), "test-run".into(), p, b, pair.clock(), journal);
@@ -303,7 +314,7 @@ pub fn unlock_and_start_primary_by_hand(pair: &dyn Pair) {
     rt.block_on(p.run(&start, t)).unwrap();
 }
 
-fn both_names(pair: &dyn Pair) -> Vec<Answer> {
+pub fn both_names(pair: &dyn Pair) -> Vec<Answer> {
     let cfg = pair.config();
     vec![
         Answer::Typed(cfg.primary.name),
@@ -880,6 +891,98 @@ pub fn powered_off_primary_goes_through_the_liveness_wait(pair: &dyn Pair) {
     assert!(backup_running(pair));
     pair.wait(9.0);
     assert!(pair.slashable().is_empty(), "{:?}", pair.slashable());
+}
+
+/// A powered-off primary never paces the run: the question of the unreachable path
+/// comes within the connect timeout of the run's start (a functional bound from the
+/// configuration, with 10 s for the backup's own looks), and the primary's
+/// connection attempts are in the journal, typed unreachable or timed out.
+pub fn powered_off_primary_is_asked_within_the_connect_timeout(pair: &dyn Pair) {
+    pair.apply(Fault::PrimaryHistoryArchived);
+    pair.apply(Fault::PrimaryPoweredOff);
+    let run = start(pair, vec![Answer::Decline]);
+    assert_asked_within_the_connect_timeout(&run, &pair.config());
+}
+
+/// What `powered_off_primary_is_asked_within_the_connect_timeout` asserts of a run.
+pub fn assert_asked_within_the_connect_timeout(
+    run: &Run,
+    cfg: &validator_failover::config::Config,
+) {
+    assert!(
+        matches!(
+            run.op.asked.first(),
+            Some(Confirm::UnverifiedPrimary { .. })
+        ),
+        "asked {:?} first\n{}",
+        run.op.asked,
+        dump(run)
+    );
+    let journal = run.journal();
+    let started = journal[0].at;
+    let asked = journal
+        .iter()
+        .find(|e| {
+            matches!(
+                &e.record,
+                Record::Gate {
+                    gate: GateId::FirstGate,
+                    open: true,
+                    ..
+                }
+            )
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the first gate opened on the unreachable path\n{}",
+                dump(run)
+            )
+        })
+        .at;
+    let bound = cfg.ssh.connect_timeout.as_secs_f64() + 10.0;
+    assert!(
+        asked - started <= bound,
+        "the question came {:.1} s after the start, more than the connect timeout ({} s) + 10 s\n{}",
+        asked - started,
+        cfg.ssh.connect_timeout.as_secs(),
+        dump(run)
+    );
+    // The primary's attempts: the run lock and the first gate's looks, each failed
+    // as a host that cannot be reached.
+    let attempts: Vec<&Entry> = journal
+        .iter()
+        .filter(|e| e.at <= asked)
+        .filter(|e| match &e.record {
+            Record::Probe {
+                host: Some(Role::Primary),
+                ok,
+                observed,
+                ..
+            } => {
+                assert!(!ok, "nothing answers on a powered-off primary: {observed}");
+                true
+            }
+            Record::Command {
+                host: Role::Primary,
+                status,
+                ..
+            } => {
+                assert_eq!(*status, None, "no command ran on a powered-off primary");
+                true
+            }
+            _ => false,
+        })
+        .collect();
+    assert!(
+        attempts.iter().any(|e| matches!(&e.record, Record::Command { command, excerpt, .. } if command.contains(RUN_LOCK) && (excerpt.starts_with("unreachable") || excerpt.starts_with("timed out")))),
+        "the run lock's attempt on the primary is journaled\n{}",
+        dump(run)
+    );
+    assert!(
+        attempts.iter().any(|e| matches!(&e.record, Record::Probe { observed, .. } if observed.starts_with("unreachable") || observed.starts_with("timed out"))),
+        "the first gate's looks at the primary are journaled\n{}",
+        dump(run)
+    );
 }
 
 /// The primary cannot be reached but still signs (sshd down, validator running):
@@ -1835,6 +1938,7 @@ macro_rules! engine_tests {
             second_failover_is_refused_by_the_run_lock,
             failed_start_then_rollback_relocks_the_backup,
             powered_off_primary_goes_through_the_liveness_wait,
+            powered_off_primary_is_asked_within_the_connect_timeout,
             powered_off_primary_with_only_empty_archives_goes_through_a_watermark,
             primary_alive_behind_a_cut_never_opens_the_gate,
             unreachable_primary_declined_touches_nothing,
