@@ -439,6 +439,9 @@ pub struct Failover {
     primary_restarting: bool,
     /// The emergency stop-all began (both fenced and stopped, until verified).
     stopping_all: bool,
+    /// The action whose answer the machine waits for: an `Acted` for any other (a
+    /// late answer to a step an interrupt replaced) is not taken for it.
+    awaiting: Option<Action>,
 }
 
 macro_rules! value {
@@ -500,6 +503,7 @@ impl Failover {
             backup_relocked: false,
             primary_restarting: false,
             stopping_all: false,
+            awaiting: None,
         }
     }
 
@@ -531,6 +535,32 @@ impl Failover {
     }
 
     pub fn handle(&mut self, event: Event) -> Vec<Effect> {
+        if let Event::Acted { action, .. } = &event {
+            if self.awaiting != Some(*action) {
+                // Not the answer this step waits for: it changes nothing.
+                return vec![self.gate(
+                    GateId::Event,
+                    false,
+                    format!(
+                        "ignored the answer to {action:?}: the step waits for {:?}",
+                        self.awaiting
+                    ),
+                )];
+            }
+            self.awaiting = None;
+        }
+        let out = self.step(event);
+        if let Some(action) = out.iter().rev().find_map(|e| match e {
+            Effect::Act { action, .. } => Some(*action),
+            _ => None,
+        }) {
+            self.awaiting = Some(action);
+        }
+        out
+    }
+
+    /// The table: which part of the runbook takes this event in this phase.
+    fn step(&mut self, event: Event) -> Vec<Effect> {
         let mut out = Vec::new();
         if let Event::Observed { observations, .. } = &event
             && self.stopped_by_another(observations, &mut out)

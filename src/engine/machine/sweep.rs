@@ -707,9 +707,10 @@ fn reach(name: &str, (world, first, stop): &Reach) -> Run {
 fn failed() -> Run {
     let mut run = reach("fence 3", &paths()[4].1);
     let now = run.now + 1.0;
+    // Fencing(3) waits for the fence's fourth step (the runtime mask).
     run.send(acted(
         now,
-        Action::Disable(Role::Primary),
+        Action::MaskRuntime(Role::Primary),
         Err(err(Role::Primary, Failure::Refused)),
     ));
     assert!(matches!(run.m.phase, Phase::Failed(_)), "{:?}", run.m.phase);
@@ -1190,7 +1191,75 @@ fn check_stop_all_holds(steps: &[Step]) -> Result<(), String> {
 fn check_all(steps: &[Step]) -> Result<(), String> {
     check_backup_lock(steps)?;
     check_primary_untouched(steps)?;
+    check_one_action_at_a_time(steps)?;
     check_stop_all_holds(steps)
+}
+
+/// One action in flight at a time: the machine waits for its answer (`awaiting`),
+/// and an answer to any other is not taken for it.
+fn check_one_action_at_a_time(steps: &[Step]) -> Result<(), String> {
+    for (n, s) in steps.iter().enumerate() {
+        let acts = s
+            .out
+            .iter()
+            .filter(|e| matches!(e, Effect::Act { .. }))
+            .count();
+        if acts > 1 {
+            return Err(format!(
+                "step {n}: {acts} actions at once in {:?} on {:?}",
+                s.phase, s.event
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_late_answer_to_a_replaced_step_is_not_taken_for_the_current_one() {
+    // Fencing the primary; a stop-all replaces the fence step before its answer.
+    let mut m = Failover::new(PLAN.clone());
+    m.phase = Phase::AwaitStopConfirmation;
+    let out = m.handle(Event::Confirmed {
+        now: 1.0,
+        typed: P.into(),
+    });
+    let first = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::Act { action, .. } => Some(*action),
+            _ => None,
+        })
+        .expect("the first fence step");
+    let out = m.handle(Event::StopAll { now: 2.0 });
+    let stop_all_first = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::Act { action, .. } => Some(*action),
+            _ => None,
+        })
+        .expect("the stop-all's first step");
+    let phase = m.phase.clone();
+    // The fence step's answer arrives late: ignored, the stop-all's step still awaited.
+    if first != stop_all_first {
+        let out = m.handle(Event::Acted {
+            now: 3.0,
+            action: first,
+            via: "late".into(),
+            result: Ok(()),
+        });
+        assert_eq!(m.phase, phase, "{out:?}");
+        assert!(
+            !out.iter().any(|e| matches!(e, Effect::Act { .. })),
+            "{out:?}"
+        );
+    }
+    let out = m.handle(Event::Acted {
+        now: 4.0,
+        action: stop_all_first,
+        via: "answer".into(),
+        result: Ok(()),
+    });
+    assert_ne!(m.phase, phase, "the awaited answer moves it on: {out:?}");
 }
 
 // ---------------------------------------------------------------------------
