@@ -30,9 +30,11 @@ pub struct SshHost {
     dir: tempfile::TempDir,
     session: Mutex<Option<Arc<Session>>>,
     /// The last connection attempt that failed: when it gave up, and why. A caller
-    /// that waited for the session while that attempt ran gets its answer at once
-    /// instead of a connection attempt (and a whole connect timeout) of its own: a
-    /// dead host costs one connect timeout per round of looks, not one per look.
+    /// that waited for the session while that attempt ran, or that asks within a
+    /// connect timeout after it gave up, gets its answer at once instead of an
+    /// attempt (and a whole connect timeout) of its own: a dead host costs one
+    /// connect timeout per connect timeout, not one per look (a probe that makes
+    /// several requests in a row, the next round of looks).
     failed_connect: std::sync::Mutex<Option<(std::time::Instant, HostError)>>,
     tunnels: Mutex<HashMap<(String, u16), (reqwest::Client, PathBuf)>>,
     /// Held while a tunnel is set up: concurrent probes of one endpoint (the engine's
@@ -111,14 +113,17 @@ impl SshHost {
     }
 
     /// The error of a connection attempt that gave up after `asked` (while the
-    /// caller waited for it), if one did.
+    /// caller waited for it) or less than a connect timeout ago, if one did. A host
+    /// that is back is connected to again once that time has passed.
     fn failed_since(&self, asked: std::time::Instant) -> Option<HostError> {
         let last = self
             .failed_connect
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         match last.as_ref() {
-            Some((at, e)) if *at >= asked => Some(e.clone()),
+            Some((at, e)) if *at >= asked || at.elapsed() < self.settings.connect_timeout => {
+                Some(e.clone())
+            }
             _ => None,
         }
     }
@@ -1355,7 +1360,16 @@ mod tests {
         }
         let attempts = std::fs::read_to_string(&count).unwrap_or_default();
         assert_eq!(attempts.lines().count(), 1, "one attempt for five looks");
-        // A later look tries again (the host may be back): one more attempt.
+        // A look right after (a probe's next request, the next round) shares it too.
+        assert!(h.run(&cmd, Duration::from_secs(30)).await.is_err());
+        let attempts = std::fs::read_to_string(&count).unwrap_or_default();
+        assert_eq!(
+            attempts.lines().count(),
+            1,
+            "a look just after shares the failure"
+        );
+        // A connect timeout later, a look tries again (the host may be back).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         assert!(h.run(&cmd, Duration::from_secs(30)).await.is_err());
         let attempts = std::fs::read_to_string(&count).unwrap_or_default();
         assert_eq!(attempts.lines().count(), 2, "a later look connects afresh");
