@@ -74,8 +74,7 @@ impl Failover {
                 );
                 out.push(self.alarm(Alarm::Rollback, &why));
                 let step = RollbackStep::BackupRelocked;
-                self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
-                self.stop_at(GateId::Rollback, why, out);
+                self.rollback_fails(step, GateId::Rollback, why, Vec::new(), out);
             }
         }
     }
@@ -110,8 +109,7 @@ impl Failover {
                     "bringing the backup's history back to the primary failed: {why}; both validators are stopped (the primary fenced, the backup locked): the primary must not sign before it has the backup's history"
                 );
                 let step = RollbackStep::HistoryBack;
-                self.rollback_step(step, ItemState::Red(why.clone()), evidence, out);
-                self.stop_at(GateId::Rollback, why, out);
+                self.rollback_fails(step, GateId::Rollback, why, evidence, out);
             }
         }
     }
@@ -133,8 +131,7 @@ impl Failover {
             );
             let step = RollbackStep::ReverseGate;
             out.push(self.alarm(Alarm::Rollback, &why));
-            self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
-            self.stop_at(GateId::RollbackStart, why, out);
+            self.rollback_fails(step, GateId::RollbackStart, why, Vec::new(), out);
             return;
         }
         let mut waits = Vec::new();
@@ -168,8 +165,7 @@ impl Failover {
                 waits.join("; ")
             );
             let step = RollbackStep::ReverseGate;
-            self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
-            self.stop_at(GateId::RollbackStart, why, out);
+            self.rollback_fails(step, GateId::RollbackStart, why, Vec::new(), out);
         } else {
             let why = waits.join("; ");
             if why != self.last_gate {
@@ -245,8 +241,7 @@ impl Failover {
                 let why =
                     "the primary's validator did not come back after the rollback".to_string();
                 let step = RollbackStep::PrimaryRestarted;
-                self.rollback_step(step, ItemState::Red(why.clone()), Vec::new(), out);
-                self.stop_at(GateId::Rollback, why, out);
+                self.rollback_fails(step, GateId::Rollback, why, Vec::new(), out);
             }
         }
     }
@@ -361,5 +356,21 @@ impl Failover {
         v.push((Role::Primary, Observe::Beacon));
         v.push((Role::Primary, Observe::Execution));
         v
+    }
+}
+
+impl Failover {
+    /// A rollback step failed: it is journaled red with why, and the run stops at
+    /// this gate (both validators as they are: the primary stays fenced).
+    fn rollback_fails(
+        &mut self,
+        step: RollbackStep,
+        gate: GateId,
+        why: String,
+        evidence: Vec<Evidence>,
+        out: &mut Vec<Effect>,
+    ) {
+        self.rollback_step(step, ItemState::Red(why.clone()), evidence, out);
+        self.stop_at(gate, why, out);
     }
 }
